@@ -1,0 +1,42 @@
+/*
+Copyright The Agent Sandbox Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1beta1
+
+import "testing"
+
+func TestNameHash(t *testing.T) {
+	// Test vectors from the compatibility spec: every label value derived
+	// from a name must match the reference bit for bit.
+	tests := map[string]string{
+		"":                        "811c9dc5",
+		"a":                       "e40c292c",
+		"my-sandbox":              "374de8f5",
+		"test-pool":               "59733166",
+		"python-sandbox-template": "d274c066",
+	}
+	for in, want := range tests {
+		if got := NameHash(in); got != want {
+			t.Errorf("NameHash(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestSandboxSelector(t *testing.T) {
+	if got, want := SandboxSelector("my-sandbox"), "agents.x-k8s.io/sandbox-name-hash=374de8f5"; got != want {
+		t.Errorf("SandboxSelector = %q, want %q", got, want)
+	}
+}
