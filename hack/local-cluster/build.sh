@@ -94,9 +94,23 @@ build_kube() {
 
 build_kwok() {
   local dir=${KWOK_DIR}
-  [ -x "${dir}/kwok" ] && { log "kwok ${KWOK_VERSION}: cached"; return; }
-  mkdir -p "${dir}.tmp"
+  if [ -x "${dir}/kwok" ] && [ -d "${dir}/stages" ]; then
+    log "kwok ${KWOK_VERSION}: cached"; return
+  fi
+  mkdir -p "${dir}.tmp/stages"
   GOBIN="${dir}.tmp" go install -trimpath "sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}"
+  # Standalone kwok does nothing without stages. Take the ones kwok itself
+  # ships (node initialize + lease heartbeat, the "fast" pod lifecycle) from
+  # the same module version, so they always match the binary.
+  local src
+  src=$(go mod download -json "sigs.k8s.io/kwok@${KWOK_VERSION}" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  cp "${src}/kustomize/stage/node/fast/node-initialize.yaml" \
+     "${src}/kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml" \
+     "${src}/kustomize/stage/pod/fast/pod-ready.yaml" \
+     "${src}/kustomize/stage/pod/fast/pod-complete.yaml" \
+     "${src}/kustomize/stage/pod/fast/pod-delete.yaml" \
+     "${dir}.tmp/stages/"
+  chmod 0644 "${dir}.tmp/stages/"*
   rm -rf "${dir}"; mv "${dir}.tmp" "${dir}"
 }
 

@@ -1,0 +1,54 @@
+# Thin wrappers over hack/*.sh; the scripts hold the logic.
+SHELL := /usr/bin/env bash
+export GOTOOLCHAIN := local
+
+.PHONY: all generate verify build test test-unit test-integration e2e dev cluster-build cluster-up cluster-down clean
+
+all: build
+
+## generate: regenerate deepcopy, register, clientset/listers/informers and CRDs
+generate:
+	hack/update-codegen.sh
+
+## verify: fail on stale generated code, gofmt, go vet, go mod tidy, headers
+verify:
+	hack/verify.sh
+
+## build: build every command into bin/
+build:
+	go build -o bin/ ./cmd/...
+
+## test: unit tests, then integration tests on a source-built kube-apiserver (never skipped)
+test:
+	hack/test.sh
+
+## test-unit: unit tests only (no control plane)
+test-unit:
+	hack/test.sh unit
+
+## test-integration: integration tests only
+test-integration:
+	hack/test.sh integration
+
+## e2e: the e2e suite against the cluster in KUBECONFIG
+e2e:
+	hack/e2e.sh
+
+## dev: build and start the local control plane, install the CRDs, print how to use it
+dev:
+	hack/dev.sh
+
+## cluster-build: build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok from source
+cluster-build:
+	hack/local-cluster/build.sh
+
+## cluster-up: start the local control plane with fake nodes (prints the kubeconfig path)
+cluster-up:
+	hack/cluster-up.sh
+
+## cluster-down: stop exactly the processes cluster-up started
+cluster-down:
+	hack/cluster-down.sh
+
+clean:
+	rm -rf bin _output

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Fails when anything generated is stale, or on gofmt, go vet, go mod tidy
+# or a missing license header. Regenerates in place: run on a clean tree.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "${ROOT}"
+export GOTOOLCHAIN=local
+fail=0
+
+echo "=== gofmt"
+unformatted=$(gofmt -l $(git ls-files --cached --others --exclude-standard '*.go'))
+if [[ -n ${unformatted} ]]; then
+  echo "gofmt needed:"; echo "${unformatted}"; fail=1
+fi
+
+echo "=== go mod tidy"
+if ! go mod tidy -diff; then
+  echo "go.mod/go.sum are not tidy: run 'go mod tidy'"; fail=1
+fi
+
+echo "=== go vet"
+go vet ./... || fail=1
+
+echo "=== license headers"
+missing=$(git ls-files --cached --others --exclude-standard '*.go' | while read -r f; do
+  head -3 "$f" | grep -q "Copyright The Agent Sandbox Authors" || echo "$f"
+done)
+if [[ -n ${missing} ]]; then
+  echo "missing the header of hack/boilerplate.go.txt:"; echo "${missing}"; fail=1
+fi
+
+echo "=== generated code"
+hack/update-codegen.sh >/dev/null
+generated=(pkg/apis generated manifests/crd)
+if ! git diff --exit-code --stat -- "${generated[@]}"; then
+  echo "generated code is stale: run 'make generate' and commit the result"; fail=1
+fi
+untracked=$(git ls-files --others --exclude-standard -- "${generated[@]}")
+if [[ -n ${untracked} ]]; then
+  echo "generated files not committed:"; echo "${untracked}"; fail=1
+fi
+
+if [[ ${fail} -ne 0 ]]; then
+  echo "verify: FAILED"; exit 1
+fi
+echo "verify: OK"
