@@ -23,7 +23,7 @@ go vet ./... || fail=1
 
 echo "=== license headers"
 missing=$(git ls-files --cached --others --exclude-standard '*.go' | while read -r f; do
-  head -3 "$f" | grep -q "Copyright The Agent Sandbox Authors" || echo "$f"
+  head -5 "$f" | grep -q "Copyright The Agent Sandbox Authors" || echo "$f"
 done)
 if [[ -n ${missing} ]]; then
   echo "missing the header of hack/boilerplate.go.txt:"; echo "${missing}"; fail=1

@@ -82,17 +82,19 @@ func up(ctx context.Context, dir string, nodes int, crds string, logf func(strin
 		_ = localcluster.StopDir(dir, logf)
 		return err
 	}
-	if nodes > 0 {
-		if err := cp.StartWorkloads(ctx, nodes); err != nil {
-			return stopOnError(err)
-		}
-	}
+	// CRDs before the controller manager: its garbage collector discovers
+	// resources at start and only every 30s afterwards.
 	if crds != "" {
 		names, err := localcluster.InstallCRDs(ctx, cp.Config, crds)
 		if err != nil {
 			return stopOnError(err)
 		}
 		logf("installed %d CRDs", len(names))
+	}
+	if nodes > 0 {
+		if err := cp.StartWorkloads(ctx, nodes); err != nil {
+			return stopOnError(err)
+		}
 	}
 	logf("cluster ready in %s", time.Since(start).Round(time.Millisecond))
 	fmt.Println(cp.KubeconfigPath)

@@ -116,6 +116,13 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("localcluster: Options.Dir is required")
 	}
+	// Components run with the state directory as their working directory
+	// and get absolute paths in their flags.
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	opts.Dir = dir
 	if err := os.RemoveAll(opts.Dir); err != nil {
 		return nil, err
 	}
@@ -130,7 +137,6 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 		}
 	}()
 
-	var err error
 	if cp.pki, err = newPKI(filepath.Join(opts.Dir, "pki")); err != nil {
 		return nil, fmt.Errorf("creating certificates: %w", err)
 	}

@@ -221,8 +221,11 @@ func TestCRUDAndWatchThroughGeneratedClients(t *testing.T) {
 			}); err != nil {
 				t.Fatal(err)
 			}
-			factory.Start(ctx.Done())
-			t.Cleanup(factory.Shutdown)
+			informerCtx, stopInformers := context.WithCancel(ctx)
+			factory.Start(informerCtx.Done())
+			// Shutdown waits for the informers, which stop only once their
+			// context is done.
+			t.Cleanup(func() { stopInformers(); factory.Shutdown() })
 			if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
 				t.Fatal("informer did not sync")
 			}

@@ -112,15 +112,17 @@ func run(m *testing.M, opts ...Option) int {
 		return 1
 	}
 	code := func() int {
+		// CRDs first: the garbage collector discovers resources when it
+		// starts and only every 30s afterwards.
+		if _, err := localcluster.InstallCRDs(ctx, controlPlane.Config, filepath.Join(RepoRoot(), "manifests", "crd")); err != nil {
+			fmt.Fprintf(os.Stderr, "integration: installing CRDs: %v\n", err)
+			return 1
+		}
 		if o.nodes > 0 {
 			if err := controlPlane.StartWorkloads(ctx, o.nodes); err != nil {
 				fmt.Fprintf(os.Stderr, "integration: %v\n", err)
 				return 1
 			}
-		}
-		if _, err := localcluster.InstallCRDs(ctx, controlPlane.Config, filepath.Join(RepoRoot(), "manifests", "crd")); err != nil {
-			fmt.Fprintf(os.Stderr, "integration: installing CRDs: %v\n", err)
-			return 1
 		}
 		return m.Run()
 	}()
