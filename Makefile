@@ -16,7 +16,7 @@ verify:
 
 ## build: build every command into bin/
 build:
-	go build -o bin/ ./cmd/...
+	go build -o bin/ ./cmd/... ./hack/local-cluster
 
 ## test: unit tests, then integration tests on a source-built kube-apiserver (never skipped)
 test:

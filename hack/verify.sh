@@ -20,6 +20,7 @@ fi
 
 echo "=== go vet"
 go vet ./... || fail=1
+go vet -tags e2e ./test/e2e/... || fail=1
 
 echo "=== license headers"
 missing=$(git ls-files --cached --others --exclude-standard '*.go' | while read -r f; do
