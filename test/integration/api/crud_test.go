@@ -23,150 +23,112 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/cache"
 
 	clientset "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned"
 	informers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions"
+	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
+	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/test/integration/framework"
 )
 
-// kindCase drives one kind through create, get, update, list and delete
-// with the typed clientset, while a shared informer watches it.
+// crudClient is the part of a generated typed client the test drives.
+type crudClient[T, L runtime.Object] interface {
+	Create(context.Context, T, metav1.CreateOptions) (T, error)
+	Get(context.Context, string, metav1.GetOptions) (T, error)
+	Update(context.Context, T, metav1.UpdateOptions) (T, error)
+	List(context.Context, metav1.ListOptions) (L, error)
+	Delete(context.Context, string, metav1.DeleteOptions) error
+}
+
+// ops erases the kind, so one table holds every kind's client.
+type ops struct {
+	create  func(ctx context.Context, name string) error
+	get     func(ctx context.Context, name string) (metav1.Object, error)
+	relabel func(ctx context.Context, name, value string) error // read-modify-write Update
+	count   func(ctx context.Context) (int, error)
+	delete  func(ctx context.Context, name string) error
+}
+
+func opsFor[T interface {
+	runtime.Object
+	metav1.Object
+}, L runtime.Object](c crudClient[T, L], newObj func(name string) T) ops {
+	return ops{
+		create: func(ctx context.Context, name string) error {
+			_, err := c.Create(ctx, newObj(name), metav1.CreateOptions{})
+			return err
+		},
+		get: func(ctx context.Context, name string) (metav1.Object, error) {
+			return c.Get(ctx, name, metav1.GetOptions{})
+		},
+		relabel: func(ctx context.Context, name, value string) error {
+			o, err := c.Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			o.SetLabels(map[string]string{"step": value})
+			_, err = c.Update(ctx, o, metav1.UpdateOptions{})
+			return err
+		},
+		count: func(ctx context.Context) (int, error) {
+			l, err := c.List(ctx, metav1.ListOptions{})
+			if err != nil {
+				return 0, err
+			}
+			return meta.LenList(l), nil
+		},
+		delete: func(ctx context.Context, name string) error {
+			return c.Delete(ctx, name, metav1.DeleteOptions{})
+		},
+	}
+}
+
+// kindCase is one kind: its typed client and its shared informer.
 type kindCase struct {
+	ops      func(c clientset.Interface, ns string) ops
 	informer func(informers.SharedInformerFactory) cache.SharedIndexInformer
-	create   func(ctx context.Context, c clientset.Interface, ns, name string) error
-	get      func(ctx context.Context, c clientset.Interface, ns, name string) (metav1.Object, error)
-	// relabel sets a label with a read-modify-write Update.
-	relabel func(ctx context.Context, c clientset.Interface, ns, name, value string) error
-	list    func(ctx context.Context, c clientset.Interface, ns string) (int, error)
-	delete  func(ctx context.Context, c clientset.Interface, ns, name string) error
 }
 
 var kindCases = map[string]kindCase{
 	"Sandbox": {
+		ops: func(c clientset.Interface, ns string) ops {
+			return opsFor[*agentsv1beta1.Sandbox, *agentsv1beta1.SandboxList](c.AgentsV1beta1().Sandboxes(ns),
+				func(name string) *agentsv1beta1.Sandbox { return newSandbox(ns, name) })
+		},
 		informer: func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
 			return f.Agents().V1beta1().Sandboxes().Informer()
 		},
-		create: func(ctx context.Context, c clientset.Interface, ns, name string) error {
-			_, err := c.AgentsV1beta1().Sandboxes(ns).Create(ctx, newSandbox(ns, name), metav1.CreateOptions{})
-			return err
-		},
-		get: func(ctx context.Context, c clientset.Interface, ns, name string) (metav1.Object, error) {
-			return c.AgentsV1beta1().Sandboxes(ns).Get(ctx, name, metav1.GetOptions{})
-		},
-		relabel: func(ctx context.Context, c clientset.Interface, ns, name, value string) error {
-			o, err := c.AgentsV1beta1().Sandboxes(ns).Get(ctx, name, metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			o.Labels = map[string]string{"step": value}
-			_, err = c.AgentsV1beta1().Sandboxes(ns).Update(ctx, o, metav1.UpdateOptions{})
-			return err
-		},
-		list: func(ctx context.Context, c clientset.Interface, ns string) (int, error) {
-			l, err := c.AgentsV1beta1().Sandboxes(ns).List(ctx, metav1.ListOptions{})
-			if err != nil {
-				return 0, err
-			}
-			return len(l.Items), nil
-		},
-		delete: func(ctx context.Context, c clientset.Interface, ns, name string) error {
-			return c.AgentsV1beta1().Sandboxes(ns).Delete(ctx, name, metav1.DeleteOptions{})
-		},
 	},
 	"SandboxTemplate": {
+		ops: func(c clientset.Interface, ns string) ops {
+			return opsFor[*extv1beta1.SandboxTemplate, *extv1beta1.SandboxTemplateList](c.ExtensionsV1beta1().SandboxTemplates(ns),
+				func(name string) *extv1beta1.SandboxTemplate { return newTemplate(ns, name) })
+		},
 		informer: func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
 			return f.Extensions().V1beta1().SandboxTemplates().Informer()
 		},
-		create: func(ctx context.Context, c clientset.Interface, ns, name string) error {
-			_, err := c.ExtensionsV1beta1().SandboxTemplates(ns).Create(ctx, newTemplate(ns, name), metav1.CreateOptions{})
-			return err
-		},
-		get: func(ctx context.Context, c clientset.Interface, ns, name string) (metav1.Object, error) {
-			return c.ExtensionsV1beta1().SandboxTemplates(ns).Get(ctx, name, metav1.GetOptions{})
-		},
-		relabel: func(ctx context.Context, c clientset.Interface, ns, name, value string) error {
-			o, err := c.ExtensionsV1beta1().SandboxTemplates(ns).Get(ctx, name, metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			o.Labels = map[string]string{"step": value}
-			_, err = c.ExtensionsV1beta1().SandboxTemplates(ns).Update(ctx, o, metav1.UpdateOptions{})
-			return err
-		},
-		list: func(ctx context.Context, c clientset.Interface, ns string) (int, error) {
-			l, err := c.ExtensionsV1beta1().SandboxTemplates(ns).List(ctx, metav1.ListOptions{})
-			if err != nil {
-				return 0, err
-			}
-			return len(l.Items), nil
-		},
-		delete: func(ctx context.Context, c clientset.Interface, ns, name string) error {
-			return c.ExtensionsV1beta1().SandboxTemplates(ns).Delete(ctx, name, metav1.DeleteOptions{})
-		},
 	},
 	"SandboxWarmPool": {
+		ops: func(c clientset.Interface, ns string) ops {
+			return opsFor[*extv1beta1.SandboxWarmPool, *extv1beta1.SandboxWarmPoolList](c.ExtensionsV1beta1().SandboxWarmPools(ns),
+				func(name string) *extv1beta1.SandboxWarmPool { return newPool(ns, name, "tmpl") })
+		},
 		informer: func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
 			return f.Extensions().V1beta1().SandboxWarmPools().Informer()
 		},
-		create: func(ctx context.Context, c clientset.Interface, ns, name string) error {
-			_, err := c.ExtensionsV1beta1().SandboxWarmPools(ns).Create(ctx, newPool(ns, name, "tmpl"), metav1.CreateOptions{})
-			return err
-		},
-		get: func(ctx context.Context, c clientset.Interface, ns, name string) (metav1.Object, error) {
-			return c.ExtensionsV1beta1().SandboxWarmPools(ns).Get(ctx, name, metav1.GetOptions{})
-		},
-		relabel: func(ctx context.Context, c clientset.Interface, ns, name, value string) error {
-			o, err := c.ExtensionsV1beta1().SandboxWarmPools(ns).Get(ctx, name, metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			o.Labels = map[string]string{"step": value}
-			_, err = c.ExtensionsV1beta1().SandboxWarmPools(ns).Update(ctx, o, metav1.UpdateOptions{})
-			return err
-		},
-		list: func(ctx context.Context, c clientset.Interface, ns string) (int, error) {
-			l, err := c.ExtensionsV1beta1().SandboxWarmPools(ns).List(ctx, metav1.ListOptions{})
-			if err != nil {
-				return 0, err
-			}
-			return len(l.Items), nil
-		},
-		delete: func(ctx context.Context, c clientset.Interface, ns, name string) error {
-			return c.ExtensionsV1beta1().SandboxWarmPools(ns).Delete(ctx, name, metav1.DeleteOptions{})
-		},
 	},
 	"SandboxClaim": {
+		ops: func(c clientset.Interface, ns string) ops {
+			return opsFor[*extv1beta1.SandboxClaim, *extv1beta1.SandboxClaimList](c.ExtensionsV1beta1().SandboxClaims(ns),
+				func(name string) *extv1beta1.SandboxClaim { return newClaim(ns, name, "pool") })
+		},
 		informer: func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
 			return f.Extensions().V1beta1().SandboxClaims().Informer()
-		},
-		create: func(ctx context.Context, c clientset.Interface, ns, name string) error {
-			_, err := c.ExtensionsV1beta1().SandboxClaims(ns).Create(ctx, newClaim(ns, name, "pool"), metav1.CreateOptions{})
-			return err
-		},
-		get: func(ctx context.Context, c clientset.Interface, ns, name string) (metav1.Object, error) {
-			return c.ExtensionsV1beta1().SandboxClaims(ns).Get(ctx, name, metav1.GetOptions{})
-		},
-		relabel: func(ctx context.Context, c clientset.Interface, ns, name, value string) error {
-			o, err := c.ExtensionsV1beta1().SandboxClaims(ns).Get(ctx, name, metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			o.Labels = map[string]string{"step": value}
-			_, err = c.ExtensionsV1beta1().SandboxClaims(ns).Update(ctx, o, metav1.UpdateOptions{})
-			return err
-		},
-		list: func(ctx context.Context, c clientset.Interface, ns string) (int, error) {
-			l, err := c.ExtensionsV1beta1().SandboxClaims(ns).List(ctx, metav1.ListOptions{})
-			if err != nil {
-				return 0, err
-			}
-			return len(l.Items), nil
-		},
-		delete: func(ctx context.Context, c clientset.Interface, ns, name string) error {
-			return c.ExtensionsV1beta1().SandboxClaims(ns).Delete(ctx, name, metav1.DeleteOptions{})
 		},
 	},
 }
@@ -210,6 +172,7 @@ func TestCRUDAndWatchThroughGeneratedClients(t *testing.T) {
 			env := framework.Setup(t)
 			ctx := framework.Context(t, time.Minute)
 			c, ns := env.Agents, env.Namespace
+			o := tc.ops(c, ns)
 
 			factory := informers.NewSharedInformerFactoryWithOptions(c, 0, informers.WithNamespace(ns))
 			inf := tc.informer(factory)
@@ -231,34 +194,34 @@ func TestCRUDAndWatchThroughGeneratedClients(t *testing.T) {
 			}
 
 			for _, name := range []string{"first", "second"} {
-				if err := tc.create(ctx, c, ns, name); err != nil {
+				if err := o.create(ctx, name); err != nil {
 					t.Fatalf("create %s: %v", name, err)
 				}
 			}
-			got, err := tc.get(ctx, c, ns, "first")
+			got, err := o.get(ctx, "first")
 			if err != nil {
 				t.Fatalf("get: %v", err)
 			}
 			if got.GetUID() == "" || got.GetGeneration() != 1 {
 				t.Errorf("created object: uid %q generation %d, want a uid and generation 1", got.GetUID(), got.GetGeneration())
 			}
-			if err := tc.relabel(ctx, c, ns, "first", "updated"); err != nil {
+			if err := o.relabel(ctx, "first", "updated"); err != nil {
 				t.Fatalf("update: %v", err)
 			}
-			got, err = tc.get(ctx, c, ns, "first")
+			got, err = o.get(ctx, "first")
 			if err != nil {
 				t.Fatalf("get after update: %v", err)
 			}
 			if got.GetLabels()["step"] != "updated" {
 				t.Errorf("label after update = %q, want %q", got.GetLabels()["step"], "updated")
 			}
-			if n, err := tc.list(ctx, c, ns); err != nil || n != 2 {
+			if n, err := o.count(ctx); err != nil || n != 2 {
 				t.Fatalf("list: %d items, err %v; want 2", n, err)
 			}
-			if err := tc.delete(ctx, c, ns, "second"); err != nil {
+			if err := o.delete(ctx, "second"); err != nil {
 				t.Fatalf("delete: %v", err)
 			}
-			if _, err := tc.get(ctx, c, ns, "second"); !apierrors.IsNotFound(err) {
+			if _, err := o.get(ctx, "second"); !apierrors.IsNotFound(err) {
 				t.Fatalf("get after delete: err %v, want NotFound", err)
 			}
 

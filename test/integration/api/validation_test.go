@@ -84,65 +84,44 @@ func TestSchemaRejectsBadInput(t *testing.T) {
 
 	tests := map[string]struct {
 		obj *unstructured.Unstructured
+		// path is set to value, or removed when value is nil.
+		path  []string
+		value any
 		// wantField and wantDetail must both appear in the error message.
 		wantField, wantDetail string
 	}{
 		"sandbox operatingMode outside the enum": {
-			obj: func() *unstructured.Unstructured {
-				u := sandbox("bad-mode")
-				set(t, u, "Paused", "spec", "operatingMode")
-				return u
-			}(),
+			obj: sandbox("bad-mode"), path: []string{"spec", "operatingMode"},
+			value:     "Paused",
 			wantField: "spec.operatingMode", wantDetail: "Unsupported value",
 		},
 		"sandbox shutdownPolicy outside the enum": {
-			obj: func() *unstructured.Unstructured {
-				u := sandbox("bad-policy")
-				set(t, u, "DeleteForeground", "spec", "shutdownPolicy")
-				return u
-			}(),
+			obj: sandbox("bad-policy"), path: []string{"spec", "shutdownPolicy"},
+			value:     "DeleteForeground",
 			wantField: "spec.shutdownPolicy", wantDetail: "Unsupported value",
 		},
 		"sandbox shutdownTime not RFC 3339": {
-			obj: func() *unstructured.Unstructured {
-				u := sandbox("bad-time")
-				set(t, u, "tomorrow", "spec", "shutdownTime")
-				return u
-			}(),
+			obj: sandbox("bad-time"), path: []string{"spec", "shutdownTime"},
+			value:     "tomorrow",
 			wantField: "spec.shutdownTime", wantDetail: "date-time",
 		},
 		"sandbox without podTemplate": {
-			obj: func() *unstructured.Unstructured {
-				u := sandbox("no-template")
-				unstructured.RemoveNestedField(u.Object, "spec", "podTemplate")
-				return u
-			}(),
+			obj: sandbox("no-template"), path: []string{"spec", "podTemplate"}, // removed
 			wantField: "spec.podTemplate", wantDetail: "Required value",
 		},
 		"pod template without containers": {
-			obj: func() *unstructured.Unstructured {
-				u := sandbox("no-containers")
-				unstructured.RemoveNestedField(u.Object, "spec", "podTemplate", "spec", "containers")
-				return u
-			}(),
+			obj: sandbox("no-containers"), path: []string{"spec", "podTemplate", "spec", "containers"}, // removed
 			wantField: "spec.podTemplate.spec.containers", wantDetail: "Required value",
 		},
 		"container without a name": {
-			obj: func() *unstructured.Unstructured {
-				u := sandbox("unnamed-container")
-				set(t, u, []any{map[string]any{"image": "python:3.13"}}, "spec", "podTemplate", "spec", "containers")
-				return u
-			}(),
+			obj: sandbox("unnamed-container"), path: []string{"spec", "podTemplate", "spec", "containers"},
+			value:     []any{map[string]any{"image": "python:3.13"}},
 			wantField: "spec.podTemplate.spec.containers[0].name", wantDetail: "Required value",
 		},
 		"malformed resource quantity": {
-			obj: func() *unstructured.Unstructured {
-				u := sandbox("bad-quantity")
-				set(t, u, []any{map[string]any{"name": "agent", "image": "python:3.13",
-					"resources": map[string]any{"limits": map[string]any{"cpu": "lots"}}}},
-					"spec", "podTemplate", "spec", "containers")
-				return u
-			}(),
+			obj: sandbox("bad-quantity"), path: []string{"spec", "podTemplate", "spec", "containers"},
+			value: []any{map[string]any{"name": "agent", "image": "python:3.13",
+				"resources": map[string]any{"limits": map[string]any{"cpu": "lots"}}}},
 			wantField: "spec.podTemplate.spec.containers[0].resources.limits.cpu", wantDetail: "",
 		},
 		"sandbox name longer than 253 characters": {
@@ -154,96 +133,68 @@ func TestSchemaRejectsBadInput(t *testing.T) {
 			wantField: "metadata.name", wantDetail: "RFC 1123",
 		},
 		"template networkPolicyManagement outside the enum": {
-			obj: func() *unstructured.Unstructured {
-				u := template("bad-npm")
-				set(t, u, "Sometimes", "spec", "networkPolicyManagement")
-				return u
-			}(),
+			obj: template("bad-npm"), path: []string{"spec", "networkPolicyManagement"},
+			value:     "Sometimes",
 			wantField: "spec.networkPolicyManagement", wantDetail: "Unsupported value",
 		},
 		"template envVarsInjectionPolicy outside the enum": {
-			obj: func() *unstructured.Unstructured {
-				u := template("bad-env-policy")
-				set(t, u, "Always", "spec", "envVarsInjectionPolicy")
-				return u
-			}(),
+			obj: template("bad-env-policy"), path: []string{"spec", "envVarsInjectionPolicy"},
+			value:     "Always",
 			wantField: "spec.envVarsInjectionPolicy", wantDetail: "Unsupported value",
 		},
 		"template volumeClaimTemplatesPolicy outside the enum": {
-			obj: func() *unstructured.Unstructured {
-				u := template("bad-vct-policy")
-				set(t, u, "Sometimes", "spec", "volumeClaimTemplatesPolicy")
-				return u
-			}(),
+			obj: template("bad-vct-policy"), path: []string{"spec", "volumeClaimTemplatesPolicy"},
+			value:     "Sometimes",
 			wantField: "spec.volumeClaimTemplatesPolicy", wantDetail: "Unsupported value",
 		},
 		"pool with negative replicas": {
-			obj: func() *unstructured.Unstructured {
-				u := pool("negative")
-				set(t, u, int64(-1), "spec", "replicas")
-				return u
-			}(),
+			obj: pool("negative"), path: []string{"spec", "replicas"},
+			value:     int64(-1),
 			wantField: "spec.replicas", wantDetail: "greater than or equal to 0",
 		},
 		"pool without sandboxTemplateRef": {
-			obj: func() *unstructured.Unstructured {
-				u := pool("no-ref")
-				unstructured.RemoveNestedField(u.Object, "spec", "sandboxTemplateRef")
-				return u
-			}(),
+			obj: pool("no-ref"), path: []string{"spec", "sandboxTemplateRef"}, // removed
 			wantField: "spec.sandboxTemplateRef", wantDetail: "Required value",
 		},
 		"pool updateStrategy.type outside the enum": {
-			obj: func() *unstructured.Unstructured {
-				u := pool("bad-strategy")
-				set(t, u, map[string]any{"type": "RollingUpdate"}, "spec", "updateStrategy")
-				return u
-			}(),
+			obj: pool("bad-strategy"), path: []string{"spec", "updateStrategy"},
+			value:     map[string]any{"type": "RollingUpdate"},
 			wantField: "spec.updateStrategy.type", wantDetail: "Unsupported value",
 		},
 		"claim without warmPoolRef": {
-			obj: func() *unstructured.Unstructured {
-				u := claim("no-pool")
-				unstructured.RemoveNestedField(u.Object, "spec", "warmPoolRef")
-				return u
-			}(),
+			obj: claim("no-pool"), path: []string{"spec", "warmPoolRef"}, // removed
 			wantField: "spec.warmPoolRef", wantDetail: "Required value",
 		},
 		"claim lifecycle.shutdownPolicy outside the enum": {
-			obj: func() *unstructured.Unstructured {
-				u := claim("bad-policy")
-				set(t, u, map[string]any{"shutdownPolicy": "Orphan"}, "spec", "lifecycle")
-				return u
-			}(),
+			obj: claim("bad-policy"), path: []string{"spec", "lifecycle"},
+			value:     map[string]any{"shutdownPolicy": "Orphan"},
 			wantField: "spec.lifecycle.shutdownPolicy", wantDetail: "Unsupported value",
 		},
 		"claim negative ttlSecondsAfterFinished": {
-			obj: func() *unstructured.Unstructured {
-				u := claim("bad-ttl")
-				set(t, u, map[string]any{"ttlSecondsAfterFinished": int64(-5)}, "spec", "lifecycle")
-				return u
-			}(),
+			obj: claim("bad-ttl"), path: []string{"spec", "lifecycle"},
+			value:     map[string]any{"ttlSecondsAfterFinished": int64(-5)},
 			wantField: "spec.lifecycle.ttlSecondsAfterFinished", wantDetail: "greater than or equal to 0",
 		},
 		"claim env entry without a value": {
-			obj: func() *unstructured.Unstructured {
-				u := claim("env-no-value")
-				set(t, u, []any{map[string]any{"name": "TOKEN"}}, "spec", "env")
-				return u
-			}(),
+			obj: claim("env-no-value"), path: []string{"spec", "env"},
+			value:     []any{map[string]any{"name": "TOKEN"}},
 			wantField: "spec.env[0].value", wantDetail: "Required value",
 		},
 		"claim volumeClaimTemplate without spec": {
-			obj: func() *unstructured.Unstructured {
-				u := claim("vct-no-spec")
-				set(t, u, []any{map[string]any{"metadata": map[string]any{"name": "data"}}}, "spec", "volumeClaimTemplates")
-				return u
-			}(),
+			obj: claim("vct-no-spec"), path: []string{"spec", "volumeClaimTemplates"},
+			value:     []any{map[string]any{"metadata": map[string]any{"name": "data"}}},
 			wantField: "spec.volumeClaimTemplates[0].spec", wantDetail: "Required value",
 		},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
+			switch {
+			case tc.path == nil:
+			case tc.value == nil:
+				unstructured.RemoveNestedField(tc.obj.Object, tc.path...)
+			default:
+				set(t, tc.obj, tc.value, tc.path...)
+			}
 			gvr := resources[tc.obj.GroupVersionKind()]
 			_, err := env.Dynamic.Resource(gvr).Namespace(ns).Create(ctx, tc.obj, metav1.CreateOptions{})
 			assertInvalid(t, err, tc.wantField, tc.wantDetail)
