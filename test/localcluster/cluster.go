@@ -235,6 +235,9 @@ func (cp *ControlPlane) StartWorkloads(ctx context.Context, nodes int) error {
 		// creates more than a handful of Pods.
 		"--kube-api-qps=200",
 		"--kube-api-burst=400",
+		// Bind PersistentVolumeClaims to waiting volumes within a second
+		// rather than the default 15s.
+		"--pvclaimbinder-sync-period=1s",
 		"--v=1",
 	); err != nil {
 		return err

@@ -1,0 +1,326 @@
+/*
+Copyright The Agent Sandbox Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Command agent-sandbox-controller runs the agent-sandbox controllers:
+// wiring only (flags, clients, informers, leader election, metrics and
+// health endpoints); the logic lives in pkg/.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/uuid"
+	kubeinformers "k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+
+	clientset "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned"
+	informers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions"
+	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
+	"github.com/agentsandbox/agent-sandbox/pkg/controller"
+	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandbox"
+	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
+	"github.com/agentsandbox/agent-sandbox/pkg/signals"
+	"github.com/agentsandbox/agent-sandbox/pkg/version"
+)
+
+const (
+	binaryName = "agent-sandbox-controller"
+	// leaseName is the reference's leader election ID, so a rolling
+	// upgrade from it hands over the lease instead of running two leaders.
+	leaseName = "a3317529.agent-sandbox.x-k8s.io"
+)
+
+type options struct {
+	kubeconfig, master      string
+	showVersion             bool
+	extensions              bool
+	leaderElect             bool
+	leaderElectionNamespace string
+	metricsAddr, probeAddr  string
+	clusterDomain           string
+	qps                     float64
+	burst                   int
+	sandboxWorkers          int
+	cacheLabelSelectors     bool
+	enablePprof             bool
+}
+
+func main() {
+	klog.InitFlags(nil)
+	var o options
+	flag.StringVar(&o.kubeconfig, "kubeconfig", "", "Path to a kubeconfig. Only required if out-of-cluster.")
+	flag.StringVar(&o.master, "master", "", "The address of the Kubernetes API server. Overrides any value in kubeconfig.")
+	flag.BoolVar(&o.showVersion, "version", false, "Print version information and exit.")
+	flag.BoolVar(&o.extensions, "extensions", false, "Also run the SandboxTemplate, SandboxWarmPool and SandboxClaim controllers.")
+	flag.BoolVar(&o.leaderElect, "leader-elect", true, "Elect a leader on a Lease before running controllers.")
+	flag.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease; empty means the pod's own namespace.")
+	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address of the /metrics endpoint.")
+	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
+	flag.StringVar(&o.clusterDomain, "cluster-domain", "cluster.local", "Cluster DNS domain, for status.serviceFQDN.")
+	flag.Float64Var(&o.qps, "kube-api-qps", -1, "Client-side QPS limit towards the API server; negative disables client-side rate limiting.")
+	flag.IntVar(&o.burst, "kube-api-burst", 10, "Client-side burst towards the API server; must be > 0.")
+	flag.IntVar(&o.sandboxWorkers, "sandbox-concurrent-workers", 100, "Sandboxes synced concurrently; must be > 0.")
+	flag.BoolVar(&o.cacheLabelSelectors, "cache-label-selectors", false, "Cache only Pods and Services carrying the "+agentsv1beta1.SandboxNameHashLabel+" label.")
+	flag.BoolVar(&o.enablePprof, "enable-pprof", false, "Serve /debug/pprof/ on the metrics address.")
+	flag.Parse()
+
+	if o.showVersion {
+		fmt.Print(version.Get().Banner(binaryName))
+		return
+	}
+	if err := o.validate(); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", binaryName, err)
+		os.Exit(2)
+	}
+	ctx := signals.SetupSignalHandler()
+	logger := klog.FromContext(ctx)
+	if err := run(ctx, o); err != nil {
+		logger.Error(err, "Controller failed")
+		klog.FlushAndExit(klog.ExitFlushTimeout, 1)
+	}
+	klog.Flush()
+}
+
+func (o *options) validate() error {
+	var errs []error
+	if o.burst <= 0 {
+		errs = append(errs, errors.New("--kube-api-burst must be > 0"))
+	}
+	if o.sandboxWorkers <= 0 {
+		errs = append(errs, errors.New("--sandbox-concurrent-workers must be > 0"))
+	}
+	return errors.Join(errs...)
+}
+
+func run(ctx context.Context, o options) error {
+	logger := klog.FromContext(ctx)
+	v := version.Get()
+	logger.Info("Starting", "binary", binaryName, "version", v.GitVersion, "revision", v.GitCommit)
+
+	cfg, err := clientcmd.BuildConfigFromFlags(o.master, o.kubeconfig)
+	if err != nil {
+		return fmt.Errorf("building client config: %w", err)
+	}
+	cfg.QPS, cfg.Burst = float32(o.qps), o.burst
+	if o.qps > 0 && o.sandboxWorkers > o.burst {
+		logger.Info("Warning: more workers than client burst; syncs will queue on the client rate limiter",
+			"workers", o.sandboxWorkers, "burst", o.burst)
+	}
+
+	reg := metrics.NewRegistry()
+	workqueue.SetProvider(metrics.NewWorkqueueProvider(reg))
+	reconcileMetrics := metrics.NewReconcileMetrics(reg)
+
+	var ready sync.WaitGroup
+	ready.Add(1)
+	var readyOnce sync.Once
+	markReady := func() { readyOnce.Do(ready.Done) }
+	servers := startServers(ctx, o, reg, &ready)
+
+	kube, err := kubernetes.NewForConfig(rest.CopyConfig(cfg))
+	if err != nil {
+		return err
+	}
+	startControllers := func(ctx context.Context) error {
+		return runControllers(ctx, o, cfg, reg, reconcileMetrics, markReady)
+	}
+
+	var runErr error
+	if !o.leaderElect {
+		runErr = startControllers(ctx)
+	} else {
+		// A follower is ready too: it serves probes and metrics and waits.
+		markReady()
+		runErr = runWithLeaderElection(ctx, o, kube, startControllers)
+	}
+	markReady()
+	shutdownServers(servers)
+	return runErr
+}
+
+// runControllers builds the informers and controllers, starts them and
+// blocks until ctx is done and every sync in flight has finished.
+func runControllers(ctx context.Context, o options, cfg *rest.Config, reg *prometheus.Registry,
+	reconcileMetrics *metrics.ReconcileMetrics, markReady func()) error {
+	logger := klog.FromContext(ctx)
+	kube, err := kubernetes.NewForConfig(rest.AddUserAgent(rest.CopyConfig(cfg), sandbox.FieldManager))
+	if err != nil {
+		return err
+	}
+	agents, err := clientset.NewForConfig(rest.AddUserAgent(rest.CopyConfig(cfg), sandbox.FieldManager))
+	if err != nil {
+		return err
+	}
+
+	transform := kubeinformers.WithTransform(controller.StripForCache)
+	childOpts := []kubeinformers.SharedInformerOption{transform}
+	if o.cacheLabelSelectors {
+		childOpts = append(childOpts, kubeinformers.WithTweakListOptions(func(lo *metav1.ListOptions) {
+			lo.LabelSelector = agentsv1beta1.SandboxNameHashLabel
+		}))
+	}
+	// Pods and Services may be label-scoped; PVCs are read by name and
+	// never are.
+	childFactory := kubeinformers.NewSharedInformerFactoryWithOptions(kube, 0, childOpts...)
+	kubeFactory := kubeinformers.NewSharedInformerFactoryWithOptions(kube, 0, transform)
+	agentsFactory := informers.NewSharedInformerFactoryWithOptions(agents, 0, informers.WithTransform(controller.StripForCache))
+
+	sandboxes := agentsFactory.Agents().V1beta1().Sandboxes()
+	sandboxController, err := sandbox.NewController(ctx, kube, agents, sandboxes,
+		childFactory.Core().V1().Pods(), childFactory.Core().V1().Services(),
+		kubeFactory.Core().V1().PersistentVolumeClaims(),
+		sandbox.Options{ClusterDomain: o.clusterDomain, Metrics: reconcileMetrics})
+	if err != nil {
+		return fmt.Errorf("building sandbox controller: %w", err)
+	}
+	if err := reg.Register(sandbox.NewSandboxCollector(sandboxes.Lister())); err != nil {
+		return err
+	}
+	if o.extensions {
+		logger.Info("Extension controllers are enabled but not part of this build yet")
+	}
+
+	childFactory.Start(ctx.Done())
+	kubeFactory.Start(ctx.Done())
+	agentsFactory.Start(ctx.Done())
+	defer childFactory.Shutdown()
+	defer kubeFactory.Shutdown()
+	defer agentsFactory.Shutdown()
+
+	var wg sync.WaitGroup
+	wg.Go(func() { sandboxController.Run(ctx, o.sandboxWorkers) })
+	markReady()
+	wg.Wait()
+	return nil
+}
+
+func runWithLeaderElection(ctx context.Context, o options, kube kubernetes.Interface, run func(context.Context) error) error {
+	logger := klog.FromContext(ctx)
+	ns := o.leaderElectionNamespace
+	if ns == "" {
+		b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+		if err != nil {
+			return errors.New("--leader-election-namespace is required outside a cluster")
+		}
+		ns = strings.TrimSpace(string(b))
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		return err
+	}
+	lock, err := resourcelock.New(resourcelock.LeasesResourceLock, ns, leaseName, kube.CoreV1(), kube.CoordinationV1(),
+		resourcelock.ResourceLockConfig{Identity: host + "_" + string(uuid.NewUUID())})
+	if err != nil {
+		return err
+	}
+	var runErr error
+	leaderelection.RunOrDie(ctx, leaderelection.LeaderElectionConfig{
+		Lock:            lock,
+		LeaseDuration:   15 * time.Second,
+		RenewDeadline:   10 * time.Second,
+		RetryPeriod:     2 * time.Second,
+		ReleaseOnCancel: true,
+		Name:            binaryName,
+		Callbacks: leaderelection.LeaderCallbacks{
+			OnStartedLeading: func(ctx context.Context) {
+				logger.Info("Became leader; starting controllers", "lease", klog.KRef(ns, leaseName))
+				runErr = run(ctx)
+			},
+			OnStoppedLeading: func() {
+				if ctx.Err() != nil {
+					logger.Info("Released leadership on shutdown")
+					return
+				}
+				// Caches and expectations are not to be trusted once
+				// another instance may be acting.
+				logger.Info("Lost leadership; exiting")
+				klog.FlushAndExit(klog.ExitFlushTimeout, 1)
+			},
+		},
+	})
+	return runErr
+}
+
+// startServers serves /metrics (and pprof, when enabled) and the probes.
+// /readyz answers once the controllers run (or this instance waits as a
+// follower).
+func startServers(ctx context.Context, o options, reg *prometheus.Registry, ready *sync.WaitGroup) []*http.Server {
+	logger := klog.FromContext(ctx)
+	metricsMux := http.NewServeMux()
+	metricsMux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	if o.enablePprof {
+		metricsMux.HandleFunc("/debug/pprof/", pprof.Index)
+		metricsMux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		metricsMux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		metricsMux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		metricsMux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	readyCh := make(chan struct{})
+	go func() { ready.Wait(); close(readyCh) }()
+	probeMux := http.NewServeMux()
+	probeMux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	probeMux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		select {
+		case <-readyCh:
+			_, _ = w.Write([]byte("ok"))
+		default:
+			http.Error(w, "starting", http.StatusServiceUnavailable)
+		}
+	})
+	var servers []*http.Server
+	for _, s := range []struct {
+		addr string
+		mux  *http.ServeMux
+	}{{o.metricsAddr, metricsMux}, {o.probeAddr, probeMux}} {
+		if s.addr == "" || s.addr == "0" {
+			continue
+		}
+		srv := &http.Server{Addr: s.addr, Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+		servers = append(servers, srv)
+		go func() {
+			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				logger.Error(err, "HTTP server failed", "address", srv.Addr)
+			}
+		}()
+	}
+	return servers
+}
+
+func shutdownServers(servers []*http.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, s := range servers {
+		_ = s.Shutdown(ctx)
+	}
+}

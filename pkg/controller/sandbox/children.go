@@ -1,0 +1,83 @@
+/*
+Copyright The Agent Sandbox Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	corev1 "k8s.io/api/core/v1"
+
+	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
+	"github.com/agentsandbox/agent-sandbox/pkg/controller"
+)
+
+// errMultiplePods marks a Sandbox that controls more than one Pod. It is
+// reported in status and by one Event, never retried: retrying cannot fix
+// it, and picking one Pod could hand a tenant someone else's.
+var errMultiplePods = errors.New("multiple pods are controlled by this sandbox")
+
+// reconcileChildren brings PVCs, Pod and Service in line with the spec, in
+// that order (a Pod must never start without its volumes), and computes
+// status. A PVC error does not stop the Pod and Service steps; all errors
+// are joined into the Ready condition and returned for retry, except
+// errMultiplePods, which is only reported.
+func (c *Controller) reconcileChildren(ctx context.Context, sb *agentsv1beta1.Sandbox) error {
+	var errs []error
+	errs = append(errs, c.reconcilePVCs(ctx, sb))
+
+	pod, podErr := c.reconcilePod(ctx, sb)
+	multiple := errors.Is(podErr, errMultiplePods)
+	if !multiple {
+		errs = append(errs, podErr)
+	}
+	owned := pod != nil && controller.IsControlledByUID(pod, sb)
+	if pod != nil {
+		sb.Status.LabelSelector = agentsv1beta1.SandboxSelector(sb.Name)
+	}
+	sb.Status.PodIPs, sb.Status.NodeName = nil, ""
+	if owned {
+		for _, ip := range pod.Status.PodIPs {
+			sb.Status.PodIPs = append(sb.Status.PodIPs, ip.IP)
+		}
+		sb.Status.NodeName = pod.Spec.NodeName
+	}
+
+	svc := serviceState{}
+	if !multiple {
+		// With two Pods the mapping is ambiguous: leave the Service to an
+		// operator rather than point it anywhere.
+		var svcErr error
+		svc, svcErr = c.reconcileService(ctx, sb)
+		errs = append(errs, svcErr)
+	}
+
+	childErr := errors.Join(errs...)
+	condErr := childErr
+	if multiple {
+		condErr = podErr
+	}
+	wasMultiple := readyReason(sb) == agentsv1beta1.SandboxReasonMultiplePods
+	computeConditions(sb, pod, owned, svc, condErr, multiple)
+	if multiple && !wasMultiple {
+		c.recorder.Eventf(sb, nil, corev1.EventTypeWarning, ReasonMultiplePods, actionReconciling, "%v", podErr)
+	}
+	return childErr
+}
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }

@@ -1,0 +1,363 @@
+/*
+Copyright The Agent Sandbox Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package sandbox is the core controller: it turns each Sandbox into one
+// Pod, its PersistentVolumeClaims and optionally a headless Service, keeps
+// a strict one-to-one Sandbox to Pod mapping, suspends and resumes, expires
+// Sandboxes at their shutdown time, and reports all of it in status.
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	coreinformers "k8s.io/client-go/informers/core/v1"
+	"k8s.io/client-go/kubernetes"
+	kubescheme "k8s.io/client-go/kubernetes/scheme"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+
+	clientset "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned"
+	agentsscheme "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned/scheme"
+	agentsinformers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions/agents/v1beta1"
+	listers "github.com/agentsandbox/agent-sandbox/generated/listers/agents/v1beta1"
+	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
+	"github.com/agentsandbox/agent-sandbox/pkg/controller"
+	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
+)
+
+const (
+	// Name names the workqueue and the controller label of its metrics.
+	Name = "sandbox"
+	// FieldManager is the field manager of every write, and the reporting
+	// controller of every Event.
+	FieldManager = "sandbox-controller"
+
+	// podNameHashIndex indexes Pods by their sandbox-name-hash label, so a
+	// Sandbox finds its Pods without scanning the namespace.
+	podNameHashIndex = "sandboxNameHash"
+)
+
+var sandboxGroupKind = agentsv1beta1.SandboxGroupVersionKind.GroupKind()
+
+// Options configure a Controller.
+type Options struct {
+	// ClusterDomain completes status.serviceFQDN.
+	ClusterDomain string
+	// Clock is the time source; nil means the real clock.
+	Clock clock.WithTicker
+	// Metrics records syncs; nil records nothing.
+	Metrics *metrics.ReconcileMetrics
+}
+
+// Controller reconciles Sandboxes.
+type Controller struct {
+	kube   kubernetes.Interface
+	client clientset.Interface
+
+	sandboxLister listers.SandboxLister
+	podLister     corelisters.PodLister
+	podIndexer    cache.Indexer
+	serviceLister corelisters.ServiceLister
+	pvcLister     corelisters.PersistentVolumeClaimLister
+	synced        []cache.InformerSynced
+
+	queue        workqueue.TypedRateLimitingInterface[cache.ObjectName]
+	broadcaster  events.EventBroadcaster
+	recorder     events.EventRecorder
+	expectations *controller.Expectations
+	clock        clock.WithTicker
+	opts         Options
+
+	// syncHandler is sync, replaceable in tests.
+	syncHandler func(ctx context.Context, key cache.ObjectName) error
+}
+
+// NewController builds the controller and registers its event handlers.
+// The informers must not have been started yet (an index is added to the
+// Pod informer).
+func NewController(ctx context.Context, kube kubernetes.Interface, client clientset.Interface,
+	sandboxInformer agentsinformers.SandboxInformer, podInformer coreinformers.PodInformer,
+	serviceInformer coreinformers.ServiceInformer, pvcInformer coreinformers.PersistentVolumeClaimInformer,
+	opts Options) (*Controller, error) {
+	logger := klog.FromContext(ctx)
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.ClusterDomain == "" {
+		opts.ClusterDomain = "cluster.local"
+	}
+
+	scheme := runtime.NewScheme()
+	if err := kubescheme.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	if err := agentsscheme.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: kube.EventsV1()})
+
+	c := &Controller{
+		kube:          kube,
+		client:        client,
+		sandboxLister: sandboxInformer.Lister(),
+		podLister:     podInformer.Lister(),
+		podIndexer:    podInformer.Informer().GetIndexer(),
+		serviceLister: serviceInformer.Lister(),
+		pvcLister:     pvcInformer.Lister(),
+		// Per-item exponential backoff only: a global token bucket would
+		// throttle retries of unrelated Sandboxes under load.
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
+			workqueue.NewTypedItemExponentialFailureRateLimiter[cache.ObjectName](5*time.Millisecond, 1000*time.Second),
+			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: Name, Clock: opts.Clock},
+		),
+		broadcaster:  broadcaster,
+		recorder:     broadcaster.NewRecorder(scheme, FieldManager),
+		expectations: controller.NewExpectations(opts.Clock),
+		clock:        opts.Clock,
+		opts:         opts,
+	}
+	c.syncHandler = c.sync
+
+	if err := podInformer.Informer().AddIndexers(cache.Indexers{podNameHashIndex: indexByNameHash}); err != nil {
+		return nil, fmt.Errorf("adding pod index: %w", err)
+	}
+
+	handlerOpts := cache.HandlerOptions{Logger: &logger}
+	reg, err := sandboxInformer.Informer().AddEventHandlerWithOptions(cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.enqueue,
+		UpdateFunc: func(_, obj any) { c.enqueue(obj) },
+		DeleteFunc: c.enqueue,
+	}, handlerOpts)
+	if err != nil {
+		return nil, err
+	}
+	c.synced = append(c.synced, reg.HasSynced)
+
+	reg, err = podInformer.Informer().AddEventHandlerWithOptions(cache.FilteringResourceEventHandler{
+		FilterFunc: hasNameHashLabel,
+		Handler: cache.ResourceEventHandlerFuncs{
+			AddFunc:    c.onPodAdded,
+			UpdateFunc: c.onPodUpdated,
+			DeleteFunc: c.onPodDeleted,
+		},
+	}, handlerOpts)
+	if err != nil {
+		return nil, err
+	}
+	c.synced = append(c.synced, reg.HasSynced)
+
+	reg, err = serviceInformer.Informer().AddEventHandlerWithOptions(cache.FilteringResourceEventHandler{
+		FilterFunc: hasNameHashLabel,
+		Handler: cache.ResourceEventHandlerFuncs{
+			AddFunc:    c.enqueueOwner,
+			UpdateFunc: c.updateChild,
+			DeleteFunc: c.enqueueOwner,
+		},
+	}, handlerOpts)
+	if err != nil {
+		return nil, err
+	}
+	c.synced = append(c.synced, reg.HasSynced, pvcInformer.Informer().HasSynced)
+	return c, nil
+}
+
+// Run starts workers and blocks until ctx is done, then waits for the
+// syncs in flight.
+func (c *Controller) Run(ctx context.Context, workers int) {
+	defer utilruntime.HandleCrashWithContext(ctx)
+	defer c.queue.ShutDown()
+
+	logger := klog.FromContext(ctx)
+	if err := c.broadcaster.StartRecordingToSinkWithContext(ctx); err != nil {
+		logger.Error(err, "Starting event recording")
+	}
+	defer c.broadcaster.Shutdown()
+	logger.Info("Starting controller", "controller", Name, "workers", workers)
+	defer logger.Info("Shutting down controller", "controller", Name)
+
+	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.synced...) {
+		return
+	}
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() { wait.UntilWithContext(ctx, c.worker, time.Second) })
+	}
+	<-ctx.Done()
+	wg.Wait()
+}
+
+func (c *Controller) worker(ctx context.Context) {
+	for c.processNextWorkItem(ctx) {
+	}
+}
+
+func (c *Controller) processNextWorkItem(ctx context.Context) bool {
+	key, quit := c.queue.Get()
+	if quit {
+		return false
+	}
+	defer c.queue.Done(key)
+	if err := c.syncHandler(ctx, key); err != nil {
+		utilruntime.HandleErrorWithContext(ctx, err, "Syncing failed", "sandbox", key)
+		c.queue.AddRateLimited(key)
+		return true
+	}
+	c.queue.Forget(key)
+	return true
+}
+
+func (c *Controller) enqueue(obj any) {
+	key, err := cache.DeletionHandlingObjectToName(obj)
+	if err != nil {
+		utilruntime.HandleError(err)
+		return
+	}
+	c.queue.Add(key)
+}
+
+// ownerKey returns the key of the Sandbox that controls obj, if the
+// controller reference names a Sandbox that exists with that UID.
+func (c *Controller) ownerKey(obj metav1.Object) (cache.ObjectName, bool) {
+	ref := controller.ControllerOfKind(obj, sandboxGroupKind)
+	if ref == nil {
+		return cache.ObjectName{}, false
+	}
+	sb, err := c.sandboxLister.Sandboxes(obj.GetNamespace()).Get(ref.Name)
+	if err != nil || sb.UID != ref.UID {
+		return cache.ObjectName{}, false
+	}
+	return cache.ObjectName{Namespace: sb.Namespace, Name: sb.Name}, true
+}
+
+// ownerOrCandidate returns the key of the Sandbox that controls obj or, for
+// an orphan, of the Sandbox it may be adopted by: the one whose name it
+// carries, when its name-hash label matches that Sandbox.
+func (c *Controller) ownerOrCandidate(obj metav1.Object) (cache.ObjectName, bool) {
+	if key, ok := c.ownerKey(obj); ok {
+		return key, true
+	}
+	if metav1.GetControllerOfNoCopy(obj) != nil {
+		return cache.ObjectName{}, false
+	}
+	// An orphan named like a Sandbox, with that Sandbox's hash, is one the
+	// Sandbox may adopt: wake it.
+	sb, err := c.sandboxLister.Sandboxes(obj.GetNamespace()).Get(obj.GetName())
+	if err != nil || agentsv1beta1.NameHash(sb.Name) != obj.GetLabels()[agentsv1beta1.SandboxNameHashLabel] {
+		return cache.ObjectName{}, false
+	}
+	return cache.ObjectName{Namespace: sb.Namespace, Name: sb.Name}, true
+}
+
+func (c *Controller) enqueueOwner(obj any) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	o, ok := obj.(metav1.Object)
+	if !ok {
+		return
+	}
+	if key, ok := c.ownerOrCandidate(o); ok {
+		c.queue.Add(key)
+	}
+}
+
+// updateChild wakes the owners before and after an update, so an owner
+// flip reaches both.
+func (c *Controller) updateChild(oldObj, newObj any) {
+	o, n := oldObj.(metav1.Object), newObj.(metav1.Object)
+	if o.GetResourceVersion() == n.GetResourceVersion() {
+		return
+	}
+	c.enqueueOwner(newObj)
+	if metav1.GetControllerOfNoCopy(o) != nil {
+		c.enqueueOwner(oldObj)
+	}
+}
+
+func (c *Controller) onPodAdded(obj any) {
+	pod := obj.(*corev1.Pod)
+	if key, ok := c.ownerKey(pod); ok {
+		c.expectations.CreationObserved(key.String())
+		if pod.DeletionTimestamp != nil {
+			c.expectations.DeletionObserved(key.String(), podKey(pod))
+		}
+	}
+	c.enqueueOwner(obj)
+}
+
+func (c *Controller) onPodUpdated(oldObj, newObj any) {
+	pod := newObj.(*corev1.Pod)
+	if pod.DeletionTimestamp != nil {
+		if key, ok := c.ownerKey(pod); ok {
+			c.expectations.DeletionObserved(key.String(), podKey(pod))
+		}
+	}
+	c.updateChild(oldObj, newObj)
+}
+
+func (c *Controller) onPodDeleted(obj any) {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		d, isTombstone := obj.(cache.DeletedFinalStateUnknown)
+		if !isTombstone {
+			return
+		}
+		if pod, ok = d.Obj.(*corev1.Pod); !ok {
+			return
+		}
+	}
+	if key, ok := c.ownerKey(pod); ok {
+		c.expectations.DeletionObserved(key.String(), podKey(pod))
+	}
+	c.enqueueOwner(pod)
+}
+
+func podKey(pod *corev1.Pod) string { return pod.Namespace + "/" + pod.Name }
+
+func hasNameHashLabel(obj any) bool {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	o, ok := obj.(metav1.Object)
+	if !ok {
+		return false
+	}
+	_, ok = o.GetLabels()[agentsv1beta1.SandboxNameHashLabel]
+	return ok
+}
+
+func indexByNameHash(obj any) ([]string, error) {
+	o, ok := obj.(metav1.Object)
+	if !ok {
+		return nil, nil
+	}
+	if h, ok := o.GetLabels()[agentsv1beta1.SandboxNameHashLabel]; ok {
+		return []string{h}, nil
+	}
+	return nil, nil
+}

@@ -1,0 +1,387 @@
+/*
+Copyright The Agent Sandbox Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
+
+	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
+	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
+	"github.com/agentsandbox/agent-sandbox/pkg/controller"
+)
+
+// reconcilePod finds the Sandbox's Pod, creates, adopts, deletes or
+// relabels it as the spec asks, and returns the Pod it settled on (which
+// may be one the Sandbox does not own, or nil).
+func (c *Controller) reconcilePod(ctx context.Context, sb *agentsv1beta1.Sandbox) (*corev1.Pod, error) {
+	pod, err := c.locatePod(ctx, sb)
+	if err != nil {
+		return pod, err
+	}
+	if sb.Spec.OperatingMode == agentsv1beta1.SandboxOperatingModeSuspended {
+		return c.suspend(ctx, sb, pod)
+	}
+	if pod == nil {
+		return c.createPod(ctx, sb)
+	}
+	return c.reconcileExistingPod(ctx, sb, pod)
+}
+
+// locatePod keeps the mapping strict: Pods are found through the name-hash
+// index but only the owner UID counts (a Pod of an earlier Sandbox with the
+// same name is not ours); an owned Pod beats the pod-name annotation; two
+// owned Pods fail closed.
+func (c *Controller) locatePod(ctx context.Context, sb *agentsv1beta1.Sandbox) (*corev1.Pod, error) {
+	objs, err := c.podIndexer.ByIndex(podNameHashIndex, agentsv1beta1.NameHash(sb.Name))
+	if err != nil {
+		return nil, err
+	}
+	var owned []*corev1.Pod
+	for _, o := range objs {
+		if p := o.(*corev1.Pod); p.Namespace == sb.Namespace && controller.IsControlledByUID(p, sb) {
+			owned = append(owned, p)
+		}
+	}
+
+	annotated := sb.Annotations[agentsv1beta1.PodNameAnnotation]
+	trackedName := annotated
+	if trackedName == "" {
+		trackedName = sb.Name
+	}
+	tracked, err := c.podLister.Pods(sb.Namespace).Get(trackedName)
+	switch {
+	case apierrors.IsNotFound(err):
+		tracked = nil
+		if annotated != "" {
+			if err := c.patchSandboxAnnotation(ctx, sb, agentsv1beta1.PodNameAnnotation, nil); err != nil {
+				return nil, err
+			}
+			annotated = ""
+		}
+	case err != nil:
+		return nil, err
+	}
+	if tracked != nil && controller.IsControlledByUID(tracked, sb) &&
+		!slices.ContainsFunc(owned, func(p *corev1.Pod) bool { return p.UID == tracked.UID }) {
+		owned = append(owned, tracked)
+	}
+	if len(owned) > 1 {
+		names := make([]string, len(owned))
+		for i, p := range owned {
+			names[i] = p.Name
+		}
+		sort.Strings(names)
+		return nil, fmt.Errorf("%w: %s", errMultiplePods, strings.Join(names, ", "))
+	}
+	if len(owned) == 1 && (tracked == nil || tracked.UID != owned[0].UID) {
+		if annotated != "" {
+			if err := c.patchSandboxAnnotation(ctx, sb, agentsv1beta1.PodNameAnnotation, nil); err != nil {
+				return nil, err
+			}
+		}
+		return owned[0], nil
+	}
+	return tracked, nil
+}
+
+// suspend deletes the owned Pod and keeps everything else. A Pod the
+// Sandbox does not own is never deleted, whatever its name.
+func (c *Controller) suspend(ctx context.Context, sb *agentsv1beta1.Sandbox, pod *corev1.Pod) (*corev1.Pod, error) {
+	if pod != nil && controller.IsControlledByUID(pod, sb) {
+		if pod.DeletionTimestamp == nil {
+			if err := c.deletePod(ctx, sb, pod); err != nil {
+				return pod, err
+			}
+		}
+		// The annotation goes once the Pod is gone.
+		return pod, nil
+	}
+	if pod != nil {
+		klog.FromContext(ctx).V(2).Info("Not deleting a Pod the suspended Sandbox does not own", "pod", klog.KObj(pod))
+	}
+	if sb.Annotations[agentsv1beta1.PodNameAnnotation] != "" {
+		if err := c.patchSandboxAnnotation(ctx, sb, agentsv1beta1.PodNameAnnotation, nil); err != nil {
+			return pod, err
+		}
+	}
+	return pod, nil
+}
+
+func (c *Controller) deletePod(ctx context.Context, sb *agentsv1beta1.Sandbox, pod *corev1.Pod) error {
+	key := sandboxKey(sb)
+	c.expectations.ExpectDeletions(key, podKey(pod))
+	err := c.kube.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
+		Preconditions: &metav1.Preconditions{UID: &pod.UID},
+	})
+	if err != nil {
+		c.expectations.DeletionObserved(key, podKey(pod))
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		c.recorder.Eventf(sb, pod, corev1.EventTypeWarning, ReasonFailedDelete, "Delete", "Failed to delete Pod %s: %v", pod.Name, err)
+		return fmt.Errorf("deleting pod %s: %w", pod.Name, err)
+	}
+	klog.FromContext(ctx).V(2).Info("Deleted Pod", "pod", klog.KObj(pod))
+	c.recorder.Eventf(sb, pod, corev1.EventTypeNormal, ReasonSuccessfulDelete, "Delete", "Deleted Pod %s", pod.Name)
+	return nil
+}
+
+func sandboxKey(sb *agentsv1beta1.Sandbox) string { return sb.Namespace + "/" + sb.Name }
+
+// createPod creates the Pod from spec.podTemplate, named after the Sandbox,
+// with the Sandbox's PVCs mounted.
+func (c *Controller) createPod(ctx context.Context, sb *agentsv1beta1.Sandbox) (*corev1.Pod, error) {
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            sb.Name,
+			Namespace:       sb.Namespace,
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(sb, agentsv1beta1.SandboxGroupVersionKind)},
+		},
+		Spec: *podSpec(sb),
+	}
+	applyPodMetadata(sb, pod)
+
+	key := sandboxKey(sb)
+	c.expectations.ExpectCreations(key, 1)
+	created, err := c.kube.CoreV1().Pods(sb.Namespace).Create(ctx, pod, metav1.CreateOptions{FieldManager: FieldManager})
+	if apierrors.IsAlreadyExists(err) {
+		c.expectations.CreationObserved(key)
+		// The cache had not seen it: read it and apply the ownership rules.
+		existing, getErr := c.kube.CoreV1().Pods(sb.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
+		if getErr != nil {
+			return nil, fmt.Errorf("reading existing pod %s: %w", pod.Name, getErr)
+		}
+		return c.reconcileExistingPod(ctx, sb, existing)
+	}
+	if err != nil {
+		c.expectations.CreationObserved(key)
+		c.recorder.Eventf(sb, pod, corev1.EventTypeWarning, ReasonFailedCreate, "Create", "Failed to create Pod %s: %v", pod.Name, err)
+		return nil, fmt.Errorf("creating pod %s: %w", pod.Name, err)
+	}
+	klog.FromContext(ctx).V(2).Info("Created Pod", "pod", klog.KObj(created))
+	c.recorder.Eventf(sb, created, corev1.EventTypeNormal, ReasonSuccessfulCreate, "Create", "Created Pod %s", created.Name)
+	return created, nil
+}
+
+// podSpec is spec.podTemplate.spec with one volume per PVC template; a
+// template volume of the same name is replaced (StatefulSet semantics).
+func podSpec(sb *agentsv1beta1.Sandbox) *corev1.PodSpec {
+	spec := sb.Spec.PodTemplate.Spec.DeepCopy()
+	if len(sb.Spec.VolumeClaimTemplates) == 0 {
+		return spec
+	}
+	claimed := map[string]bool{}
+	for _, vct := range sb.Spec.VolumeClaimTemplates {
+		claimed[vct.Name] = true
+	}
+	spec.Volumes = slices.DeleteFunc(spec.Volumes, func(v corev1.Volume) bool { return claimed[v.Name] })
+	for i := range sb.Spec.VolumeClaimTemplates {
+		vct := &sb.Spec.VolumeClaimTemplates[i]
+		spec.Volumes = append(spec.Volumes, corev1.Volume{
+			Name: vct.Name,
+			VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{
+				ClaimName: PVCName(vct, sb.Name),
+			}},
+		})
+	}
+	return spec
+}
+
+// reconcileExistingPod applies the ownership rules, then brings the Pod's
+// labels and annotations in line with the template. The spec of a running
+// Pod is never touched.
+func (c *Controller) reconcileExistingPod(ctx context.Context, sb *agentsv1beta1.Sandbox, pod *corev1.Pod) (*corev1.Pod, error) {
+	adopt, err := checkOwnership(sb, pod, "pod")
+	if err != nil {
+		if sb.Annotations[agentsv1beta1.PodNameAnnotation] != "" {
+			if perr := c.patchSandboxAnnotation(ctx, sb, agentsv1beta1.PodNameAnnotation, nil); perr != nil {
+				return pod, perr
+			}
+		}
+		return pod, err
+	}
+	if pod.DeletionTimestamp != nil {
+		// Wait for it to go; never start an overlapping replacement, and
+		// never adopt something on its way out.
+		return pod, nil
+	}
+
+	desired := pod.DeepCopy()
+	applyPodMetadata(sb, desired)
+	type podMeta struct {
+		Labels          map[string]string       `json:"labels"`
+		Annotations     map[string]string       `json:"annotations"`
+		OwnerReferences []metav1.OwnerReference `json:"ownerReferences,omitempty"`
+		UID             string                  `json:"uid,omitempty"`
+	}
+	before := podMeta{Labels: pod.Labels, Annotations: pod.Annotations}
+	after := podMeta{Labels: desired.Labels, Annotations: desired.Annotations}
+	if adopt {
+		// The owner references are replaced whole, with the Pod's UID as a
+		// precondition: a Pod recreated under the same name is not taken.
+		after.OwnerReferences = append(append([]metav1.OwnerReference{}, pod.OwnerReferences...),
+			*metav1.NewControllerRef(sb, agentsv1beta1.SandboxGroupVersionKind))
+		after.UID = string(pod.UID)
+	}
+	type wrapper struct {
+		Metadata podMeta `json:"metadata"`
+	}
+	patch, changed, err := controller.MergePatch(wrapper{before}, wrapper{after})
+	if err != nil || !changed {
+		return pod, err
+	}
+	updated, err := c.kube.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, mergePatch, patch, metav1.PatchOptions{FieldManager: FieldManager})
+	if err != nil {
+		if adopt {
+			c.recorder.Eventf(sb, pod, corev1.EventTypeWarning, ReasonFailedAdopt, "Adopt", "Failed to adopt Pod %s: %v", pod.Name, err)
+		}
+		return pod, fmt.Errorf("patching pod %s metadata: %w", pod.Name, err)
+	}
+	if adopt {
+		klog.FromContext(ctx).V(2).Info("Adopted Pod", "pod", klog.KObj(pod))
+		c.recorder.Eventf(sb, pod, corev1.EventTypeNormal, ReasonAdopted, "Adopt", "Adopted Pod %s", pod.Name)
+		if pod.Name != sb.Name && sb.Annotations[agentsv1beta1.PodNameAnnotation] == "" {
+			// Only a Pod named differently needs the annotation; clients
+			// fall back to the Sandbox name.
+			name := pod.Name
+			if err := c.patchSandboxAnnotation(ctx, sb, agentsv1beta1.PodNameAnnotation, &name); err != nil {
+				return updated, err
+			}
+		}
+	}
+	return updated, nil
+}
+
+// isReservedKey reports whether a tenant's pod template may not set key on
+// the Pod.
+func isReservedKey(key string, annotation bool) bool {
+	return strings.HasPrefix(key, agentsv1beta1.ReservedPrefix) ||
+		strings.HasPrefix(key, agentsv1beta1.ReservedExtensionsPrefix) ||
+		(annotation && key == agentsv1beta1.TraceContextAnnotation)
+}
+
+// extensionLabels are propagated from the Sandbox's own labels to its Pod
+// only while the Sandbox is controlled from the extensions group.
+var extensionLabels = []string{agentsv1beta1.WarmPoolSandboxLabel, agentsv1beta1.SandboxTemplateRefHashLabel}
+
+// applyPodMetadata sets the labels and annotations the Pod should carry,
+// keeping those other actors added. Tenant keys come from the template
+// (reserved prefixes dropped); keys recorded in the tracking annotations
+// but gone from the template are removed; system keys are written last, so
+// a forged name hash can never redirect another Sandbox's Service.
+func applyPodMetadata(sb *agentsv1beta1.Sandbox, pod *corev1.Pod) {
+	if pod.Labels == nil {
+		pod.Labels = map[string]string{}
+	}
+	if pod.Annotations == nil {
+		pod.Annotations = map[string]string{}
+	}
+	tmpl := sb.Spec.PodTemplate.ObjectMeta
+
+	labelKeys := syncTenantKeys(pod.Labels, tmpl.Labels, pod.Annotations[agentsv1beta1.PropagatedLabelsAnnotation], false,
+		agentsv1beta1.SandboxNameHashLabel)
+	annotationKeys := syncTenantKeys(pod.Annotations, tmpl.Annotations, pod.Annotations[agentsv1beta1.PropagatedAnnotationsAnnotation], true,
+		agentsv1beta1.PropagatedLabelsAnnotation, agentsv1beta1.PropagatedAnnotationsAnnotation)
+
+	pod.Labels[agentsv1beta1.SandboxNameHashLabel] = agentsv1beta1.NameHash(sb.Name)
+	group, kind := controller.ControllerGroup(sb)
+	for _, key := range extensionLabels {
+		value := sb.Labels[key]
+		want := group == extv1beta1.GroupName && value != "" &&
+			(key != agentsv1beta1.WarmPoolSandboxLabel || kind == extv1beta1.SandboxWarmPoolKind)
+		if want {
+			pod.Labels[key] = value
+		} else {
+			delete(pod.Labels, key)
+		}
+	}
+	if createdBy, ok := sb.Labels[agentsv1beta1.CreatedByLabel]; ok && createdBy != "" {
+		pod.Labels[agentsv1beta1.CreatedByLabel] = NormalizeCreatedBy(createdBy)
+	} else {
+		delete(pod.Labels, agentsv1beta1.CreatedByLabel)
+	}
+
+	setTracking(pod.Annotations, agentsv1beta1.PropagatedLabelsAnnotation, labelKeys)
+	setTracking(pod.Annotations, agentsv1beta1.PropagatedAnnotationsAnnotation, annotationKeys)
+	if len(pod.Labels) == 0 {
+		pod.Labels = nil
+	}
+	if len(pod.Annotations) == 0 {
+		pod.Annotations = nil
+	}
+}
+
+// syncTenantKeys copies the non-reserved template keys into current and
+// removes keys listed in tracked that the template no longer has, and
+// reserved keys an older controller recorded there (except keep). It
+// returns the sorted keys now propagated.
+func syncTenantKeys(current, template map[string]string, tracked string, annotation bool, keep ...string) []string {
+	var keys []string
+	for k, v := range template {
+		if isReservedKey(k, annotation) {
+			continue
+		}
+		current[k] = v
+		keys = append(keys, k)
+	}
+	for _, k := range splitKeys(tracked) {
+		if slices.Contains(keep, k) {
+			continue
+		}
+		if _, inTemplate := template[k]; !inTemplate || isReservedKey(k, annotation) {
+			delete(current, k)
+		}
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func splitKeys(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}
+
+// setTracking records keys in a tracking annotation; an empty list is
+// written only to clear a previous one.
+func setTracking(annotations map[string]string, key string, keys []string) {
+	value := strings.Join(keys, ",")
+	if _, present := annotations[key]; value == "" && !present {
+		return
+	}
+	annotations[key] = value
+}
+
+// NormalizeCreatedBy maps a created-by label value to the closed set used
+// on Pods and in metrics.
+func NormalizeCreatedBy(v string) string {
+	switch v {
+	case agentsv1beta1.CreatedByGoClient, agentsv1beta1.CreatedByPythonClient, agentsv1beta1.CreatedByController:
+		return v
+	}
+	return agentsv1beta1.CreatedByUnknown
+}

@@ -1,0 +1,264 @@
+/*
+Copyright The Agent Sandbox Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+
+	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
+	"github.com/agentsandbox/agent-sandbox/pkg/controller"
+	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
+)
+
+const (
+	// expiryRecheckFloor bounds how often a Sandbox waiting for its
+	// shutdown time is revisited.
+	expiryRecheckFloor = 2 * time.Second
+	// expiredRequeue runs the teardown pass right after the expired
+	// condition is persisted.
+	expiredRequeue = time.Millisecond
+	// expectationsRecheck revisits a Sandbox whose own writes the informer
+	// has not shown yet, in case the awaited event is lost.
+	expectationsRecheck = time.Second
+)
+
+// Event reasons. MultiplePods is the reference's; the others follow the
+// kube-controller-manager vocabulary.
+const (
+	ReasonMultiplePods     = agentsv1beta1.SandboxReasonMultiplePods
+	ReasonSuccessfulCreate = "SuccessfulCreate"
+	ReasonFailedCreate     = "FailedCreate"
+	ReasonSuccessfulDelete = "SuccessfulDelete"
+	ReasonFailedDelete     = "FailedDelete"
+	ReasonAdopted          = "Adopted"
+	ReasonFailedAdopt      = "FailedAdopt"
+	ReasonExpired          = agentsv1beta1.SandboxReasonExpired
+
+	actionReconciling = "Reconciling"
+)
+
+// sync reconciles one Sandbox. It returns an error only for transient
+// failures a retry may fix; permanent ones are reported in status.
+func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (err error) {
+	logger := klog.LoggerWithValues(klog.FromContext(ctx), "sandbox", key)
+	ctx = klog.NewContext(ctx, logger)
+	start := c.clock.Now()
+	var requeueAfter time.Duration
+	defer func() {
+		result := metrics.ResultSuccess
+		switch {
+		case err != nil:
+			result = metrics.ResultError
+		case requeueAfter > 0:
+			result = metrics.ResultRequeueAfter
+			c.queue.AddAfter(key, requeueAfter)
+		}
+		c.opts.Metrics.Observe(Name, result, start)
+		logger.V(4).Info("Finished syncing", "duration", c.clock.Since(start), "requeueAfter", requeueAfter)
+	}()
+
+	cached, err := c.sandboxLister.Sandboxes(key.Namespace).Get(key.Name)
+	if apierrors.IsNotFound(err) {
+		c.expectations.Forget(key.String())
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if cached.DeletionTimestamp != nil {
+		// No finalizers: the garbage collector removes the children.
+		return nil
+	}
+	if !c.expectations.Satisfied(key.String()) {
+		adds, dels := c.expectations.Pending(key.String())
+		logger.V(4).Info("Waiting for the informer to show our writes", "creates", adds, "deletes", dels)
+		requeueAfter = expectationsRecheck
+		return nil
+	}
+
+	sb := cached.DeepCopy()
+	now := c.clock.Now()
+	var syncErr error
+	switch {
+	case isExpired(sb, now) && readyReason(sb) != agentsv1beta1.SandboxReasonExpired:
+		// Pass one: persist the expiry before tearing anything down, so
+		// that whoever reads the Sandbox next knows why it went away.
+		markExpired(sb)
+		c.recorder.Eventf(sb, nil, "Normal", ReasonExpired, actionReconciling, "Sandbox reached its shutdown time %s", sb.Spec.ShutdownTime.UTC().Format(time.RFC3339))
+		requeueAfter = expiredRequeue
+	case isExpired(sb, now):
+		deleted, err := c.expire(ctx, sb)
+		if deleted || err != nil {
+			return err
+		}
+	default:
+		syncErr = c.reconcileChildren(ctx, sb)
+		if sb.Spec.ShutdownTime != nil {
+			now = c.clock.Now()
+			if isExpired(sb, now) {
+				markExpired(sb)
+				requeueAfter = expiredRequeue
+			} else {
+				requeueAfter = max(sb.Spec.ShutdownTime.Sub(now), expiryRecheckFloor)
+			}
+		}
+	}
+	if err := c.writeStatus(ctx, cached, sb); err != nil {
+		return errors.Join(syncErr, err)
+	}
+	return syncErr
+}
+
+func isExpired(sb *agentsv1beta1.Sandbox, now time.Time) bool {
+	return sb.Spec.ShutdownTime != nil && !now.Before(sb.Spec.ShutdownTime.Time)
+}
+
+func readyReason(sb *agentsv1beta1.Sandbox) string {
+	if c := meta.FindStatusCondition(sb.Status.Conditions, string(agentsv1beta1.SandboxConditionReady)); c != nil {
+		return c.Reason
+	}
+	return ""
+}
+
+func markExpired(sb *agentsv1beta1.Sandbox) {
+	meta.RemoveStatusCondition(&sb.Status.Conditions, string(agentsv1beta1.SandboxConditionPodScheduled))
+	setCondition(sb, agentsv1beta1.SandboxConditionReady, metav1.ConditionFalse, agentsv1beta1.SandboxReasonExpired, "Sandbox has expired")
+}
+
+// expire tears down an expired Sandbox: its owned Pod and Service go, and
+// then either the Sandbox itself (Delete) or its live status (Retain).
+// PVCs stay until the Sandbox is deleted.
+func (c *Controller) expire(ctx context.Context, sb *agentsv1beta1.Sandbox) (deleted bool, err error) {
+	logger := klog.FromContext(ctx)
+	podName := sb.Annotations[agentsv1beta1.PodNameAnnotation]
+	if podName == "" {
+		podName = sb.Name
+	}
+	var errs []error
+	if pod, err := c.podLister.Pods(sb.Namespace).Get(podName); err == nil {
+		if controller.IsControlledByUID(pod, sb) && pod.DeletionTimestamp == nil {
+			errs = append(errs, c.deletePod(ctx, sb, pod))
+		} else if !controller.IsControlledByUID(pod, sb) {
+			logger.V(2).Info("Leaving a Pod the expired Sandbox does not own", "pod", klog.KObj(pod))
+		}
+	} else if !apierrors.IsNotFound(err) {
+		errs = append(errs, err)
+	}
+	if svc, err := c.serviceLister.Services(sb.Namespace).Get(sb.Name); err == nil {
+		if controller.IsControlledByUID(svc, sb) {
+			errs = append(errs, c.deleteService(ctx, sb, svc))
+		}
+	} else if !apierrors.IsNotFound(err) {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return false, err
+	}
+
+	if sb.Spec.ShutdownPolicy != nil && *sb.Spec.ShutdownPolicy == agentsv1beta1.ShutdownPolicyDelete {
+		err := c.client.AgentsV1beta1().Sandboxes(sb.Namespace).Delete(ctx, sb.Name, metav1.DeleteOptions{
+			Preconditions: &metav1.Preconditions{UID: &sb.UID},
+		})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return false, fmt.Errorf("deleting expired sandbox: %w", err)
+		}
+		logger.V(2).Info("Deleted expired Sandbox")
+		return true, nil
+	}
+	// Retain: keep the object and its conditions, drop everything live.
+	sb.Status = agentsv1beta1.SandboxStatus{Conditions: sb.Status.Conditions}
+	markExpired(sb)
+	return false, nil
+}
+
+// writeStatus patches status when it changed. There is no resourceVersion
+// precondition: this controller is the only status writer and a key is
+// never synced twice at once, so a stale view heals on the next event.
+func (c *Controller) writeStatus(ctx context.Context, old, sb *agentsv1beta1.Sandbox) error {
+	if equality.Semantic.DeepEqual(old.Status, sb.Status) {
+		return nil
+	}
+	if onlyNodeNameChanged(&old.Status, &sb.Status) && !isReady(sb) {
+		// Scheduling alone changes nodeName; it rides along with the next
+		// write, usually the Ready transition, saving one write per Pod.
+		return nil
+	}
+	type statusOnly struct {
+		Status agentsv1beta1.SandboxStatus `json:"status"`
+	}
+	patch, changed, err := controller.MergePatch(statusOnly{old.Status}, statusOnly{sb.Status})
+	if err != nil || !changed {
+		return err
+	}
+	_, err = c.client.AgentsV1beta1().Sandboxes(sb.Namespace).Patch(ctx, sb.Name, types.MergePatchType, patch,
+		metav1.PatchOptions{FieldManager: FieldManager}, "status")
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("writing sandbox status: %w", err)
+	}
+	return nil
+}
+
+func onlyNodeNameChanged(a, b *agentsv1beta1.SandboxStatus) bool {
+	if a.NodeName == b.NodeName {
+		return false
+	}
+	x := *b
+	x.NodeName = a.NodeName
+	return equality.Semantic.DeepEqual(*a, x)
+}
+
+func isReady(sb *agentsv1beta1.Sandbox) bool {
+	return meta.IsStatusConditionTrue(sb.Status.Conditions, string(agentsv1beta1.SandboxConditionReady))
+}
+
+// patchSandboxAnnotation sets (or with value nil, removes) one annotation
+// of the Sandbox.
+func (c *Controller) patchSandboxAnnotation(ctx context.Context, sb *agentsv1beta1.Sandbox, key string, value *string) error {
+	patch := map[string]any{"metadata": map[string]any{"annotations": map[string]any{key: value}}}
+	body, err := jsonMarshal(patch)
+	if err != nil {
+		return err
+	}
+	_, err = c.client.AgentsV1beta1().Sandboxes(sb.Namespace).Patch(ctx, sb.Name, types.MergePatchType, body,
+		metav1.PatchOptions{FieldManager: FieldManager})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("patching sandbox annotation %s: %w", key, err)
+	}
+	if value == nil {
+		delete(sb.Annotations, key)
+	} else {
+		if sb.Annotations == nil {
+			sb.Annotations = map[string]string{}
+		}
+		sb.Annotations[key] = *value
+	}
+	return nil
+}
