@@ -159,7 +159,7 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 	c.synced = append(c.synced, reg.HasSynced)
 
 	reg, err = podInformer.Informer().AddEventHandlerWithOptions(cache.FilteringResourceEventHandler{
-		FilterFunc: hasNameHashLabel,
+		FilterFunc: isSandboxChild,
 		Handler: cache.ResourceEventHandlerFuncs{
 			AddFunc:    c.onPodAdded,
 			UpdateFunc: c.onPodUpdated,
@@ -172,7 +172,7 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 	c.synced = append(c.synced, reg.HasSynced)
 
 	reg, err = serviceInformer.Informer().AddEventHandlerWithOptions(cache.FilteringResourceEventHandler{
-		FilterFunc: hasNameHashLabel,
+		FilterFunc: isSandboxChild,
 		Handler: cache.ResourceEventHandlerFuncs{
 			AddFunc:    c.enqueueOwner,
 			UpdateFunc: c.updateChild,
@@ -208,6 +208,9 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 		wg.Go(func() { wait.UntilWithContext(ctx, c.worker, time.Second) })
 	}
 	<-ctx.Done()
+	// Shutting the queue down releases workers idle in Get; syncs in flight
+	// finish first.
+	c.queue.ShutDown()
 	wg.Wait()
 }
 
@@ -264,10 +267,10 @@ func (c *Controller) ownerOrCandidate(obj metav1.Object) (cache.ObjectName, bool
 	if metav1.GetControllerOfNoCopy(obj) != nil {
 		return cache.ObjectName{}, false
 	}
-	// An orphan named like a Sandbox, with that Sandbox's hash, is one the
-	// Sandbox may adopt: wake it.
+	// An orphan named like a Sandbox that consents to adoption (the
+	// adoptable label or that Sandbox's hash) is one it may take: wake it.
 	sb, err := c.sandboxLister.Sandboxes(obj.GetNamespace()).Get(obj.GetName())
-	if err != nil || agentsv1beta1.NameHash(sb.Name) != obj.GetLabels()[agentsv1beta1.SandboxNameHashLabel] {
+	if err != nil || !canAdopt(sb, obj) {
 		return cache.ObjectName{}, false
 	}
 	return cache.ObjectName{Namespace: sb.Namespace, Name: sb.Name}, true
@@ -339,7 +342,9 @@ func (c *Controller) onPodDeleted(obj any) {
 
 func podKey(pod *corev1.Pod) string { return pod.Namespace + "/" + pod.Name }
 
-func hasNameHashLabel(obj any) bool {
+// isSandboxChild filters Pod and Service events: those with the name-hash
+// label, and orphans offered for adoption.
+func isSandboxChild(obj any) bool {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = d.Obj
 	}
@@ -347,8 +352,9 @@ func hasNameHashLabel(obj any) bool {
 	if !ok {
 		return false
 	}
-	_, ok = o.GetLabels()[agentsv1beta1.SandboxNameHashLabel]
-	return ok
+	labels := o.GetLabels()
+	_, hashed := labels[agentsv1beta1.SandboxNameHashLabel]
+	return hashed || labels[agentsv1beta1.AdoptableLabel] == "true"
 }
 
 func indexByNameHash(obj any) ([]string, error) {

@@ -54,7 +54,7 @@ func (c *Controller) reconcileService(ctx context.Context, sb *agentsv1beta1.San
 		return serviceState{required: want != nil && *want}, err
 	}
 	if apierrors.IsNotFound(err) {
-		svc = nil
+		svc, err = nil, nil
 	}
 	state := serviceState{}
 	switch {

@@ -1,0 +1,87 @@
+/*
+Copyright The Agent Sandbox Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package framework
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	kubeinformers "k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
+	"k8s.io/klog/v2/ktesting"
+
+	clientset "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned"
+	informers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions"
+	"github.com/agentsandbox/agent-sandbox/pkg/controller"
+	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandbox"
+	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
+)
+
+// Controllers are controllers running in the test process against the
+// test's namespace, as the binary wires them (same informer transforms),
+// stopped when the test ends.
+type Controllers struct {
+	// Registry holds the reconcile metrics of the controllers.
+	Registry *prometheus.Registry
+}
+
+// StartSandboxController runs the Sandbox controller for env's namespace
+// with its own user agent and informers.
+func StartSandboxController(t testing.TB, env *Env) *Controllers {
+	t.Helper()
+	_, ctx := ktesting.NewTestContext(t)
+	ctx, cancel := context.WithCancel(ctx)
+	logger := klog.FromContext(ctx)
+
+	cfg := rest.AddUserAgent(rest.CopyConfig(env.Config), sandbox.FieldManager)
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agents, err := clientset.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeFactory := kubeinformers.NewSharedInformerFactoryWithOptions(kube, 0,
+		kubeinformers.WithNamespace(env.Namespace), kubeinformers.WithTransform(controller.StripForCache))
+	agentsFactory := informers.NewSharedInformerFactoryWithOptions(agents, 0,
+		informers.WithNamespace(env.Namespace), informers.WithTransform(controller.StripForCache))
+
+	reg := prometheus.NewRegistry()
+	c, err := sandbox.NewController(ctx, kube, agents, agentsFactory.Agents().V1beta1().Sandboxes(),
+		kubeFactory.Core().V1().Pods(), kubeFactory.Core().V1().Services(), kubeFactory.Core().V1().PersistentVolumeClaims(),
+		sandbox.Options{ClusterDomain: "cluster.local", Metrics: metrics.NewReconcileMetrics(reg)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeFactory.Start(ctx.Done())
+	agentsFactory.Start(ctx.Done())
+	var wg sync.WaitGroup
+	wg.Go(func() { c.Run(ctx, 4) })
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		kubeFactory.Shutdown()
+		agentsFactory.Shutdown()
+		logger.V(2).Info("Sandbox controller stopped")
+	})
+	return &Controllers{Registry: reg}
+}
