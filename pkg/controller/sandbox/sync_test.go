@@ -393,4 +393,3 @@ func TestServicePorts(t *testing.T) {
 		t.Errorf("ports (-want,+got):\n%s", diff)
 	}
 }
-
