@@ -1,26 +1,41 @@
 #!/usr/bin/env bash
 # One command for a newcomer: builds the control plane from source (about
-# ten minutes the first time, seconds afterwards), starts it with fake
-# nodes, installs the CRDs, and says how to use it.
+# ten minutes the first time, seconds afterwards) and the controller,
+# starts them with fake nodes, installs the CRDs, applies a sample Sandbox
+# and waits until it is Ready.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "${ROOT}"
 source hack/local-cluster/lib.sh
+export GOTOOLCHAIN=local
+
+echo "Building the controller"
+go build -o bin/ ./cmd/agent-sandbox-controller ./hack/local-cluster
 
 kubeconfig=$(CRDS=manifests/crd hack/cluster-up.sh)
-kubectl="${KUBE_DIR}/kubectl"
+kubectl=("${KUBE_DIR}/kubectl" --kubeconfig "${kubeconfig}")
+
+bin/local-cluster run -dir "${LOCAL_CLUSTER_STATE}" -name agent-sandbox-controller -- \
+  "${ROOT}/bin/agent-sandbox-controller" --kubeconfig "${kubeconfig}" \
+  --leader-election-namespace default \
+  --metrics-bind-address 127.0.0.1:8080 --health-probe-bind-address 127.0.0.1:8081 \
+  --extensions
+
+"${kubectl[@]}" apply -f hack/dev/local-volume.yaml -f docs/examples/sandbox.yaml
+echo "Waiting for the sample Sandbox to become Ready"
+"${kubectl[@]}" wait --for=condition=Ready sandbox/my-sandbox --timeout=90s
+"${kubectl[@]}" get sandboxes
 
 cat <<MSG
 
-The local cluster is running (stop it with 'make cluster-down').
+The local cluster and the controller are running (stop both with 'make cluster-down').
 
   export KUBECONFIG=${kubeconfig}
-  alias kubectl=${kubectl}
+  alias kubectl=${KUBE_DIR}/kubectl
 
-  kubectl get nodes
-  kubectl api-resources --api-group=agents.x-k8s.io
-  kubectl apply -f docs/examples/sandbox.yaml
-  kubectl get sandboxes
+  kubectl get sandboxes,pods,services,pvc
+  kubectl patch sandbox my-sandbox --type merge -p '{"spec":{"operatingMode":"Suspended"}}'
+  curl -s 127.0.0.1:8080/metrics | grep agent_sandbox
 
-Logs of every component are in ${LOCAL_CLUSTER_STATE}/logs.
+Logs of every component, the controller's included, are in ${LOCAL_CLUSTER_STATE}/logs.
 MSG

@@ -15,9 +15,10 @@ limitations under the License.
 */
 
 // Command local-cluster starts and stops the source-built local control
-// plane for 'make cluster-up', 'make cluster-down' and 'make dev'. The
-// processes outlive the command; their PIDs are recorded in the state
-// directory and 'down' signals exactly those.
+// plane for 'make cluster-up', 'make cluster-down' and 'make dev', and runs
+// other processes (the controller) beside it. The processes outlive the
+// command; their PIDs are recorded in the state directory and 'down'
+// signals exactly those.
 package main
 
 import (
@@ -40,6 +41,7 @@ func main() {
 	dir := fs.String("dir", ".cache/cluster", "state directory: certificates, data, logs, pid files, kubeconfig")
 	nodes := fs.Int("nodes", 3, "number of kwok fake nodes (0 runs etcd and kube-apiserver only)")
 	crds := fs.String("crds", "", "directory of CRD manifests to install once the API is up")
+	name := fs.String("name", "", "with run: the name of the process (its log and pid file)")
 	_ = fs.Parse(os.Args[2:])
 
 	logf := func(format string, args ...any) {
@@ -54,6 +56,17 @@ func main() {
 			logf("%v", err)
 			os.Exit(1)
 		}
+	case "run":
+		// local-cluster run -dir DIR -name NAME -- BINARY ARGS...
+		if *name == "" || fs.NArg() == 0 {
+			usage()
+		}
+		pid, err := localcluster.StartDetached(*dir, *name, fs.Arg(0), fs.Args()[1:]...)
+		if err != nil {
+			logf("%v", err)
+			os.Exit(1)
+		}
+		logf("started %s (pid %d, log %s/logs/%s.log)", *name, pid, *dir, *name)
 	case "down":
 		if err := localcluster.StopDir(*dir, logf); err != nil {
 			logf("%v", err)
@@ -102,6 +115,6 @@ func up(ctx context.Context, dir string, nodes int, crds string, logf func(strin
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: local-cluster up|down [-dir DIR] [-nodes N] [-crds DIR]")
+	fmt.Fprintln(os.Stderr, "usage: local-cluster up|down [-dir DIR] [-nodes N] [-crds DIR]\n       local-cluster run -dir DIR -name NAME -- BINARY ARGS...")
 	os.Exit(2)
 }

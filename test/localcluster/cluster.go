@@ -507,12 +507,42 @@ func (cp *ControlPlane) Stop() error {
 	return errors.Join(errs...)
 }
 
-// StopDir stops the components of a detached control plane from the pid
-// files in its state directory. Only PIDs that still run the recorded
-// binary are signalled.
+// StartDetached starts another process (such as the controller under
+// development) beside a detached control plane, recorded in the same state
+// directory so StopDir stops it too.
+func StartDetached(dir, name, binary string, args ...string) (pid int, err error) {
+	dir, err = filepath.Abs(dir)
+	if err != nil {
+		return 0, err
+	}
+	p, err := startProcess(dir, name, binary, args, true)
+	if err != nil {
+		return 0, err
+	}
+	return p.pid, nil
+}
+
+// StopDir stops the processes of a detached control plane from the pid
+// files in its state directory: first anything started beside it (clients
+// of the API), then the components in reverse start order. Only PIDs that
+// still run the recorded binary are signalled.
 func StopDir(dir string, logf func(string, ...any)) error {
+	entries, err := os.ReadDir(filepath.Join(dir, "pids"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var extra []string
+	for _, e := range entries {
+		name := strings.TrimSuffix(e.Name(), ".pid")
+		if strings.HasSuffix(e.Name(), ".pid") && !slices.Contains(startOrder, name) {
+			extra = append(extra, name)
+		}
+	}
 	var errs []error
-	for _, name := range slices.Backward(startOrder) {
+	for _, name := range append(extra, reversed(startOrder)...) {
 		p, err := readProcess(dir, name)
 		if errors.Is(err, os.ErrNotExist) {
 			continue
@@ -537,6 +567,12 @@ func StopDir(dir string, logf func(string, ...any)) error {
 		_ = os.Remove(p.pidFile(dir))
 	}
 	return errors.Join(errs...)
+}
+
+func reversed(s []string) []string {
+	out := slices.Clone(s)
+	slices.Reverse(out)
+	return out
 }
 
 // freePorts reserves n distinct free loopback ports. The listeners are
