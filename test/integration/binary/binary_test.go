@@ -1,0 +1,215 @@
+/*
+Copyright The Agent Sandbox Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package binary runs the agent-sandbox-controller binary itself against
+// the real API server: flags, leader election, metrics and probes, and a
+// graceful shutdown that releases the lease.
+package binary
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
+	"github.com/agentsandbox/agent-sandbox/test/integration/framework"
+)
+
+func TestMain(m *testing.M) { framework.Main(m, framework.WithNodes(1)) }
+
+const leaseName = "a3317529.agent-sandbox.x-k8s.io"
+
+func buildController(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "agent-sandbox-controller")
+	cmd := exec.Command("go", "build", "-o", bin, "-ldflags",
+		"-X github.com/agentsandbox/agent-sandbox/pkg/version.gitVersion=v0.0.0-test",
+		"./cmd/agent-sandbox-controller")
+	cmd.Dir = framework.RepoRoot()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the controller: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func get(ctx context.Context, url string) (int, string) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err.Error()
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestVersionFlag(t *testing.T) {
+	bin := buildController(t)
+	out, err := exec.Command(bin, "--version").CombinedOutput()
+	if err != nil {
+		t.Fatalf("--version: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+	if len(lines) != 5 || !strings.HasPrefix(lines[0], "agent-sandbox-controller, version v0.0.0-test (revision: unknown)") ||
+		!strings.HasPrefix(lines[4], "  platform:") {
+		t.Errorf("--version printed:\n%s", out)
+	}
+}
+
+func TestControllerBinary(t *testing.T) {
+	env := framework.Setup(t)
+	ctx := framework.Context(t, 2*time.Minute)
+	bin := buildController(t)
+	metricsAddr, probeAddr := freePort(t), freePort(t)
+
+	cmd := exec.Command(bin,
+		"--kubeconfig", env.Kubeconfig,
+		"--leader-election-namespace", env.Namespace,
+		"--metrics-bind-address", metricsAddr,
+		"--health-probe-bind-address", probeAddr,
+		"--kube-api-qps", "50", "--kube-api-burst", "100",
+		"--sandbox-concurrent-workers", "4",
+	)
+	logs, err := os.Create(filepath.Join(t.TempDir(), "controller.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		if t.Failed() {
+			b, _ := os.ReadFile(logs.Name())
+			t.Logf("controller log:\n%s", tail(string(b), 40))
+		}
+	})
+
+	// It takes the lease and reconciles.
+	sandboxes := env.Agents.AgentsV1beta1().Sandboxes(env.Namespace)
+	sb := &agentsv1beta1.Sandbox{
+		ObjectMeta: metav1.ObjectMeta{Name: "via-binary"},
+		Spec: agentsv1beta1.SandboxSpec{SandboxBlueprint: agentsv1beta1.SandboxBlueprint{
+			PodTemplate: agentsv1beta1.PodTemplate{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}},
+		}},
+	}
+	if _, err := sandboxes.Create(ctx, sb, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	err = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		got, err := sandboxes.Get(ctx, "via-binary", metav1.GetOptions{})
+		return err == nil && meta.IsStatusConditionTrue(got.Status.Conditions, "Ready"), nil
+	})
+	if err != nil {
+		t.Fatal("the Sandbox never became Ready under the binary")
+	}
+	lease, err := env.Kube.CoordinationV1().Leases(env.Namespace).Get(ctx, leaseName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("leader election lease: %v", err)
+	}
+	if lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity == "" {
+		t.Error("lease has no holder while the controller runs")
+	}
+
+	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ok"} {
+		if code, body := get(ctx, "http://"+probeAddr+path); code != http.StatusOK || body != want {
+			t.Errorf("GET %s = %d %q, want 200 %q", path, code, body, want)
+		}
+	}
+	code, body := get(ctx, "http://"+metricsAddr+"/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("GET /metrics = %d", code)
+	}
+	for _, want := range []string{
+		`agent_sandbox_build_info{build_date="unknown",compiler="gc",git_commit="unknown",git_version="v0.0.0-test"`,
+		fmt.Sprintf(`agent_sandboxes{created_by="unknown",expired="false",launch_type="cold",namespace=%q,owned_by="None",ready_condition="true",sandbox_template="unknown"} 1`, env.Namespace),
+		`controller_runtime_reconcile_total{controller="sandbox",result="success"}`,
+		`workqueue_adds_total{name="sandbox"}`,
+		`workqueue_depth{name="sandbox"}`,
+		"go_goroutines",
+		"process_resident_memory_bytes",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if code, _ := get(ctx, "http://"+metricsAddr+"/debug/pprof/"); code == http.StatusOK {
+		t.Error("pprof is served without --enable-pprof")
+	}
+
+	// SIGTERM: a clean exit that hands the lease over at once.
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no exit within 20s of SIGTERM")
+	}
+	lease, err = env.Kube.CoordinationV1().Leases(env.Namespace).Get(ctx, leaseName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lease.Spec.HolderIdentity != nil && *lease.Spec.HolderIdentity != "" {
+		t.Errorf("lease still held by %q after shutdown; want it released", *lease.Spec.HolderIdentity)
+	}
+}
+
+func tail(s string, n int) string {
+	var lines []string
+	sc := bufio.NewScanner(strings.NewReader(s))
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
