@@ -116,6 +116,16 @@ func (c *Controller) ensureService(ctx context.Context, sb *agentsv1beta1.Sandbo
 		adopted.Labels = map[string]string{}
 	}
 	adopted.Labels[agentsv1beta1.SandboxNameHashLabel] = desired.Labels[agentsv1beta1.SandboxNameHashLabel]
+	if len(adopted.Spec.Selector) == 0 && adopted.Spec.IPFamilyPolicy != nil &&
+		*adopted.Spec.IPFamilyPolicy == corev1.IPFamilyPolicyRequireDualStack && len(adopted.Spec.IPFamilies) > 1 {
+		// The API server defaults a headless Service without a selector to
+		// RequireDualStack; with a selector that is invalid on a
+		// single-stack cluster. Keep the primary family only; the server
+		// allows that just with SingleStack.
+		singleStack := corev1.IPFamilyPolicySingleStack
+		adopted.Spec.IPFamilyPolicy = &singleStack
+		adopted.Spec.IPFamilies = adopted.Spec.IPFamilies[:1]
+	}
 	adopted.Spec.Selector = desired.Spec.Selector
 	adopted.Spec.Ports = desired.Spec.Ports
 	adopted.OwnerReferences = append(adopted.OwnerReferences, desired.OwnerReferences...)

@@ -306,3 +306,64 @@ func TestNoStatusWriteWhenNothingChanged(t *testing.T) {
 		t.Errorf("resourceVersion moved %s -> %s after a sync that found nothing new", poked.ResourceVersion, after.ResourceVersion)
 	}
 }
+
+// TestServiceAndVolumeAdoption: an orphan headless Service and an orphan
+// PVC that consent are adopted; a Service that is not headless never is,
+// because clusterIP cannot change.
+func TestServiceAndVolumeAdoption(t *testing.T) {
+	env := framework.Setup(t)
+	framework.StartSandboxController(t, env)
+	ctx := framework.Context(t, time.Minute)
+	consent := map[string]string{agentsv1beta1.AdoptableLabel: "true"}
+
+	pvc := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: "data-kept", Labels: consent},
+		Spec:       withVolume(newSandbox(env.Namespace, "x"), "data").Spec.VolumeClaimTemplates[0].Spec,
+	}
+	if _, err := env.Kube.CoreV1().PersistentVolumeClaims(env.Namespace).Create(ctx, pvc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "kept", Labels: consent},
+		Spec:       corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, Ports: []corev1.ServicePort{{Name: "old", Port: 1}}},
+	}
+	if _, err := env.Kube.CoreV1().Services(env.Namespace).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	bindVolume(t, env, "data-kept")
+	sb := withVolume(newSandbox(env.Namespace, "kept"), "data")
+	sb.Spec.Service = ptr.To(true)
+	created := create(t, env, sb)
+	waitSandbox(t, env, "kept", "Ready", readyIs(metav1.ConditionTrue, agentsv1beta1.SandboxReasonDependenciesReady))
+
+	gotPVC, err := env.Kube.CoreV1().PersistentVolumeClaims(env.Namespace).Get(ctx, "data-kept", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertControlledBy(t, gotPVC, created)
+	gotSvc, err := env.Kube.CoreV1().Services(env.Namespace).Get(ctx, "kept", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertControlledBy(t, gotSvc, created)
+	if len(gotSvc.Spec.Ports) != 1 || gotSvc.Spec.Ports[0].Port != 8888 ||
+		gotSvc.Spec.Selector[agentsv1beta1.SandboxNameHashLabel] != agentsv1beta1.NameHash("kept") {
+		t.Errorf("adopted service ports %+v selector %v: want the Sandbox's", gotSvc.Spec.Ports, gotSvc.Spec.Selector)
+	}
+
+	// A ClusterIP Service with consent is still refused.
+	clusterIP := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "routed", Labels: consent},
+		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "web", Port: 80}}},
+	}
+	if _, err := env.Kube.CoreV1().Services(env.Namespace).Create(ctx, clusterIP, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	routed := newSandbox(env.Namespace, "routed")
+	routed.Spec.Service = ptr.To(true)
+	create(t, env, routed)
+	got := waitSandbox(t, env, "routed", "refusing a non-headless Service", readyIs(metav1.ConditionFalse, agentsv1beta1.SandboxReasonReconcilerError))
+	if msg := condition(got, agentsv1beta1.SandboxConditionReady).Message; !strings.Contains(msg, "not headless") {
+		t.Errorf("Ready message %q does not explain the refusal", msg)
+	}
+}
