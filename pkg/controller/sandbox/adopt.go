@@ -18,6 +18,7 @@ package sandbox
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
@@ -78,7 +79,7 @@ func checkOwnership(sb *agentsv1beta1.Sandbox, child metav1.Object, kind string)
 func adoptionPatch(sb *agentsv1beta1.Sandbox, child metav1.Object) ([]byte, error) {
 	refs := append([]metav1.OwnerReference{}, child.GetOwnerReferences()...)
 	refs = append(refs, *metav1.NewControllerRef(sb, agentsv1beta1.SandboxGroupVersionKind))
-	return jsonMarshal(map[string]any{"metadata": map[string]any{
+	return json.Marshal(map[string]any{"metadata": map[string]any{
 		"uid":             child.GetUID(),
 		"ownerReferences": refs,
 	}})

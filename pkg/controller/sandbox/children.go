@@ -18,7 +18,6 @@ package sandbox
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 
 	corev1 "k8s.io/api/core/v1"
@@ -80,4 +79,3 @@ func (c *Controller) reconcileChildren(ctx context.Context, sb *agentsv1beta1.Sa
 	return childErr
 }
 
-func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }

@@ -18,6 +18,7 @@ package sandbox
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -176,7 +177,7 @@ func (c *Controller) repairService(ctx context.Context, sb *agentsv1beta1.Sandbo
 	if len(spec) > 0 {
 		body["spec"] = spec
 	}
-	raw, err := jsonMarshal(body)
+	raw, err := json.Marshal(body)
 	if err != nil {
 		return err
 	}

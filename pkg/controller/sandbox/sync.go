@@ -18,6 +18,7 @@ package sandbox
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -243,7 +244,7 @@ func isReady(sb *agentsv1beta1.Sandbox) bool {
 // of the Sandbox.
 func (c *Controller) patchSandboxAnnotation(ctx context.Context, sb *agentsv1beta1.Sandbox, key string, value *string) error {
 	patch := map[string]any{"metadata": map[string]any{"annotations": map[string]any{key: value}}}
-	body, err := jsonMarshal(patch)
+	body, err := json.Marshal(patch)
 	if err != nil {
 		return err
 	}
