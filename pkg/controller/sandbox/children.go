@@ -78,4 +78,3 @@ func (c *Controller) reconcileChildren(ctx context.Context, sb *agentsv1beta1.Sa
 	}
 	return childErr
 }
-
