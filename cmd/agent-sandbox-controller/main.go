@@ -49,6 +49,7 @@ import (
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandbox"
+	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandboxtemplate"
 	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
 	"github.com/agentsandbox/agent-sandbox/pkg/signals"
 	"github.com/agentsandbox/agent-sandbox/pkg/version"
@@ -72,6 +73,7 @@ type options struct {
 	qps                     float64
 	burst                   int
 	sandboxWorkers          int
+	templateWorkers         int
 	cacheLabelSelectors     bool
 	enablePprof             bool
 }
@@ -91,6 +93,7 @@ func main() {
 	flag.Float64Var(&o.qps, "kube-api-qps", -1, "Client-side QPS limit towards the API server; negative disables client-side rate limiting.")
 	flag.IntVar(&o.burst, "kube-api-burst", 10, "Client-side burst towards the API server; must be > 0.")
 	flag.IntVar(&o.sandboxWorkers, "sandbox-concurrent-workers", 100, "Sandboxes synced concurrently; must be > 0.")
+	flag.IntVar(&o.templateWorkers, "sandbox-template-concurrent-workers", 1, "SandboxTemplates synced concurrently (with --extensions).")
 	flag.BoolVar(&o.cacheLabelSelectors, "cache-label-selectors", false, "Cache only Pods and Services carrying the "+agentsv1beta1.SandboxNameHashLabel+" label.")
 	flag.BoolVar(&o.enablePprof, "enable-pprof", false, "Serve /debug/pprof/ on the metrics address.")
 	flag.Parse()
@@ -207,8 +210,15 @@ func runControllers(ctx context.Context, o options, cfg *rest.Config, reg *prome
 	if err := reg.Register(sandbox.NewSandboxCollector(sandboxes.Lister())); err != nil {
 		return err
 	}
+	runs := []func(context.Context){func(ctx context.Context) { sandboxController.Run(ctx, o.sandboxWorkers) }}
 	if o.extensions {
-		logger.Info("Extension controllers are enabled but not part of this build yet")
+		templateController, err := sandboxtemplate.NewController(ctx, kube, agents,
+			agentsFactory.Extensions().V1beta1().SandboxTemplates(), kubeFactory.Networking().V1().NetworkPolicies(),
+			sandboxtemplate.Options{Metrics: reconcileMetrics})
+		if err != nil {
+			return fmt.Errorf("building sandboxtemplate controller: %w", err)
+		}
+		runs = append(runs, func(ctx context.Context) { templateController.Run(ctx, max(o.templateWorkers, 1)) })
 	}
 
 	childFactory.Start(ctx.Done())
@@ -219,7 +229,10 @@ func runControllers(ctx context.Context, o options, cfg *rest.Config, reg *prome
 	defer agentsFactory.Shutdown()
 
 	var wg sync.WaitGroup
-	wg.Go(func() { sandboxController.Run(ctx, o.sandboxWorkers) })
+	for _, run := range runs {
+		wg.Go(func() { run(ctx) })
+	}
+	logger.Info("Controllers running", "extensions", o.extensions)
 	markReady()
 	wg.Wait()
 	return nil

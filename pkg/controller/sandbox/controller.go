@@ -23,26 +23,18 @@ package sandbox
 import (
 	"context"
 	"fmt"
-	"sync"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
-	kubescheme "k8s.io/client-go/kubernetes/scheme"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
-	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
 	clientset "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned"
-	agentsscheme "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned/scheme"
 	agentsinformers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions/agents/v1beta1"
 	listers "github.com/agentsandbox/agent-sandbox/generated/listers/agents/v1beta1"
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
@@ -86,7 +78,7 @@ type Controller struct {
 	pvcLister     corelisters.PersistentVolumeClaimLister
 	synced        []cache.InformerSynced
 
-	queue        workqueue.TypedRateLimitingInterface[cache.ObjectName]
+	queue        controller.Queue
 	broadcaster  events.EventBroadcaster
 	recorder     events.EventRecorder
 	expectations *controller.Expectations
@@ -112,14 +104,10 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 		opts.ClusterDomain = "cluster.local"
 	}
 
-	scheme := runtime.NewScheme()
-	if err := kubescheme.AddToScheme(scheme); err != nil {
+	broadcaster, recorder, err := controller.NewEventRecorder(kube, FieldManager)
+	if err != nil {
 		return nil, err
 	}
-	if err := agentsscheme.AddToScheme(scheme); err != nil {
-		return nil, err
-	}
-	broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: kube.EventsV1()})
 
 	c := &Controller{
 		kube:          kube,
@@ -129,17 +117,12 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 		podIndexer:    podInformer.Informer().GetIndexer(),
 		serviceLister: serviceInformer.Lister(),
 		pvcLister:     pvcInformer.Lister(),
-		// Per-item exponential backoff only: a global token bucket would
-		// throttle retries of unrelated Sandboxes under load.
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
-			workqueue.NewTypedItemExponentialFailureRateLimiter[cache.ObjectName](5*time.Millisecond, 1000*time.Second),
-			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: Name, Clock: opts.Clock},
-		),
-		broadcaster:  broadcaster,
-		recorder:     broadcaster.NewRecorder(scheme, FieldManager),
-		expectations: controller.NewExpectations(opts.Clock),
-		clock:        opts.Clock,
-		opts:         opts,
+		queue:         controller.NewQueue(Name, opts.Clock),
+		broadcaster:   broadcaster,
+		recorder:      recorder,
+		expectations:  controller.NewExpectations(opts.Clock),
+		clock:         opts.Clock,
+		opts:          opts,
 	}
 	c.syncHandler = c.sync
 
@@ -189,59 +172,10 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 // Run starts workers and blocks until ctx is done, then waits for the
 // syncs in flight.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	defer utilruntime.HandleCrashWithContext(ctx)
-	defer c.queue.ShutDown()
-
-	logger := klog.FromContext(ctx)
-	if err := c.broadcaster.StartRecordingToSinkWithContext(ctx); err != nil {
-		logger.Error(err, "Starting event recording")
-	}
-	defer c.broadcaster.Shutdown()
-	logger.Info("Starting controller", "controller", Name, "workers", workers)
-	defer logger.Info("Shutting down controller", "controller", Name)
-
-	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.synced...) {
-		return
-	}
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() { wait.UntilWithContext(ctx, c.worker, time.Second) })
-	}
-	<-ctx.Done()
-	// Shutting the queue down releases workers idle in Get; syncs in flight
-	// finish first.
-	c.queue.ShutDown()
-	wg.Wait()
+	controller.RunWorkers(ctx, Name, c.queue, c.broadcaster, c.synced, workers, c.syncHandler)
 }
 
-func (c *Controller) worker(ctx context.Context) {
-	for c.processNextWorkItem(ctx) {
-	}
-}
-
-func (c *Controller) processNextWorkItem(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	if err := c.syncHandler(ctx, key); err != nil {
-		utilruntime.HandleErrorWithContext(ctx, err, "Syncing failed", "sandbox", key)
-		c.queue.AddRateLimited(key)
-		return true
-	}
-	c.queue.Forget(key)
-	return true
-}
-
-func (c *Controller) enqueue(obj any) {
-	key, err := cache.DeletionHandlingObjectToName(obj)
-	if err != nil {
-		utilruntime.HandleError(err)
-		return
-	}
-	c.queue.Add(key)
-}
+func (c *Controller) enqueue(obj any) { controller.EnqueueKey(c.queue, obj) }
 
 // ownerKey returns the key of the Sandbox that controls obj, if the
 // controller reference names a Sandbox that exists with that UID.

@@ -32,6 +32,7 @@ import (
 	informers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandbox"
+	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandboxtemplate"
 	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
 )
 
@@ -47,11 +48,24 @@ type Controllers struct {
 // with its own user agent and informers.
 func StartSandboxController(t testing.TB, env *Env) *Controllers {
 	t.Helper()
+	return StartControllers(t, env, ControllerSandbox)
+}
+
+// Controller names for StartControllers.
+const (
+	ControllerSandbox         = sandbox.Name
+	ControllerSandboxTemplate = sandboxtemplate.Name
+)
+
+// StartControllers runs the named controllers for env's namespace, as the
+// binary wires them (same informer transforms), until the test ends.
+func StartControllers(t testing.TB, env *Env, names ...string) *Controllers {
+	t.Helper()
 	_, ctx := ktesting.NewTestContext(t)
 	ctx, cancel := context.WithCancel(ctx)
 	logger := klog.FromContext(ctx)
 
-	cfg := rest.AddUserAgent(rest.CopyConfig(env.Config), sandbox.FieldManager)
+	cfg := rest.AddUserAgent(rest.CopyConfig(env.Config), "integration-controllers")
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -66,22 +80,41 @@ func StartSandboxController(t testing.TB, env *Env) *Controllers {
 		informers.WithNamespace(env.Namespace), informers.WithTransform(controller.StripForCache))
 
 	reg := prometheus.NewRegistry()
-	c, err := sandbox.NewController(ctx, kube, agents, agentsFactory.Agents().V1beta1().Sandboxes(),
-		kubeFactory.Core().V1().Pods(), kubeFactory.Core().V1().Services(), kubeFactory.Core().V1().PersistentVolumeClaims(),
-		sandbox.Options{ClusterDomain: "cluster.local", Metrics: metrics.NewReconcileMetrics(reg)})
-	if err != nil {
-		t.Fatal(err)
+	reconcileMetrics := metrics.NewReconcileMetrics(reg)
+	var runs []func(context.Context)
+	for _, name := range names {
+		switch name {
+		case ControllerSandbox:
+			c, err := sandbox.NewController(ctx, kube, agents, agentsFactory.Agents().V1beta1().Sandboxes(),
+				kubeFactory.Core().V1().Pods(), kubeFactory.Core().V1().Services(), kubeFactory.Core().V1().PersistentVolumeClaims(),
+				sandbox.Options{ClusterDomain: "cluster.local", Metrics: reconcileMetrics})
+			if err != nil {
+				t.Fatal(err)
+			}
+			runs = append(runs, func(ctx context.Context) { c.Run(ctx, 4) })
+		case ControllerSandboxTemplate:
+			c, err := sandboxtemplate.NewController(ctx, kube, agents, agentsFactory.Extensions().V1beta1().SandboxTemplates(),
+				kubeFactory.Networking().V1().NetworkPolicies(), sandboxtemplate.Options{Metrics: reconcileMetrics})
+			if err != nil {
+				t.Fatal(err)
+			}
+			runs = append(runs, func(ctx context.Context) { c.Run(ctx, 1) })
+		default:
+			t.Fatalf("unknown controller %q", name)
+		}
 	}
 	kubeFactory.Start(ctx.Done())
 	agentsFactory.Start(ctx.Done())
 	var wg sync.WaitGroup
-	wg.Go(func() { c.Run(ctx, 4) })
+	for _, run := range runs {
+		wg.Go(func() { run(ctx) })
+	}
 	t.Cleanup(func() {
 		cancel()
 		wg.Wait()
 		kubeFactory.Shutdown()
 		agentsFactory.Shutdown()
-		logger.V(2).Info("Sandbox controller stopped")
+		logger.V(2).Info("Controllers stopped", "controllers", names)
 	})
 	return &Controllers{Registry: reg}
 }

@@ -1,0 +1,294 @@
+/*
+Copyright The Agent Sandbox Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package sandboxtemplate manages each SandboxTemplate's one shared
+// NetworkPolicy, "<template>-network-policy": the secure default unless
+// the template gives its own rules, none when the template is Unmanaged.
+// It also stamps the template with its own name hash, the label value the
+// policy selects Pods by.
+package sandboxtemplate
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	networkinginformers "k8s.io/client-go/informers/networking/v1"
+	"k8s.io/client-go/kubernetes"
+	networkinglisters "k8s.io/client-go/listers/networking/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+
+	clientset "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned"
+	extinformers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions/extensions/v1beta1"
+	listers "github.com/agentsandbox/agent-sandbox/generated/listers/extensions/v1beta1"
+	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
+	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
+	"github.com/agentsandbox/agent-sandbox/pkg/controller"
+	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
+)
+
+const (
+	// Name names the workqueue and the controller label of its metrics.
+	Name = "sandboxtemplate"
+	// FieldManager is the field manager of every write and the reporting
+	// controller of every Event.
+	FieldManager = "sandboxtemplate-controller"
+)
+
+var templateGroupKind = extv1beta1.SandboxTemplateGroupVersionKind.GroupKind()
+
+// Event reasons.
+const (
+	ReasonSuccessfulCreate = "SuccessfulCreate"
+	ReasonSuccessfulUpdate = "SuccessfulUpdate"
+	ReasonSuccessfulDelete = "SuccessfulDelete"
+	ReasonFailedCreate     = "FailedCreate"
+	ReasonFailedUpdate     = "FailedUpdate"
+	ReasonFailedDelete     = "FailedDelete"
+	// ReasonPolicyConflict: a NetworkPolicy with the template's policy name
+	// exists and belongs to someone else.
+	ReasonPolicyConflict = "NetworkPolicyConflict"
+)
+
+// Options configure a Controller.
+type Options struct {
+	Clock   clock.WithTicker
+	Metrics *metrics.ReconcileMetrics
+}
+
+// Controller reconciles SandboxTemplates.
+type Controller struct {
+	kube   kubernetes.Interface
+	client clientset.Interface
+
+	templateLister listers.SandboxTemplateLister
+	policyLister   networkinglisters.NetworkPolicyLister
+	synced         []cache.InformerSynced
+
+	queue       controller.Queue
+	broadcaster events.EventBroadcaster
+	recorder    events.EventRecorder
+	clock       clock.WithTicker
+	metrics     *metrics.ReconcileMetrics
+}
+
+// NewController builds the controller and registers its event handlers.
+func NewController(ctx context.Context, kube kubernetes.Interface, client clientset.Interface,
+	templateInformer extinformers.SandboxTemplateInformer, policyInformer networkinginformers.NetworkPolicyInformer,
+	opts Options) (*Controller, error) {
+	logger := klog.FromContext(ctx)
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	broadcaster, recorder, err := controller.NewEventRecorder(kube, FieldManager)
+	if err != nil {
+		return nil, err
+	}
+	c := &Controller{
+		kube:           kube,
+		client:         client,
+		templateLister: templateInformer.Lister(),
+		policyLister:   policyInformer.Lister(),
+		queue:          controller.NewQueue(Name, opts.Clock),
+		broadcaster:    broadcaster,
+		recorder:       recorder,
+		clock:          opts.Clock,
+		metrics:        opts.Metrics,
+	}
+	handlerOpts := cache.HandlerOptions{Logger: &logger}
+	reg, err := templateInformer.Informer().AddEventHandlerWithOptions(cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.enqueue,
+		UpdateFunc: func(_, obj any) { c.enqueue(obj) },
+		DeleteFunc: c.enqueue,
+	}, handlerOpts)
+	if err != nil {
+		return nil, err
+	}
+	c.synced = append(c.synced, reg.HasSynced)
+	reg, err = policyInformer.Informer().AddEventHandlerWithOptions(cache.ResourceEventHandlerFuncs{
+		AddFunc: c.enqueueOwner,
+		UpdateFunc: func(oldObj, newObj any) {
+			c.enqueueOwner(oldObj)
+			c.enqueueOwner(newObj)
+		},
+		DeleteFunc: c.enqueueOwner,
+	}, handlerOpts)
+	if err != nil {
+		return nil, err
+	}
+	c.synced = append(c.synced, reg.HasSynced)
+	return c, nil
+}
+
+// Run syncs templates with workers goroutines until ctx is done.
+func (c *Controller) Run(ctx context.Context, workers int) {
+	controller.RunWorkers(ctx, Name, c.queue, c.broadcaster, c.synced, workers, c.sync)
+}
+
+func (c *Controller) enqueue(obj any) { controller.EnqueueKey(c.queue, obj) }
+
+// enqueueOwner wakes the template controlling a NetworkPolicy, so a policy
+// edited or deleted by hand is put back.
+func (c *Controller) enqueueOwner(obj any) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	np, ok := obj.(*networkingv1.NetworkPolicy)
+	if !ok {
+		return
+	}
+	if ref := controller.ControllerOfKind(np, templateGroupKind); ref != nil {
+		c.queue.Add(cache.ObjectName{Namespace: np.Namespace, Name: ref.Name})
+	}
+}
+
+func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (err error) {
+	logger := klog.LoggerWithValues(klog.FromContext(ctx), "sandboxTemplate", key)
+	ctx = klog.NewContext(ctx, logger)
+	start := c.clock.Now()
+	defer func() {
+		result := metrics.ResultSuccess
+		if err != nil {
+			result = metrics.ResultError
+		}
+		c.metrics.Observe(Name, result, start)
+		logger.V(4).Info("Finished syncing", "duration", time.Since(start))
+	}()
+
+	tmpl, err := c.templateLister.SandboxTemplates(key.Namespace).Get(key.Name)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if tmpl.DeletionTimestamp != nil {
+		// The garbage collector removes the policy.
+		return nil
+	}
+	if err := c.stampNameHash(ctx, tmpl); err != nil {
+		return err
+	}
+
+	name := PolicyName(tmpl.Name)
+	existing, err := c.policyLister.NetworkPolicies(tmpl.Namespace).Get(name)
+	if apierrors.IsNotFound(err) {
+		existing, err = nil, nil
+	}
+	if err != nil {
+		return err
+	}
+	owned := existing != nil && controller.IsControlledByUID(existing, tmpl)
+
+	if tmpl.Spec.NetworkPolicyManagement == extv1beta1.NetworkPolicyManagementUnmanaged {
+		if owned {
+			return c.deletePolicy(ctx, tmpl, existing)
+		}
+		if existing != nil {
+			logger.V(2).Info("Leaving a NetworkPolicy this Unmanaged template does not own", "networkPolicy", klog.KObj(existing))
+		}
+		return nil
+	}
+
+	desired := DesiredPolicySpec(tmpl)
+	switch {
+	case existing == nil:
+		return c.createPolicy(ctx, tmpl, name, desired)
+	case !owned:
+		c.recorder.Eventf(tmpl, existing, corev1.EventTypeWarning, ReasonPolicyConflict, "Reconciling",
+			"NetworkPolicy %s exists and is not controlled by this template; refusing to change it", name)
+		return fmt.Errorf("refusing to update NetworkPolicy %s: it is not controlled by template %s", name, tmpl.Name)
+	case equality.Semantic.DeepEqual(existing.Spec, desired):
+		return nil
+	}
+	updated := existing.DeepCopy()
+	updated.Spec = desired
+	if _, err := c.kube.NetworkingV1().NetworkPolicies(tmpl.Namespace).Update(ctx, updated, metav1.UpdateOptions{FieldManager: FieldManager}); err != nil {
+		c.recorder.Eventf(tmpl, existing, corev1.EventTypeWarning, ReasonFailedUpdate, "Update", "Failed to update NetworkPolicy %s: %v", name, err)
+		return fmt.Errorf("updating networkpolicy %s: %w", name, err)
+	}
+	logger.V(2).Info("Updated NetworkPolicy", "networkPolicy", klog.KObj(existing))
+	c.recorder.Eventf(tmpl, existing, corev1.EventTypeNormal, ReasonSuccessfulUpdate, "Update", "Updated NetworkPolicy %s", name)
+	return nil
+}
+
+// stampNameHash puts the template's own name hash on it, so clients can
+// find the policy's pod selector value on the template.
+func (c *Controller) stampNameHash(ctx context.Context, tmpl *extv1beta1.SandboxTemplate) error {
+	hash := agentsv1beta1.NameHash(tmpl.Name)
+	if tmpl.Labels[agentsv1beta1.SandboxTemplateRefHashLabel] == hash {
+		return nil
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]string{
+		agentsv1beta1.SandboxTemplateRefHashLabel: hash,
+	}}})
+	if err != nil {
+		return err
+	}
+	_, err = c.client.ExtensionsV1beta1().SandboxTemplates(tmpl.Namespace).Patch(ctx, tmpl.Name, types.MergePatchType, patch,
+		metav1.PatchOptions{FieldManager: FieldManager})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("labelling template: %w", err)
+	}
+	return nil
+}
+
+func (c *Controller) createPolicy(ctx context.Context, tmpl *extv1beta1.SandboxTemplate, name string, spec networkingv1.NetworkPolicySpec) error {
+	np := &networkingv1.NetworkPolicy{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            name,
+			Namespace:       tmpl.Namespace,
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(tmpl, extv1beta1.SandboxTemplateGroupVersionKind)},
+		},
+		Spec: spec,
+	}
+	_, err := c.kube.NetworkingV1().NetworkPolicies(tmpl.Namespace).Create(ctx, np, metav1.CreateOptions{FieldManager: FieldManager})
+	if apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("networkpolicy %s already exists; waiting for the cache", name)
+	}
+	if err != nil {
+		c.recorder.Eventf(tmpl, np, corev1.EventTypeWarning, ReasonFailedCreate, "Create", "Failed to create NetworkPolicy %s: %v", name, err)
+		return fmt.Errorf("creating networkpolicy %s: %w", name, err)
+	}
+	klog.FromContext(ctx).V(2).Info("Created NetworkPolicy", "networkPolicy", klog.KObj(np))
+	c.recorder.Eventf(tmpl, np, corev1.EventTypeNormal, ReasonSuccessfulCreate, "Create", "Created NetworkPolicy %s", name)
+	return nil
+}
+
+func (c *Controller) deletePolicy(ctx context.Context, tmpl *extv1beta1.SandboxTemplate, np *networkingv1.NetworkPolicy) error {
+	err := c.kube.NetworkingV1().NetworkPolicies(np.Namespace).Delete(ctx, np.Name, metav1.DeleteOptions{
+		Preconditions: &metav1.Preconditions{UID: &np.UID},
+	})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		c.recorder.Eventf(tmpl, np, corev1.EventTypeWarning, ReasonFailedDelete, "Delete", "Failed to delete NetworkPolicy %s: %v", np.Name, err)
+		return fmt.Errorf("deleting networkpolicy %s: %w", np.Name, err)
+	}
+	c.recorder.Eventf(tmpl, np, corev1.EventTypeNormal, ReasonSuccessfulDelete, "Delete", "Deleted NetworkPolicy %s: the template is Unmanaged", np.Name)
+	return nil
+}
