@@ -73,6 +73,42 @@ func (e *Expectations) ExpectCreations(key string, n int) {
 	e.get(key).adds += n
 }
 
+// TryExpectCreations atomically records n creates about to be issued for
+// key, but only when nothing is pending: a controller that has not yet seen
+// its previous writes must not act on a count that misses them. It reports
+// whether the caller may create.
+func (e *Expectations) TryExpectCreations(key string, n int) bool {
+	if n <= 0 {
+		return false
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if exp, ok := e.m[key]; ok && (exp.adds > 0 || exp.deletes.Len() > 0) && e.clock.Since(exp.timestamp) <= ExpectationsTTL {
+		return false
+	}
+	e.m[key] = &expectation{adds: n, deletes: sets.New[string](), timestamp: e.clock.Now()}
+	return true
+}
+
+// LowerCreations lowers the pending creates of key by n, for creates that
+// were never issued or failed.
+func (e *Expectations) LowerCreations(key string, n int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if exp, ok := e.m[key]; ok {
+		exp.adds = max(exp.adds-n, 0)
+	}
+}
+
+// IsPendingDeletion reports whether child's delete was issued and not yet
+// observed (within ExpectationsTTL).
+func (e *Expectations) IsPendingDeletion(key, child string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	exp, ok := e.m[key]
+	return ok && exp.deletes.Has(child) && e.clock.Since(exp.timestamp) <= ExpectationsTTL
+}
+
 // CreationObserved lowers the pending creates of key by one: the informer
 // showed a new child, or a create failed (and so will never be shown).
 func (e *Expectations) CreationObserved(key string) {
