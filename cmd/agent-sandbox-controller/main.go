@@ -50,6 +50,7 @@ import (
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandbox"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandboxtemplate"
+	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandboxwarmpool"
 	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
 	"github.com/agentsandbox/agent-sandbox/pkg/signals"
 	"github.com/agentsandbox/agent-sandbox/pkg/version"
@@ -74,6 +75,11 @@ type options struct {
 	burst                   int
 	sandboxWorkers          int
 	templateWorkers         int
+	poolWorkers             int
+	poolMaxBatch            int
+	poolReadinessGrace      time.Duration
+	poolUnschedulableCheck  time.Duration
+	warmPoolEviction        bool
 	cacheLabelSelectors     bool
 	enablePprof             bool
 }
@@ -94,6 +100,11 @@ func main() {
 	flag.IntVar(&o.burst, "kube-api-burst", 10, "Client-side burst towards the API server; must be > 0.")
 	flag.IntVar(&o.sandboxWorkers, "sandbox-concurrent-workers", 100, "Sandboxes synced concurrently; must be > 0.")
 	flag.IntVar(&o.templateWorkers, "sandbox-template-concurrent-workers", 1, "SandboxTemplates synced concurrently (with --extensions).")
+	flag.IntVar(&o.poolWorkers, "sandbox-warm-pool-concurrent-workers", 1, "SandboxWarmPools synced concurrently (with --extensions); must be > 0.")
+	flag.IntVar(&o.poolMaxBatch, "sandbox-warm-pool-max-batch-size", 300, "Most pool members created or deleted in one pass; must be > 0.")
+	flag.DurationVar(&o.poolReadinessGrace, "sandbox-warm-pool-readiness-grace-period", 5*time.Minute, "How long a pool member may stay not Ready before it is replaced; must be > 0.")
+	flag.DurationVar(&o.poolUnschedulableCheck, "sandbox-warm-pool-unschedulable-recheck-interval", time.Minute, "How often held unschedulable pool members are looked at again; must be > 0.")
+	flag.BoolVar(&o.warmPoolEviction, "enable-warm-pool-eviction", true, "Mark idle warm Pods safe to evict for the cluster autoscaler.")
 	flag.BoolVar(&o.cacheLabelSelectors, "cache-label-selectors", false, "Cache only Pods and Services carrying the "+agentsv1beta1.SandboxNameHashLabel+" label.")
 	flag.BoolVar(&o.enablePprof, "enable-pprof", false, "Serve /debug/pprof/ on the metrics address.")
 	flag.Parse()
@@ -122,6 +133,15 @@ func (o *options) validate() error {
 	}
 	if o.sandboxWorkers <= 0 {
 		errs = append(errs, errors.New("--sandbox-concurrent-workers must be > 0"))
+	}
+	if o.poolWorkers <= 0 {
+		errs = append(errs, errors.New("--sandbox-warm-pool-concurrent-workers must be > 0"))
+	}
+	if o.poolMaxBatch <= 0 {
+		errs = append(errs, errors.New("--sandbox-warm-pool-max-batch-size must be > 0"))
+	}
+	if o.poolReadinessGrace <= 0 || o.poolUnschedulableCheck <= 0 {
+		errs = append(errs, errors.New("--sandbox-warm-pool-readiness-grace-period and --sandbox-warm-pool-unschedulable-recheck-interval must be > 0"))
 	}
 	return errors.Join(errs...)
 }
@@ -219,6 +239,21 @@ func runControllers(ctx context.Context, o options, cfg *rest.Config, reg *prome
 			return fmt.Errorf("building sandboxtemplate controller: %w", err)
 		}
 		runs = append(runs, func(ctx context.Context) { templateController.Run(ctx, max(o.templateWorkers, 1)) })
+
+		pods := childFactory.Core().V1().Pods()
+		poolController, err := sandboxwarmpool.NewController(ctx, kube, agents,
+			agentsFactory.Extensions().V1beta1().SandboxWarmPools(), agentsFactory.Extensions().V1beta1().SandboxTemplates(),
+			sandboxes, pods.Lister(), pods.Informer().HasSynced, sandboxwarmpool.Options{
+				MaxBatchSize:         o.poolMaxBatch,
+				ReadinessGracePeriod: o.poolReadinessGrace,
+				UnschedulableRecheck: o.poolUnschedulableCheck,
+				EvictableMembers:     o.warmPoolEviction,
+				Metrics:              reconcileMetrics,
+			})
+		if err != nil {
+			return fmt.Errorf("building sandboxwarmpool controller: %w", err)
+		}
+		runs = append(runs, func(ctx context.Context) { poolController.Run(ctx, o.poolWorkers) })
 	}
 
 	childFactory.Start(ctx.Done())

@@ -18,8 +18,11 @@ package framework
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	kubeinformers "k8s.io/client-go/informers"
@@ -33,6 +36,7 @@ import (
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandbox"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandboxtemplate"
+	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandboxwarmpool"
 	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
 )
 
@@ -55,17 +59,38 @@ func StartSandboxController(t testing.TB, env *Env) *Controllers {
 const (
 	ControllerSandbox         = sandbox.Name
 	ControllerSandboxTemplate = sandboxtemplate.Name
+	ControllerSandboxWarmPool = sandboxwarmpool.Name
 )
 
 // StartControllers runs the named controllers for env's namespace, as the
 // binary wires them (same informer transforms), until the test ends.
 func StartControllers(t testing.TB, env *Env, names ...string) *Controllers {
 	t.Helper()
+	return StartControllersWithOptions(t, env, ControllerOptions{}, names...)
+}
+
+// ControllerOptions make the controllers' view of the API server worse, to
+// prove they stay correct when it is slow or behind.
+type ControllerOptions struct {
+	// APIDelay is added to every request the controllers send except
+	// watches: a slow API server, or a slow controller.
+	APIDelay time.Duration
+	// WatchDelay holds back every read of a watch stream: informers lag
+	// behind the controllers' own writes.
+	WatchDelay time.Duration
+}
+
+// StartControllersWithOptions is StartControllers with a degraded API.
+func StartControllersWithOptions(t testing.TB, env *Env, opts ControllerOptions, names ...string) *Controllers {
+	t.Helper()
 	_, ctx := ktesting.NewTestContext(t)
 	ctx, cancel := context.WithCancel(ctx)
 	logger := klog.FromContext(ctx)
 
 	cfg := rest.AddUserAgent(rest.CopyConfig(env.Config), "integration-controllers")
+	if opts.APIDelay > 0 || opts.WatchDelay > 0 {
+		cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return &degradedTransport{next: rt, opts: opts} })
+	}
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -99,6 +124,15 @@ func StartControllers(t testing.TB, env *Env, names ...string) *Controllers {
 				t.Fatal(err)
 			}
 			runs = append(runs, func(ctx context.Context) { c.Run(ctx, 1) })
+		case ControllerSandboxWarmPool:
+			pods := kubeFactory.Core().V1().Pods()
+			c, err := sandboxwarmpool.NewController(ctx, kube, agents, agentsFactory.Extensions().V1beta1().SandboxWarmPools(),
+				agentsFactory.Extensions().V1beta1().SandboxTemplates(), agentsFactory.Agents().V1beta1().Sandboxes(),
+				pods.Lister(), pods.Informer().HasSynced, sandboxwarmpool.Options{Metrics: reconcileMetrics, EvictableMembers: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			runs = append(runs, func(ctx context.Context) { c.Run(ctx, 2) })
 		default:
 			t.Fatalf("unknown controller %q", name)
 		}
@@ -117,4 +151,34 @@ func StartControllers(t testing.TB, env *Env, names ...string) *Controllers {
 		logger.V(2).Info("Controllers stopped", "controllers", names)
 	})
 	return &Controllers{Registry: reg}
+}
+
+// degradedTransport delays requests and watch streams.
+type degradedTransport struct {
+	next http.RoundTripper
+	opts ControllerOptions
+}
+
+func (d *degradedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	watching := req.URL.Query().Get("watch") == "true"
+	if !watching && d.opts.APIDelay > 0 {
+		time.Sleep(d.opts.APIDelay)
+	}
+	resp, err := d.next.RoundTrip(req)
+	if err == nil && watching && d.opts.WatchDelay > 0 {
+		resp.Body = &slowBody{ReadCloser: resp.Body, delay: d.opts.WatchDelay}
+	}
+	return resp, err
+}
+
+// slowBody delays each read of a watch stream, so every event reaches the
+// informer late.
+type slowBody struct {
+	io.ReadCloser
+	delay time.Duration
+}
+
+func (b *slowBody) Read(p []byte) (int, error) {
+	time.Sleep(b.delay)
+	return b.ReadCloser.Read(p)
 }

@@ -1,0 +1,262 @@
+/*
+Copyright The Agent Sandbox Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package sandboxwarmpool keeps each SandboxWarmPool at spec.replicas
+// ready, unclaimed Sandboxes made from its template, without ever owning
+// more: creates are gated by expectations that the informer must confirm
+// before the next batch, so informer lag cannot cause over-creation.
+package sandboxwarmpool
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+
+	clientset "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned"
+	agentsinformers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions/agents/v1beta1"
+	extinformers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions/extensions/v1beta1"
+	agentslisters "github.com/agentsandbox/agent-sandbox/generated/listers/agents/v1beta1"
+	listers "github.com/agentsandbox/agent-sandbox/generated/listers/extensions/v1beta1"
+	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
+	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
+	"github.com/agentsandbox/agent-sandbox/pkg/controller"
+	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
+)
+
+const (
+	// Name names the workqueue and the controller label of its metrics.
+	Name = "sandboxwarmpool"
+	// FieldManager is the field manager of every write and the reporting
+	// controller of every Event.
+	FieldManager = "sandboxwarmpool-controller"
+
+	// memberIndex indexes Sandboxes by their warm-pool label.
+	memberIndex = "warmPoolSandbox"
+	// poolsByTemplateIndex indexes pools by the template they name.
+	poolsByTemplateIndex = extv1beta1.TemplateRefField
+)
+
+var poolGroupKind = extv1beta1.SandboxWarmPoolGroupVersionKind.GroupKind()
+
+// Options configure a Controller.
+type Options struct {
+	// MaxBatchSize caps creates and deletes per pass.
+	MaxBatchSize int
+	// ReadinessGracePeriod is how long a member may stay not Ready before
+	// it is replaced.
+	ReadinessGracePeriod time.Duration
+	// UnschedulableRecheck is how often held, unschedulable members are
+	// looked at again.
+	UnschedulableRecheck time.Duration
+	// EvictableMembers marks idle warm Pods safe to evict for the cluster
+	// autoscaler.
+	EvictableMembers bool
+	Clock            clock.WithTicker
+	Metrics          *metrics.ReconcileMetrics
+}
+
+// Controller reconciles SandboxWarmPools.
+type Controller struct {
+	kube   kubernetes.Interface
+	client clientset.Interface
+
+	poolLister     listers.SandboxWarmPoolLister
+	poolIndexer    cache.Indexer
+	templateLister listers.SandboxTemplateLister
+	sandboxLister  agentslisters.SandboxLister
+	memberIndexer  cache.Indexer
+	podLister      corelisters.PodLister
+	synced         []cache.InformerSynced
+
+	queue        controller.Queue
+	broadcaster  events.EventBroadcaster
+	recorder     events.EventRecorder
+	expectations *controller.Expectations
+	opts         Options
+
+	// notProgressing remembers pools with held unschedulable members, so
+	// the Warning and the recovery Event are sent on transitions only.
+	mu             sync.Mutex
+	notProgressing map[string]bool
+}
+
+// NewController builds the controller and registers its handlers. The
+// informers must not have been started (indexes are added).
+func NewController(ctx context.Context, kube kubernetes.Interface, client clientset.Interface,
+	poolInformer extinformers.SandboxWarmPoolInformer, templateInformer extinformers.SandboxTemplateInformer,
+	sandboxInformer agentsinformers.SandboxInformer, podLister corelisters.PodLister, podsSynced cache.InformerSynced,
+	opts Options) (*Controller, error) {
+	logger := klog.FromContext(ctx)
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.MaxBatchSize <= 0 {
+		opts.MaxBatchSize = 300
+	}
+	if opts.ReadinessGracePeriod <= 0 {
+		opts.ReadinessGracePeriod = 5 * time.Minute
+	}
+	if opts.UnschedulableRecheck <= 0 {
+		opts.UnschedulableRecheck = time.Minute
+	}
+	broadcaster, recorder, err := controller.NewEventRecorder(kube, FieldManager)
+	if err != nil {
+		return nil, err
+	}
+	c := &Controller{
+		kube:           kube,
+		client:         client,
+		poolLister:     poolInformer.Lister(),
+		poolIndexer:    poolInformer.Informer().GetIndexer(),
+		templateLister: templateInformer.Lister(),
+		sandboxLister:  sandboxInformer.Lister(),
+		memberIndexer:  sandboxInformer.Informer().GetIndexer(),
+		podLister:      podLister,
+		queue:          controller.NewQueue(Name, opts.Clock),
+		broadcaster:    broadcaster,
+		recorder:       recorder,
+		expectations:   controller.NewExpectations(opts.Clock),
+		opts:           opts,
+		notProgressing: map[string]bool{},
+	}
+	if err := sandboxInformer.Informer().AddIndexers(cache.Indexers{memberIndex: byLabel(agentsv1beta1.WarmPoolSandboxLabel)}); err != nil {
+		return nil, err
+	}
+	if err := poolInformer.Informer().AddIndexers(cache.Indexers{poolsByTemplateIndex: poolTemplate}); err != nil {
+		return nil, err
+	}
+
+	handlerOpts := cache.HandlerOptions{Logger: &logger}
+	reg, err := poolInformer.Informer().AddEventHandlerWithOptions(cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.enqueue,
+		UpdateFunc: func(_, obj any) { c.enqueue(obj) },
+		DeleteFunc: c.enqueue,
+	}, handlerOpts)
+	if err != nil {
+		return nil, err
+	}
+	c.synced = append(c.synced, reg.HasSynced)
+	reg, err = sandboxInformer.Informer().AddEventHandlerWithOptions(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			if key, ok := poolKey(obj); ok {
+				// Lower the expectation before the pool is synced again, so
+				// the sync this event triggers counts the new member.
+				c.expectations.CreationObserved(key.String())
+				c.queue.Add(key)
+			}
+		},
+		UpdateFunc: func(oldObj, newObj any) {
+			if o, n := oldObj.(metav1.Object), newObj.(metav1.Object); o.GetResourceVersion() == n.GetResourceVersion() {
+				return
+			}
+			for _, obj := range []any{oldObj, newObj} {
+				if key, ok := poolKey(obj); ok {
+					c.queue.Add(key)
+				}
+			}
+		},
+		DeleteFunc: func(obj any) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			if key, ok := poolKey(obj); ok {
+				c.expectations.DeletionObserved(key.String(), string(obj.(metav1.Object).GetUID()))
+				c.queue.Add(key)
+			}
+		},
+	}, handlerOpts)
+	if err != nil {
+		return nil, err
+	}
+	c.synced = append(c.synced, reg.HasSynced)
+	reg, err = templateInformer.Informer().AddEventHandlerWithOptions(cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.enqueuePoolsOf,
+		UpdateFunc: func(_, obj any) { c.enqueuePoolsOf(obj) },
+		DeleteFunc: c.enqueuePoolsOf,
+	}, handlerOpts)
+	if err != nil {
+		return nil, err
+	}
+	c.synced = append(c.synced, reg.HasSynced, podsSynced)
+	return c, nil
+}
+
+// Run syncs pools with workers goroutines until ctx is done.
+func (c *Controller) Run(ctx context.Context, workers int) {
+	controller.RunWorkers(ctx, Name, c.queue, c.broadcaster, c.synced, workers, c.sync)
+}
+
+func (c *Controller) enqueue(obj any) { controller.EnqueueKey(c.queue, obj) }
+
+// enqueuePoolsOf wakes every pool that uses a template.
+func (c *Controller) enqueuePoolsOf(obj any) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	tmpl, ok := obj.(metav1.Object)
+	if !ok {
+		return
+	}
+	pools, err := c.poolIndexer.ByIndex(poolsByTemplateIndex, tmpl.GetNamespace()+"/"+tmpl.GetName())
+	if err != nil {
+		return
+	}
+	for _, p := range pools {
+		c.enqueue(p)
+	}
+}
+
+// poolKey is the pool that controls a Sandbox, by group and kind.
+func poolKey(obj any) (cache.ObjectName, bool) {
+	m, ok := obj.(metav1.Object)
+	if !ok {
+		return cache.ObjectName{}, false
+	}
+	ref := controller.ControllerOfKind(m, poolGroupKind)
+	if ref == nil {
+		return cache.ObjectName{}, false
+	}
+	return cache.ObjectName{Namespace: m.GetNamespace(), Name: ref.Name}, true
+}
+
+func byLabel(key string) cache.IndexFunc {
+	return func(obj any) ([]string, error) {
+		m, ok := obj.(metav1.Object)
+		if !ok {
+			return nil, nil
+		}
+		if v, ok := m.GetLabels()[key]; ok {
+			return []string{m.GetNamespace() + "/" + v}, nil
+		}
+		return nil, nil
+	}
+}
+
+func poolTemplate(obj any) ([]string, error) {
+	p, ok := obj.(*extv1beta1.SandboxWarmPool)
+	if !ok || p.Spec.TemplateRef.Name == "" {
+		return nil, nil
+	}
+	return []string{p.Namespace + "/" + p.Spec.TemplateRef.Name}, nil
+}

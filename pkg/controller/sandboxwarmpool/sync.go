@@ -1,0 +1,409 @@
+/*
+Copyright The Agent Sandbox Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package sandboxwarmpool
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/ptr"
+
+	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
+	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
+	"github.com/agentsandbox/agent-sandbox/pkg/controller"
+	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
+)
+
+// expectationsRecheck revisits a pool whose own writes are not all
+// visible yet; normally the awaited watch events wake it first.
+const expectationsRecheck = 30 * time.Second
+
+// Event reasons.
+const (
+	ReasonSuccessfulCreate = "SuccessfulCreate"
+	ReasonFailedCreate     = "FailedCreate"
+	ReasonSuccessfulDelete = "SuccessfulDelete"
+	ReasonFailedDelete     = "FailedDelete"
+	ReasonNotProgressing   = extv1beta1.WarmPoolNotProgressingReason
+	ReasonProgressing      = extv1beta1.WarmPoolProgressingReason
+)
+
+// members is one pass's view of a pool.
+type members struct {
+	active        []*agentsv1beta1.Sandbox
+	terminating   int
+	unschedulable int
+	// graceDeadline is the earliest time a not-Ready member's grace ends.
+	graceDeadline time.Duration
+}
+
+func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (err error) {
+	logger := klog.LoggerWithValues(klog.FromContext(ctx), "sandboxWarmPool", key)
+	ctx = klog.NewContext(ctx, logger)
+	start := c.opts.Clock.Now()
+	var requeue time.Duration
+	defer func() {
+		result := metrics.ResultSuccess
+		switch {
+		case err != nil:
+			result = metrics.ResultError
+		case requeue > 0:
+			result = metrics.ResultRequeueAfter
+			c.queue.AddAfter(key, requeue)
+		}
+		c.opts.Metrics.Observe(Name, result, start)
+		logger.V(4).Info("Finished syncing", "duration", time.Since(start), "requeueAfter", requeue)
+	}()
+	soonest := func(d time.Duration) {
+		if d > 0 && (requeue == 0 || d < requeue) {
+			requeue = d
+		}
+	}
+
+	pool, err := c.poolLister.SandboxWarmPools(key.Namespace).Get(key.Name)
+	if apierrors.IsNotFound(err) || (err == nil && pool.DeletionTimestamp != nil) {
+		// Members go by garbage collection; forget what we remembered.
+		c.expectations.Forget(key.String())
+		c.setProgressing(key.String(), nil, 0, 0)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+
+	tmpl, tmplErr := c.templateLister.SandboxTemplates(pool.Namespace).Get(pool.Spec.TemplateRef.Name)
+	var errs []error
+	if tmplErr != nil && !apierrors.IsNotFound(tmplErr) {
+		errs = append(errs, tmplErr)
+	}
+	m, err := c.classify(ctx, pool, tmpl)
+	errs = append(errs, err)
+
+	desired := int(ptr.Deref(pool.Spec.Replicas, 1))
+	current := len(m.active)
+	ready := 0
+	for _, sb := range m.active {
+		if meta.IsStatusConditionTrue(sb.Status.Conditions, string(agentsv1beta1.SandboxConditionReady)) {
+			ready++
+		}
+	}
+	status := extv1beta1.SandboxWarmPoolStatus{
+		Replicas:           int32(current),
+		ReadyReplicas:      int32(ready),
+		Selector:           agentsv1beta1.WarmPoolSandboxLabel + "=" + agentsv1beta1.NameHash(pool.Name),
+		ObservedGeneration: pool.Generation,
+	}
+
+	switch {
+	case current+m.terminating < desired && tmpl != nil:
+		// Never create while what exists (active, held or still
+		// terminating) already makes up the desired count.
+		want := min(desired-current-m.terminating, c.opts.MaxBatchSize)
+		if !c.expectations.TryExpectCreations(key.String(), want) {
+			logger.V(4).Info("Earlier writes not yet observed; not creating")
+			soonest(expectationsRecheck)
+			break
+		}
+		errs = append(errs, c.createMembers(ctx, pool, tmpl, want))
+	case current > desired:
+		if !c.expectations.Satisfied(key.String()) {
+			soonest(expectationsRecheck)
+			break
+		}
+		errs = append(errs, c.deleteExcess(ctx, pool, m.active, min(current-desired, c.opts.MaxBatchSize)))
+	}
+
+	c.setProgressing(key.String(), pool, m.unschedulable, desired)
+	if m.unschedulable > 0 {
+		soonest(c.opts.UnschedulableRecheck)
+	}
+	if m.graceDeadline > 0 {
+		// Jitter so pools warmed together do not all wake at once.
+		soonest(m.graceDeadline + time.Duration(rand.Float64()*0.5*float64(m.graceDeadline)))
+	}
+
+	if err := errors.Join(errs...); err != nil {
+		// Counts from a failed pass may be wrong; keep the last good ones.
+		return err
+	}
+	return c.writeStatus(ctx, pool, status)
+}
+
+// classify sorts the pool's Sandboxes into active and terminating members,
+// deletes stale ones (orphans always, owned ones under Recreate), adopts
+// fresh orphans, and replaces members stuck not Ready past the grace
+// period, except unschedulable ones, which are held.
+func (c *Controller) classify(ctx context.Context, pool *extv1beta1.SandboxWarmPool, tmpl *extv1beta1.SandboxTemplate) (members, error) {
+	logger := klog.FromContext(ctx)
+	key := pool.Namespace + "/" + pool.Name
+	objs, err := c.memberIndexer.ByIndex(memberIndex, pool.Namespace+"/"+agentsv1beta1.NameHash(pool.Name))
+	if err != nil {
+		return members{}, err
+	}
+	recreate := pool.Spec.UpdateStrategy != nil && pool.Spec.UpdateStrategy.Type == extv1beta1.RecreateSandboxWarmPoolUpdateStrategyType
+	var staleness *stalenessChecker
+	if tmpl != nil {
+		staleness = newStalenessChecker(tmpl)
+	}
+	var m members
+	var errs []error
+	now := c.opts.Clock.Now()
+	for _, o := range objs {
+		sb := o.(*agentsv1beta1.Sandbox)
+		owned := controller.IsControlledByUID(sb, pool)
+		orphan := metav1.GetControllerOfNoCopy(sb) == nil
+		switch {
+		case sb.DeletionTimestamp != nil:
+			if owned {
+				m.terminating++
+			}
+			continue
+		case owned && c.expectations.IsPendingDeletion(key, string(sb.UID)):
+			m.terminating++
+			continue
+		case !owned && !orphan:
+			continue // claimed, or someone else's
+		}
+		if staleness != nil && (recreate || orphan) && staleness.stale(sb, orphan) {
+			if err := c.deleteMember(ctx, pool, sb, owned, "stale: the template changed"); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if owned {
+				m.terminating++
+			}
+			continue
+		}
+		if orphan || sb.Labels[agentsv1beta1.LaunchTypeLabel] != agentsv1beta1.LaunchTypeWarm {
+			if err := c.adopt(ctx, pool, sb, orphan); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
+		if !meta.IsStatusConditionTrue(sb.Status.Conditions, string(agentsv1beta1.SandboxConditionReady)) {
+			age := now.Sub(sb.CreationTimestamp.Time)
+			if remaining := c.opts.ReadinessGracePeriod - age; remaining >= 0 {
+				deadline := remaining + 2*time.Second
+				if m.graceDeadline == 0 || deadline < m.graceDeadline {
+					m.graceDeadline = deadline
+				}
+			} else if c.unschedulable(sb) {
+				// A replacement would be just as unschedulable: hold it.
+				m.unschedulable++
+			} else {
+				if err := c.deleteMember(ctx, pool, sb, true, fmt.Sprintf("not Ready after %s", c.opts.ReadinessGracePeriod)); err != nil {
+					errs = append(errs, err)
+					m.active = append(m.active, sb)
+					continue
+				}
+				m.terminating++
+				continue
+			}
+		}
+		m.active = append(m.active, sb)
+	}
+	logger.V(4).Info("Classified members", "active", len(m.active), "terminating", m.terminating, "unschedulable", m.unschedulable)
+	return m, errors.Join(errs...)
+}
+
+func (c *Controller) unschedulable(sb *agentsv1beta1.Sandbox) bool {
+	name := sb.Annotations[agentsv1beta1.PodNameAnnotation]
+	if name == "" {
+		name = sb.Name
+	}
+	pod, err := c.podLister.Pods(sb.Namespace).Get(name)
+	if err != nil || pod.DeletionTimestamp != nil {
+		return false
+	}
+	for _, pc := range pod.Status.Conditions {
+		if pc.Type == corev1.PodScheduled && pc.Status == corev1.ConditionFalse && pc.Reason == corev1.PodReasonUnschedulable {
+			return true
+		}
+	}
+	return false
+}
+
+// adopt makes the pool the controller of an orphan with its label, and
+// marks a member launch-type warm. The write carries the resourceVersion,
+// so a concurrent change (a claim taking it) wins.
+func (c *Controller) adopt(ctx context.Context, pool *extv1beta1.SandboxWarmPool, sb *agentsv1beta1.Sandbox, orphan bool) error {
+	updated := sb.DeepCopy()
+	if updated.Labels == nil {
+		updated.Labels = map[string]string{}
+	}
+	updated.Labels[agentsv1beta1.LaunchTypeLabel] = agentsv1beta1.LaunchTypeWarm
+	if orphan {
+		updated.OwnerReferences = append(updated.OwnerReferences, *metav1.NewControllerRef(pool, extv1beta1.SandboxWarmPoolGroupVersionKind))
+	}
+	if _, err := c.client.AgentsV1beta1().Sandboxes(sb.Namespace).Update(ctx, updated, metav1.UpdateOptions{FieldManager: FieldManager}); err != nil {
+		return fmt.Errorf("adopting sandbox %s: %w", sb.Name, err)
+	}
+	if orphan {
+		klog.FromContext(ctx).V(2).Info("Adopted orphan Sandbox", "sandbox", klog.KObj(sb))
+	}
+	return nil
+}
+
+// createMembers creates n members in slow-start batches. The expectation
+// for all n was raised before the first create; every create that fails,
+// or is never attempted, lowers it at once.
+func (c *Controller) createMembers(ctx context.Context, pool *extv1beta1.SandboxWarmPool, tmpl *extv1beta1.SandboxTemplate, n int) error {
+	key := pool.Namespace + "/" + pool.Name
+	hashes, err := hashTemplate(tmpl)
+	if err != nil {
+		c.expectations.LowerCreations(key, n)
+		return fmt.Errorf("hashing template %s: %w", tmpl.Name, err)
+	}
+	prototype := newMember(pool, tmpl, hashes, c.opts.EvictableMembers)
+	var firstName sync.Once
+	ok, err := controller.SlowStartBatch(ctx, n, controller.SlowStartInitialBatchSize, func(ctx context.Context) error {
+		created, err := c.client.AgentsV1beta1().Sandboxes(pool.Namespace).Create(ctx, prototype.DeepCopy(), metav1.CreateOptions{FieldManager: FieldManager})
+		if err != nil {
+			if apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
+				return nil // the namespace is going away; nothing to report
+			}
+			return err
+		}
+		firstName.Do(func() { klog.FromContext(ctx).V(2).Info("Creating members", "first", klog.KObj(created), "count", n) })
+		return nil
+	})
+	if missing := n - ok; missing > 0 {
+		c.expectations.LowerCreations(key, missing)
+	}
+	if ok > 0 {
+		c.recorder.Eventf(pool, nil, corev1.EventTypeNormal, ReasonSuccessfulCreate, "Create", "Created %d Sandboxes", ok)
+	}
+	if err != nil {
+		c.recorder.Eventf(pool, nil, corev1.EventTypeWarning, ReasonFailedCreate, "Create", "Failed to create Sandboxes: %v", err)
+		return fmt.Errorf("creating pool members: %w", err)
+	}
+	return nil
+}
+
+// deleteExcess removes n members: not-Ready ones first, then the newest.
+func (c *Controller) deleteExcess(ctx context.Context, pool *extv1beta1.SandboxWarmPool, active []*agentsv1beta1.Sandbox, n int) error {
+	victims := slices.Clone(active)
+	slices.SortStableFunc(victims, func(a, b *agentsv1beta1.Sandbox) int {
+		ra := meta.IsStatusConditionTrue(a.Status.Conditions, string(agentsv1beta1.SandboxConditionReady))
+		rb := meta.IsStatusConditionTrue(b.Status.Conditions, string(agentsv1beta1.SandboxConditionReady))
+		if ra != rb {
+			if !ra {
+				return -1
+			}
+			return 1
+		}
+		return b.CreationTimestamp.Compare(a.CreationTimestamp.Time)
+	})
+	victims = victims[:n]
+	var next int
+	var mu sync.Mutex
+	_, err := controller.SlowStartBatch(ctx, n, controller.SlowStartInitialBatchSize, func(ctx context.Context) error {
+		mu.Lock()
+		sb := victims[next]
+		next++
+		mu.Unlock()
+		return c.deleteMember(ctx, pool, sb, true, "scaling down")
+	})
+	return err
+}
+
+// deleteMember deletes one Sandbox. For an owned one the deletion
+// expectation is recorded before the request and dropped again at once if
+// the request fails, so a lost delete can never stall the pool.
+func (c *Controller) deleteMember(ctx context.Context, pool *extv1beta1.SandboxWarmPool, sb *agentsv1beta1.Sandbox, owned bool, why string) error {
+	key := pool.Namespace + "/" + pool.Name
+	uid := string(sb.UID)
+	if owned {
+		c.expectations.ExpectDeletions(key, uid)
+	}
+	err := c.client.AgentsV1beta1().Sandboxes(sb.Namespace).Delete(ctx, sb.Name, metav1.DeleteOptions{
+		Preconditions: &metav1.Preconditions{UID: &sb.UID},
+	})
+	if err != nil {
+		if owned {
+			c.expectations.DeletionObserved(key, uid)
+		}
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		c.recorder.Eventf(pool, sb, corev1.EventTypeWarning, ReasonFailedDelete, "Delete", "Failed to delete Sandbox %s: %v", sb.Name, err)
+		return fmt.Errorf("deleting sandbox %s: %w", sb.Name, err)
+	}
+	klog.FromContext(ctx).V(2).Info("Deleted member", "sandbox", klog.KObj(sb), "reason", why)
+	c.recorder.Eventf(pool, sb, corev1.EventTypeNormal, ReasonSuccessfulDelete, "Delete", "Deleted Sandbox %s (%s)", sb.Name, why)
+	return nil
+}
+
+// setProgressing sends WarmPoolNotProgressing when members start being
+// held as unschedulable and WarmPoolProgressing when that ends; a nil pool
+// only forgets the state.
+func (c *Controller) setProgressing(key string, pool *extv1beta1.SandboxWarmPool, unschedulable, desired int) {
+	c.mu.Lock()
+	was := c.notProgressing[key]
+	if pool == nil || unschedulable == 0 {
+		delete(c.notProgressing, key)
+	} else {
+		c.notProgressing[key] = true
+	}
+	c.mu.Unlock()
+	switch {
+	case pool == nil:
+	case unschedulable > 0 && !was:
+		c.recorder.Eventf(pool, nil, corev1.EventTypeWarning, ReasonNotProgressing, "Reconciling",
+			"%d/%d sandboxes are unschedulable past the %s readiness grace period; holding them instead of replacing (replacements would be equally unschedulable)",
+			unschedulable, desired, c.opts.ReadinessGracePeriod)
+	case unschedulable == 0 && was:
+		c.recorder.Eventf(pool, nil, corev1.EventTypeNormal, ReasonProgressing, "Reconciling", "Warm pool is progressing again")
+	}
+}
+
+// writeStatus patches status when it changed, without a precondition: the
+// pool controller is its only writer. Zero counts are written as such.
+func (c *Controller) writeStatus(ctx context.Context, pool *extv1beta1.SandboxWarmPool, status extv1beta1.SandboxWarmPoolStatus) error {
+	if equality.Semantic.DeepEqual(pool.Status, status) {
+		return nil
+	}
+	patch, err := json.Marshal(map[string]any{"status": map[string]any{
+		"replicas":           status.Replicas,
+		"readyReplicas":      status.ReadyReplicas,
+		"selector":           status.Selector,
+		"observedGeneration": status.ObservedGeneration,
+	}})
+	if err != nil {
+		return err
+	}
+	_, err = c.client.ExtensionsV1beta1().SandboxWarmPools(pool.Namespace).Patch(ctx, pool.Name, types.MergePatchType, patch,
+		metav1.PatchOptions{FieldManager: FieldManager}, "status")
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("writing pool status: %w", err)
+	}
+	return nil
+}
