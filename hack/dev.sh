@@ -2,7 +2,7 @@
 # One command for a newcomer: builds the control plane from source (about
 # ten minutes the first time, seconds afterwards) and the controller,
 # starts them with fake nodes, installs the CRDs, applies a sample Sandbox
-# and waits until it is Ready.
+# and a warm pool of two, and waits until they are Ready.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "${ROOT}"
@@ -21,10 +21,11 @@ bin/local-cluster run -dir "${LOCAL_CLUSTER_STATE}" -name agent-sandbox-controll
   --metrics-bind-address 127.0.0.1:8080 --health-probe-bind-address 127.0.0.1:8081 \
   --extensions
 
-"${kubectl[@]}" apply -f hack/dev/local-volume.yaml -f docs/examples/sandbox.yaml
-echo "Waiting for the sample Sandbox to become Ready"
+"${kubectl[@]}" apply -f hack/dev/local-volume.yaml -f docs/examples/sandbox.yaml -f hack/dev/warm-pool.yaml
+echo "Waiting for the sample Sandbox and the warm pool to become Ready"
 "${kubectl[@]}" wait --for=condition=Ready sandbox/my-sandbox --timeout=90s
-"${kubectl[@]}" get sandboxes
+"${kubectl[@]}" wait --for=jsonpath='{.status.readyReplicas}'=2 sandboxwarmpool/python-pool --timeout=90s
+"${kubectl[@]}" get sandboxes,sandboxwarmpools,networkpolicies
 
 cat <<MSG
 
@@ -34,6 +35,7 @@ The local cluster and the controller are running (stop both with 'make cluster-d
   alias kubectl=${KUBE_DIR}/kubectl
 
   kubectl get sandboxes,pods,services,pvc
+  kubectl scale sandboxwarmpool python-pool --replicas=5
   kubectl patch sandbox my-sandbox --type merge -p '{"spec":{"operatingMode":"Suspended"}}'
   curl -s 127.0.0.1:8080/metrics | grep agent_sandbox
 
