@@ -344,14 +344,21 @@ func (c *Controller) deleteMember(ctx context.Context, pool *extv1beta1.SandboxW
 	if owned {
 		c.expectations.ExpectDeletions(key, uid)
 	}
+	// The resourceVersion precondition makes a stale view fail: a member a
+	// claim has just taken over must never be deleted by the pool.
 	err := c.client.AgentsV1beta1().Sandboxes(sb.Namespace).Delete(ctx, sb.Name, metav1.DeleteOptions{
-		Preconditions: &metav1.Preconditions{UID: &sb.UID},
+		Preconditions: &metav1.Preconditions{UID: &sb.UID, ResourceVersion: &sb.ResourceVersion},
 	})
 	if err != nil {
 		if owned {
 			c.expectations.DeletionObserved(key, uid)
 		}
 		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if apierrors.IsConflict(err) {
+			// Changed since we looked (claimed, most likely): the watch event
+			// brings the pool back with the new state.
 			return nil
 		}
 		c.recorder.Eventf(pool, sb, corev1.EventTypeWarning, ReasonFailedDelete, "Delete", "Failed to delete Sandbox %s: %v", sb.Name, err)
