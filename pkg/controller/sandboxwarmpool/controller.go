@@ -38,7 +38,6 @@ import (
 	extinformers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions/extensions/v1beta1"
 	agentslisters "github.com/agentsandbox/agent-sandbox/generated/listers/agents/v1beta1"
 	listers "github.com/agentsandbox/agent-sandbox/generated/listers/extensions/v1beta1"
-	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
 	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
@@ -51,8 +50,6 @@ const (
 	// controller of every Event.
 	FieldManager = "sandboxwarmpool-controller"
 
-	// memberIndex indexes Sandboxes by their warm-pool label.
-	memberIndex = "warmPoolSandbox"
 	// poolsByTemplateIndex indexes pools by the template they name.
 	poolsByTemplateIndex = extv1beta1.TemplateRefField
 )
@@ -140,7 +137,7 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 		opts:           opts,
 		notProgressing: map[string]bool{},
 	}
-	if err := sandboxInformer.Informer().AddIndexers(cache.Indexers{memberIndex: byLabel(agentsv1beta1.WarmPoolSandboxLabel)}); err != nil {
+	if err := controller.AddIndexers(sandboxInformer.Informer(), cache.Indexers{controller.WarmPoolMemberIndex: controller.IndexByWarmPool}); err != nil {
 		return nil, err
 	}
 	if err := poolInformer.Informer().AddIndexers(cache.Indexers{poolsByTemplateIndex: poolTemplate}); err != nil {
@@ -238,19 +235,6 @@ func poolKey(obj any) (cache.ObjectName, bool) {
 		return cache.ObjectName{}, false
 	}
 	return cache.ObjectName{Namespace: m.GetNamespace(), Name: ref.Name}, true
-}
-
-func byLabel(key string) cache.IndexFunc {
-	return func(obj any) ([]string, error) {
-		m, ok := obj.(metav1.Object)
-		if !ok {
-			return nil, nil
-		}
-		if v, ok := m.GetLabels()[key]; ok {
-			return []string{m.GetNamespace() + "/" + v}, nil
-		}
-		return nil, nil
-	}
 }
 
 func poolTemplate(obj any) ([]string, error) {

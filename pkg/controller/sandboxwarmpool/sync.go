@@ -164,7 +164,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (err error)
 func (c *Controller) classify(ctx context.Context, pool *extv1beta1.SandboxWarmPool, tmpl *extv1beta1.SandboxTemplate) (members, error) {
 	logger := klog.FromContext(ctx)
 	key := pool.Namespace + "/" + pool.Name
-	objs, err := c.memberIndexer.ByIndex(memberIndex, pool.Namespace+"/"+agentsv1beta1.NameHash(pool.Name))
+	objs, err := c.memberIndexer.ByIndex(controller.WarmPoolMemberIndex, pool.Namespace+"/"+agentsv1beta1.NameHash(pool.Name))
 	if err != nil {
 		return members{}, err
 	}
