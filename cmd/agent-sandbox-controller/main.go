@@ -49,6 +49,7 @@ import (
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandbox"
+	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandboxclaim"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandboxtemplate"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandboxwarmpool"
 	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
@@ -80,6 +81,7 @@ type options struct {
 	poolReadinessGrace      time.Duration
 	poolUnschedulableCheck  time.Duration
 	warmPoolEviction        bool
+	claimWorkers            int
 	cacheLabelSelectors     bool
 	enablePprof             bool
 }
@@ -105,6 +107,7 @@ func main() {
 	flag.DurationVar(&o.poolReadinessGrace, "sandbox-warm-pool-readiness-grace-period", 5*time.Minute, "How long a pool member may stay not Ready before it is replaced; must be > 0.")
 	flag.DurationVar(&o.poolUnschedulableCheck, "sandbox-warm-pool-unschedulable-recheck-interval", time.Minute, "How often held unschedulable pool members are looked at again; must be > 0.")
 	flag.BoolVar(&o.warmPoolEviction, "enable-warm-pool-eviction", true, "Mark idle warm Pods safe to evict for the cluster autoscaler.")
+	flag.IntVar(&o.claimWorkers, "sandbox-claim-concurrent-workers", 50, "SandboxClaims synced concurrently (with --extensions); must be > 0.")
 	flag.BoolVar(&o.cacheLabelSelectors, "cache-label-selectors", false, "Cache only Pods and Services carrying the "+agentsv1beta1.SandboxNameHashLabel+" label.")
 	flag.BoolVar(&o.enablePprof, "enable-pprof", false, "Serve /debug/pprof/ on the metrics address.")
 	flag.Parse()
@@ -136,6 +139,9 @@ func (o *options) validate() error {
 	}
 	if o.poolWorkers <= 0 {
 		errs = append(errs, errors.New("--sandbox-warm-pool-concurrent-workers must be > 0"))
+	}
+	if o.claimWorkers <= 0 {
+		errs = append(errs, errors.New("--sandbox-claim-concurrent-workers must be > 0"))
 	}
 	if o.poolMaxBatch <= 0 {
 		errs = append(errs, errors.New("--sandbox-warm-pool-max-batch-size must be > 0"))
@@ -254,6 +260,15 @@ func runControllers(ctx context.Context, o options, cfg *rest.Config, reg *prome
 			return fmt.Errorf("building sandboxwarmpool controller: %w", err)
 		}
 		runs = append(runs, func(ctx context.Context) { poolController.Run(ctx, o.poolWorkers) })
+
+		claimController, err := sandboxclaim.NewController(ctx, kube, agents,
+			agentsFactory.Extensions().V1beta1().SandboxClaims(), agentsFactory.Extensions().V1beta1().SandboxWarmPools(),
+			agentsFactory.Extensions().V1beta1().SandboxTemplates(), sandboxes,
+			sandboxclaim.Options{AllowedLabelDomains: allowedLabelDomains(logger), Metrics: reconcileMetrics})
+		if err != nil {
+			return fmt.Errorf("building sandboxclaim controller: %w", err)
+		}
+		runs = append(runs, func(ctx context.Context) { claimController.Run(ctx, o.claimWorkers) })
 	}
 
 	childFactory.Start(ctx.Done())
@@ -371,4 +386,22 @@ func shutdownServers(servers []*http.Server) {
 	for _, s := range servers {
 		_ = s.Shutdown(ctx)
 	}
+}
+
+// allowedLabelDomainsFile is where the optional ConfigMap
+// agent-sandbox-config is mounted: the label domains claims may use in
+// additionalPodMetadata, comma or newline separated.
+const allowedLabelDomainsFile = "/etc/sandbox-config/allowed-label-domains"
+
+func allowedLabelDomains(logger klog.Logger) []string {
+	b, err := os.ReadFile(allowedLabelDomainsFile)
+	if err != nil {
+		return nil // the default, sandbox.users.io
+	}
+	var out []string
+	for _, d := range strings.FieldsFunc(string(b), func(r rune) bool { return r == ',' || r == '\n' || r == ' ' || r == '\t' }) {
+		out = append(out, strings.ToLower(d))
+	}
+	logger.Info("Allowed label domains for claims", "domains", out)
+	return out
 }

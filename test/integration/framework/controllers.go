@@ -35,6 +35,7 @@ import (
 	informers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandbox"
+	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandboxclaim"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandboxtemplate"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandboxwarmpool"
 	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
@@ -46,6 +47,9 @@ import (
 type Controllers struct {
 	// Registry holds the reconcile metrics of the controllers.
 	Registry *prometheus.Registry
+	// Stop stops the controllers and waits for them, as a crash or a
+	// restart would leave things; it also runs when the test ends.
+	Stop func()
 }
 
 // StartSandboxController runs the Sandbox controller for env's namespace
@@ -60,6 +64,7 @@ const (
 	ControllerSandbox         = sandbox.Name
 	ControllerSandboxTemplate = sandboxtemplate.Name
 	ControllerSandboxWarmPool = sandboxwarmpool.Name
+	ControllerSandboxClaim    = sandboxclaim.Name
 )
 
 // StartControllers runs the named controllers for env's namespace, as the
@@ -133,6 +138,14 @@ func StartControllersWithOptions(t testing.TB, env *Env, opts ControllerOptions,
 				t.Fatal(err)
 			}
 			runs = append(runs, func(ctx context.Context) { c.Run(ctx, 2) })
+		case ControllerSandboxClaim:
+			c, err := sandboxclaim.NewController(ctx, kube, agents, agentsFactory.Extensions().V1beta1().SandboxClaims(),
+				agentsFactory.Extensions().V1beta1().SandboxWarmPools(), agentsFactory.Extensions().V1beta1().SandboxTemplates(),
+				agentsFactory.Agents().V1beta1().Sandboxes(), sandboxclaim.Options{Metrics: reconcileMetrics})
+			if err != nil {
+				t.Fatal(err)
+			}
+			runs = append(runs, func(ctx context.Context) { c.Run(ctx, 8) })
 		default:
 			t.Fatalf("unknown controller %q", name)
 		}
@@ -143,14 +156,18 @@ func StartControllersWithOptions(t testing.TB, env *Env, opts ControllerOptions,
 	for _, run := range runs {
 		wg.Go(func() { run(ctx) })
 	}
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		kubeFactory.Shutdown()
-		agentsFactory.Shutdown()
-		logger.V(2).Info("Controllers stopped", "controllers", names)
-	})
-	return &Controllers{Registry: reg}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			wg.Wait()
+			kubeFactory.Shutdown()
+			agentsFactory.Shutdown()
+			logger.V(2).Info("Controllers stopped", "controllers", names)
+		})
+	}
+	t.Cleanup(stop)
+	return &Controllers{Registry: reg, Stop: stop}
 }
 
 // degradedTransport delays requests and watch streams.

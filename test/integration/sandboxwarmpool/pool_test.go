@@ -20,9 +20,7 @@ limitations under the License.
 package sandboxwarmpool
 
 import (
-	"bufio"
 	"context"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -356,60 +354,11 @@ func TestPoolDeletionSparesAdoptedMembers(t *testing.T) {
 func TestFillOf200(t *testing.T) {
 	env := framework.Setup(t)
 	framework.StartControllers(t, env, allControllers...)
-	before := writes(t, env)
+	before := env.APIWrites(t)
 	start := time.Now()
 	setup(t, env, 200, "")
 	waitPool(t, env, 200)
 	elapsed := time.Since(start)
-	after := writes(t, env)
-	t.Logf("200 members Ready in %s; API writes (all clients, by resource): %v", elapsed.Round(time.Millisecond), diff(before, after))
-}
-
-// writes reads apiserver_request_total for write verbs, by resource.
-func writes(t *testing.T, env *framework.Env) map[string]float64 {
-	t.Helper()
-	raw, err := env.Kube.Discovery().RESTClient().Get().AbsPath("/metrics").DoRaw(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]float64{}
-	sc := bufio.NewScanner(strings.NewReader(string(raw)))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "apiserver_request_total{") {
-			continue
-		}
-		verb, resource := label(line, "verb"), label(line, "resource")
-		if verb != "POST" && verb != "PUT" && verb != "PATCH" && verb != "DELETE" {
-			continue
-		}
-		if sub := label(line, "subresource"); sub != "" {
-			resource += "/" + sub
-		}
-		v, err := strconv.ParseFloat(line[strings.LastIndex(line, " ")+1:], 64)
-		if err == nil {
-			out[resource] += v
-		}
-	}
-	return out
-}
-
-func label(line, name string) string {
-	i := strings.Index(line, name+"=\"")
-	if i < 0 {
-		return ""
-	}
-	rest := line[i+len(name)+2:]
-	return rest[:strings.Index(rest, "\"")]
-}
-
-func diff(before, after map[string]float64) map[string]float64 {
-	out := map[string]float64{}
-	for k, v := range after {
-		if d := v - before[k]; d > 0 {
-			out[k] = d
-		}
-	}
-	return out
+	after := env.APIWrites(t)
+	t.Logf("200 members Ready in %s; API writes (all clients, by resource): %v", elapsed.Round(time.Millisecond), framework.WritesSince(before, after))
 }

@@ -1,0 +1,212 @@
+/*
+Copyright The Agent Sandbox Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package sandboxclaim
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
+
+	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
+	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
+	"github.com/agentsandbox/agent-sandbox/pkg/controller"
+)
+
+// maxAdoptAttempts bounds how many candidates one sync tries when others
+// win them first.
+const maxAdoptAttempts = 5
+
+// poolLabels are the member labels a Sandbox loses when a claim takes it.
+var poolLabels = []string{
+	agentsv1beta1.WarmPoolSandboxLabel,
+	agentsv1beta1.SandboxTemplateHashLabel,
+	agentsv1beta1.SandboxPodTemplateHashLabel,
+}
+
+// candidates returns the pool's members a claim may take: controlled by
+// that pool (by group and kind; an unowned Sandbox with forged labels is
+// never taken), labelled with the pool's and the template's hashes, not
+// being deleted, and with a Pod IP, ordered ready first, then from the node
+// with most candidates (draining it), then oldest.
+func (c *Controller) candidates(pool *extv1beta1.SandboxWarmPool, tmpl *extv1beta1.SandboxTemplate) ([]*agentsv1beta1.Sandbox, error) {
+	objs, err := c.sandboxIndexer.ByIndex(controller.WarmPoolMemberIndex, pool.Namespace+"/"+agentsv1beta1.NameHash(pool.Name))
+	if err != nil {
+		return nil, err
+	}
+	var out []*agentsv1beta1.Sandbox
+	perNode := map[string]int{}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, o := range objs {
+		sb := o.(*agentsv1beta1.Sandbox)
+		ref := controller.ControllerOfKind(sb, poolGroupKind)
+		if ref == nil || ref.UID != pool.UID || sb.Namespace != pool.Namespace || sb.DeletionTimestamp != nil ||
+			sb.Labels[agentsv1beta1.SandboxTemplateRefHashLabel] != agentsv1beta1.NameHash(tmpl.Name) ||
+			len(sb.Status.PodIPs) == 0 {
+			continue
+		}
+		if _, taken := c.reserved[sb.UID]; taken {
+			continue
+		}
+		out = append(out, sb)
+		perNode[sb.Status.NodeName]++
+	}
+	ready := func(sb *agentsv1beta1.Sandbox) bool {
+		return meta.IsStatusConditionTrue(sb.Status.Conditions, string(agentsv1beta1.SandboxConditionReady))
+	}
+	slices.SortFunc(out, func(a, b *agentsv1beta1.Sandbox) int {
+		if ra, rb := ready(a), ready(b); ra != rb {
+			if ra {
+				return -1
+			}
+			return 1
+		}
+		if d := cmp.Compare(perNode[b.Status.NodeName], perNode[a.Status.NodeName]); d != 0 {
+			return d
+		}
+		if d := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); d != 0 {
+			return d
+		}
+		return cmp.Compare(a.Name, b.Name)
+	})
+	return out, nil
+}
+
+// adoptWarm takes over a ready member of the pool, or returns nil when
+// there is none. The takeover is a single merge patch on the Sandbox that
+// replaces its controller reference with the claim's, carrying the
+// resourceVersion the candidate had in the cache: if anyone (another
+// claim, the pool) changed it since, the server refuses with a conflict
+// and the claim moves on to the next candidate. That one conditional write
+// is what makes a Sandbox impossible to bind to two claims.
+func (c *Controller) adoptWarm(ctx context.Context, claim *extv1beta1.SandboxClaim, pool *extv1beta1.SandboxWarmPool, tmpl *extv1beta1.SandboxTemplate) (*agentsv1beta1.Sandbox, error) {
+	logger := klog.FromContext(ctx)
+	for range maxAdoptAttempts {
+		cands, err := c.candidates(pool, tmpl)
+		if err != nil || len(cands) == 0 {
+			return nil, err
+		}
+		sb := cands[0]
+		if !c.reserve(sb.UID) {
+			continue
+		}
+		patch, err := takeoverPatch(claim, tmpl, sb)
+		if err != nil {
+			c.release(sb.UID)
+			return nil, err
+		}
+		// Remember the binding before the write: if the write succeeds but
+		// its response is lost, the next sync must wait for the informer,
+		// not take a second Sandbox.
+		c.remember(claim.UID)
+		adopted, err := c.client.AgentsV1beta1().Sandboxes(sb.Namespace).Patch(ctx, sb.Name, types.MergePatchType, patch,
+			metav1.PatchOptions{FieldManager: FieldManager})
+		switch {
+		case err == nil:
+			logger.V(2).Info("Adopted warm Sandbox", "sandbox", klog.KObj(adopted))
+			c.event(claim, adopted, ReasonSandboxAdopted, "Adoption", "Adopted warm Sandbox %s from pool %s", adopted.Name, pool.Name)
+			return adopted, nil
+		case apierrors.IsConflict(err) || apierrors.IsNotFound(err):
+			// Someone changed it first (another claim took it, or its status
+			// moved on): not ours this time.
+			c.forget(claim.UID)
+			c.release(sb.UID)
+			logger.V(4).Info("Candidate taken or gone; trying another", "sandbox", klog.KObj(sb))
+			continue
+		default:
+			// Unknown outcome (timeout): keep the binding marker, so the
+			// next sync waits to see whether the write landed.
+			return nil, fmt.Errorf("adopting sandbox %s: %w", sb.Name, err)
+		}
+	}
+	return nil, nil
+}
+
+func (c *Controller) reserve(uid types.UID) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, taken := c.reserved[uid]; taken {
+		return false
+	}
+	c.reserved[uid] = c.opts.Clock.Now()
+	return true
+}
+
+func (c *Controller) release(uid types.UID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.reserved, uid)
+}
+
+// takeoverPatch moves sb from its pool to claim in one write: controller
+// reference, labels (pool labels off, claim identity on, launch-type warm)
+// and the pod template's metadata (template metadata plus the claim's
+// identity and additionalPodMetadata; the idle-Pod eviction hint goes).
+func takeoverPatch(claim *extv1beta1.SandboxClaim, tmpl *extv1beta1.SandboxTemplate, sb *agentsv1beta1.Sandbox) ([]byte, error) {
+	labels := map[string]any{
+		agentsv1beta1.LaunchTypeLabel:             agentsv1beta1.LaunchTypeWarm,
+		agentsv1beta1.SandboxIDLabel:              string(claim.UID),
+		agentsv1beta1.SandboxTemplateRefHashLabel: agentsv1beta1.NameHash(tmpl.Name),
+	}
+	for _, k := range poolLabels {
+		labels[k] = nil
+	}
+	if v, ok := claim.Labels[agentsv1beta1.CreatedByLabel]; ok {
+		labels[agentsv1beta1.CreatedByLabel] = v
+	} else {
+		labels[agentsv1beta1.CreatedByLabel] = nil
+	}
+	podMeta, err := podMetadata(claim, tmpl)
+	if err != nil {
+		return nil, err
+	}
+	// The pod template's metadata is replaced whole: null out the keys the
+	// member had that the claim's Sandbox must not.
+	podLabels := map[string]any{}
+	for k := range sb.Spec.PodTemplate.ObjectMeta.Labels {
+		podLabels[k] = nil
+	}
+	for k, v := range podMeta.Labels {
+		podLabels[k] = v
+	}
+	podAnnotations := map[string]any{}
+	for k := range sb.Spec.PodTemplate.ObjectMeta.Annotations {
+		podAnnotations[k] = nil
+	}
+	for k, v := range podMeta.Annotations {
+		podAnnotations[k] = v
+	}
+	return json.Marshal(map[string]any{
+		"metadata": map[string]any{
+			"resourceVersion": sb.ResourceVersion,
+			"ownerReferences": []metav1.OwnerReference{*metav1.NewControllerRef(claim, extv1beta1.SandboxClaimGroupVersionKind)},
+			"labels":          labels,
+		},
+		"spec": map[string]any{"podTemplate": map[string]any{"metadata": map[string]any{
+			"labels":      podLabels,
+			"annotations": podAnnotations,
+		}}},
+	})
+}

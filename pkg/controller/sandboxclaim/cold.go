@@ -1,0 +1,172 @@
+/*
+Copyright The Agent Sandbox Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package sandboxclaim
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/klog/v2"
+
+	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
+	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
+	"github.com/agentsandbox/agent-sandbox/pkg/controller"
+)
+
+// createCold creates the claim's Sandbox from the pool's template, named
+// after the claim (so a retry after a lost response finds it instead of
+// creating a second).
+func (c *Controller) createCold(ctx context.Context, claim *extv1beta1.SandboxClaim, tmpl *extv1beta1.SandboxTemplate) (*agentsv1beta1.Sandbox, error) {
+	if len(claim.Spec.Env) > 0 || len(claim.Spec.VolumeClaimTemplates) > 0 {
+		return nil, claimErrorf(extv1beta1.ClaimReasonReconcilerError, "claims with env or volumeClaimTemplates are not supported by this controller yet")
+	}
+	podMeta, err := podMetadata(claim, tmpl)
+	if err != nil {
+		return nil, err
+	}
+	labels := map[string]string{
+		agentsv1beta1.SandboxIDLabel:              string(claim.UID),
+		agentsv1beta1.LaunchTypeLabel:             agentsv1beta1.LaunchTypeCold,
+		agentsv1beta1.SandboxTemplateRefHashLabel: agentsv1beta1.NameHash(tmpl.Name),
+	}
+	if v, ok := claim.Labels[agentsv1beta1.CreatedByLabel]; ok {
+		labels[agentsv1beta1.CreatedByLabel] = v
+	}
+	annotations := map[string]string{agentsv1beta1.SandboxTemplateRefAnnotation: tmpl.Name}
+	if v, ok := claim.Annotations[agentsv1beta1.TraceContextAnnotation]; ok {
+		annotations[agentsv1beta1.TraceContextAnnotation] = v
+	}
+	sb := &agentsv1beta1.Sandbox{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            claim.Name,
+			Namespace:       claim.Namespace,
+			Labels:          labels,
+			Annotations:     annotations,
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(claim, extv1beta1.SandboxClaimGroupVersionKind)},
+		},
+		Spec: agentsv1beta1.SandboxSpec{SandboxBlueprint: *tmpl.Spec.SandboxBlueprint.DeepCopy()},
+	}
+	sb.Spec.PodTemplate.ObjectMeta = podMeta
+	controller.ApplySecureDefaults(tmpl, &sb.Spec.PodTemplate.Spec)
+
+	c.remember(claim.UID)
+	created, err := c.client.AgentsV1beta1().Sandboxes(claim.Namespace).Create(ctx, sb, metav1.CreateOptions{FieldManager: FieldManager})
+	if apierrors.IsAlreadyExists(err) {
+		// Ours from an earlier pass whose response was lost, or someone
+		// else's: the next sync tells them apart once the cache has it.
+		return nil, claimErrorf(extv1beta1.ClaimReasonSandboxCreatePending, "sandbox %s already exists; waiting for the cache", claim.Name)
+	}
+	if err != nil {
+		c.forget(claim.UID)
+		return nil, fmt.Errorf("creating sandbox: %w", err)
+	}
+	klog.FromContext(ctx).V(2).Info("Created Sandbox", "sandbox", klog.KObj(created))
+	c.event(claim, created, ReasonSandboxProvisioned, "Provisioning", "Created Sandbox %s from template %s", created.Name, tmpl.Name)
+	return created, nil
+}
+
+// podMetadata is the pod template metadata of the claim's Sandbox: the
+// template's, the claim's identity, and additionalPodMetadata, which may
+// add keys but never contradict the template.
+func podMetadata(claim *extv1beta1.SandboxClaim, tmpl *extv1beta1.SandboxTemplate) (agentsv1beta1.PodMetadata, error) {
+	src := tmpl.Spec.PodTemplate.ObjectMeta
+	out := agentsv1beta1.PodMetadata{Labels: map[string]string{}, Annotations: map[string]string{}}
+	for k, v := range src.Labels {
+		out.Labels[k] = v
+	}
+	for k, v := range src.Annotations {
+		out.Annotations[k] = v
+	}
+	out.Labels[agentsv1beta1.SandboxIDLabel] = string(claim.UID)
+	out.Labels[agentsv1beta1.SandboxTemplateRefHashLabel] = agentsv1beta1.NameHash(tmpl.Name)
+	if v, ok := claim.Labels[agentsv1beta1.CreatedByLabel]; ok {
+		out.Labels[agentsv1beta1.CreatedByLabel] = v
+	}
+	var conflicts []string
+	merge := func(dst, add map[string]string, kind string) {
+		for k, v := range add {
+			if have, ok := dst[k]; ok && have != v {
+				conflicts = append(conflicts, fmt.Sprintf("%s %s=%q (template has %q)", kind, k, v, have))
+				continue
+			}
+			dst[k] = v
+		}
+	}
+	merge(out.Labels, claim.Spec.AdditionalPodMetadata.Labels, "label")
+	merge(out.Annotations, claim.Spec.AdditionalPodMetadata.Annotations, "annotation")
+	if len(conflicts) > 0 {
+		sort.Strings(conflicts)
+		return out, claimErrorf(extv1beta1.ClaimReasonReconcilerError, "metadata override conflict: %s", strings.Join(conflicts, ", "))
+	}
+	if len(out.Annotations) == 0 {
+		out.Annotations = nil
+	}
+	return out, nil
+}
+
+// reservedAnnotationDomains may not be set through additionalPodMetadata
+// (nor their subdomains), except the autoscaler's eviction hint.
+var reservedAnnotationDomains = []string{"kubernetes.io", "k8s.io", "agents.x-k8s.io"}
+
+// validateMetadata refuses additionalPodMetadata a tenant may not set:
+// label keys must be prefixed with an allowed domain, so every reserved
+// prefix is refused; annotations may not use the Kubernetes or
+// agent-sandbox domains.
+func validateMetadata(claim *extv1beta1.SandboxClaim, allowedLabelDomains []string) error {
+	var problems []string
+	for k, v := range claim.Spec.AdditionalPodMetadata.Labels {
+		switch {
+		case len(validation.IsQualifiedName(k)) > 0:
+			problems = append(problems, fmt.Sprintf("label key %q is not a qualified name", k))
+		case !strings.Contains(k, "/") || !inDomains(k[:strings.Index(k, "/")], allowedLabelDomains):
+			problems = append(problems, fmt.Sprintf("label key %q must be prefixed with one of the allowed domains %v", k, allowedLabelDomains))
+		case len(validation.IsValidLabelValue(v)) > 0:
+			problems = append(problems, fmt.Sprintf("label %s has an invalid value %q", k, v))
+		case strings.EqualFold(k, "app") && strings.EqualFold(v, "sandbox-router"):
+			problems = append(problems, "label app=sandbox-router is reserved for the router")
+		}
+	}
+	for k := range claim.Spec.AdditionalPodMetadata.Annotations {
+		switch {
+		case len(validation.IsQualifiedName(k)) > 0:
+			problems = append(problems, fmt.Sprintf("annotation key %q is not a qualified name", k))
+		case k == agentsv1beta1.SafeToEvictAnnotation:
+		case strings.Contains(k, "/") && inDomains(k[:strings.Index(k, "/")], reservedAnnotationDomains):
+			problems = append(problems, fmt.Sprintf("annotation key %q uses a reserved domain", k))
+		}
+	}
+	if len(problems) > 0 {
+		sort.Strings(problems)
+		return claimErrorf(extv1beta1.ClaimReasonInvalidMetadata, "invalid additionalPodMetadata: %s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+func inDomains(prefix string, domains []string) bool {
+	prefix = strings.ToLower(prefix)
+	for _, d := range domains {
+		if prefix == d || strings.HasSuffix(prefix, "."+d) {
+			return true
+		}
+	}
+	return false
+}

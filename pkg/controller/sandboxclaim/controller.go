@@ -1,0 +1,229 @@
+/*
+Copyright The Agent Sandbox Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package sandboxclaim binds each SandboxClaim to exactly one Sandbox: a
+// ready member of its warm pool, taken over with one conditional write, or
+// a Sandbox created from the pool's template when none is ready. The
+// Sandbox's controller reference is the binding; see
+// docs/controllers/sandboxclaim.md for the protocol and its crash analysis.
+package sandboxclaim
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+
+	clientset "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned"
+	agentsinformers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions/agents/v1beta1"
+	extinformers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions/extensions/v1beta1"
+	agentslisters "github.com/agentsandbox/agent-sandbox/generated/listers/agents/v1beta1"
+	listers "github.com/agentsandbox/agent-sandbox/generated/listers/extensions/v1beta1"
+	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
+	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
+	"github.com/agentsandbox/agent-sandbox/pkg/controller"
+	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
+)
+
+const (
+	// Name names the workqueue and the controller label of its metrics.
+	Name = "sandboxclaim"
+	// FieldManager is the field manager of every write and the reporting
+	// controller of every Event.
+	FieldManager = "sandboxclaim-controller"
+
+	claimsByPoolIndex = extv1beta1.WarmPoolRefField
+)
+
+var (
+	claimGroupKind = extv1beta1.SandboxClaimGroupVersionKind.GroupKind()
+	poolGroupKind  = extv1beta1.SandboxWarmPoolGroupVersionKind.GroupKind()
+)
+
+// Options configure a Controller.
+type Options struct {
+	// AllowedLabelDomains are the label prefixes additionalPodMetadata may
+	// use (and their subdomains); empty means sandbox.users.io.
+	AllowedLabelDomains []string
+	Clock               clock.WithTicker
+	Metrics             *metrics.ReconcileMetrics
+}
+
+// Controller reconciles SandboxClaims.
+type Controller struct {
+	kube   kubernetes.Interface
+	client clientset.Interface
+
+	claimLister    listers.SandboxClaimLister
+	claimIndexer   cache.Indexer
+	poolLister     listers.SandboxWarmPoolLister
+	templateLister listers.SandboxTemplateLister
+	sandboxLister  agentslisters.SandboxLister
+	sandboxIndexer cache.Indexer
+	synced         []cache.InformerSynced
+
+	queue       controller.Queue
+	broadcaster events.EventBroadcaster
+	recorder    events.EventRecorder
+	opts        Options
+
+	mu sync.Mutex
+	// bound remembers the Sandbox each claim took over or created until
+	// the informer shows it, so a lagging cache can never lead a claim to
+	// a second one. Losing it on restart is safe: a fresh informer lists
+	// the binding.
+	bound map[types.UID]time.Time
+	// reserved marks candidates a worker is taking over, so concurrent
+	// workers pick different ones instead of colliding on one.
+	reserved map[types.UID]time.Time
+}
+
+// NewController builds the controller and registers its handlers. The
+// informers must not have been started (indexes are added).
+func NewController(ctx context.Context, kube kubernetes.Interface, client clientset.Interface,
+	claimInformer extinformers.SandboxClaimInformer, poolInformer extinformers.SandboxWarmPoolInformer,
+	templateInformer extinformers.SandboxTemplateInformer, sandboxInformer agentsinformers.SandboxInformer,
+	opts Options) (*Controller, error) {
+	logger := klog.FromContext(ctx)
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if len(opts.AllowedLabelDomains) == 0 {
+		opts.AllowedLabelDomains = []string{"sandbox.users.io"}
+	}
+	broadcaster, recorder, err := controller.NewEventRecorder(kube, FieldManager)
+	if err != nil {
+		return nil, err
+	}
+	c := &Controller{
+		kube:           kube,
+		client:         client,
+		claimLister:    claimInformer.Lister(),
+		claimIndexer:   claimInformer.Informer().GetIndexer(),
+		poolLister:     poolInformer.Lister(),
+		templateLister: templateInformer.Lister(),
+		sandboxLister:  sandboxInformer.Lister(),
+		sandboxIndexer: sandboxInformer.Informer().GetIndexer(),
+		queue:          controller.NewQueue(Name, opts.Clock),
+		broadcaster:    broadcaster,
+		recorder:       recorder,
+		opts:           opts,
+		bound:          map[types.UID]time.Time{},
+		reserved:       map[types.UID]time.Time{},
+	}
+	if err := controller.AddIndexers(sandboxInformer.Informer(), cache.Indexers{
+		controller.WarmPoolMemberIndex: controller.IndexByWarmPool,
+		controller.ControllerUIDIndex:  controller.IndexByControllerUID,
+	}); err != nil {
+		return nil, err
+	}
+	if err := controller.AddIndexers(claimInformer.Informer(), cache.Indexers{claimsByPoolIndex: indexByPool}); err != nil {
+		return nil, err
+	}
+
+	handlerOpts := cache.HandlerOptions{Logger: &logger}
+	reg, err := claimInformer.Informer().AddEventHandlerWithOptions(cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.enqueue,
+		UpdateFunc: func(_, obj any) { c.enqueue(obj) },
+		DeleteFunc: c.enqueue,
+	}, handlerOpts)
+	if err != nil {
+		return nil, err
+	}
+	c.synced = append(c.synced, reg.HasSynced)
+	reg, err = sandboxInformer.Informer().AddEventHandlerWithOptions(cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.sandboxChanged,
+		UpdateFunc: func(_, obj any) { c.sandboxChanged(obj) },
+		DeleteFunc: c.sandboxChanged,
+	}, handlerOpts)
+	if err != nil {
+		return nil, err
+	}
+	c.synced = append(c.synced, reg.HasSynced)
+	reg, err = poolInformer.Informer().AddEventHandlerWithOptions(cache.ResourceEventHandlerFuncs{
+		AddFunc: c.wakeWaitingClaims,
+		UpdateFunc: func(oldObj, newObj any) {
+			if oldObj.(metav1.Object).GetGeneration() != newObj.(metav1.Object).GetGeneration() {
+				c.wakeWaitingClaims(newObj)
+			}
+		},
+	}, handlerOpts)
+	if err != nil {
+		return nil, err
+	}
+	c.synced = append(c.synced, reg.HasSynced, templateInformer.Informer().HasSynced)
+	return c, nil
+}
+
+// Run syncs claims with workers goroutines until ctx is done.
+func (c *Controller) Run(ctx context.Context, workers int) {
+	controller.RunWorkers(ctx, Name, c.queue, c.broadcaster, c.synced, workers, c.sync)
+}
+
+func (c *Controller) enqueue(obj any) { controller.EnqueueKey(c.queue, obj) }
+
+// sandboxChanged wakes the claim that controls a Sandbox, and drops the
+// reservation of a candidate that is no longer the pool's.
+func (c *Controller) sandboxChanged(obj any) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	sb, ok := obj.(*agentsv1beta1.Sandbox)
+	if !ok {
+		return
+	}
+	if controller.ControllerOfKind(sb, poolGroupKind) == nil {
+		c.mu.Lock()
+		delete(c.reserved, sb.UID)
+		c.mu.Unlock()
+	}
+	if ref := controller.ControllerOfKind(sb, claimGroupKind); ref != nil {
+		c.queue.Add(cache.ObjectName{Namespace: sb.Namespace, Name: ref.Name})
+	}
+}
+
+// wakeWaitingClaims requeues the unbound claims of a pool that appeared or
+// changed, so WarmPoolNotFound resolves at once.
+func (c *Controller) wakeWaitingClaims(obj any) {
+	pool, ok := obj.(*extv1beta1.SandboxWarmPool)
+	if !ok {
+		return
+	}
+	claims, err := c.claimIndexer.ByIndex(claimsByPoolIndex, pool.Namespace+"/"+pool.Name)
+	if err != nil {
+		return
+	}
+	for _, o := range claims {
+		if claim := o.(*extv1beta1.SandboxClaim); claim.Status.SandboxStatus.Name == "" && claim.DeletionTimestamp == nil {
+			c.enqueue(claim)
+		}
+	}
+}
+
+func indexByPool(obj any) ([]string, error) {
+	claim, ok := obj.(*extv1beta1.SandboxClaim)
+	if !ok || claim.Spec.WarmPoolRef.Name == "" {
+		return nil, nil
+	}
+	return []string{claim.Namespace + "/" + claim.Spec.WarmPoolRef.Name}, nil
+}

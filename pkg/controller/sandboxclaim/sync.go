@@ -1,0 +1,268 @@
+/*
+Copyright The Agent Sandbox Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package sandboxclaim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+
+	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
+	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
+	"github.com/agentsandbox/agent-sandbox/pkg/controller"
+	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
+)
+
+const (
+	// missingRequeue bounds how long a claim whose pool or template is
+	// missing waits; the pool watch usually wakes it first.
+	missingRequeue = time.Minute
+	// lagRequeue revisits a claim whose Sandbox the informer has not shown
+	// yet; the Sandbox's own event usually wakes it first.
+	lagRequeue = time.Second
+)
+
+// Event reasons.
+const (
+	ReasonSandboxAdopted     = "SandboxAdopted"
+	ReasonSandboxProvisioned = "SandboxProvisioned"
+)
+
+// claimError is a problem the claim's author must fix; it is reported in
+// the Ready condition with its reason, and not retried in a loop.
+type claimError struct {
+	reason string
+	err    error
+}
+
+func (e *claimError) Error() string { return e.err.Error() }
+
+func claimErrorf(reason, format string, args ...any) error {
+	return &claimError{reason: reason, err: fmt.Errorf(format, args...)}
+}
+
+func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (err error) {
+	logger := klog.LoggerWithValues(klog.FromContext(ctx), "sandboxClaim", key)
+	ctx = klog.NewContext(ctx, logger)
+	start := c.opts.Clock.Now()
+	var requeue time.Duration
+	defer func() {
+		result := metrics.ResultSuccess
+		switch {
+		case err != nil:
+			result = metrics.ResultError
+		case requeue > 0:
+			result = metrics.ResultRequeueAfter
+			c.queue.AddAfter(key, requeue)
+		}
+		c.opts.Metrics.Observe(Name, result, start)
+		logger.V(4).Info("Finished syncing", "duration", time.Since(start))
+	}()
+
+	claim, err := c.claimLister.SandboxClaims(key.Namespace).Get(key.Name)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if claim.DeletionTimestamp != nil {
+		// The garbage collector removes the Sandbox.
+		c.forget(claim.UID)
+		return nil
+	}
+
+	sb, lagging, err := c.resolve(ctx, claim)
+	if lagging {
+		requeue = lagRequeue
+		return nil
+	}
+	var ce *claimError
+	switch {
+	case errors.As(err, &ce):
+		if ce.reason == extv1beta1.ClaimReasonWarmPoolNotFound || ce.reason == extv1beta1.ClaimReasonTemplateNotFound {
+			requeue = missingRequeue
+		}
+		return c.writeStatus(ctx, claim, nil, ce.reason, ce.Error())
+	case err != nil:
+		if werr := c.writeStatus(ctx, claim, nil, extv1beta1.ClaimReasonReconcilerError, "Error seen: "+err.Error()); werr != nil {
+			return errors.Join(err, werr)
+		}
+		return err
+	}
+	return c.writeStatus(ctx, claim, sb, "", "")
+}
+
+// resolve finds the claim's Sandbox, taking over a warm one or creating
+// one when it has none. lagging means the claim's own earlier write is not
+// in the cache yet: act on nothing until it is.
+func (c *Controller) resolve(ctx context.Context, claim *extv1beta1.SandboxClaim) (*agentsv1beta1.Sandbox, bool, error) {
+	// The controller reference is the binding: whatever the claim controls
+	// is its Sandbox.
+	objs, err := c.sandboxIndexer.ByIndex(controller.ControllerUIDIndex, string(claim.UID))
+	if err != nil {
+		return nil, false, err
+	}
+	var owned []*agentsv1beta1.Sandbox
+	for _, o := range objs {
+		if sb := o.(*agentsv1beta1.Sandbox); sb.Namespace == claim.Namespace {
+			owned = append(owned, sb)
+		}
+	}
+	switch {
+	case len(owned) > 1:
+		// Impossible by construction; fail closed rather than pick.
+		return nil, false, fmt.Errorf("claim controls %d sandboxes", len(owned))
+	case len(owned) == 1:
+		c.forget(claim.UID)
+		return owned[0], false, nil
+	}
+	if c.pending(claim.UID) {
+		return nil, true, nil
+	}
+
+	// A Sandbox named like the claim that it does not control is someone
+	// else's: never take it, never shadow it.
+	if sb, err := c.sandboxLister.Sandboxes(claim.Namespace).Get(claim.Name); err == nil {
+		return nil, false, fmt.Errorf("sandbox %s exists and is not controlled by this claim; use a different claim name", sb.Name)
+	}
+
+	if err := validateMetadata(claim, c.opts.AllowedLabelDomains); err != nil {
+		return nil, false, err
+	}
+	pool, tmpl, err := c.poolAndTemplate(claim)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(claim.Spec.Env) == 0 && len(claim.Spec.VolumeClaimTemplates) == 0 {
+		sb, err := c.adoptWarm(ctx, claim, pool, tmpl)
+		if err != nil || sb != nil {
+			return sb, false, err
+		}
+	}
+	sb, err := c.createCold(ctx, claim, tmpl)
+	return sb, false, err
+}
+
+func (c *Controller) poolAndTemplate(claim *extv1beta1.SandboxClaim) (*extv1beta1.SandboxWarmPool, *extv1beta1.SandboxTemplate, error) {
+	pool, err := c.poolLister.SandboxWarmPools(claim.Namespace).Get(claim.Spec.WarmPoolRef.Name)
+	if apierrors.IsNotFound(err) {
+		return nil, nil, claimErrorf(extv1beta1.ClaimReasonWarmPoolNotFound, "SandboxWarmPool %q not found in namespace %s", claim.Spec.WarmPoolRef.Name, claim.Namespace)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl, err := c.templateLister.SandboxTemplates(claim.Namespace).Get(pool.Spec.TemplateRef.Name)
+	if apierrors.IsNotFound(err) {
+		return nil, nil, claimErrorf(extv1beta1.ClaimReasonTemplateNotFound, "SandboxTemplate %q of pool %s not found", pool.Spec.TemplateRef.Name, pool.Name)
+	}
+	return pool, tmpl, err
+}
+
+// bindingLag bounds how long a claim waits for the informer to show the
+// Sandbox it took; past it, the claim looks again (the Sandbox may have
+// been deleted before the informer ever showed it).
+const bindingLag = 30 * time.Second
+
+// remember records that claim now has a Sandbox, until the informer shows
+// it.
+func (c *Controller) remember(claim types.UID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.bound[claim] = c.opts.Clock.Now()
+}
+
+func (c *Controller) pending(claim types.UID) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	at, ok := c.bound[claim]
+	if ok && c.opts.Clock.Since(at) > bindingLag {
+		delete(c.bound, claim)
+		return false
+	}
+	return ok
+}
+
+func (c *Controller) forget(claim types.UID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.bound, claim)
+}
+
+// writeStatus mirrors the bound Sandbox (or the reason there is none) into
+// the claim's status, only when it changed. No precondition: the binding
+// lives in the Sandbox's controller reference, so status is derived and
+// this controller is its only writer.
+func (c *Controller) writeStatus(ctx context.Context, claim *extv1beta1.SandboxClaim, sb *agentsv1beta1.Sandbox, reason, message string) error {
+	status := claim.Status.DeepCopy()
+	setReady := func(s metav1.ConditionStatus, r, m string) {
+		meta.SetStatusCondition(&status.Conditions, metav1.Condition{
+			Type: string(agentsv1beta1.SandboxConditionReady), Status: s, Reason: r, Message: m, ObservedGeneration: claim.Generation,
+		})
+	}
+	if sb == nil {
+		status.SandboxStatus = extv1beta1.SandboxStatus{}
+		setReady(metav1.ConditionFalse, reason, message)
+		meta.RemoveStatusCondition(&status.Conditions, string(agentsv1beta1.SandboxConditionFinished))
+	} else {
+		status.SandboxStatus = extv1beta1.SandboxStatus{Name: sb.Name, PodIPs: sb.Status.PodIPs}
+		if ready := meta.FindStatusCondition(sb.Status.Conditions, string(agentsv1beta1.SandboxConditionReady)); ready != nil {
+			mirrored := *ready
+			mirrored.ObservedGeneration = claim.Generation
+			meta.SetStatusCondition(&status.Conditions, mirrored)
+		} else {
+			setReady(metav1.ConditionFalse, extv1beta1.ClaimReasonSandboxNotReady, "Sandbox has not reported readiness yet")
+		}
+		if finished := meta.FindStatusCondition(sb.Status.Conditions, string(agentsv1beta1.SandboxConditionFinished)); finished != nil {
+			mirrored := *finished
+			mirrored.ObservedGeneration = claim.Generation
+			meta.SetStatusCondition(&status.Conditions, mirrored)
+		} else {
+			meta.RemoveStatusCondition(&status.Conditions, string(agentsv1beta1.SandboxConditionFinished))
+		}
+	}
+	if equality.Semantic.DeepEqual(claim.Status, *status) {
+		return nil
+	}
+	type statusOnly struct {
+		Status extv1beta1.SandboxClaimStatus `json:"status"`
+	}
+	patch, changed, err := controller.MergePatch(statusOnly{claim.Status}, statusOnly{*status})
+	if err != nil || !changed {
+		return err
+	}
+	_, err = c.client.ExtensionsV1beta1().SandboxClaims(claim.Namespace).Patch(ctx, claim.Name, types.MergePatchType, patch,
+		metav1.PatchOptions{FieldManager: FieldManager}, "status")
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("writing claim status: %w", err)
+	}
+	return nil
+}
+
+func (c *Controller) event(claim *extv1beta1.SandboxClaim, sb *agentsv1beta1.Sandbox, reason, action, format string, args ...any) {
+	c.recorder.Eventf(claim, sb, corev1.EventTypeNormal, reason, action, format, args...)
+}
