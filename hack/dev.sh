@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One command for a newcomer: builds the control plane from source (about
 # ten minutes the first time, seconds afterwards) and the controller,
-# starts them with fake nodes, installs the CRDs, applies a sample Sandbox
-# and a warm pool of two, and waits until they are Ready.
+# starts them with fake nodes, installs the CRDs, applies a sample Sandbox,
+# a warm pool of three and a claim, and waits until they are Ready.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "${ROOT}"
@@ -24,8 +24,12 @@ bin/local-cluster run -dir "${LOCAL_CLUSTER_STATE}" -name agent-sandbox-controll
 "${kubectl[@]}" apply -f hack/dev/local-volume.yaml -f docs/examples/sandbox.yaml -f hack/dev/warm-pool.yaml
 echo "Waiting for the sample Sandbox and the warm pool to become Ready"
 "${kubectl[@]}" wait --for=condition=Ready sandbox/my-sandbox --timeout=90s
-"${kubectl[@]}" wait --for=jsonpath='{.status.readyReplicas}'=2 sandboxwarmpool/python-pool --timeout=90s
-"${kubectl[@]}" get sandboxes,sandboxwarmpools,networkpolicies
+"${kubectl[@]}" wait --for=jsonpath='{.status.readyReplicas}'=3 sandboxwarmpool/python-pool --timeout=90s
+echo "Claiming a warm sandbox"
+"${kubectl[@]}" apply -f hack/dev/claim.yaml
+"${kubectl[@]}" wait --for=condition=Ready sandboxclaim/my-claim --timeout=90s
+"${kubectl[@]}" wait --for=jsonpath='{.status.readyReplicas}'=3 sandboxwarmpool/python-pool --timeout=90s
+"${kubectl[@]}" get sandboxclaims,sandboxes,sandboxwarmpools,networkpolicies
 
 cat <<MSG
 
