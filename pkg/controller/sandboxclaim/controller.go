@@ -52,7 +52,8 @@ const (
 	// controller of every Event.
 	FieldManager = "sandboxclaim-controller"
 
-	claimsByPoolIndex = extv1beta1.WarmPoolRefField
+	claimsByPoolIndex  = extv1beta1.WarmPoolRefField
+	controllerUIDIndex = controller.ControllerUIDIndex
 )
 
 var (

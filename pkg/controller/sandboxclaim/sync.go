@@ -96,6 +96,12 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (err error)
 		return nil
 	}
 
+	now := c.opts.Clock.Now()
+	if at, ok := expiresAt(claim, &claim.Status); ok && !now.Before(at) {
+		requeue, err = c.expire(ctx, claim)
+		return err
+	}
+
 	sb, lagging, err := c.resolve(ctx, claim)
 	if lagging {
 		requeue = lagRequeue
@@ -107,14 +113,24 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (err error)
 		if ce.reason == extv1beta1.ClaimReasonWarmPoolNotFound || ce.reason == extv1beta1.ClaimReasonTemplateNotFound {
 			requeue = missingRequeue
 		}
-		return c.writeStatus(ctx, claim, nil, ce.reason, ce.Error())
+		_, err := c.writeStatus(ctx, claim, nil, ce.reason, ce.Error())
+		return err
 	case err != nil:
-		if werr := c.writeStatus(ctx, claim, nil, extv1beta1.ClaimReasonReconcilerError, "Error seen: "+err.Error()); werr != nil {
+		if _, werr := c.writeStatus(ctx, claim, nil, extv1beta1.ClaimReasonReconcilerError, "Error seen: "+err.Error()); werr != nil {
 			return errors.Join(err, werr)
 		}
 		return err
 	}
-	return c.writeStatus(ctx, claim, sb, "", "")
+	status, err := c.writeStatus(ctx, claim, sb, "", "")
+	if err != nil {
+		return err
+	}
+	// The status just written may arm the TTL (a freshly mirrored
+	// Finished); come back when the claim expires.
+	if at, ok := expiresAt(claim, status); ok {
+		requeue = max(at.Sub(c.opts.Clock.Now()), expiredRequeue)
+	}
+	return nil
 }
 
 // resolve finds the claim's Sandbox, taking over a warm one or creating
@@ -123,7 +139,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (err error)
 func (c *Controller) resolve(ctx context.Context, claim *extv1beta1.SandboxClaim) (*agentsv1beta1.Sandbox, bool, error) {
 	// The controller reference is the binding: whatever the claim controls
 	// is its Sandbox.
-	objs, err := c.sandboxIndexer.ByIndex(controller.ControllerUIDIndex, string(claim.UID))
+	objs, err := c.sandboxIndexer.ByIndex(controllerUIDIndex, string(claim.UID))
 	if err != nil {
 		return nil, false, err
 	}
@@ -217,18 +233,26 @@ func (c *Controller) forget(claim types.UID) {
 // the claim's status, only when it changed. No precondition: the binding
 // lives in the Sandbox's controller reference, so status is derived and
 // this controller is its only writer.
-func (c *Controller) writeStatus(ctx context.Context, claim *extv1beta1.SandboxClaim, sb *agentsv1beta1.Sandbox, reason, message string) error {
+func (c *Controller) writeStatus(ctx context.Context, claim *extv1beta1.SandboxClaim, sb *agentsv1beta1.Sandbox, reason, message string) (*extv1beta1.SandboxClaimStatus, error) {
 	status := claim.Status.DeepCopy()
 	setReady := func(s metav1.ConditionStatus, r, m string) {
 		meta.SetStatusCondition(&status.Conditions, metav1.Condition{
 			Type: string(agentsv1beta1.SandboxConditionReady), Status: s, Reason: r, Message: m, ObservedGeneration: claim.Generation,
 		})
 	}
-	if sb == nil {
+	switch {
+	case sb == nil:
 		status.SandboxStatus = extv1beta1.SandboxStatus{}
 		setReady(metav1.ConditionFalse, reason, message)
-		meta.RemoveStatusCondition(&status.Conditions, string(agentsv1beta1.SandboxConditionFinished))
-	} else {
+		if reason != extv1beta1.ClaimExpiredReason {
+			// An expired claim keeps the Finished it mirrored.
+			meta.RemoveStatusCondition(&status.Conditions, string(agentsv1beta1.SandboxConditionFinished))
+		}
+	case reason != "":
+		// Expiry recorded while the Sandbox is still there.
+		status.SandboxStatus = extv1beta1.SandboxStatus{Name: sb.Name, PodIPs: sb.Status.PodIPs}
+		setReady(metav1.ConditionFalse, reason, message)
+	default:
 		status.SandboxStatus = extv1beta1.SandboxStatus{Name: sb.Name, PodIPs: sb.Status.PodIPs}
 		if ready := meta.FindStatusCondition(sb.Status.Conditions, string(agentsv1beta1.SandboxConditionReady)); ready != nil {
 			mirrored := *ready
@@ -246,21 +270,21 @@ func (c *Controller) writeStatus(ctx context.Context, claim *extv1beta1.SandboxC
 		}
 	}
 	if equality.Semantic.DeepEqual(claim.Status, *status) {
-		return nil
+		return status, nil
 	}
 	type statusOnly struct {
 		Status extv1beta1.SandboxClaimStatus `json:"status"`
 	}
 	patch, changed, err := controller.MergePatch(statusOnly{claim.Status}, statusOnly{*status})
 	if err != nil || !changed {
-		return err
+		return status, err
 	}
 	_, err = c.client.ExtensionsV1beta1().SandboxClaims(claim.Namespace).Patch(ctx, claim.Name, types.MergePatchType, patch,
 		metav1.PatchOptions{FieldManager: FieldManager}, "status")
 	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("writing claim status: %w", err)
+		return status, fmt.Errorf("writing claim status: %w", err)
 	}
-	return nil
+	return status, nil
 }
 
 func (c *Controller) event(claim *extv1beta1.SandboxClaim, sb *agentsv1beta1.Sandbox, reason, action, format string, args ...any) {
