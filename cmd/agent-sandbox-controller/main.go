@@ -261,10 +261,14 @@ func runControllers(ctx context.Context, o options, cfg *rest.Config, reg *prome
 		}
 		runs = append(runs, func(ctx context.Context) { poolController.Run(ctx, o.poolWorkers) })
 
+		claimMetrics, err := sandboxclaim.NewMetrics(reg)
+		if err != nil {
+			return err
+		}
 		claimController, err := sandboxclaim.NewController(ctx, kube, agents,
 			agentsFactory.Extensions().V1beta1().SandboxClaims(), agentsFactory.Extensions().V1beta1().SandboxWarmPools(),
 			agentsFactory.Extensions().V1beta1().SandboxTemplates(), sandboxes,
-			sandboxclaim.Options{AllowedLabelDomains: allowedLabelDomains(logger), Metrics: reconcileMetrics})
+			sandboxclaim.Options{AllowedLabelDomains: allowedLabelDomains(logger), Metrics: reconcileMetrics, ClaimMetrics: claimMetrics})
 		if err != nil {
 			return fmt.Errorf("building sandboxclaim controller: %w", err)
 		}

@@ -127,6 +127,7 @@ func (c *Controller) adoptWarm(ctx context.Context, claim *extv1beta1.SandboxCla
 		case err == nil:
 			logger.V(2).Info("Adopted warm Sandbox", "sandbox", klog.KObj(adopted))
 			c.event(claim, adopted, ReasonSandboxAdopted, "Adoption", "Adopted warm Sandbox %s from pool %s", adopted.Name, pool.Name)
+			c.opts.ClaimMetrics.bound(claim, adopted, agentsv1beta1.LaunchTypeWarm, tmpl.Name)
 			return adopted, nil
 		case apierrors.IsConflict(err) || apierrors.IsNotFound(err):
 			// Someone changed it first (another claim took it, or its status

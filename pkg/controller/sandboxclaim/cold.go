@@ -81,6 +81,7 @@ func (c *Controller) createCold(ctx context.Context, claim *extv1beta1.SandboxCl
 	}
 	klog.FromContext(ctx).V(2).Info("Created Sandbox", "sandbox", klog.KObj(created))
 	c.event(claim, created, ReasonSandboxProvisioned, "Provisioning", "Created Sandbox %s from template %s", created.Name, tmpl.Name)
+	c.opts.ClaimMetrics.bound(claim, created, agentsv1beta1.LaunchTypeCold, tmpl.Name)
 	return created, nil
 }
 

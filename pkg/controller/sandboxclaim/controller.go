@@ -68,6 +68,9 @@ type Options struct {
 	AllowedLabelDomains []string
 	Clock               clock.WithTicker
 	Metrics             *metrics.ReconcileMetrics
+	// ClaimMetrics records bindings and startup latencies; nil records
+	// nothing.
+	ClaimMetrics *Metrics
 }
 
 // Controller reconciles SandboxClaims.
@@ -97,6 +100,9 @@ type Controller struct {
 	// reserved marks candidates a worker is taking over, so concurrent
 	// workers pick different ones instead of colliding on one.
 	reserved map[types.UID]time.Time
+	// firstSeen is when this controller first saw each claim, for the
+	// startup latency metric.
+	firstSeen map[types.UID]time.Time
 }
 
 // NewController builds the controller and registers its handlers. The
@@ -131,6 +137,7 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 		opts:           opts,
 		bound:          map[types.UID]time.Time{},
 		reserved:       map[types.UID]time.Time{},
+		firstSeen:      map[types.UID]time.Time{},
 	}
 	if err := controller.AddIndexers(sandboxInformer.Informer(), cache.Indexers{
 		controller.WarmPoolMemberIndex: controller.IndexByWarmPool,
@@ -144,9 +151,27 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 
 	handlerOpts := cache.HandlerOptions{Logger: &logger}
 	reg, err := claimInformer.Informer().AddEventHandlerWithOptions(cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.enqueue,
+		AddFunc: func(obj any) {
+			if claim, ok := obj.(*extv1beta1.SandboxClaim); ok {
+				c.mu.Lock()
+				c.firstSeen[claim.UID] = c.opts.Clock.Now()
+				c.mu.Unlock()
+			}
+			c.enqueue(obj)
+		},
 		UpdateFunc: func(_, obj any) { c.enqueue(obj) },
-		DeleteFunc: c.enqueue,
+		DeleteFunc: func(obj any) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			if claim, ok := obj.(*extv1beta1.SandboxClaim); ok {
+				c.mu.Lock()
+				delete(c.firstSeen, claim.UID)
+				delete(c.bound, claim.UID)
+				c.mu.Unlock()
+			}
+			c.enqueue(obj)
+		},
 	}, handlerOpts)
 	if err != nil {
 		return nil, err

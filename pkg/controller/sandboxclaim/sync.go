@@ -125,6 +125,12 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (err error)
 	if err != nil {
 		return err
 	}
+	if !meta.IsStatusConditionTrue(claim.Status.Conditions, "Ready") && meta.IsStatusConditionTrue(status.Conditions, "Ready") {
+		c.mu.Lock()
+		seen := c.firstSeen[claim.UID]
+		c.mu.Unlock()
+		c.opts.ClaimMetrics.firstReady(claim, sb, seen, c.opts.Clock.Now())
+	}
 	// The status just written may arm the TTL (a freshly mirrored
 	// Finished); come back when the claim expires.
 	if at, ok := expiresAt(claim, status); ok {

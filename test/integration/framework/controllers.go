@@ -111,6 +111,10 @@ func StartControllersWithOptions(t testing.TB, env *Env, opts ControllerOptions,
 
 	reg := prometheus.NewRegistry()
 	reconcileMetrics := metrics.NewReconcileMetrics(reg)
+	claimMetrics, err := sandboxclaim.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var runs []func(context.Context)
 	for _, name := range names {
 		switch name {
@@ -141,7 +145,7 @@ func StartControllersWithOptions(t testing.TB, env *Env, opts ControllerOptions,
 		case ControllerSandboxClaim:
 			c, err := sandboxclaim.NewController(ctx, kube, agents, agentsFactory.Extensions().V1beta1().SandboxClaims(),
 				agentsFactory.Extensions().V1beta1().SandboxWarmPools(), agentsFactory.Extensions().V1beta1().SandboxTemplates(),
-				agentsFactory.Agents().V1beta1().Sandboxes(), sandboxclaim.Options{Metrics: reconcileMetrics})
+				agentsFactory.Agents().V1beta1().Sandboxes(), sandboxclaim.Options{Metrics: reconcileMetrics, ClaimMetrics: claimMetrics})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -329,6 +329,17 @@ func TestBurstOfClaimsBindsExactlyOnce(t *testing.T) {
 				t.Error(v)
 			}
 			w.mu.Unlock()
+			if !restartMidway {
+				// Each claim is counted once, by launch type, and its startup
+				// latency recorded once.
+				warm, cold := counterByLabel(t, claimCtrl, "agent_sandbox_claim_creation_total", "launch_type")
+				if warm != 150 || cold != 50 {
+					t.Errorf("agent_sandbox_claim_creation_total: %v warm, %v cold; want 150 and 50", warm, cold)
+				}
+				if n := histogramCount(t, claimCtrl, "agent_sandbox_claim_controller_startup_latency_ms"); n != 200 {
+					t.Errorf("startup latency recorded %d times, want once per claim (200)", n)
+				}
+			}
 			framework.StartControllers(t, env, framework.ControllerSandboxWarmPool)
 			waitRefill(t, env, 150)
 			after := env.APIWrites(t)
@@ -461,4 +472,48 @@ func TestPoisonedCandidatesAreNeverTaken(t *testing.T) {
 			t.Errorf("member %s of another namespace's pool changed hands: %+v", m.Name, ref)
 		}
 	}
+}
+
+func counterByLabel(t *testing.T, ctrl *framework.Controllers, name, label string) (warm, cold float64) {
+	t.Helper()
+	families, err := ctrl.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() != label {
+					continue
+				}
+				switch l.GetValue() {
+				case "warm":
+					warm += m.GetCounter().GetValue()
+				case "cold":
+					cold += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return warm, cold
+}
+
+func histogramCount(t *testing.T, ctrl *framework.Controllers, name string) uint64 {
+	t.Helper()
+	families, err := ctrl.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	for _, f := range families {
+		if f.GetName() == name {
+			for _, m := range f.GetMetric() {
+				n += m.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	return n
 }
