@@ -34,11 +34,9 @@ import (
 
 // createCold creates the claim's Sandbox from the pool's template, named
 // after the claim (so a retry after a lost response finds it instead of
-// creating a second).
+// creating a second), with the claim's volume claim templates and
+// environment merged in as the template's policies allow.
 func (c *Controller) createCold(ctx context.Context, claim *extv1beta1.SandboxClaim, tmpl *extv1beta1.SandboxTemplate) (*agentsv1beta1.Sandbox, error) {
-	if len(claim.Spec.Env) > 0 || len(claim.Spec.VolumeClaimTemplates) > 0 {
-		return nil, claimErrorf(extv1beta1.ClaimReasonReconcilerError, "claims with env or volumeClaimTemplates are not supported by this controller yet")
-	}
 	podMeta, err := podMetadata(claim, tmpl)
 	if err != nil {
 		return nil, err
@@ -66,6 +64,12 @@ func (c *Controller) createCold(ctx context.Context, claim *extv1beta1.SandboxCl
 		Spec: agentsv1beta1.SandboxSpec{SandboxBlueprint: *tmpl.Spec.SandboxBlueprint.DeepCopy()},
 	}
 	sb.Spec.PodTemplate.ObjectMeta = podMeta
+	if sb.Spec.VolumeClaimTemplates, err = mergeVolumeClaimTemplates(tmpl, claim); err != nil {
+		return nil, err
+	}
+	if err := injectEnv(tmpl, claim, &sb.Spec.PodTemplate.Spec); err != nil {
+		return nil, err
+	}
 	controller.ApplySecureDefaults(tmpl, &sb.Spec.PodTemplate.Spec)
 
 	c.remember(claim.UID)

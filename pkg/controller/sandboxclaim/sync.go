@@ -260,12 +260,16 @@ func (c *Controller) writeStatus(ctx context.Context, claim *extv1beta1.SandboxC
 		setReady(metav1.ConditionFalse, reason, message)
 	default:
 		status.SandboxStatus = extv1beta1.SandboxStatus{Name: sb.Name, PodIPs: sb.Status.PodIPs}
-		if ready := meta.FindStatusCondition(sb.Status.Conditions, string(agentsv1beta1.SandboxConditionReady)); ready != nil {
+		ready := meta.FindStatusCondition(sb.Status.Conditions, string(agentsv1beta1.SandboxConditionReady))
+		switch {
+		case ready != nil && ready.Reason == agentsv1beta1.SandboxReasonExpired:
+			setReady(metav1.ConditionFalse, extv1beta1.ClaimReasonSandboxExpired, "Underlying Sandbox resource has expired independently of the Claim.")
+		case ready != nil:
 			mirrored := *ready
 			mirrored.ObservedGeneration = claim.Generation
 			meta.SetStatusCondition(&status.Conditions, mirrored)
-		} else {
-			setReady(metav1.ConditionFalse, extv1beta1.ClaimReasonSandboxNotReady, "Sandbox has not reported readiness yet")
+		default:
+			setReady(metav1.ConditionFalse, extv1beta1.ClaimReasonSandboxNotReady, "Sandbox is not ready")
 		}
 		if finished := meta.FindStatusCondition(sb.Status.Conditions, string(agentsv1beta1.SandboxConditionFinished)); finished != nil {
 			mirrored := *finished
