@@ -107,16 +107,18 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (err error)
 		requeue = lagRequeue
 		return nil
 	}
+	// A problem never hides a binding: sb is still reported when there is
+	// one (errors from a bound claim's metadata sync).
 	var ce *claimError
 	switch {
 	case errors.As(err, &ce):
 		if ce.reason == extv1beta1.ClaimReasonWarmPoolNotFound || ce.reason == extv1beta1.ClaimReasonTemplateNotFound {
 			requeue = missingRequeue
 		}
-		_, err := c.writeStatus(ctx, claim, nil, ce.reason, ce.Error())
+		_, err := c.writeStatus(ctx, claim, sb, ce.reason, ce.Error())
 		return err
 	case err != nil:
-		if _, werr := c.writeStatus(ctx, claim, nil, extv1beta1.ClaimReasonReconcilerError, "Error seen: "+err.Error()); werr != nil {
+		if _, werr := c.writeStatus(ctx, claim, sb, extv1beta1.ClaimReasonReconcilerError, "Error seen: "+err.Error()); werr != nil {
 			return errors.Join(err, werr)
 		}
 		return err
@@ -161,7 +163,8 @@ func (c *Controller) resolve(ctx context.Context, claim *extv1beta1.SandboxClaim
 		return nil, false, fmt.Errorf("claim controls %d sandboxes", len(owned))
 	case len(owned) == 1:
 		c.forget(claim.UID)
-		return owned[0], false, nil
+		sb, err := c.syncMetadata(ctx, claim, owned[0])
+		return sb, false, err
 	}
 	if c.pending(claim.UID) {
 		return nil, true, nil

@@ -17,6 +17,7 @@ limitations under the License.
 package sandboxclaim
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -86,4 +87,60 @@ func TestEnvForcesAColdStartUnderTheTemplatePolicy(t *testing.T) {
 	if !found {
 		t.Errorf("pod env %v lacks TASK_ID=42", pod.Spec.Containers[0].Env)
 	}
+}
+
+// TestLaterMetadataEditsReachThePodInPlace: additionalPodMetadata edited
+// after binding relabels the running Pod without replacing it.
+func TestLaterMetadataEditsReachThePodInPlace(t *testing.T) {
+	env := framework.Setup(t)
+	framework.StartControllers(t, env, append(backend, claims...)...)
+	ctx := framework.Context(t, time.Minute)
+	setupPool(t, env, 1)
+	claimsClient := env.Agents.ExtensionsV1beta1().SandboxClaims(env.Namespace)
+	if _, err := claimsClient.Create(ctx, newClaim("relabel"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	bound := readyClaim(t, env, "relabel").Status.SandboxStatus.Name
+	before, err := env.Kube.CoreV1().Pods(env.Namespace).Get(ctx, bound, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, still := before.Labels[agentsv1beta1.WarmPoolSandboxLabel]; still {
+		// The Sandbox controller may not have caught up yet; the wait
+		// below covers the label we add, this one only informs.
+		t.Logf("pod still carries the pool label right after adoption")
+	}
+
+	claim, err := claimsClient.Get(ctx, "relabel", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	claim.Spec.AdditionalPodMetadata.Labels = map[string]string{"sandbox.users.io/phase": "two"}
+	if _, err := claimsClient.Update(ctx, claim, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var after *corev1.Pod
+	err = waitFor(func() bool {
+		p, err := env.Kube.CoreV1().Pods(env.Namespace).Get(ctx, bound, metav1.GetOptions{})
+		after = p
+		_, pooled := p.Labels[agentsv1beta1.WarmPoolSandboxLabel]
+		return err == nil && p.Labels["sandbox.users.io/phase"] == "two" && !pooled
+	})
+	if err != nil {
+		t.Fatalf("the pod never got the claim's new label (and lost the pool's): %v", after.Labels)
+	}
+	if after.UID != before.UID {
+		t.Error("the Pod was replaced; metadata edits must apply in place")
+	}
+}
+
+func waitFor(cond func() bool) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return context.DeadlineExceeded
 }
