@@ -22,6 +22,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -34,9 +35,16 @@ import (
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
 )
 
-// maxAdoptAttempts bounds how many candidates one sync tries when others
-// win them first.
-const maxAdoptAttempts = 5
+const (
+	// maxAdoptAttempts bounds how many candidates one sync tries when
+	// others win them first.
+	maxAdoptAttempts = 5
+	// warmWait is how long after its creation a claim waits for pool
+	// members that are starting (no Pod IP yet) before going cold, in
+	// steps of warmWaitStep.
+	warmWait     = 2 * time.Second
+	warmWaitStep = 500 * time.Millisecond
+)
 
 // poolLabels are the member labels a Sandbox loses when a claim takes it.
 var poolLabels = []string{
@@ -50,12 +58,11 @@ var poolLabels = []string{
 // never taken), labelled with the pool's and the template's hashes, not
 // being deleted, and with a Pod IP, ordered ready first, then from the node
 // with most candidates (draining it), then oldest.
-func (c *Controller) candidates(pool *extv1beta1.SandboxWarmPool, tmpl *extv1beta1.SandboxTemplate) ([]*agentsv1beta1.Sandbox, error) {
+func (c *Controller) candidates(pool *extv1beta1.SandboxWarmPool, tmpl *extv1beta1.SandboxTemplate) (out []*agentsv1beta1.Sandbox, starting int, err error) {
 	objs, err := c.sandboxIndexer.ByIndex(controller.WarmPoolMemberIndex, pool.Namespace+"/"+agentsv1beta1.NameHash(pool.Name))
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	var out []*agentsv1beta1.Sandbox
 	perNode := map[string]int{}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -63,8 +70,11 @@ func (c *Controller) candidates(pool *extv1beta1.SandboxWarmPool, tmpl *extv1bet
 		sb := o.(*agentsv1beta1.Sandbox)
 		ref := controller.ControllerOfKind(sb, poolGroupKind)
 		if ref == nil || ref.UID != pool.UID || sb.Namespace != pool.Namespace || sb.DeletionTimestamp != nil ||
-			sb.Labels[agentsv1beta1.SandboxTemplateRefHashLabel] != agentsv1beta1.NameHash(tmpl.Name) ||
-			len(sb.Status.PodIPs) == 0 {
+			sb.Labels[agentsv1beta1.SandboxTemplateRefHashLabel] != agentsv1beta1.NameHash(tmpl.Name) {
+			continue
+		}
+		if len(sb.Status.PodIPs) == 0 {
+			starting++
 			continue
 		}
 		if _, taken := c.reserved[sb.UID]; taken {
@@ -91,7 +101,7 @@ func (c *Controller) candidates(pool *extv1beta1.SandboxWarmPool, tmpl *extv1bet
 		}
 		return cmp.Compare(a.Name, b.Name)
 	})
-	return out, nil
+	return out, starting, nil
 }
 
 // adoptWarm takes over a ready member of the pool, or returns nil when
@@ -101,12 +111,20 @@ func (c *Controller) candidates(pool *extv1beta1.SandboxWarmPool, tmpl *extv1bet
 // claim, the pool) changed it since, the server refuses with a conflict
 // and the claim moves on to the next candidate. That one conditional write
 // is what makes a Sandbox impossible to bind to two claims.
-func (c *Controller) adoptWarm(ctx context.Context, claim *extv1beta1.SandboxClaim, pool *extv1beta1.SandboxWarmPool, tmpl *extv1beta1.SandboxTemplate) (*agentsv1beta1.Sandbox, error) {
+func (c *Controller) adoptWarm(ctx context.Context, claim *extv1beta1.SandboxClaim, pool *extv1beta1.SandboxWarmPool, tmpl *extv1beta1.SandboxTemplate) (*agentsv1beta1.Sandbox, time.Duration, error) {
 	logger := klog.FromContext(ctx)
 	for range maxAdoptAttempts {
-		cands, err := c.candidates(pool, tmpl)
-		if err != nil || len(cands) == 0 {
-			return nil, err
+		cands, starting, err := c.candidates(pool, tmpl)
+		if err != nil {
+			return nil, 0, err
+		}
+		if len(cands) == 0 {
+			// Members about to get an IP are worth a short wait for a young
+			// claim: a warm start in half a second beats a cold one.
+			if wait := claim.CreationTimestamp.Add(warmWait).Sub(c.opts.Clock.Now()); starting > 0 && wait > 0 {
+				return nil, min(wait, warmWaitStep), nil
+			}
+			return nil, 0, nil
 		}
 		sb := cands[0]
 		if !c.reserve(sb.UID) {
@@ -115,7 +133,7 @@ func (c *Controller) adoptWarm(ctx context.Context, claim *extv1beta1.SandboxCla
 		patch, err := takeoverPatch(claim, tmpl, sb)
 		if err != nil {
 			c.release(sb.UID)
-			return nil, err
+			return nil, 0, err
 		}
 		// Remember the binding before the write: if the write succeeds but
 		// its response is lost, the next sync must wait for the informer,
@@ -128,7 +146,7 @@ func (c *Controller) adoptWarm(ctx context.Context, claim *extv1beta1.SandboxCla
 			logger.V(2).Info("Adopted warm Sandbox", "sandbox", klog.KObj(adopted))
 			c.event(claim, adopted, ReasonSandboxAdopted, "Adoption", "Adopted warm Sandbox %s from pool %s", adopted.Name, pool.Name)
 			c.opts.ClaimMetrics.bound(claim, adopted, agentsv1beta1.LaunchTypeWarm, tmpl.Name)
-			return adopted, nil
+			return adopted, 0, nil
 		case apierrors.IsConflict(err) || apierrors.IsNotFound(err):
 			// Someone changed it first (another claim took it, or its status
 			// moved on): not ours this time.
@@ -139,10 +157,10 @@ func (c *Controller) adoptWarm(ctx context.Context, claim *extv1beta1.SandboxCla
 		default:
 			// Unknown outcome (timeout): keep the binding marker, so the
 			// next sync waits to see whether the write landed.
-			return nil, fmt.Errorf("adopting sandbox %s: %w", sb.Name, err)
+			return nil, 0, fmt.Errorf("adopting sandbox %s: %w", sb.Name, err)
 		}
 	}
-	return nil, nil
+	return nil, 0, nil
 }
 
 func (c *Controller) reserve(uid types.UID) bool {

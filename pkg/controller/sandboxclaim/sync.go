@@ -41,9 +41,6 @@ const (
 	// missingRequeue bounds how long a claim whose pool or template is
 	// missing waits; the pool watch usually wakes it first.
 	missingRequeue = time.Minute
-	// lagRequeue revisits a claim whose Sandbox the informer has not shown
-	// yet; the Sandbox's own event usually wakes it first.
-	lagRequeue = time.Second
 )
 
 // Event reasons.
@@ -102,9 +99,12 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (err error)
 		return err
 	}
 
-	sb, lagging, err := c.resolve(ctx, claim)
-	if lagging {
-		requeue = lagRequeue
+	sb, waiting, err := c.resolve(ctx, claim)
+	if waiting {
+		// Our own write is not in the cache yet, or members are starting:
+		// come back shortly (the awaited events usually come first), and
+		// write no status meanwhile.
+		requeue = warmWaitStep
 		return nil
 	}
 	// A problem never hides a binding: sb is still reported when there is
@@ -142,8 +142,9 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (err error)
 }
 
 // resolve finds the claim's Sandbox, taking over a warm one or creating
-// one when it has none. lagging means the claim's own earlier write is not
-// in the cache yet: act on nothing until it is.
+// one when it has none. waiting means: come back shortly without writing
+// anything, because the claim's own earlier write is not in the cache yet,
+// or because pool members are about to get their IPs.
 func (c *Controller) resolve(ctx context.Context, claim *extv1beta1.SandboxClaim) (*agentsv1beta1.Sandbox, bool, error) {
 	// The controller reference is the binding: whatever the claim controls
 	// is its Sandbox.
@@ -184,9 +185,12 @@ func (c *Controller) resolve(ctx context.Context, claim *extv1beta1.SandboxClaim
 		return nil, false, err
 	}
 	if len(claim.Spec.Env) == 0 && len(claim.Spec.VolumeClaimTemplates) == 0 {
-		sb, err := c.adoptWarm(ctx, claim, pool, tmpl)
+		sb, wait, err := c.adoptWarm(ctx, claim, pool, tmpl)
 		if err != nil || sb != nil {
 			return sb, false, err
+		}
+		if wait > 0 {
+			return nil, true, nil // come back when a member may have its IP
 		}
 	}
 	sb, err := c.createCold(ctx, claim, tmpl)
