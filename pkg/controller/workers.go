@@ -33,6 +33,7 @@ import (
 	"k8s.io/utils/clock"
 
 	agentsscheme "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned/scheme"
+	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
 )
 
 // Queue is the workqueue type of every controller here.
@@ -63,52 +64,85 @@ func NewEventRecorder(kube kubernetes.Interface, reporter string) (events.EventB
 	return broadcaster, broadcaster.NewRecorder(scheme, reporter), nil
 }
 
-// RunWorkers starts event recording, waits for the caches, and runs
-// workers goroutines that sync keys from queue until ctx is done. Then it
-// shuts the queue down (releasing idle workers), waits for the syncs in
-// flight, and returns.
-func RunWorkers(ctx context.Context, name string, queue Queue, broadcaster events.EventBroadcaster, synced []cache.InformerSynced,
-	workers int, syncFn func(context.Context, cache.ObjectName) error) {
+// SyncFunc reconciles one key. A nil error with requeueAfter > 0 asks to
+// see the key again after that long (time-driven work); an error is
+// retried with the queue's backoff.
+type SyncFunc func(ctx context.Context, key cache.ObjectName) (requeueAfter time.Duration, err error)
+
+// Workers runs a controller's sync loop: the parts every controller shares.
+type Workers struct {
+	// Name names the controller in logs and metrics.
+	Name string
+	// KeyName is the log key of the object synced ("sandbox", ...).
+	KeyName     string
+	Queue       Queue
+	Broadcaster events.EventBroadcaster
+	Synced      []cache.InformerSynced
+	Metrics     *metrics.ReconcileMetrics
+	Clock       clock.PassiveClock
+	Sync        SyncFunc
+}
+
+// Run starts event recording, waits for the caches, and runs workers
+// goroutines that sync keys until ctx is done. Then it shuts the queue
+// down (releasing idle workers), waits for the syncs in flight, and
+// returns.
+func (w *Workers) Run(ctx context.Context, workers int) {
 	defer utilruntime.HandleCrashWithContext(ctx)
-	defer queue.ShutDown()
+	defer w.Queue.ShutDown()
 
 	logger := klog.FromContext(ctx)
-	if err := broadcaster.StartRecordingToSinkWithContext(ctx); err != nil {
-		logger.Error(err, "Starting event recording", "controller", name)
+	if err := w.Broadcaster.StartRecordingToSinkWithContext(ctx); err != nil {
+		logger.Error(err, "Starting event recording", "controller", w.Name)
 	}
-	defer broadcaster.Shutdown()
-	logger.Info("Starting controller", "controller", name, "workers", workers)
-	defer logger.Info("Shutting down controller", "controller", name)
+	defer w.Broadcaster.Shutdown()
+	logger.Info("Starting controller", "controller", w.Name, "workers", workers)
+	defer logger.Info("Shutting down controller", "controller", w.Name)
 
-	if !cache.WaitForNamedCacheSyncWithContext(ctx, synced...) {
+	if !cache.WaitForNamedCacheSyncWithContext(ctx, w.Synced...) {
 		return
 	}
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
 			wait.UntilWithContext(ctx, func(ctx context.Context) {
-				for processNext(ctx, name, queue, syncFn) {
+				for w.processNext(ctx) {
 				}
 			}, time.Second)
 		})
 	}
 	<-ctx.Done()
-	queue.ShutDown()
+	w.Queue.ShutDown()
 	wg.Wait()
 }
 
-func processNext(ctx context.Context, name string, queue Queue, syncFn func(context.Context, cache.ObjectName) error) bool {
-	key, quit := queue.Get()
+// processNext syncs one key with the key in the logger, records the
+// outcome, and requeues as asked: with backoff after an error, after the
+// delay for time-driven work (forgetting past failures).
+func (w *Workers) processNext(ctx context.Context) bool {
+	key, quit := w.Queue.Get()
 	if quit {
 		return false
 	}
-	defer queue.Done(key)
-	if err := syncFn(ctx, key); err != nil {
-		utilruntime.HandleErrorWithContext(ctx, err, "Syncing failed", "controller", name, "key", key)
-		queue.AddRateLimited(key)
-		return true
+	defer w.Queue.Done(key)
+	start := w.Clock.Now()
+	logger := klog.LoggerWithValues(klog.FromContext(ctx), w.KeyName, key)
+	requeue, err := w.Sync(klog.NewContext(ctx, logger), key)
+	result := metrics.ResultSuccess
+	switch {
+	case err != nil:
+		result = metrics.ResultError
+		utilruntime.HandleErrorWithContext(ctx, err, "Syncing failed", "controller", w.Name, "key", key)
+		w.Queue.AddRateLimited(key)
+	case requeue > 0:
+		result = metrics.ResultRequeueAfter
+		w.Queue.Forget(key)
+		w.Queue.AddAfter(key, requeue)
+	default:
+		w.Queue.Forget(key)
 	}
-	queue.Forget(key)
+	w.Metrics.Observe(w.Name, result, start)
+	logger.V(4).Info("Finished syncing", "duration", w.Clock.Since(start), "requeueAfter", requeue)
 	return true
 }
 

@@ -86,7 +86,7 @@ type Controller struct {
 	opts         Options
 
 	// syncHandler is sync, replaceable in tests.
-	syncHandler func(ctx context.Context, key cache.ObjectName) error
+	syncHandler controller.SyncFunc
 }
 
 // NewController builds the controller and registers its event handlers.
@@ -172,7 +172,9 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 // Run starts workers and blocks until ctx is done, then waits for the
 // syncs in flight.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	controller.RunWorkers(ctx, Name, c.queue, c.broadcaster, c.synced, workers, c.syncHandler)
+	w := controller.Workers{Name: Name, KeyName: "sandbox", Queue: c.queue, Broadcaster: c.broadcaster,
+		Synced: c.synced, Metrics: c.opts.Metrics, Clock: c.clock, Sync: c.syncHandler}
+	w.Run(ctx, workers)
 }
 
 func (c *Controller) enqueue(obj any) { controller.EnqueueKey(c.queue, obj) }

@@ -33,7 +33,6 @@ import (
 
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
-	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
 )
 
 const (
@@ -65,41 +64,26 @@ const (
 
 // sync reconciles one Sandbox. It returns an error only for transient
 // failures a retry may fix; permanent ones are reported in status.
-func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (err error) {
-	logger := klog.LoggerWithValues(klog.FromContext(ctx), "sandbox", key)
-	ctx = klog.NewContext(ctx, logger)
-	start := c.clock.Now()
-	var requeueAfter time.Duration
-	defer func() {
-		result := metrics.ResultSuccess
-		switch {
-		case err != nil:
-			result = metrics.ResultError
-		case requeueAfter > 0:
-			result = metrics.ResultRequeueAfter
-			c.queue.AddAfter(key, requeueAfter)
-		}
-		c.opts.Metrics.Observe(Name, result, start)
-		logger.V(4).Info("Finished syncing", "duration", c.clock.Since(start), "requeueAfter", requeueAfter)
-	}()
+func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeueAfter time.Duration, err error) {
+	logger := klog.FromContext(ctx)
 
 	cached, err := c.sandboxLister.Sandboxes(key.Namespace).Get(key.Name)
 	if apierrors.IsNotFound(err) {
 		c.expectations.Forget(key.String())
-		return nil
+		return requeueAfter, nil
 	}
 	if err != nil {
-		return err
+		return requeueAfter, err
 	}
 	if cached.DeletionTimestamp != nil {
 		// No finalizers: the garbage collector removes the children.
-		return nil
+		return requeueAfter, nil
 	}
 	if !c.expectations.Satisfied(key.String()) {
 		adds, dels := c.expectations.Pending(key.String())
 		logger.V(4).Info("Waiting for the informer to show our writes", "creates", adds, "deletes", dels)
 		requeueAfter = expectationsRecheck
-		return nil
+		return requeueAfter, nil
 	}
 
 	sb := cached.DeepCopy()
@@ -115,7 +99,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (err error)
 	case isExpired(sb, now):
 		deleted, err := c.expire(ctx, sb)
 		if deleted || err != nil {
-			return err
+			return requeueAfter, err
 		}
 	default:
 		syncErr = c.reconcileChildren(ctx, sb)
@@ -130,9 +114,9 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (err error)
 		}
 	}
 	if err := c.writeStatus(ctx, cached, sb); err != nil {
-		return errors.Join(syncErr, err)
+		return requeueAfter, errors.Join(syncErr, err)
 	}
-	return syncErr
+	return requeueAfter, syncErr
 }
 
 func isExpired(sb *agentsv1beta1.Sandbox, now time.Time) bool {

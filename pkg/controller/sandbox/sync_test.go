@@ -114,7 +114,7 @@ func (f *fixture) sync(name string) {
 	f.kube.ClearActions()
 	f.agents.ClearActions()
 	_, ctx := ktesting.NewTestContext(f.t)
-	if err := f.c.sync(ctx, cache.ObjectName{Namespace: ns, Name: name}); err != nil {
+	if _, err := f.c.sync(ctx, cache.ObjectName{Namespace: ns, Name: name}); err != nil {
 		f.t.Fatalf("sync: %v", err)
 	}
 }

@@ -203,7 +203,9 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 
 // Run syncs claims with workers goroutines until ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	controller.RunWorkers(ctx, Name, c.queue, c.broadcaster, c.synced, workers, c.sync)
+	w := controller.Workers{Name: Name, KeyName: "sandboxClaim", Queue: c.queue, Broadcaster: c.broadcaster,
+		Synced: c.synced, Metrics: c.opts.Metrics, Clock: c.opts.Clock, Sync: c.sync}
+	w.Run(ctx, workers)
 }
 
 func (c *Controller) enqueue(obj any) { controller.EnqueueKey(c.queue, obj) }

@@ -29,12 +29,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/klog/v2"
 
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
-	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
 )
 
 const (
@@ -62,41 +60,25 @@ func claimErrorf(reason, format string, args ...any) error {
 	return &claimError{reason: reason, err: fmt.Errorf(format, args...)}
 }
 
-func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (err error) {
-	logger := klog.LoggerWithValues(klog.FromContext(ctx), "sandboxClaim", key)
-	ctx = klog.NewContext(ctx, logger)
-	start := c.opts.Clock.Now()
-	var requeue time.Duration
-	defer func() {
-		result := metrics.ResultSuccess
-		switch {
-		case err != nil:
-			result = metrics.ResultError
-		case requeue > 0:
-			result = metrics.ResultRequeueAfter
-			c.queue.AddAfter(key, requeue)
-		}
-		c.opts.Metrics.Observe(Name, result, start)
-		logger.V(4).Info("Finished syncing", "duration", time.Since(start))
-	}()
+func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue time.Duration, err error) {
 
 	claim, err := c.claimLister.SandboxClaims(key.Namespace).Get(key.Name)
 	if apierrors.IsNotFound(err) {
-		return nil
+		return requeue, nil
 	}
 	if err != nil {
-		return err
+		return requeue, err
 	}
 	if claim.DeletionTimestamp != nil {
 		// The garbage collector removes the Sandbox.
 		c.forget(claim.UID)
-		return nil
+		return requeue, nil
 	}
 
 	now := c.opts.Clock.Now()
 	if at, ok := expiresAt(claim, &claim.Status); ok && !now.Before(at) {
 		requeue, err = c.expire(ctx, claim)
-		return err
+		return requeue, err
 	}
 
 	sb, waiting, err := c.resolve(ctx, claim)
@@ -105,7 +87,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (err error)
 		// come back shortly (the awaited events usually come first), and
 		// write no status meanwhile.
 		requeue = warmWaitStep
-		return nil
+		return requeue, nil
 	}
 	// A problem never hides a binding: sb is still reported when there is
 	// one (errors from a bound claim's metadata sync).
@@ -116,16 +98,16 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (err error)
 			requeue = missingRequeue
 		}
 		_, err := c.writeStatus(ctx, claim, sb, ce.reason, ce.Error())
-		return err
+		return requeue, err
 	case err != nil:
 		if _, werr := c.writeStatus(ctx, claim, sb, extv1beta1.ClaimReasonReconcilerError, "Error seen: "+err.Error()); werr != nil {
-			return errors.Join(err, werr)
+			return requeue, errors.Join(err, werr)
 		}
-		return err
+		return requeue, err
 	}
 	status, err := c.writeStatus(ctx, claim, sb, "", "")
 	if err != nil {
-		return err
+		return requeue, err
 	}
 	if !meta.IsStatusConditionTrue(claim.Status.Conditions, "Ready") && meta.IsStatusConditionTrue(status.Conditions, "Ready") {
 		c.mu.Lock()
@@ -138,7 +120,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (err error)
 	if at, ok := expiresAt(claim, status); ok {
 		requeue = max(at.Sub(c.opts.Clock.Now()), expiredRequeue)
 	}
-	return nil
+	return requeue, nil
 }
 
 // resolve finds the claim's Sandbox, taking over a warm one or creating

@@ -145,7 +145,9 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 
 // Run syncs templates with workers goroutines until ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	controller.RunWorkers(ctx, Name, c.queue, c.broadcaster, c.synced, workers, c.sync)
+	w := controller.Workers{Name: Name, KeyName: "sandboxTemplate", Queue: c.queue, Broadcaster: c.broadcaster,
+		Synced: c.synced, Metrics: c.metrics, Clock: c.clock, Sync: c.sync}
+	w.Run(ctx, workers)
 }
 
 func (c *Controller) enqueue(obj any) { controller.EnqueueKey(c.queue, obj) }
@@ -165,32 +167,22 @@ func (c *Controller) enqueueOwner(obj any) {
 	}
 }
 
-func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (err error) {
-	logger := klog.LoggerWithValues(klog.FromContext(ctx), "sandboxTemplate", key)
-	ctx = klog.NewContext(ctx, logger)
-	start := c.clock.Now()
-	defer func() {
-		result := metrics.ResultSuccess
-		if err != nil {
-			result = metrics.ResultError
-		}
-		c.metrics.Observe(Name, result, start)
-		logger.V(4).Info("Finished syncing", "duration", time.Since(start))
-	}()
+func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue time.Duration, err error) {
+	logger := klog.FromContext(ctx)
 
 	tmpl, err := c.templateLister.SandboxTemplates(key.Namespace).Get(key.Name)
 	if apierrors.IsNotFound(err) {
-		return nil
+		return requeue, nil
 	}
 	if err != nil {
-		return err
+		return requeue, err
 	}
 	if tmpl.DeletionTimestamp != nil {
 		// The garbage collector removes the policy.
-		return nil
+		return requeue, nil
 	}
 	if err := c.stampNameHash(ctx, tmpl); err != nil {
-		return err
+		return requeue, err
 	}
 
 	name := PolicyName(tmpl.Name)
@@ -199,40 +191,40 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (err error)
 		existing, err = nil, nil
 	}
 	if err != nil {
-		return err
+		return requeue, err
 	}
 	owned := existing != nil && controller.IsControlledByUID(existing, tmpl)
 
 	if tmpl.Spec.NetworkPolicyManagement == extv1beta1.NetworkPolicyManagementUnmanaged {
 		if owned {
-			return c.deletePolicy(ctx, tmpl, existing)
+			return requeue, c.deletePolicy(ctx, tmpl, existing)
 		}
 		if existing != nil {
 			logger.V(2).Info("Leaving a NetworkPolicy this Unmanaged template does not own", "networkPolicy", klog.KObj(existing))
 		}
-		return nil
+		return requeue, nil
 	}
 
 	desired := DesiredPolicySpec(tmpl)
 	switch {
 	case existing == nil:
-		return c.createPolicy(ctx, tmpl, name, desired)
+		return requeue, c.createPolicy(ctx, tmpl, name, desired)
 	case !owned:
 		c.recorder.Eventf(tmpl, existing, corev1.EventTypeWarning, ReasonPolicyConflict, "Reconciling",
 			"NetworkPolicy %s exists and is not controlled by this template; refusing to change it", name)
-		return fmt.Errorf("refusing to update NetworkPolicy %s: it is not controlled by template %s", name, tmpl.Name)
+		return requeue, fmt.Errorf("refusing to update NetworkPolicy %s: it is not controlled by template %s", name, tmpl.Name)
 	case equality.Semantic.DeepEqual(existing.Spec, desired):
-		return nil
+		return requeue, nil
 	}
 	updated := existing.DeepCopy()
 	updated.Spec = desired
 	if _, err := c.kube.NetworkingV1().NetworkPolicies(tmpl.Namespace).Update(ctx, updated, metav1.UpdateOptions{FieldManager: FieldManager}); err != nil {
 		c.recorder.Eventf(tmpl, existing, corev1.EventTypeWarning, ReasonFailedUpdate, "Update", "Failed to update NetworkPolicy %s: %v", name, err)
-		return fmt.Errorf("updating networkpolicy %s: %w", name, err)
+		return requeue, fmt.Errorf("updating networkpolicy %s: %w", name, err)
 	}
 	logger.V(2).Info("Updated NetworkPolicy", "networkPolicy", klog.KObj(existing))
 	c.recorder.Eventf(tmpl, existing, corev1.EventTypeNormal, ReasonSuccessfulUpdate, "Update", "Updated NetworkPolicy %s", name)
-	return nil
+	return requeue, nil
 }
 
 // stampNameHash puts the template's own name hash on it, so clients can

@@ -39,7 +39,6 @@ import (
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
-	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
 )
 
 // expectationsRecheck revisits a pool whose own writes are not all
@@ -65,23 +64,8 @@ type members struct {
 	graceDeadline time.Duration
 }
 
-func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (err error) {
-	logger := klog.LoggerWithValues(klog.FromContext(ctx), "sandboxWarmPool", key)
-	ctx = klog.NewContext(ctx, logger)
-	start := c.opts.Clock.Now()
-	var requeue time.Duration
-	defer func() {
-		result := metrics.ResultSuccess
-		switch {
-		case err != nil:
-			result = metrics.ResultError
-		case requeue > 0:
-			result = metrics.ResultRequeueAfter
-			c.queue.AddAfter(key, requeue)
-		}
-		c.opts.Metrics.Observe(Name, result, start)
-		logger.V(4).Info("Finished syncing", "duration", time.Since(start), "requeueAfter", requeue)
-	}()
+func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue time.Duration, err error) {
+	logger := klog.FromContext(ctx)
 	soonest := func(d time.Duration) {
 		if d > 0 && (requeue == 0 || d < requeue) {
 			requeue = d
@@ -93,10 +77,10 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (err error)
 		// Members go by garbage collection; forget what we remembered.
 		c.expectations.Forget(key.String())
 		c.setProgressing(key.String(), nil, 0, 0)
-		return nil
+		return requeue, nil
 	}
 	if err != nil {
-		return err
+		return requeue, err
 	}
 
 	tmpl, tmplErr := c.templateLister.SandboxTemplates(pool.Namespace).Get(pool.Spec.TemplateRef.Name)
@@ -152,9 +136,9 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (err error)
 
 	if err := errors.Join(errs...); err != nil {
 		// Counts from a failed pass may be wrong; keep the last good ones.
-		return err
+		return requeue, err
 	}
-	return c.writeStatus(ctx, pool, status)
+	return requeue, c.writeStatus(ctx, pool, status)
 }
 
 // classify sorts the pool's Sandboxes into active and terminating members,
