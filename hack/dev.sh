@@ -19,6 +19,7 @@ bin/local-cluster run -dir "${LOCAL_CLUSTER_STATE}" -name agent-sandbox-controll
   "${ROOT}/bin/agent-sandbox-controller" --kubeconfig "${kubeconfig}" \
   --leader-election-namespace default \
   --metrics-bind-address 127.0.0.1:8080 --health-probe-bind-address 127.0.0.1:8081 \
+  --webhook-namespace default --webhook-url https://127.0.0.1:9443/convert \
   --extensions
 
 "${kubectl[@]}" apply -f hack/dev/local-volume.yaml -f docs/examples/sandbox.yaml -f hack/dev/warm-pool.yaml

@@ -82,6 +82,7 @@ type options struct {
 	poolUnschedulableCheck  time.Duration
 	warmPoolEviction        bool
 	claimWorkers            int
+	webhook                 webhookOptions
 	cacheLabelSelectors     bool
 	enablePprof             bool
 }
@@ -108,6 +109,15 @@ func main() {
 	flag.DurationVar(&o.poolUnschedulableCheck, "sandbox-warm-pool-unschedulable-recheck-interval", time.Minute, "How often held unschedulable pool members are looked at again; must be > 0.")
 	flag.BoolVar(&o.warmPoolEviction, "enable-warm-pool-eviction", true, "Mark idle warm Pods safe to evict for the cluster autoscaler.")
 	flag.IntVar(&o.claimWorkers, "sandbox-claim-concurrent-workers", 50, "SandboxClaims synced concurrently (with --extensions); must be > 0.")
+	flag.BoolVar(&o.webhook.enabled, "enable-webhook", true, "Serve the v1alpha1 <-> v1beta1 conversion webhook.")
+	flag.IntVar(&o.webhook.port, "webhook-port", 9443, "Port of the conversion webhook.")
+	flag.StringVar(&o.webhook.certDir, "webhook-cert-dir", "/tmp/k8s-webhook-server/serving-certs", "Directory of the serving certificate when --manage-webhook-certs=false.")
+	flag.StringVar(&o.webhook.certName, "webhook-cert-name", "tls.crt", "Certificate file name in --webhook-cert-dir.")
+	flag.StringVar(&o.webhook.keyName, "webhook-key-name", "tls.key", "Key file name in --webhook-cert-dir.")
+	flag.StringVar(&o.webhook.serviceName, "webhook-service-name", "agent-sandbox-webhook-service", "Service in front of the conversion webhook.")
+	flag.StringVar(&o.webhook.namespace, "webhook-namespace", "agent-sandbox-system", "Namespace of that Service and of the certificate Secret.")
+	flag.BoolVar(&o.webhook.manageCerts, "manage-webhook-certs", true, "Create and renew the webhook certificate (Secret agent-sandbox-webhook-certs) and inject its CA into the CRDs.")
+	flag.StringVar(&o.webhook.url, "webhook-url", "", "Point the CRDs at this URL instead of the Service (a controller run outside the cluster, e.g. https://127.0.0.1:9443/convert).")
 	flag.BoolVar(&o.cacheLabelSelectors, "cache-label-selectors", false, "Cache only Pods and Services carrying the "+agentsv1beta1.SandboxNameHashLabel+" label.")
 	flag.BoolVar(&o.enablePprof, "enable-pprof", false, "Serve /debug/pprof/ on the metrics address.")
 	flag.Parse()
@@ -116,6 +126,7 @@ func main() {
 		fmt.Print(version.Get().Banner(binaryName))
 		return
 	}
+	o.webhook.clusterDomain = o.clusterDomain
 	if err := o.validate(); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", binaryName, err)
 		os.Exit(2)
@@ -183,6 +194,15 @@ func run(ctx context.Context, o options) error {
 	}
 	startControllers := func(ctx context.Context) error {
 		return runControllers(ctx, o, cfg, reg, reconcileMetrics, markReady)
+	}
+
+	if o.webhook.enabled {
+		// Every replica serves conversion, leader or not.
+		if err := startWebhook(ctx, o, cfg); err != nil {
+			return fmt.Errorf("starting the conversion webhook: %w", err)
+		}
+	} else {
+		logger.Info("Warning: the conversion webhook is off; the CRDs must use conversion strategy None or v1alpha1 requests fail")
 	}
 
 	var runErr error

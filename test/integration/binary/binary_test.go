@@ -37,6 +37,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
@@ -101,7 +103,8 @@ func TestControllerBinary(t *testing.T) {
 	env := framework.Setup(t)
 	ctx := framework.Context(t, 2*time.Minute)
 	bin := buildController(t)
-	metricsAddr, probeAddr := freePort(t), freePort(t)
+	metricsAddr, probeAddr, webhookAddr := freePort(t), freePort(t), freePort(t)
+	_, webhookPort, _ := net.SplitHostPort(webhookAddr)
 
 	cmd := exec.Command(bin,
 		"--kubeconfig", env.Kubeconfig,
@@ -110,6 +113,12 @@ func TestControllerBinary(t *testing.T) {
 		"--health-probe-bind-address", probeAddr,
 		"--kube-api-qps", "50", "--kube-api-burst", "100",
 		"--sandbox-concurrent-workers", "4",
+		"--extensions",
+		// The conversion webhook, reached by URL: there is no Service
+		// routing to a process on this machine.
+		"--webhook-port", webhookPort,
+		"--webhook-namespace", env.Namespace,
+		"--webhook-url", "https://"+webhookAddr+"/convert",
 	)
 	logs, err := os.Create(filepath.Join(t.TempDir(), "controller.log"))
 	if err != nil {
@@ -153,6 +162,24 @@ func TestControllerBinary(t *testing.T) {
 	}
 	if lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity == "" {
 		t.Error("lease has no holder while the controller runs")
+	}
+
+	// v1alpha1 works through the binary's webhook, with the certificate it
+	// made, kept in its Secret, and the CA it injected.
+	if _, err := env.Kube.CoreV1().Secrets(env.Namespace).Get(ctx, "agent-sandbox-webhook-certs", metav1.GetOptions{}); err != nil {
+		t.Errorf("webhook certificate secret: %v", err)
+	}
+	alpha := env.Dynamic.Resource(schema.GroupVersionResource{Group: "agents.x-k8s.io", Version: "v1alpha1", Resource: "sandboxes"}).Namespace(env.Namespace)
+	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		u, err := alpha.Get(ctx, "via-binary", metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		r, found, _ := unstructured.NestedInt64(u.Object, "spec", "replicas")
+		return found && r == 1, nil
+	})
+	if err != nil {
+		t.Error("the Sandbox was never readable as v1alpha1 through the binary's conversion webhook")
 	}
 
 	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ok"} {

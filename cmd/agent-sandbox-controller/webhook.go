@@ -1,0 +1,109 @@
+/*
+Copyright The Agent Sandbox Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strconv"
+
+	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
+
+	"github.com/agentsandbox/agent-sandbox/pkg/conversion"
+)
+
+// certSecretName holds the self-managed webhook certificate.
+const certSecretName = "agent-sandbox-webhook-certs"
+
+type webhookOptions struct {
+	enabled                     bool
+	port                        int
+	certDir, certName, keyName  string
+	serviceName, namespace, url string
+	manageCerts                 bool
+	clusterDomain               string
+}
+
+// startWebhook serves the conversion webhook in the background: with
+// self-managed certificates (shared through a Secret, CA injected into
+// the CRDs) or with files mounted by cert-manager.
+func startWebhook(ctx context.Context, o options, cfg *rest.Config) error {
+	logger := klog.FromContext(ctx)
+	w := o.webhook
+	var getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	if w.manageCerts {
+		kube, err := kubernetes.NewForConfig(rest.AddUserAgent(rest.CopyConfig(cfg), "agent-sandbox-webhook"))
+		if err != nil {
+			return err
+		}
+		dnsNames := []string{
+			w.serviceName + "." + w.namespace + ".svc",
+			w.serviceName + "." + w.namespace + ".svc." + o.clusterDomain,
+		}
+		var ips []net.IP
+		endpoint := conversion.Endpoint{ServiceName: w.serviceName, ServiceNamespace: w.namespace}
+		if w.url != "" {
+			u, err := url.Parse(w.url)
+			if err != nil {
+				return fmt.Errorf("--webhook-url: %w", err)
+			}
+			if ip := net.ParseIP(u.Hostname()); ip != nil {
+				ips = append(ips, ip)
+			} else {
+				dnsNames = append(dnsNames, u.Hostname())
+			}
+			endpoint = conversion.Endpoint{URL: w.url}
+		}
+		certs, err := conversion.EnsureCertSecret(ctx, kube, w.namespace, certSecretName, dnsNames, ips)
+		if err != nil {
+			return err
+		}
+		if getCert, err = conversion.StaticCert(certs); err != nil {
+			return err
+		}
+		ext, err := apiextensionsclient.NewForConfig(cfg)
+		if err != nil {
+			return err
+		}
+		if err := conversion.InjectCABundle(ctx, ext, certs.CA, endpoint); err != nil {
+			return err
+		}
+	} else {
+		pair, err := tls.LoadX509KeyPair(filepath.Join(w.certDir, w.certName), filepath.Join(w.certDir, w.keyName))
+		if err != nil {
+			return fmt.Errorf("loading the webhook certificate: %w", err)
+		}
+		getCert = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &pair, nil }
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(w.port)))
+	if err != nil {
+		return err
+	}
+	go func() {
+		if err := conversion.Serve(ctx, l, getCert); err != nil {
+			logger.Error(err, "Conversion webhook stopped")
+		}
+	}()
+	return nil
+}
