@@ -24,8 +24,10 @@ import (
 	"net/url"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
@@ -33,8 +35,13 @@ import (
 	"github.com/agentsandbox/agent-sandbox/pkg/conversion"
 )
 
-// certSecretName holds the self-managed webhook certificate.
-const certSecretName = "agent-sandbox-webhook-certs"
+const (
+	// certSecretName holds the self-managed webhook certificate.
+	certSecretName = "agent-sandbox-webhook-certs"
+	// certCheckInterval is how often the certificate's remaining validity
+	// is checked against the renewal margin.
+	certCheckInterval = 12 * time.Hour
+)
 
 type webhookOptions struct {
 	enabled                     bool
@@ -75,26 +82,38 @@ func startWebhook(ctx context.Context, o options, cfg *rest.Config) error {
 			}
 			endpoint = conversion.Endpoint{URL: w.url}
 		}
-		certs, err := conversion.EnsureCertSecret(ctx, kube, w.namespace, certSecretName, dnsNames, ips)
-		if err != nil {
-			return err
-		}
-		if getCert, err = conversion.StaticCert(certs); err != nil {
-			return err
-		}
 		ext, err := apiextensionsclient.NewForConfig(cfg)
 		if err != nil {
 			return err
 		}
-		if err := conversion.InjectCABundle(ctx, ext, certs.CA, endpoint); err != nil {
+		rotating := &conversion.RotatingCert{}
+		ensure := func(ctx context.Context) error {
+			certs, err := conversion.EnsureCertSecret(ctx, kube, w.namespace, certSecretName, dnsNames, ips)
+			if err != nil {
+				return err
+			}
+			if err := rotating.Set(certs); err != nil {
+				return err
+			}
+			return conversion.InjectCABundle(ctx, ext, certs.CA, endpoint)
+		}
+		if err := ensure(ctx); err != nil {
 			return err
 		}
+		// Renew well before expiry, also in a controller that never
+		// restarts: the check is cheap and idempotent.
+		go wait.UntilWithContext(ctx, func(ctx context.Context) {
+			if err := ensure(ctx); err != nil {
+				logger.Error(err, "Renewing the webhook certificate")
+			}
+		}, certCheckInterval)
+		getCert = rotating.GetCertificate
 	} else {
-		pair, err := tls.LoadX509KeyPair(filepath.Join(w.certDir, w.certName), filepath.Join(w.certDir, w.keyName))
-		if err != nil {
+		certFile, keyFile := filepath.Join(w.certDir, w.certName), filepath.Join(w.certDir, w.keyName)
+		if _, err := tls.LoadX509KeyPair(certFile, keyFile); err != nil {
 			return fmt.Errorf("loading the webhook certificate: %w", err)
 		}
-		getCert = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &pair, nil }
+		getCert = conversion.FileCert(certFile, keyFile)
 	}
 	l, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(w.port)))
 	if err != nil {

@@ -22,6 +22,9 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/klog/v2"
@@ -59,4 +62,58 @@ func StaticCert(c *Certs) (func(*tls.ClientHelloInfo) (*tls.Certificate, error),
 		return nil, err
 	}
 	return func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &pair, nil }, nil
+}
+
+// RotatingCert serves the current certificate of a self-managed pair and
+// lets a background loop replace it; handshakes always see a whole pair.
+type RotatingCert struct {
+	current atomic.Pointer[tls.Certificate]
+}
+
+// Set installs c as the certificate served from now on.
+func (r *RotatingCert) Set(c *Certs) error {
+	pair, err := tls.X509KeyPair(c.Cert, c.Key)
+	if err != nil {
+		return err
+	}
+	r.current.Store(&pair)
+	return nil
+}
+
+// GetCertificate is a tls.Config.GetCertificate.
+func (r *RotatingCert) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if c := r.current.Load(); c != nil {
+		return c, nil
+	}
+	return nil, errors.New("no serving certificate yet")
+}
+
+// FileCert serves the pair in certFile and keyFile, reloading it when the
+// files change (cert-manager renews them in place).
+func FileCert(certFile, keyFile string) func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	var mu sync.Mutex
+	var cached *tls.Certificate
+	var stamp time.Time
+	return func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		st, err := os.Stat(certFile)
+		if err != nil {
+			if cached != nil {
+				return cached, nil
+			}
+			return nil, err
+		}
+		if cached == nil || st.ModTime().After(stamp) {
+			pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+			if err != nil {
+				if cached != nil {
+					return cached, nil // mid-write: keep serving the old pair
+				}
+				return nil, err
+			}
+			cached, stamp = &pair, st.ModTime()
+		}
+		return cached, nil
+	}
 }
