@@ -56,7 +56,7 @@ var poolLabels = []string{
 // candidates returns the pool's members a claim may take: controlled by
 // that pool (by group and kind; an unowned Sandbox with forged labels is
 // never taken), labelled with the pool's and the template's hashes, not
-// being deleted, and with a Pod IP, ordered ready first, then from the node
+// being deleted, fresh under Recreate, and with a Pod IP, ordered ready first, then from the node
 // with most candidates (draining it), then oldest.
 func (c *Controller) candidates(pool *extv1beta1.SandboxWarmPool, tmpl *extv1beta1.SandboxTemplate) (out []*agentsv1beta1.Sandbox, starting int, err error) {
 	objs, err := c.sandboxIndexer.ByIndex(controller.WarmPoolMemberIndex, pool.Namespace+"/"+agentsv1beta1.NameHash(pool.Name))
@@ -64,6 +64,12 @@ func (c *Controller) candidates(pool *extv1beta1.SandboxWarmPool, tmpl *extv1bet
 		return nil, 0, err
 	}
 	perNode := map[string]int{}
+	// Under Recreate a stale member is on its way out: never hand it to a
+	// claim. (OnReplenish keeps serving stale members until they are used.)
+	var staleness *controller.StalenessChecker
+	if pool.Spec.UpdateStrategy != nil && pool.Spec.UpdateStrategy.Type == extv1beta1.RecreateSandboxWarmPoolUpdateStrategyType {
+		staleness = controller.NewStalenessChecker(tmpl)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, o := range objs {
@@ -71,6 +77,9 @@ func (c *Controller) candidates(pool *extv1beta1.SandboxWarmPool, tmpl *extv1bet
 		ref := controller.ControllerOfKind(sb, poolGroupKind)
 		if ref == nil || ref.UID != pool.UID || sb.Namespace != pool.Namespace || sb.DeletionTimestamp != nil ||
 			sb.Labels[agentsv1beta1.SandboxTemplateRefHashLabel] != agentsv1beta1.NameHash(tmpl.Name) {
+			continue
+		}
+		if staleness != nil && staleness.Stale(sb, false) {
 			continue
 		}
 		if len(sb.Status.PodIPs) == 0 {

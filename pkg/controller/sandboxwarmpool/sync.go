@@ -153,9 +153,9 @@ func (c *Controller) classify(ctx context.Context, pool *extv1beta1.SandboxWarmP
 		return members{}, err
 	}
 	recreate := pool.Spec.UpdateStrategy != nil && pool.Spec.UpdateStrategy.Type == extv1beta1.RecreateSandboxWarmPoolUpdateStrategyType
-	var staleness *stalenessChecker
+	var staleness *controller.StalenessChecker
 	if tmpl != nil {
-		staleness = newStalenessChecker(tmpl)
+		staleness = controller.NewStalenessChecker(tmpl)
 	}
 	var m members
 	var errs []error
@@ -176,7 +176,7 @@ func (c *Controller) classify(ctx context.Context, pool *extv1beta1.SandboxWarmP
 		case !owned && !orphan:
 			continue // claimed, or someone else's
 		}
-		if staleness != nil && (recreate || orphan) && staleness.stale(sb, orphan) {
+		if staleness != nil && (recreate || orphan) && staleness.Stale(sb, orphan) {
 			if err := c.deleteMember(ctx, pool, sb, owned, "stale: the template changed"); err != nil {
 				errs = append(errs, err)
 				continue
@@ -261,7 +261,7 @@ func (c *Controller) adopt(ctx context.Context, pool *extv1beta1.SandboxWarmPool
 // or is never attempted, lowers it at once.
 func (c *Controller) createMembers(ctx context.Context, pool *extv1beta1.SandboxWarmPool, tmpl *extv1beta1.SandboxTemplate, n int) error {
 	key := pool.Namespace + "/" + pool.Name
-	hashes, err := hashTemplate(tmpl)
+	hashes, err := controller.HashTemplate(tmpl)
 	if err != nil {
 		c.expectations.LowerCreations(key, n)
 		return fmt.Errorf("hashing template %s: %w", tmpl.Name, err)

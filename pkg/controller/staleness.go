@@ -1,0 +1,104 @@
+/*
+Copyright The Agent Sandbox Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controller
+
+import (
+	"encoding/json"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+
+	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
+	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
+)
+
+// TemplateHashes are the two label values that record which template a
+// member was made from: the blueprint hash (current) and the pod-template
+// hash (deprecated, kept for external readers).
+type TemplateHashes struct {
+	Blueprint, PodTemplate string
+}
+
+// HashTemplate hashes the template as stored (before secure defaults),
+// with Go's JSON encoding of the API structs, as the reference does.
+func HashTemplate(tmpl *extv1beta1.SandboxTemplate) (TemplateHashes, error) {
+	bp, err := json.Marshal(tmpl.Spec.SandboxBlueprint)
+	if err != nil {
+		return TemplateHashes{}, err
+	}
+	pt, err := json.Marshal(tmpl.Spec.PodTemplate)
+	if err != nil {
+		return TemplateHashes{}, err
+	}
+	return TemplateHashes{Blueprint: agentsv1beta1.NameHash(string(bp)), PodTemplate: agentsv1beta1.NameHash(string(pt))}, nil
+}
+
+// StalenessChecker decides whether members still match the template. Label
+// edits never make a member stale; what runs does.
+type StalenessChecker struct {
+	tmpl   *extv1beta1.SandboxTemplate
+	hashes TemplateHashes
+	hashOK bool
+	// byHash caches verdicts per member hash label within one pass.
+	byHash map[string]bool
+}
+
+func NewStalenessChecker(tmpl *extv1beta1.SandboxTemplate) *StalenessChecker {
+	h, err := HashTemplate(tmpl)
+	return &StalenessChecker{tmpl: tmpl, hashes: h, hashOK: err == nil, byHash: map[string]bool{}}
+}
+
+func (s *StalenessChecker) Stale(sb *agentsv1beta1.Sandbox, orphan bool) bool {
+	if sb.Labels[agentsv1beta1.SandboxTemplateRefHashLabel] != agentsv1beta1.NameHash(s.tmpl.Name) {
+		return true
+	}
+	if orphan {
+		return !s.sameBlueprint(sb)
+	}
+	label := sb.Labels[agentsv1beta1.SandboxTemplateHashLabel]
+	if !s.hashOK || label == s.hashes.Blueprint {
+		// Never mass-delete because a hash could not be computed.
+		return false
+	}
+	if v, ok := s.byHash[label]; ok {
+		return v
+	}
+	v := !s.sameBlueprint(sb)
+	s.byHash[label] = v
+	return v
+}
+
+// sameBlueprint compares what runs: the pod spec after the same secure
+// defaults, volume claim templates by position (name and spec), and the
+// service pointer; metadata is ignored.
+func (s *StalenessChecker) sameBlueprint(sb *agentsv1beta1.Sandbox) bool {
+	want := s.tmpl.Spec.PodTemplate.Spec.DeepCopy()
+	ApplySecureDefaults(s.tmpl, want)
+	if !equality.Semantic.DeepEqual(*want, sb.Spec.PodTemplate.Spec) {
+		return false
+	}
+	a, b := s.tmpl.Spec.VolumeClaimTemplates, sb.Spec.VolumeClaimTemplates
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name || !equality.Semantic.DeepEqual(a[i].Spec, b[i].Spec) {
+			return false
+		}
+	}
+	x, y := s.tmpl.Spec.Service, sb.Spec.Service
+	return (x == nil) == (y == nil) && (x == nil || *x == *y)
+}
