@@ -362,3 +362,56 @@ func TestFillOf200(t *testing.T) {
 	after := env.APIWrites(t)
 	t.Logf("200 members Ready in %s; API writes (all clients, by resource): %v", elapsed.Round(time.Millisecond), framework.WritesSince(before, after))
 }
+
+// TestOnReplenishKeepsMembersUntilReplaced: under the default strategy a
+// template change rolls nothing by itself; a member that goes (deleted or
+// claimed) is replaced from the new template.
+func TestOnReplenishKeepsMembersUntilReplaced(t *testing.T) {
+	env := framework.Setup(t)
+	framework.StartControllers(t, env, allControllers...)
+	ctx := framework.Context(t, timeout)
+	setup(t, env, 3, "")
+	waitPool(t, env, 3)
+	before := members(t, env)
+
+	templates := env.Agents.ExtensionsV1beta1().SandboxTemplates(env.Namespace)
+	tmpl, err := templates.Get(ctx, "python", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl.Spec.PodTemplate.Spec.Containers[0].Image = "python:3.14"
+	if _, err := templates.Update(ctx, tmpl, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	if got := members(t, env); len(got) != 3 || got[0].Spec.PodTemplate.Spec.Containers[0].Image != "python:3.13" {
+		t.Fatalf("OnReplenish rolled members on a template change: %d members", len(got))
+	}
+
+	gone := before[0].Name
+	if err := env.Agents.AgentsV1beta1().Sandboxes(env.Namespace).Delete(ctx, gone, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		ms := members(t, env)
+		if len(ms) != 3 {
+			return false, nil
+		}
+		fresh, old := 0, 0
+		for _, sb := range ms {
+			switch sb.Spec.PodTemplate.Spec.Containers[0].Image {
+			case "python:3.14":
+				fresh++
+			case "python:3.13":
+				old++
+			}
+			if sb.Name == gone {
+				return false, nil
+			}
+		}
+		return fresh == 1 && old == 2, nil
+	})
+	if err != nil {
+		t.Fatal("the replacement did not come from the new template while the rest stayed")
+	}
+}
