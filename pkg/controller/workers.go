@@ -155,3 +155,13 @@ func EnqueueKey(queue Queue, obj any) {
 	}
 	queue.Add(key)
 }
+
+// EnqueueSelf is the event handler of a controller's own kind: every
+// add, update and delete queues the object's key.
+func EnqueueSelf(queue Queue) cache.ResourceEventHandlerFuncs {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { EnqueueKey(queue, obj) },
+		UpdateFunc: func(_, obj any) { EnqueueKey(queue, obj) },
+		DeleteFunc: func(obj any) { EnqueueKey(queue, obj) },
+	}
+}

@@ -131,11 +131,7 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 	}
 
 	handlerOpts := cache.HandlerOptions{Logger: &logger}
-	reg, err := sandboxInformer.Informer().AddEventHandlerWithOptions(cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.enqueue,
-		UpdateFunc: func(_, obj any) { c.enqueue(obj) },
-		DeleteFunc: c.enqueue,
-	}, handlerOpts)
+	reg, err := sandboxInformer.Informer().AddEventHandlerWithOptions(controller.EnqueueSelf(c.queue), handlerOpts)
 	if err != nil {
 		return nil, err
 	}
@@ -176,8 +172,6 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 		Synced: c.synced, Metrics: c.opts.Metrics, Clock: c.clock, Sync: c.syncHandler}
 	w.Run(ctx, workers)
 }
-
-func (c *Controller) enqueue(obj any) { controller.EnqueueKey(c.queue, obj) }
 
 // ownerKey returns the key of the Sandbox that controls obj, if the
 // controller reference names a Sandbox that exists with that UID.

@@ -119,11 +119,7 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 		metrics:        opts.Metrics,
 	}
 	handlerOpts := cache.HandlerOptions{Logger: &logger}
-	reg, err := templateInformer.Informer().AddEventHandlerWithOptions(cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.enqueue,
-		UpdateFunc: func(_, obj any) { c.enqueue(obj) },
-		DeleteFunc: c.enqueue,
-	}, handlerOpts)
+	reg, err := templateInformer.Informer().AddEventHandlerWithOptions(controller.EnqueueSelf(c.queue), handlerOpts)
 	if err != nil {
 		return nil, err
 	}
@@ -149,8 +145,6 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 		Synced: c.synced, Metrics: c.metrics, Clock: c.clock, Sync: c.sync}
 	w.Run(ctx, workers)
 }
-
-func (c *Controller) enqueue(obj any) { controller.EnqueueKey(c.queue, obj) }
 
 // enqueueOwner wakes the template controlling a NetworkPolicy, so a policy
 // edited or deleted by hand is put back.

@@ -145,11 +145,7 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 	}
 
 	handlerOpts := cache.HandlerOptions{Logger: &logger}
-	reg, err := poolInformer.Informer().AddEventHandlerWithOptions(cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.enqueue,
-		UpdateFunc: func(_, obj any) { c.enqueue(obj) },
-		DeleteFunc: c.enqueue,
-	}, handlerOpts)
+	reg, err := poolInformer.Informer().AddEventHandlerWithOptions(controller.EnqueueSelf(c.queue), handlerOpts)
 	if err != nil {
 		return nil, err
 	}
