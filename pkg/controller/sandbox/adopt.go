@@ -24,21 +24,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
+	"github.com/agentsandbox/agent-sandbox/pkg/controller"
 )
 
 const mergePatch = types.MergePatchType
-
-// childObject is a Pod, Service or PVC: an API object with metadata, so it
-// can be both checked and named in an Event.
-type childObject interface {
-	metav1.Object
-	runtime.Object
-}
 
 // ownershipError reports a child the Sandbox may not take: owned by
 // someone else, or an orphan without consent to adoption. It is permanent
@@ -88,7 +81,7 @@ func adoptionPatch(sb *agentsv1beta1.Sandbox, child metav1.Object) ([]byte, erro
 // claimChild applies the ownership rules to an existing child without a
 // spec to reconcile (a PVC): nothing when owned, adoption when allowed, an
 // error otherwise.
-func (c *Controller) claimChild(ctx context.Context, sb *agentsv1beta1.Sandbox, child childObject, kind string, patch func([]byte) error) error {
+func (c *Controller) claimChild(ctx context.Context, sb *agentsv1beta1.Sandbox, child controller.Child, kind string, patch func([]byte) error) error {
 	adopt, err := checkOwnership(sb, child, kind)
 	if err != nil || !adopt {
 		return err

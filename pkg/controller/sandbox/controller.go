@@ -82,7 +82,6 @@ type Controller struct {
 	broadcaster  events.EventBroadcaster
 	recorder     events.EventRecorder
 	expectations *controller.Expectations
-	clock        clock.WithTicker
 	opts         Options
 
 	// syncHandler is sync, replaceable in tests.
@@ -121,7 +120,6 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 		broadcaster:   broadcaster,
 		recorder:      recorder,
 		expectations:  controller.NewExpectations(opts.Clock),
-		clock:         opts.Clock,
 		opts:          opts,
 	}
 	c.syncHandler = c.sync
@@ -169,7 +167,7 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 // syncs in flight.
 func (c *Controller) Run(ctx context.Context, workers int) {
 	w := controller.Workers{Name: Name, KeyName: "sandbox", Queue: c.queue, Broadcaster: c.broadcaster,
-		Synced: c.synced, Metrics: c.opts.Metrics, Clock: c.clock, Sync: c.syncHandler}
+		Synced: c.synced, Metrics: c.opts.Metrics, Clock: c.opts.Clock, Sync: c.syncHandler}
 	w.Run(ctx, workers)
 }
 

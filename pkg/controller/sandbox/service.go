@@ -189,18 +189,7 @@ func (c *Controller) repairService(ctx context.Context, sb *agentsv1beta1.Sandbo
 }
 
 func (c *Controller) deleteService(ctx context.Context, sb *agentsv1beta1.Sandbox, svc *corev1.Service) error {
-	err := c.kube.CoreV1().Services(svc.Namespace).Delete(ctx, svc.Name, metav1.DeleteOptions{
-		Preconditions: &metav1.Preconditions{UID: &svc.UID},
-	})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		c.recorder.Eventf(sb, svc, corev1.EventTypeWarning, ReasonFailedDelete, "Delete", "Failed to delete Service %s: %v", svc.Name, err)
-		return fmt.Errorf("deleting service %s: %w", svc.Name, err)
-	}
-	c.recorder.Eventf(sb, svc, corev1.EventTypeNormal, ReasonSuccessfulDelete, "Delete", "Deleted Service %s", svc.Name)
-	return nil
+	return controller.DeleteChild(ctx, c.recorder, sb, svc, "Service", "", c.kube.CoreV1().Services(svc.Namespace).Delete)
 }
 
 func desiredService(sb *agentsv1beta1.Sandbox) *corev1.Service {

@@ -53,8 +53,8 @@ const (
 	ReasonMultiplePods     = agentsv1beta1.SandboxReasonMultiplePods
 	ReasonSuccessfulCreate = "SuccessfulCreate"
 	ReasonFailedCreate     = "FailedCreate"
-	ReasonSuccessfulDelete = "SuccessfulDelete"
-	ReasonFailedDelete     = "FailedDelete"
+	ReasonSuccessfulDelete = controller.ReasonSuccessfulDelete
+	ReasonFailedDelete     = controller.ReasonFailedDelete
 	ReasonAdopted          = "Adopted"
 	ReasonFailedAdopt      = "FailedAdopt"
 	ReasonExpired          = agentsv1beta1.SandboxReasonExpired
@@ -87,7 +87,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeueAft
 	}
 
 	sb := cached.DeepCopy()
-	now := c.clock.Now()
+	now := c.opts.Clock.Now()
 	var syncErr error
 	switch {
 	case isExpired(sb, now) && readyReason(sb) != agentsv1beta1.SandboxReasonExpired:
@@ -104,7 +104,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeueAft
 	default:
 		syncErr = c.reconcileChildren(ctx, sb)
 		if sb.Spec.ShutdownTime != nil {
-			now = c.clock.Now()
+			now = c.opts.Clock.Now()
 			if isExpired(sb, now) {
 				markExpired(sb)
 				requeueAfter = expiredRequeue

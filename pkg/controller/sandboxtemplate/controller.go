@@ -64,10 +64,10 @@ var templateGroupKind = extv1beta1.SandboxTemplateGroupVersionKind.GroupKind()
 const (
 	ReasonSuccessfulCreate = "SuccessfulCreate"
 	ReasonSuccessfulUpdate = "SuccessfulUpdate"
-	ReasonSuccessfulDelete = "SuccessfulDelete"
+	ReasonSuccessfulDelete = controller.ReasonSuccessfulDelete
 	ReasonFailedCreate     = "FailedCreate"
 	ReasonFailedUpdate     = "FailedUpdate"
-	ReasonFailedDelete     = "FailedDelete"
+	ReasonFailedDelete     = controller.ReasonFailedDelete
 	// ReasonPolicyConflict: a NetworkPolicy with the template's policy name
 	// exists and belongs to someone else.
 	ReasonPolicyConflict = "NetworkPolicyConflict"
@@ -265,16 +265,6 @@ func (c *Controller) createPolicy(ctx context.Context, tmpl *extv1beta1.SandboxT
 }
 
 func (c *Controller) deletePolicy(ctx context.Context, tmpl *extv1beta1.SandboxTemplate, np *networkingv1.NetworkPolicy) error {
-	err := c.kube.NetworkingV1().NetworkPolicies(np.Namespace).Delete(ctx, np.Name, metav1.DeleteOptions{
-		Preconditions: &metav1.Preconditions{UID: &np.UID},
-	})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		c.recorder.Eventf(tmpl, np, corev1.EventTypeWarning, ReasonFailedDelete, "Delete", "Failed to delete NetworkPolicy %s: %v", np.Name, err)
-		return fmt.Errorf("deleting networkpolicy %s: %w", np.Name, err)
-	}
-	c.recorder.Eventf(tmpl, np, corev1.EventTypeNormal, ReasonSuccessfulDelete, "Delete", "Deleted NetworkPolicy %s: the template is Unmanaged", np.Name)
-	return nil
+	return controller.DeleteChild(ctx, c.recorder, tmpl, np, "NetworkPolicy", "the template is Unmanaged",
+		c.kube.NetworkingV1().NetworkPolicies(np.Namespace).Delete)
 }
