@@ -19,7 +19,8 @@ if [ ! -x "${TOOLS_BIN}/controller-gen" ]; then
 fi
 
 out="${ROOT}/manifests/crd"
-rm -f "${out}"/*.yaml
+# Only the generated files: kustomization.yaml is hand-written.
+rm -f "${out}"/*_*.yaml
 "${TOOLS_BIN}/controller-gen" crd:maxDescLen=0 paths=./pkg/apis/... output:crd:dir="${out}"
 
 go run ./hack/crdpostprocess "${out}"/*.yaml

@@ -180,6 +180,7 @@ func run(ctx context.Context, o options) error {
 
 	reg := metrics.NewRegistry()
 	workqueue.SetProvider(metrics.NewWorkqueueProvider(reg))
+	metrics.NewRESTClientMetrics(reg).Install()
 	reconcileMetrics := metrics.NewReconcileMetrics(reg)
 
 	var ready sync.WaitGroup

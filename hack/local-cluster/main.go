@@ -27,8 +27,11 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
+
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/agentsandbox/agent-sandbox/test/localcluster"
 )
@@ -42,6 +45,8 @@ func main() {
 	nodes := fs.Int("nodes", 3, "number of kwok fake nodes (0 runs etcd and kube-apiserver only)")
 	crds := fs.String("crds", "", "directory of CRD manifests to install once the API is up")
 	name := fs.String("name", "", "with run: the name of the process (its log and pid file)")
+	as := fs.String("as", "", "with kubeconfig: the user the new kubeconfig impersonates, e.g. system:serviceaccount:NS:NAME")
+	out := fs.String("out", "", "with kubeconfig: where to write it")
 	_ = fs.Parse(os.Args[2:])
 
 	logf := func(format string, args ...any) {
@@ -67,6 +72,17 @@ func main() {
 			os.Exit(1)
 		}
 		logf("started %s (pid %d, log %s/logs/%s.log)", *name, pid, *dir, *name)
+	case "kubeconfig":
+		// local-cluster kubeconfig -dir DIR -as USER -out FILE: the admin
+		// kubeconfig, impersonating USER, so a local process runs with
+		// exactly USER's RBAC.
+		if *as == "" || *out == "" {
+			usage()
+		}
+		if err := impersonatingKubeconfig(filepath.Join(*dir, localcluster.KubeconfigFile), *as, *out); err != nil {
+			logf("%v", err)
+			os.Exit(1)
+		}
 	case "down":
 		if err := localcluster.StopDir(*dir, logf); err != nil {
 			logf("%v", err)
@@ -115,6 +131,17 @@ func up(ctx context.Context, dir string, nodes int, crds string, logf func(strin
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: local-cluster up|down [-dir DIR] [-nodes N] [-crds DIR]\n       local-cluster run -dir DIR -name NAME -- BINARY ARGS...")
+	fmt.Fprintln(os.Stderr, "usage: local-cluster up|down [-dir DIR] [-nodes N] [-crds DIR]\n       local-cluster run -dir DIR -name NAME -- BINARY ARGS...\n       local-cluster kubeconfig -dir DIR -as USER -out FILE")
 	os.Exit(2)
+}
+
+func impersonatingKubeconfig(admin, as, out string) error {
+	cfg, err := clientcmd.LoadFromFile(admin)
+	if err != nil {
+		return err
+	}
+	for _, auth := range cfg.AuthInfos {
+		auth.Impersonate = as
+	}
+	return clientcmd.WriteToFile(*cfg, out)
 }

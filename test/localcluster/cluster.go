@@ -183,6 +183,10 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 		"--service-account-signing-key-file="+p.path(saKeyFile),
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 		"--authorization-mode=Node,RBAC",
+		// As in the kind cluster of make e2e: creating children with
+		// blockOwnerDeletion needs update on the owner's finalizers, which the
+		// release RBAC must grant.
+		"--enable-admission-plugins=OwnerReferencesPermissionEnforcement",
 		"--allow-privileged=true",
 		"--profiling=false",
 		"--v=1",
