@@ -1,0 +1,133 @@
+/*
+Copyright The Agent Sandbox Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package router
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"net/http"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
+)
+
+// The RBAC attributes a caller needs: get on sandboxes/proxy in the
+// sandbox's namespace, optionally restricted by resourceNames.
+const (
+	ProxySubresource = "proxy"
+	ProxyVerb        = "get"
+)
+
+type sarKey struct {
+	token           tokenKey
+	namespace, name string
+}
+
+// sarResult is a cached SubjectAccessReview outcome: allowed, denied, or
+// an API error.
+type sarResult struct {
+	allowed bool
+	err     error
+}
+
+type sarAuthorizer struct {
+	tokens *tokenReviewer
+	cache  *ttlLRU[sarKey, sarResult]
+}
+
+// NewSubjectAccessReviewAuthorizer authenticates the bearer token with a
+// TokenReview (a token is always required) and then asks a
+// SubjectAccessReview whether that user may get sandboxes/proxy on the
+// requested Sandbox. Ordinary RBAC thus decides who reaches which sandbox:
+// a Role in one namespace never opens another. Verdicts are cached per
+// (token, namespace, name) like TokenReview results; o.RequireToken is
+// ignored.
+func NewSubjectAccessReviewAuthorizer(o TokenReviewOptions) (Authorizer, error) {
+	o.RequireToken = true
+	t, err := newTokenReviewer(o)
+	if err != nil {
+		return nil, err
+	}
+	return &sarAuthorizer{tokens: t, cache: newTTLLRU[sarKey, sarResult](t.opts.CacheSize)}, nil
+}
+
+func (a *sarAuthorizer) Authorize(ctx context.Context, r *http.Request, namespace, name string) error {
+	token, ok := BearerToken(r)
+	if !ok {
+		return fmt.Errorf("%w: no bearer token", ErrUnauthenticated)
+	}
+	tk := sha256.Sum256([]byte(token))
+	key := sarKey{token: tk, namespace: namespace, name: name}
+	now := a.tokens.opts.Now()
+	res, ok := a.cache.get(key, now)
+	if !ok {
+		user, err := a.tokens.authenticate(ctx, tk, token)
+		if err != nil {
+			// Authentication has its own cache; nothing to add here.
+			return err
+		}
+		res = a.review(ctx, user, namespace, name)
+		ttl := a.tokens.opts.TTL
+		if res.err != nil {
+			ttl = a.tokens.opts.errorTTL()
+		}
+		a.cache.add(key, res, now.Add(ttl))
+	}
+	switch {
+	case res.err != nil:
+		return res.err
+	case !res.allowed:
+		return fmt.Errorf("%w: no %s on %s/%s in namespace %s", ErrForbidden, ProxyVerb, agentsv1beta1.SandboxesResource.Resource, ProxySubresource, namespace)
+	}
+	return nil
+}
+
+func (a *sarAuthorizer) review(ctx context.Context, user *authenticationv1.UserInfo, namespace, name string) sarResult {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.tokens.opts.Timeout)
+	defer cancel()
+	var extra map[string]authorizationv1.ExtraValue
+	if len(user.Extra) > 0 {
+		extra = make(map[string]authorizationv1.ExtraValue, len(user.Extra))
+		for k, v := range user.Extra {
+			extra[k] = authorizationv1.ExtraValue(v)
+		}
+	}
+	sar, err := a.tokens.opts.Client.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{
+		Spec: authorizationv1.SubjectAccessReviewSpec{
+			User:   user.Username,
+			UID:    user.UID,
+			Groups: user.Groups,
+			Extra:  extra,
+			ResourceAttributes: &authorizationv1.ResourceAttributes{
+				Group:       agentsv1beta1.SandboxesResource.Group,
+				Resource:    agentsv1beta1.SandboxesResource.Resource,
+				Subresource: ProxySubresource,
+				Verb:        ProxyVerb,
+				Namespace:   namespace,
+				Name:        name,
+			},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return sarResult{err: fmt.Errorf("creating SubjectAccessReview: %w", err)}
+	}
+	return sarResult{allowed: sar.Status.Allowed && !sar.Status.Denied}
+}

@@ -1,0 +1,143 @@
+/*
+Copyright The Agent Sandbox Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package router
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/agentsandbox/agent-sandbox/pkg/version"
+)
+
+// noNamespace is the sandbox_namespace label of requests that never
+// reached a known namespace.
+const noNamespace = "-"
+
+// Upstream error reasons, the values of the reason label.
+const (
+	reasonDial    = "dial"
+	reasonTimeout = "timeout"
+	reasonTLS     = "tls"
+	reasonEOF     = "eof"
+	reasonOther   = "other"
+)
+
+// Metrics are the router's Prometheus collectors (§1.13). No label carries
+// a sandbox name or UID, and sandbox_namespace is only ever a namespace
+// that holds a cached sandbox, so label values stay bounded whatever
+// clients send.
+type Metrics struct {
+	Requests         *prometheus.CounterVec
+	RequestDuration  *prometheus.HistogramVec
+	Inflight         prometheus.Gauge
+	UpstreamErrors   *prometheus.CounterVec
+	UpstreamRetries  *prometheus.CounterVec
+	CacheInvalidated *prometheus.CounterVec
+	AuthzDecisions   *prometheus.CounterVec
+	CertReloads      *prometheus.CounterVec
+}
+
+// NewMetrics builds the collectors and registers them, and
+// sandbox_router_build_info, on reg.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sandbox_router_requests_total",
+			Help: "Requests handled by the proxy listeners, by method, status code and sandbox namespace.",
+		}, []string{"method", "code", "sandbox_namespace"}),
+		RequestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "sandbox_router_request_duration_seconds",
+			Help:    "Request duration from receipt to the end of the response (for upgrades, of the connection).",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 180},
+		}, []string{"method", "code", "sandbox_namespace"}),
+		Inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sandbox_router_inflight_requests",
+			Help: "Requests currently being handled, upgraded connections included.",
+		}),
+		UpstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sandbox_router_upstream_errors_total",
+			Help: "Failed upstream round trips, after retries, by reason.",
+		}, []string{"sandbox_namespace", "reason"}),
+		UpstreamRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sandbox_router_upstream_retries_total",
+			Help: "Upstream dial retries.",
+		}, []string{"sandbox_namespace"}),
+		CacheInvalidated: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sandbox_router_cache_invalidations_total",
+			Help: "Cache entries evicted after a dial showed their Pod IP dead.",
+		}, []string{"sandbox_namespace"}),
+		AuthzDecisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sandbox_router_authz_decisions_total",
+			Help: "Authorization verdicts, by decision.",
+		}, []string{"sandbox_namespace", "decision"}),
+		CertReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sandbox_router_cert_reloads_total",
+			Help: "Serving certificate reloads, by outcome.",
+		}, []string{"outcome"}),
+	}
+	for _, c := range []prometheus.Collector{
+		m.Requests, m.RequestDuration, m.Inflight, m.UpstreamErrors, m.UpstreamRetries,
+		m.CacheInvalidated, m.AuthzDecisions, m.CertReloads, BuildInfo(version.Get()),
+	} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// NewRegistry returns a private registry (never the global default) with
+// the Go and process collectors.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return reg
+}
+
+// BuildInfo is sandbox_router_build_info: constant 1, labelled with the
+// build. pkg/metrics has the controller's equivalent under its own name.
+func BuildInfo(v version.Info) prometheus.Collector {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "sandbox_router_build_info",
+		Help: "Build information of the running router; always 1.",
+		ConstLabels: prometheus.Labels{
+			"git_version": v.GitVersion,
+			"git_commit":  v.GitCommit,
+			"build_date":  v.BuildDate,
+			"go_version":  v.GoVersion,
+			"compiler":    v.Compiler,
+			"platform":    v.Platform,
+		},
+	})
+	g.Set(1)
+	return g
+}
+
+// methodLabel folds methods into a closed set: the method is client input.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "OTHER"
+}

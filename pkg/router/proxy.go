@@ -1,0 +1,365 @@
+/*
+Copyright The Agent Sandbox Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package router
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"k8s.io/klog/v2"
+)
+
+// Resolution sources, as in §1.4.
+const (
+	sourceCache     = "cache"
+	sourceCacheName = "cache-name"
+	sourceDNS       = "dns"
+)
+
+// requestState travels in the request context from the handler to Rewrite,
+// the transport and the error handler.
+type requestState struct {
+	target  Target
+	nsLabel string
+	// host is the dialled host: a cached Pod IP, or a DNS name with the
+	// fallback.
+	host      string
+	source    string
+	fromCache bool
+	entry     CacheEntry
+	// responseHeaderTimeout is this request's, X-Sandbox-Timeout applied.
+	responseHeaderTimeout time.Duration
+}
+
+type stateKey struct{}
+
+func stateFrom(ctx context.Context) *requestState {
+	st, _ := ctx.Value(stateKey{}).(*requestState)
+	return st
+}
+
+func (r *Router) serveProxy(w http.ResponseWriter, req *http.Request) {
+	if req.URL.Path == "/healthz" {
+		writeHealthz(w)
+		return
+	}
+	start := time.Now()
+	rec := &responseRecorder{ResponseWriter: w}
+	var st *requestState
+	r.metrics.Inflight.Inc()
+	r.inflight.Add(1)
+	defer func() {
+		// Deferred so an aborted stream (ReverseProxy panics with
+		// http.ErrAbortHandler) is still counted and logged.
+		r.inflight.Add(-1)
+		r.metrics.Inflight.Dec()
+		r.observe(req, rec, st, time.Since(start))
+	}()
+
+	t, rerr := ParseTarget(req.Header, r.opts.AllowLoopbackPodIP)
+	if rerr != nil {
+		writeDetail(rec, rerr.Status, rerr.Detail)
+		return
+	}
+	st = &requestState{target: t, nsLabel: r.namespaceLabel(t.Namespace)}
+	if !strings.HasPrefix(req.URL.Path, "/") {
+		writeDetail(rec, http.StatusBadRequest, msgInvalidPath)
+		return
+	}
+
+	if err := r.opts.Authorizer.Authorize(req.Context(), req, t.Namespace, t.ID); err != nil {
+		r.metrics.AuthzDecisions.WithLabelValues(st.nsLabel, "deny").Inc()
+		r.deny(rec, req, t, err)
+		return
+	}
+	r.metrics.AuthzDecisions.WithLabelValues(st.nsLabel, "allow").Inc()
+
+	if rerr := r.resolve(st); rerr != nil {
+		writeDetail(rec, rerr.Status, rerr.Detail)
+		return
+	}
+
+	if limit := r.opts.MaxRequestBodyBytes; limit > 0 && req.Body != nil && req.Body != http.NoBody {
+		if req.ContentLength > limit {
+			writeDetail(rec, http.StatusRequestEntityTooLarge, msgBodyTooLarge)
+			return
+		}
+		req.Body = http.MaxBytesReader(rec, req.Body, limit)
+	}
+
+	ctx := req.Context()
+	st.responseHeaderTimeout = r.opts.ResponseHeaderTimeout
+	if t.Timeout > 0 {
+		// A long-running call (the legacy /execute answers only when done)
+		// announces how long it may take; honour that, within our bound.
+		st.responseHeaderTimeout = max(st.responseHeaderTimeout, min(t.Timeout, r.opts.ProxyTimeout))
+	}
+	if !isUpgrade(req.Header) {
+		// Upgraded connections live as long as their peers want: no
+		// end-to-end deadline for them.
+		timeout := r.opts.ProxyTimeout
+		if t.Timeout > 0 {
+			timeout = min(timeout, t.Timeout)
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	// Request and response bodies stream both ways at once (an upload the
+	// sandbox answers while it reads); HTTP/1 servers need an opt-in.
+	_ = http.NewResponseController(w).EnableFullDuplex()
+	r.proxy.ServeHTTP(rec, req.WithContext(context.WithValue(ctx, stateKey{}, st)))
+}
+
+// resolve picks the upstream host from the cache, by UID or by name, or
+// from DNS when the fallback is on. A Pod-IP hint is never dialled unless
+// it is one of the resolved Pod's own addresses.
+func (r *Router) resolve(st *requestState) *RequestError {
+	t := st.target
+	var (
+		e  CacheEntry
+		ok bool
+	)
+	if t.UID != "" {
+		e, ok = r.cache.ByUID(typesUID(t.UID))
+		// The UID must name the sandbox the caller was authorized for;
+		// otherwise a UID would reach around the authorizer.
+		ok = ok && e.Namespace == t.Namespace && e.Name == t.ID
+		st.source = sourceCache
+	} else {
+		e, ok = r.cache.ByName(t.Namespace, t.ID)
+		st.source = sourceCacheName
+	}
+	if ok {
+		st.fromCache, st.entry, st.host = true, e, e.PodIP.String()
+		if t.PodIP.IsValid() {
+			if !e.HasIP(t.PodIP) {
+				return &RequestError{Status: http.StatusForbidden, Detail: msgPodIPMismatch}
+			}
+			st.host = t.PodIP.String() // the caller's choice among the Pod's IPs (dual stack)
+		}
+		return nil
+	}
+	if r.opts.DNSFallback {
+		if t.PodIP.IsValid() {
+			// A Service name cannot vouch for a Pod IP.
+			return &RequestError{Status: http.StatusForbidden, Detail: msgPodIPMismatch}
+		}
+		st.source = sourceDNS
+		st.host = t.ID + "." + t.Namespace + ".svc." + r.opts.ClusterDomain
+		return nil
+	}
+	return &RequestError{Status: http.StatusNotFound, Detail: msgNotFound + t.ID}
+}
+
+// rewrite builds the upstream request (§1.5). ReverseProxy has already
+// removed hop-by-hop headers and inbound X-Forwarded-*/Forwarded.
+func (r *Router) rewrite(pr *httputil.ProxyRequest) {
+	st := stateFrom(pr.In.Context())
+	pr.Out.URL = &url.URL{
+		Scheme: "http",
+		Host:   net.JoinHostPort(st.host, strconv.Itoa(st.target.Port)),
+		// The path goes upstream as the client escaped it: no decoding of
+		// %2F or dot segments on the way.
+		Path:     pr.In.URL.Path,
+		RawPath:  pr.In.URL.RawPath,
+		RawQuery: pr.Out.URL.RawQuery,
+	}
+	pr.Out.Host = ""
+	// Credentials are for the router; sandboxes must never see them.
+	pr.Out.Header.Del(headerAuthorization)
+	if isUpgrade(pr.In.Header) {
+		// code-server and Jupyter reject Origin != Host on WebSockets.
+		pr.Out.Header.Del("Origin")
+	}
+	pr.SetXForwarded()
+}
+
+// proxyError answers an upstream failure: 413 for an oversized body, 504
+// for timeouts, 502 for everything else.
+func (r *Router) proxyError(w http.ResponseWriter, req *http.Request, err error) {
+	st := stateFrom(req.Context())
+	id, nsLabel := "", noNamespace
+	if st != nil {
+		id, nsLabel = st.target.ID, st.nsLabel
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		writeDetail(w, http.StatusRequestEntityTooLarge, msgBodyTooLarge)
+		return
+	}
+	reason, timeout := classify(err, req.Context())
+	r.metrics.UpstreamErrors.WithLabelValues(nsLabel, reason).Inc()
+	r.logger.V(2).Info("Upstream request failed", "sandbox", klogRef(st), "reason", reason, "err", err)
+	if timeout {
+		writeDetail(w, http.StatusGatewayTimeout, msgGatewayTimeout+id)
+		return
+	}
+	writeDetail(w, http.StatusBadGateway, msgBadGateway+id)
+}
+
+// deny answers an authorization failure without revealing its detail.
+func (r *Router) deny(w http.ResponseWriter, req *http.Request, t Target, err error) {
+	r.logger.V(2).Info("Request denied", "sandbox", klog.KRef(t.Namespace, t.ID), "clientIP", clientIP(req), "reason", err.Error())
+	switch {
+	case errors.Is(err, ErrUnauthenticated):
+		w.Header().Set(headerWWWAuthenticate, "Bearer")
+		writeDetail(w, http.StatusUnauthorized, msgUnauthenticated)
+	case errors.Is(err, ErrForbidden):
+		writeDetail(w, http.StatusForbidden, msgForbidden)
+	default:
+		r.logger.Error(err, "Authorization failed", "sandbox", klog.KRef(t.Namespace, t.ID))
+		writeDetail(w, http.StatusInternalServerError, msgInternal)
+	}
+}
+
+// invalidate evicts a cache entry whose Pod IP just failed to dial in a
+// way that says the host is gone.
+func (r *Router) invalidate(st *requestState) {
+	if r.cache.Invalidate(st.entry.SandboxUID, st.entry.PodIP) {
+		r.metrics.CacheInvalidated.WithLabelValues(st.nsLabel).Inc()
+		r.logger.V(2).Info("Evicted unreachable sandbox pod from the cache", "sandbox", klog.KRef(st.entry.Namespace, st.entry.Name), "podIP", st.entry.PodIP)
+	}
+}
+
+// namespaceLabel keeps metric label values bounded: a namespace becomes a
+// label value only while a cached sandbox lives there.
+func (r *Router) namespaceLabel(ns string) string {
+	if r.cache.HasNamespace(ns) {
+		return ns
+	}
+	return noNamespace
+}
+
+// observe records metrics and the access log line of one request.
+func (r *Router) observe(req *http.Request, rec *responseRecorder, st *requestState, d time.Duration) {
+	code := rec.code()
+	nsLabel, id, ns := noNamespace, "", ""
+	if st != nil {
+		nsLabel, id, ns = st.nsLabel, st.target.ID, st.target.Namespace
+	}
+	method := methodLabel(req.Method)
+	codeLabel := strconv.Itoa(code)
+	r.metrics.Requests.WithLabelValues(method, codeLabel, nsLabel).Inc()
+	r.metrics.RequestDuration.WithLabelValues(method, codeLabel, nsLabel).Observe(d.Seconds())
+	if !r.opts.AccessLog {
+		return
+	}
+	// Never the query string (it may carry tokens) nor any header value
+	// besides the user agent.
+	r.accessLog.Info("request",
+		"method", req.Method,
+		"path", req.URL.Path,
+		"status", code,
+		"duration_ms", float64(d.Microseconds())/1000,
+		"client_ip", clientIP(req),
+		"sandbox_id", id,
+		"sandbox_namespace", ns,
+		"bytes_out", rec.written,
+		"user_agent", req.UserAgent(),
+	)
+}
+
+func clientIP(req *http.Request) string {
+	host, _, err := net.SplitHostPort(req.RemoteAddr)
+	if err != nil {
+		return req.RemoteAddr
+	}
+	return host
+}
+
+func klogRef(st *requestState) klog.ObjectRef {
+	if st == nil {
+		return klog.ObjectRef{}
+	}
+	return klog.KRef(st.target.Namespace, st.target.ID)
+}
+
+// isUpgrade is ReverseProxy's test: Connection names "upgrade" and Upgrade
+// is set.
+func isUpgrade(h http.Header) bool {
+	if h.Get("Upgrade") == "" {
+		return false
+	}
+	for _, v := range h["Connection"] {
+		for _, tok := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(tok), "upgrade") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// responseRecorder captures status and size for metrics and the access
+// log while passing Flush and Hijack through (ReverseProxy needs both).
+type responseRecorder struct {
+	http.ResponseWriter
+	status  int
+	written int64
+}
+
+func (w *responseRecorder) WriteHeader(code int) {
+	// 1xx informational responses may precede the final one.
+	if w.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *responseRecorder) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.written += int64(n)
+	return n, err
+}
+
+func (w *responseRecorder) Flush() {
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Hijack is only used by ReverseProxy after the sandbox answered 101.
+func (w *responseRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil && w.status == 0 {
+		w.status = http.StatusSwitchingProtocols
+	}
+	return conn, brw, err
+}
+
+// Unwrap lets http.ResponseController reach the server's writer.
+func (w *responseRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *responseRecorder) code() int {
+	if w.status == 0 {
+		// Nothing written: net/http answers 200 for a handler that
+		// returns without writing; a panic-aborted stream is logged as 200
+		// too, since the client already has that status.
+		return http.StatusOK
+	}
+	return w.status
+}

@@ -1,0 +1,295 @@
+/*
+Copyright The Agent Sandbox Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httputil"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	kubeinformers "k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
+)
+
+// Defaults of Options (§1.10, §1.11).
+const (
+	DefaultClusterDomain             = "cluster.local"
+	DefaultProxyTimeout              = 180 * time.Second
+	DefaultResponseHeaderTimeout     = 30 * time.Second
+	DefaultDialTimeout               = 30 * time.Second
+	DefaultUpstreamMaxRetries        = 3
+	DefaultUpstreamRetryInitialDelay = 200 * time.Millisecond
+	DefaultUpstreamRetryMaxDelay     = 800 * time.Millisecond
+)
+
+// Options configures a Router. Start from DefaultOptions: zero durations
+// take their defaults, but a zero UpstreamMaxRetries means no retries.
+type Options struct {
+	// KubeClient feeds the Pod cache; required, since every request is
+	// resolved from the cache.
+	KubeClient kubernetes.Interface
+	// CacheNamespace limits the cache to one namespace; empty is all.
+	CacheNamespace string
+	// CacheResync is the informer resync period; 0 means 10 minutes.
+	CacheResync time.Duration
+
+	// DNSFallback routes sandboxes missing from the cache to
+	// <id>.<namespace>.svc.<ClusterDomain> (Service-backed sandboxes)
+	// instead of answering 404.
+	DNSFallback   bool
+	ClusterDomain string
+	// AllowLoopbackPodIP admits loopback X-Sandbox-Pod-IP hints.
+	AllowLoopbackPodIP bool
+
+	// ProxyTimeout bounds each non-upgrade request end to end, and caps
+	// X-Sandbox-Timeout.
+	ProxyTimeout time.Duration
+	// ResponseHeaderTimeout bounds the wait for upstream response headers
+	// after the request was sent; X-Sandbox-Timeout raises it (up to
+	// ProxyTimeout) for that request.
+	ResponseHeaderTimeout time.Duration
+	// DialTimeout bounds one upstream dial.
+	DialTimeout time.Duration
+	// MaxRequestBodyBytes caps inbound bodies (413 beyond); 0 is no cap.
+	MaxRequestBodyBytes int64
+
+	// UpstreamMaxRetries is the number of dial retries; 0 disables.
+	UpstreamMaxRetries        int
+	UpstreamRetryInitialDelay time.Duration
+	UpstreamRetryMaxDelay     time.Duration
+
+	// Authorizer decides access; nil means AllowAll.
+	Authorizer Authorizer
+	// AccessLog logs one structured line per proxied request.
+	AccessLog bool
+	// Registry receives the router's metrics; nil means a new private
+	// registry from NewRegistry.
+	Registry *prometheus.Registry
+	// Logger is the router's logger; the zero Logger means klog.Background().
+	Logger klog.Logger
+}
+
+// DefaultOptions returns the documented defaults, without a client.
+func DefaultOptions() Options {
+	return Options{
+		ClusterDomain:             DefaultClusterDomain,
+		ProxyTimeout:              DefaultProxyTimeout,
+		ResponseHeaderTimeout:     DefaultResponseHeaderTimeout,
+		DialTimeout:               DefaultDialTimeout,
+		UpstreamMaxRetries:        DefaultUpstreamMaxRetries,
+		UpstreamRetryInitialDelay: DefaultUpstreamRetryInitialDelay,
+		UpstreamRetryMaxDelay:     DefaultUpstreamRetryMaxDelay,
+		AccessLog:                 true,
+	}
+}
+
+func (o *Options) complete() error {
+	var errs []error
+	if o.KubeClient == nil {
+		errs = append(errs, errors.New("a Kubernetes client is required (the router resolves sandboxes from its Pod cache)"))
+	}
+	if o.ProxyTimeout < 0 || o.ResponseHeaderTimeout < 0 || o.DialTimeout < 0 {
+		errs = append(errs, errors.New("timeouts must be > 0"))
+	}
+	if o.MaxRequestBodyBytes < 0 {
+		errs = append(errs, errors.New("max request body bytes must be >= 0"))
+	}
+	if o.UpstreamMaxRetries < 0 || o.UpstreamRetryInitialDelay < 0 || o.UpstreamRetryMaxDelay < 0 {
+		errs = append(errs, errors.New("upstream retries and delays must be >= 0"))
+	}
+	if o.UpstreamRetryMaxDelay > 0 && o.UpstreamRetryInitialDelay > o.UpstreamRetryMaxDelay {
+		errs = append(errs, errors.New("upstream retry initial delay must not exceed the max delay"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	def := DefaultOptions()
+	if o.ClusterDomain == "" {
+		o.ClusterDomain = def.ClusterDomain
+	}
+	if o.ProxyTimeout == 0 {
+		o.ProxyTimeout = def.ProxyTimeout
+	}
+	if o.ResponseHeaderTimeout == 0 {
+		o.ResponseHeaderTimeout = def.ResponseHeaderTimeout
+	}
+	if o.DialTimeout == 0 {
+		o.DialTimeout = def.DialTimeout
+	}
+	if o.UpstreamRetryInitialDelay == 0 {
+		o.UpstreamRetryInitialDelay = def.UpstreamRetryInitialDelay
+	}
+	if o.UpstreamRetryMaxDelay == 0 {
+		o.UpstreamRetryMaxDelay = max(def.UpstreamRetryMaxDelay, o.UpstreamRetryInitialDelay)
+	}
+	if o.Authorizer == nil {
+		o.Authorizer = AllowAll()
+	}
+	if o.Registry == nil {
+		o.Registry = NewRegistry()
+	}
+	if o.Logger.GetSink() == nil {
+		o.Logger = klog.Background()
+	}
+	return nil
+}
+
+// Router is the sandbox router: a proxy handler, its Pod cache, metrics
+// and readiness state.
+type Router struct {
+	opts      Options
+	logger    klog.Logger
+	accessLog klog.Logger
+	cache     *PodCache
+	factory   kubeinformers.SharedInformerFactory
+	metrics   *Metrics
+	proxy     *httputil.ReverseProxy
+	transport *http.Transport
+	handler   http.Handler
+
+	startOnce sync.Once
+	synced    atomic.Bool
+	draining  atomic.Bool
+	// inflight counts proxied requests, upgraded connections included,
+	// so a drain can wait for them.
+	inflight atomic.Int64
+}
+
+// New builds a Router. Nothing runs until Start (or Run).
+func New(opts Options) (*Router, error) {
+	if err := opts.complete(); err != nil {
+		return nil, fmt.Errorf("router options: %w", err)
+	}
+	r := &Router{
+		opts:      opts,
+		logger:    opts.Logger,
+		accessLog: opts.Logger.WithName("sandbox-router.access"),
+	}
+	var err error
+	r.cache, r.factory, err = NewPodCache(opts.KubeClient, PodCacheOptions{
+		Namespace: opts.CacheNamespace,
+		Resync:    opts.CacheResync,
+		Logger:    opts.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if r.metrics, err = NewMetrics(opts.Registry); err != nil {
+		return nil, fmt.Errorf("registering router metrics: %w", err)
+	}
+	r.transport = newBaseTransport(opts.DialTimeout)
+	r.proxy = &httputil.ReverseProxy{
+		Rewrite: r.rewrite,
+		Transport: &retryTransport{
+			base:         r.transport,
+			maxRetries:   opts.UpstreamMaxRetries,
+			initialDelay: opts.UpstreamRetryInitialDelay,
+			maxDelay:     opts.UpstreamRetryMaxDelay,
+			onRetry: func(st *requestState) {
+				r.metrics.UpstreamRetries.WithLabelValues(st.nsLabel).Inc()
+			},
+			onDeadHost: r.invalidate,
+		},
+		// Negative: flush after every write, so SSE and chunked output
+		// reach the client as the sandbox produces them.
+		FlushInterval: -1,
+		ErrorHandler:  r.proxyError,
+		ErrorLog:      nil,
+	}
+	r.handler = http.HandlerFunc(r.serveProxy)
+	return r, nil
+}
+
+// Handler is the proxy listener's handler: /healthz, everything else
+// proxied.
+func (r *Router) Handler() http.Handler { return r.handler }
+
+// Cache exposes the Pod cache, for tests and diagnostics.
+func (r *Router) Cache() *PodCache { return r.cache }
+
+// Registry is the registry holding the router's metrics.
+func (r *Router) Registry() *prometheus.Registry { return r.opts.Registry }
+
+// MetricsHandler serves the registry in the Prometheus text format.
+func (r *Router) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(r.opts.Registry, promhttp.HandlerOpts{Registry: r.opts.Registry})
+}
+
+// Start starts the Pod informer; it is idempotent and returns at once.
+// The informer stops when ctx ends.
+func (r *Router) Start(ctx context.Context) {
+	r.startOnce.Do(func() {
+		r.factory.Start(ctx.Done())
+		go func() {
+			<-ctx.Done()
+			r.factory.Shutdown()
+		}()
+	})
+}
+
+// WaitForCacheSync blocks until the Pod cache holds the initial LIST, or
+// ctx ends; it reports which.
+func (r *Router) WaitForCacheSync(ctx context.Context) bool {
+	if !r.cache.WaitForSync(ctx) {
+		return false
+	}
+	r.synced.Store(true)
+	return true
+}
+
+// Ready reports what /readyz answers: cache synced and not draining. Run
+// binds every listener before it serves any, so a served probe implies
+// bound listeners.
+func (r *Router) Ready() bool {
+	return r.synced.Load() && !r.draining.Load()
+}
+
+// SetDraining flips readiness off for good: the first step of a graceful
+// shutdown.
+func (r *Router) SetDraining() { r.draining.Store(true) }
+
+// ProbeHandler serves the probe listener: /healthz always 200 and /readyz
+// 200 "ok" or 503 "draining"/"not ready".
+func (r *Router) ProbeHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { writeHealthz(w) })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set(headerContentType, "text/plain; charset=utf-8")
+		switch {
+		case r.draining.Load():
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("draining"))
+		case !r.Ready():
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("not ready"))
+		default:
+			_, _ = w.Write([]byte("ok"))
+		}
+	})
+	return mux
+}
+
+// CloseIdleConnections drops pooled upstream connections.
+func (r *Router) CloseIdleConnections() { r.transport.CloseIdleConnections() }

@@ -1,0 +1,233 @@
+/*
+Copyright The Agent Sandbox Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package router
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// errResponseHeaderTimeout is the cause of an attempt cut off while
+// waiting for response headers.
+var errResponseHeaderTimeout = errors.New("timed out waiting for upstream response headers")
+
+// newBaseTransport is the upstream transport of §1.11: plain HTTP/1.1 only
+// (sandboxes speak nothing else, and HTTP/2 would break upgrades), and no
+// environment proxy, so traffic never leaves the cluster through one.
+// Response header timeouts are per request, in retryTransport.
+func newBaseTransport(dialTimeout time.Duration) *http.Transport {
+	return &http.Transport{
+		Proxy: nil,
+		DialContext: (&net.Dialer{
+			Timeout:   dialTimeout,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		ForceAttemptHTTP2:     false,
+		TLSNextProto:          map[string]func(string, *tls.Conn) http.RoundTripper{},
+		MaxIdleConns:          200,
+		MaxIdleConnsPerHost:   16,
+		IdleConnTimeout:       90 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// retryTransport retries dial-class failures (nothing was sent, so any
+// method is safe to retry) and applies the request's response header
+// timeout, measured from the moment the request was fully written.
+type retryTransport struct {
+	base         http.RoundTripper
+	maxRetries   int
+	initialDelay time.Duration
+	maxDelay     time.Duration
+	// onRetry and onDeadHost are called with the request's state; they
+	// feed metrics and cache invalidation.
+	onRetry    func(*requestState)
+	onDeadHost func(*requestState)
+}
+
+func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	st := stateFrom(req.Context())
+	var rb *retryableBody
+	out := req
+	if req.Body != nil && req.Body != http.NoBody {
+		// http.Transport closes the body even when the dial fails; the
+		// wrapper ignores closes until a connection exists, so the body is
+		// still there for the next attempt.
+		rb = &retryableBody{ReadCloser: req.Body}
+		out = req.WithContext(req.Context())
+		out.Body = rb
+	}
+	delay := t.initialDelay
+	for attempt := 0; ; attempt++ {
+		resp, err := t.attempt(out, st, rb)
+		if err == nil {
+			return resp, nil
+		}
+		if !isDialError(err) {
+			return nil, err
+		}
+		if st != nil && st.fromCache && isDeadHost(err) && t.onDeadHost != nil {
+			t.onDeadHost(st)
+		}
+		if attempt >= t.maxRetries {
+			return nil, err
+		}
+		timer := time.NewTimer(delay)
+		select {
+		case <-timer.C:
+		case <-req.Context().Done():
+			// The deadline ends the retries; the caller hears the dial
+			// error, which is what actually went wrong.
+			timer.Stop()
+			return nil, err
+		}
+		if st != nil && t.onRetry != nil {
+			t.onRetry(st)
+		}
+		delay = min(delay*2, t.maxDelay)
+	}
+}
+
+func (t *retryTransport) attempt(req *http.Request, st *requestState, rb *retryableBody) (*http.Response, error) {
+	var rht time.Duration
+	if st != nil {
+		rht = st.responseHeaderTimeout
+	}
+	if rht <= 0 && rb == nil {
+		return t.base.RoundTrip(req)
+	}
+	ctx, cancel := context.WithCancelCause(req.Context())
+	var (
+		mu       sync.Mutex
+		timer    *time.Timer
+		finished bool
+	)
+	trace := &httptrace.ClientTrace{
+		GotConn: func(httptrace.GotConnInfo) {
+			if rb != nil {
+				rb.connected.Store(true)
+			}
+		},
+		WroteRequest: func(httptrace.WroteRequestInfo) {
+			if rht <= 0 {
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if !finished {
+				timer = time.AfterFunc(rht, func() { cancel(errResponseHeaderTimeout) })
+			}
+		},
+	}
+	resp, err := t.base.RoundTrip(req.WithContext(httptrace.WithClientTrace(ctx, trace)))
+	mu.Lock()
+	finished = true
+	fired := timer != nil && !timer.Stop()
+	mu.Unlock()
+	if err != nil {
+		cause := context.Cause(ctx)
+		cancel(nil)
+		if errors.Is(cause, errResponseHeaderTimeout) {
+			return nil, errResponseHeaderTimeout
+		}
+		return nil, err
+	}
+	if fired {
+		// Headers and the timer raced; the timer won and the context is
+		// already cancelled, so the body is unusable.
+		resp.Body.Close()
+		return nil, errResponseHeaderTimeout
+	}
+	// ctx must stay alive while the body (or the upgraded connection)
+	// streams; it ends with the inbound request's context.
+	return resp, nil
+}
+
+// retryableBody shields the inbound body from the transport's close on a
+// failed dial. Once a connection exists the transport may have read from
+// the body, no retry can happen, and closes go through again so a write
+// blocked on the client can be aborted.
+type retryableBody struct {
+	io.ReadCloser
+	connected atomic.Bool
+}
+
+func (b *retryableBody) Close() error {
+	if b.connected.Load() {
+		return b.ReadCloser.Close()
+	}
+	return nil
+}
+
+// isDialError is the retry class of §1.10: DNS failures and any error of
+// the dial operation. Nothing has been written when these happen.
+func isDialError(err error) bool {
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return true
+	}
+	var opErr *net.OpError
+	return errors.As(err, &opErr) && opErr.Op == "dial"
+}
+
+// isDeadHost tells a dial failure that says the host is gone (timeout, no
+// route, unreachable) from connection refused, which says a live host has
+// nothing on that port; only the former invalidates a cache entry.
+func isDeadHost(err error) bool {
+	var opErr *net.OpError
+	if !errors.As(err, &opErr) || opErr.Op != "dial" {
+		return false
+	}
+	return !errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// classify maps an upstream failure to the reason label and decides
+// whether it is a timeout (504) or not (502).
+func classify(err error, reqCtx context.Context) (reason string, timeout bool) {
+	deadline := errors.Is(reqCtx.Err(), context.DeadlineExceeded)
+	switch {
+	case errors.Is(err, errResponseHeaderTimeout):
+		return reasonTimeout, true
+	case isDialError(err):
+		return reasonDial, deadline
+	case deadline, errors.Is(err, context.DeadlineExceeded):
+		return reasonTimeout, true
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) && netErr.Timeout() {
+		return reasonTimeout, true
+	}
+	var recErr tls.RecordHeaderError
+	var alertErr tls.AlertError
+	var certErr *tls.CertificateVerificationError
+	switch {
+	case errors.As(err, &recErr), errors.As(err, &alertErr), errors.As(err, &certErr):
+		return reasonTLS, false
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return reasonEOF, false
+	}
+	return reasonOther, false
+}
