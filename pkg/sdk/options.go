@@ -66,6 +66,7 @@ type clientConfig struct {
 	maxDownloadSize   int64
 	maxUploadSize     int64
 	userAgent         string
+	noPodIPHint       bool
 }
 
 func defaultClientConfig() clientConfig {
@@ -175,6 +176,13 @@ func WithMaxDownloadSize(n int64) ClientOption {
 // WithMaxUploadSize caps the bytes Write sends. Default 256 MiB.
 func WithMaxUploadSize(n int64) ClientOption {
 	return func(c *clientConfig) { c.maxUploadSize = n }
+}
+
+// WithoutPodIPHint stops sending X-Sandbox-Pod-IP, so the router resolves
+// the sandbox by name itself. Useful when the router refuses the pod's
+// address class (a loopback pod IP on a test bed, for instance).
+func WithoutPodIPHint() ClientOption {
+	return func(c *clientConfig) { c.noPodIPHint = true }
 }
 
 // WithUserAgent sets the User-Agent of Kubernetes and runtime requests.

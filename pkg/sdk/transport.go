@@ -217,7 +217,7 @@ func (s *Sandbox) setHeaders(ctx context.Context, req *http.Request, r request, 
 	if t := sandboxTimeout(ctx, attemptTimeout); t != "" {
 		h[HeaderSandboxTimeout] = []string{t}
 	}
-	if s.podIP != "" {
+	if s.podIP != "" && !cfg.noPodIPHint {
 		h[HeaderSandboxPodIP] = []string{s.podIP}
 	}
 	if cfg.token != nil {
