@@ -247,3 +247,10 @@ func readPIDFile(t *testing.T, path string, timeout time.Duration) int {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// killAndWait SIGKILLs a process a test deliberately left running.
+func killAndWait(t *testing.T, pid int) {
+	t.Helper()
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	waitDead(t, pid, 5*time.Second)
+}
