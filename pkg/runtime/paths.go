@@ -30,9 +30,11 @@ import (
 // directory; every handler answers it with 403 {"message":"Access denied"}.
 var errAccessDenied = errors.New("access denied")
 
-// maxSymlinkHops bounds symlink resolution like the kernel's MAXSYMLINKS,
-// so a link cycle ends in ELOOP instead of spinning.
-const maxSymlinkHops = 40
+// maxSymlinkHops bounds symlink resolution, so a link cycle ends in ELOOP
+// instead of spinning. It is filepath.EvalSymlinks' limit; the kernel's
+// (40 per lookup) does not apply, because the operation afterwards gets a
+// path that is free of symlinks.
+const maxSymlinkHops = 255
 
 // resolveInBase maps a client path to the path, relative to base, that an
 // operation on it would really touch, or errAccessDenied if that is
