@@ -66,7 +66,19 @@ func newFakeCluster(t *testing.T, objs ...runtime.Object) *fakeCluster {
 		if fc.onCreate != nil {
 			c := claim.DeepCopy()
 			fc.wg.Add(1)
-			go func() { defer fc.wg.Done(); fc.onCreate(c) }()
+			go func() {
+				defer fc.wg.Done()
+				// The reactor runs before the tracker stores the
+				// claim; a controller only ever sees stored claims.
+				for deadline := time.Now().Add(5 * time.Second); !fc.claimExists(c.Namespace, c.Name); {
+					if time.Now().After(deadline) {
+						fc.t.Errorf("claim %s never stored", c.Name)
+						return
+					}
+					time.Sleep(time.Millisecond)
+				}
+				fc.onCreate(c)
+			}()
 		}
 		return false, nil, nil
 	})
