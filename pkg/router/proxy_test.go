@@ -20,6 +20,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -791,3 +792,31 @@ func metricValue(t *testing.T, r *Router, name string, labelPairs ...string) flo
 	}
 	return 0
 }
+
+// A dead-host dial failure (not connection refused) on a cached IP evicts
+// the entry, so the next request does not wait for the informer.
+func TestProxyInvalidatesDeadHost(t *testing.T) {
+	r, _ := newTestRouter(t, func(o *Options) { o.UpstreamMaxRetries = 1 }, sandboxPod("team-a", "sb-1", "127.0.0.1"))
+	rt := r.proxy.Transport.(*retryTransport)
+	var calls int
+	rt.base = roundTripFunc(func(*http.Request) (*http.Response, error) {
+		calls++
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: no route to host")}
+	})
+	front := frontend(t, r)
+	readDetail(t, do(t, sandboxRequest(t, front, http.MethodGet, "/", "team-a", "sb-1", 8888)), 502, "Could not connect to the backend sandbox: sb-1")
+	if calls != 2 {
+		t.Errorf("attempts = %d, want 2", calls)
+	}
+	if _, ok := r.Cache().ByName("team-a", "sb-1"); ok {
+		t.Error("dead host still cached")
+	}
+	if got := metricValue(t, r, "sandbox_router_cache_invalidations_total", "sandbox_namespace", "team-a"); got != 1 {
+		t.Errorf("invalidations = %v, want 1", got)
+	}
+	readDetail(t, do(t, sandboxRequest(t, front, http.MethodGet, "/", "team-a", "sb-1", 8888)), 404, "Sandbox not found: sb-1")
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
