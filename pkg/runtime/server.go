@@ -228,9 +228,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// route answers a wrong method the way FastAPI does.
+// route answers a wrong method the way FastAPI does. Like Starlette, a
+// GET route also answers HEAD (net/http drops the body).
 func (s *Server) route(w http.ResponseWriter, r *http.Request, method string, h http.HandlerFunc) {
-	if r.Method != method {
+	if r.Method != method && (method != http.MethodGet || r.Method != http.MethodHead) {
 		w.Header().Set("Allow", method)
 		writeJSON(w, http.StatusMethodNotAllowed, detailBody{Detail: "Method Not Allowed"})
 		return

@@ -53,6 +53,10 @@ func TestRoutes(t *testing.T) {
 			method: http.MethodPost, path: "/download/x",
 			wantStatus: http.StatusMethodNotAllowed, wantBody: `{"detail":"Method Not Allowed"}`,
 		},
+		"HEAD on a GET route": {
+			method: http.MethodHead, path: "/",
+			wantStatus: http.StatusOK, wantBody: "",
+		},
 		"upload needs POST": {
 			method: http.MethodGet, path: "/upload",
 			wantStatus: http.StatusMethodNotAllowed, wantBody: `{"detail":"Method Not Allowed"}`,
