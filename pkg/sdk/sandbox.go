@@ -18,7 +18,6 @@ package sdk
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -254,12 +253,4 @@ func (c *Client) rollback(ctx context.Context, namespace, name string) error {
 		return fmt.Errorf("rolling back: %w", err)
 	}
 	return nil
-}
-
-// errAs is errors.As for a target type, without the pointer dance at call
-// sites.
-func errAs[T error](err error) (T, bool) {
-	var t T
-	ok := errors.As(err, &t)
-	return t, ok
 }

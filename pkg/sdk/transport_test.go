@@ -571,3 +571,10 @@ func TestEmptyPathRejected(t *testing.T) {
 		t.Errorf("%d requests sent", rec.hits.Load())
 	}
 }
+
+// errAs is errors.As for a target type.
+func errAs[T error](err error) (T, bool) {
+	var t T
+	ok := errors.As(err, &t)
+	return t, ok
+}
