@@ -228,6 +228,7 @@ func TestConfinementRace(t *testing.T) {
 	}
 	stop.Store(true)
 	wg.Wait()
+	t.Logf("%d request rounds against %d flips", requests, flips)
 	if diff := cmp.Diff(outsideBefore, snapshot(t, f.outside)); diff != "" {
 		t.Errorf("after %d racing requests (%d flips) the outside dir changed (-before,+after):\n%s", requests, flips, diff)
 	}
