@@ -35,7 +35,6 @@ import (
 	"k8s.io/klog/v2"
 
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
-	"github.com/agentsandbox/agent-sandbox/pkg/controller"
 )
 
 // sandboxGroupKind is compared without the version: Pods written by older
@@ -290,8 +289,11 @@ func entryFor(pod *corev1.Pod) *CacheEntry {
 	if _, ok := pod.Labels[agentsv1beta1.SandboxNameHashLabel]; !ok {
 		return nil
 	}
-	ref := controller.ControllerOfKind(pod, sandboxGroupKind)
-	if ref == nil || ref.UID == "" || ref.Name == "" {
+	ref := metav1.GetControllerOfNoCopy(pod)
+	if ref == nil || ref.Kind != sandboxGroupKind.Kind || ref.UID == "" || ref.Name == "" {
+		return nil
+	}
+	if gv, err := schema.ParseGroupVersion(ref.APIVersion); err != nil || gv.Group != sandboxGroupKind.Group {
 		return nil
 	}
 	if !podReady(pod) {

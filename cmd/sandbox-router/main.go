@@ -1,0 +1,282 @@
+/*
+Copyright The Agent Sandbox Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Command sandbox-router runs the sandbox router, the header-routed reverse
+// proxy in front of sandbox Pods. Wiring only: flags, clients and the
+// authorizer; the logic lives in pkg/router.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+
+	"github.com/agentsandbox/agent-sandbox/pkg/router"
+	"github.com/agentsandbox/agent-sandbox/pkg/signals"
+	"github.com/agentsandbox/agent-sandbox/pkg/version"
+)
+
+const binaryName = "sandbox-router"
+
+type options struct {
+	router.ServeOptions
+	showVersion bool
+	kubeconfig  string
+	qps         float64
+	burst       int
+
+	cacheEnabled       bool
+	cacheNamespace     string
+	dnsFallback        bool
+	clusterDomain      string
+	allowLoopbackPodIP bool
+	proxyTimeout       time.Duration
+	respHeaderTimeout  time.Duration
+	maxBodyBytes       int64
+	retries            int
+	retryInitialDelay  time.Duration
+	retryMaxDelay      time.Duration
+	accessLog          bool
+
+	authzMode        string
+	trTTL            time.Duration
+	trCacheSize      int
+	trRequireToken   bool
+	trAudiences      string
+	scopedSecretFile string
+}
+
+func main() {
+	klog.InitFlags(nil)
+	var o options
+	flag.BoolVar(&o.showVersion, "version", false, "Print version information and exit.")
+	flag.StringVar(&o.HTTPAddr, "http-bind-address", ":8080", "Plain HTTP proxy listener; empty disables it.")
+	flag.StringVar(&o.HTTPSAddr, "https-bind-address", "", "HTTPS proxy listener (conventionally :8443); needs --tls-cert-file and --tls-key-file.")
+	flag.StringVar(&o.MetricsAddr, "metrics-bind-address", ":9090", "Address of /metrics; empty disables it.")
+	flag.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz; empty disables it.")
+	flag.StringVar(&o.TLSCertFile, "tls-cert-file", "", "PEM certificate of the HTTPS listener; reloaded when it changes.")
+	flag.StringVar(&o.TLSKeyFile, "tls-key-file", "", "PEM key of the HTTPS listener; reloaded when it changes.")
+	flag.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", router.DefaultShutdownTimeout, "Drain budget on SIGTERM/SIGINT, shared by all listeners; >= 0.")
+	flag.StringVar(&o.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "Path to a kubeconfig (env KUBECONFIG); empty means in-cluster config, or the default kubeconfig outside a Pod.")
+	flag.Float64Var(&o.qps, "kube-api-qps", 50, "Client-side QPS towards the API server (TokenReview/SubjectAccessReview calls); > 0.")
+	flag.IntVar(&o.burst, "kube-api-burst", 100, "Client-side burst towards the API server; > 0.")
+
+	flag.BoolVar(&o.cacheEnabled, "cache-enabled", true, "Accepted for compatibility with the reference manifests; the Pod cache is always on and false is refused.")
+	flag.StringVar(&o.cacheNamespace, "cache-namespace", "", "Watch sandbox Pods in this namespace only; empty watches all namespaces.")
+	flag.BoolVar(&o.dnsFallback, "dns-fallback", false, "Route sandboxes missing from the cache to <id>.<namespace>.svc.<cluster-domain> (Service-backed sandboxes) instead of answering 404.")
+	flag.StringVar(&o.clusterDomain, "cluster-domain", router.DefaultClusterDomain, "Cluster DNS domain for --dns-fallback (env CLUSTER_DOMAIN).")
+	flag.BoolVar(&o.allowLoopbackPodIP, "allow-loopback-pod-ip", false, "Accept loopback X-Sandbox-Pod-IP hints (sidecar and test use only).")
+	flag.DurationVar(&o.proxyTimeout, "proxy-timeout", router.DefaultProxyTimeout, "End-to-end bound of each non-upgrade request, and the cap of X-Sandbox-Timeout (env PROXY_TIMEOUT_SECONDS); > 0.")
+	flag.DurationVar(&o.respHeaderTimeout, "response-header-timeout", router.DefaultResponseHeaderTimeout, "Wait for upstream response headers after the request was sent; X-Sandbox-Timeout raises it per request up to --proxy-timeout; > 0.")
+	flag.Int64Var(&o.maxBodyBytes, "max-request-body-bytes", 0, "Largest accepted request body (413 beyond); 0 is unlimited.")
+	flag.IntVar(&o.retries, "upstream-max-retries", router.DefaultUpstreamMaxRetries, "Retries of failed upstream dials; 0 disables.")
+	flag.DurationVar(&o.retryInitialDelay, "upstream-retry-initial-delay", router.DefaultUpstreamRetryInitialDelay, "First dial retry delay, doubled per retry.")
+	flag.DurationVar(&o.retryMaxDelay, "upstream-retry-max-delay", router.DefaultUpstreamRetryMaxDelay, "Cap of the dial retry delay.")
+	flag.BoolVar(&o.accessLog, "access-log", true, "Log one structured line per proxied request.")
+
+	flag.StringVar(&o.authzMode, "authz-mode", router.AuthzModeAllowAll, "allow-all, tokenreview, scoped-token or subjectaccessreview.")
+	flag.DurationVar(&o.trTTL, "authz-tokenreview-ttl", router.DefaultTokenReviewTTL, "How long TokenReview and SubjectAccessReview verdicts are cached; > 0.")
+	flag.IntVar(&o.trCacheSize, "authz-tokenreview-cache-size", router.DefaultTokenReviewCacheSize, "Size of each verdict cache; > 0.")
+	flag.BoolVar(&o.trRequireToken, "authz-tokenreview-require-token", false, "In tokenreview mode, answer 401 to requests without a bearer token.")
+	flag.StringVar(&o.trAudiences, "authz-tokenreview-audiences", "", "Comma-separated audiences for TokenReview.")
+	flag.StringVar(&o.scopedSecretFile, "authz-scoped-token-secret-file", "", "HMAC secret (>= 32 bytes) of scoped-token mode.")
+	flag.Parse()
+
+	if o.showVersion {
+		fmt.Print(version.Get().Banner(binaryName))
+		return
+	}
+	applyEnv(&o)
+	if err := o.validate(); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: invalid configuration: %v\n", binaryName, err)
+		os.Exit(2)
+	}
+	ctx := signals.SetupSignalHandler()
+	if err := run(ctx, o); err != nil {
+		var cfgErr configError
+		klog.FromContext(ctx).Error(err, "Router failed")
+		if errors.As(err, &cfgErr) {
+			klog.FlushAndExit(klog.ExitFlushTimeout, 2)
+		}
+		klog.FlushAndExit(klog.ExitFlushTimeout, 1)
+	}
+	klog.Flush()
+}
+
+// configError marks failures caused by the configuration (exit code 2)
+// rather than the environment.
+type configError struct{ error }
+
+func (e configError) Unwrap() error { return e.error }
+
+// applyEnv applies PROXY_TIMEOUT_SECONDS and CLUSTER_DOMAIN where the flag
+// was not given; invalid values are ignored, as in the reference.
+func applyEnv(o *options) {
+	set := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if v := os.Getenv("PROXY_TIMEOUT_SECONDS"); v != "" && !set["proxy-timeout"] {
+		if s, err := strconv.ParseFloat(v, 64); err == nil && s > 0 && s < float64(1<<62)/float64(time.Second) {
+			o.proxyTimeout = time.Duration(s * float64(time.Second))
+		}
+	}
+	if v := os.Getenv("CLUSTER_DOMAIN"); v != "" && !set["cluster-domain"] {
+		o.clusterDomain = v
+	}
+}
+
+func (o *options) validate() error {
+	errs := []error{o.ServeOptions.Validate()}
+	if !o.cacheEnabled {
+		errs = append(errs, errors.New("--cache-enabled=false is not supported: every request is resolved from the Pod cache"))
+	}
+	if o.clusterDomain == "" {
+		errs = append(errs, errors.New("--cluster-domain must not be empty"))
+	}
+	if o.proxyTimeout <= 0 || o.respHeaderTimeout <= 0 {
+		errs = append(errs, errors.New("--proxy-timeout and --response-header-timeout must be > 0"))
+	}
+	if o.maxBodyBytes < 0 {
+		errs = append(errs, errors.New("--max-request-body-bytes must be >= 0"))
+	}
+	if o.retries < 0 || o.retryInitialDelay <= 0 || o.retryMaxDelay < o.retryInitialDelay {
+		errs = append(errs, errors.New("--upstream-max-retries must be >= 0 and 0 < --upstream-retry-initial-delay <= --upstream-retry-max-delay"))
+	}
+	if o.qps <= 0 || o.burst <= 0 {
+		errs = append(errs, errors.New("--kube-api-qps and --kube-api-burst must be > 0"))
+	}
+	switch o.authzMode {
+	case router.AuthzModeAllowAll:
+	case router.AuthzModeTokenReview, router.AuthzModeSubjectAccessReview:
+		if o.trTTL <= 0 || o.trCacheSize <= 0 {
+			errs = append(errs, errors.New("--authz-tokenreview-ttl and --authz-tokenreview-cache-size must be > 0"))
+		}
+	case router.AuthzModeScopedToken:
+		if o.scopedSecretFile == "" {
+			errs = append(errs, errors.New("--authz-mode=scoped-token requires --authz-scoped-token-secret-file"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("unknown --authz-mode %q", o.authzMode))
+	}
+	return errors.Join(errs...)
+}
+
+func run(ctx context.Context, o options) error {
+	logger := klog.FromContext(ctx)
+	v := version.Get()
+	logger.Info("Starting", "binary", binaryName, "version", v.GitVersion, "revision", v.GitCommit, "authzMode", o.authzMode)
+
+	cfg, err := restConfig(o.kubeconfig)
+	if err != nil {
+		return err
+	}
+	cfg.QPS, cfg.Burst = float32(o.qps), o.burst
+	kube, err := kubernetes.NewForConfig(rest.AddUserAgent(cfg, binaryName))
+	if err != nil {
+		return fmt.Errorf("building Kubernetes client: %w", err)
+	}
+	authz, err := authorizer(o, kube)
+	if err != nil {
+		return configError{err}
+	}
+
+	r, err := router.New(router.Options{
+		KubeClient:                kube,
+		CacheNamespace:            o.cacheNamespace,
+		DNSFallback:               o.dnsFallback,
+		ClusterDomain:             o.clusterDomain,
+		AllowLoopbackPodIP:        o.allowLoopbackPodIP,
+		ProxyTimeout:              o.proxyTimeout,
+		ResponseHeaderTimeout:     o.respHeaderTimeout,
+		MaxRequestBodyBytes:       o.maxBodyBytes,
+		UpstreamMaxRetries:        o.retries,
+		UpstreamRetryInitialDelay: o.retryInitialDelay,
+		UpstreamRetryMaxDelay:     o.retryMaxDelay,
+		Authorizer:                authz,
+		AccessLog:                 o.accessLog,
+		Logger:                    logger,
+	})
+	if err != nil {
+		return configError{err}
+	}
+	ls, err := router.Listen(o.ServeOptions)
+	if err != nil {
+		return err
+	}
+	return r.Run(ctx, ls, o.ServeOptions)
+}
+
+// restConfig: an explicit kubeconfig wins; otherwise in-cluster config,
+// and the default kubeconfig only when not running in a Pod, so a
+// misconfigured Pod fails instead of picking up some stray file.
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig != "" {
+		cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+		if err != nil {
+			return nil, fmt.Errorf("loading kubeconfig %s: %w", kubeconfig, err)
+		}
+		return cfg, nil
+	}
+	cfg, err := rest.InClusterConfig()
+	if err == nil {
+		return cfg, nil
+	}
+	if !errors.Is(err, rest.ErrNotInCluster) {
+		return nil, fmt.Errorf("loading in-cluster config: %w", err)
+	}
+	cfg, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
+		clientcmd.NewDefaultClientConfigLoadingRules(), &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("no in-cluster config and no usable kubeconfig: %w", err)
+	}
+	return cfg, nil
+}
+
+func authorizer(o options, kube kubernetes.Interface) (router.Authorizer, error) {
+	tr := router.TokenReviewOptions{
+		Client:       kube,
+		TTL:          o.trTTL,
+		CacheSize:    o.trCacheSize,
+		RequireToken: o.trRequireToken,
+	}
+	for a := range strings.SplitSeq(o.trAudiences, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			tr.Audiences = append(tr.Audiences, a)
+		}
+	}
+	switch o.authzMode {
+	case router.AuthzModeTokenReview:
+		return router.NewTokenReviewAuthorizer(tr)
+	case router.AuthzModeSubjectAccessReview:
+		return router.NewSubjectAccessReviewAuthorizer(tr)
+	case router.AuthzModeScopedToken:
+		secret, err := router.LoadScopedTokenSecret(o.scopedSecretFile)
+		if err != nil {
+			return nil, err
+		}
+		return router.NewScopedTokenAuthorizer(secret, nil)
+	}
+	return router.AllowAll(), nil
+}
