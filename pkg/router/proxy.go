@@ -106,7 +106,9 @@ func (r *Router) serveProxy(w http.ResponseWriter, req *http.Request) {
 			writeDetail(rec, http.StatusRequestEntityTooLarge, msgBodyTooLarge)
 			return
 		}
-		req.Body = http.MaxBytesReader(rec, req.Body, limit)
+		// The server's own writer: MaxBytesReader tells it to close the
+		// connection rather than drain an oversized body.
+		req.Body = http.MaxBytesReader(w, req.Body, limit)
 	}
 
 	ctx := req.Context()
@@ -208,6 +210,13 @@ func (r *Router) proxyError(w http.ResponseWriter, req *http.Request, err error)
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		writeDetail(w, http.StatusRequestEntityTooLarge, msgBodyTooLarge)
+		return
+	}
+	if errors.Is(req.Context().Err(), context.Canceled) {
+		// The client went away; nobody reads this answer and it is not the
+		// sandbox's fault.
+		r.logger.V(4).Info("Client canceled the request", "sandbox", klogRef(st))
+		writeDetail(w, http.StatusBadGateway, msgBadGateway+id)
 		return
 	}
 	reason, timeout := classify(err, req.Context())
