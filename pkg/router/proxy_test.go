@@ -30,7 +30,6 @@ import (
 	"testing"
 	"time"
 
-	k8sfake "k8s.io/client-go/kubernetes/fake"
 	"k8s.io/klog/v2/textlogger"
 )
 
@@ -323,7 +322,6 @@ func TestProxySubjectAccessReview(t *testing.T) {
 		users:  map[string]string{"alice-token": "alice"},
 		grants: map[string][]string{"alice": {"team-a"}},
 	}
-	var client *k8sfake.Clientset
 	r, client := newTestRouter(t, nil,
 		sandboxPod("team-a", "sb-1", "127.0.0.1"),
 		sandboxPod("team-b", "sb-1", "127.0.0.1"),
