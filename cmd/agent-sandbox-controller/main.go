@@ -181,6 +181,7 @@ func run(ctx context.Context, o options) error {
 	reg := metrics.NewRegistry()
 	workqueue.SetProvider(metrics.NewWorkqueueProvider(reg))
 	metrics.NewRESTClientMetrics(reg).Install()
+	cfg.Wrap(metrics.NewForbiddenRequests(reg).Wrap)
 	reconcileMetrics := metrics.NewReconcileMetrics(reg)
 
 	var ready sync.WaitGroup

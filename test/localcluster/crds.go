@@ -44,14 +44,16 @@ func InstallCRDs(ctx context.Context, cfg *rest.Config, dir string) ([]string, e
 	if err != nil {
 		return nil, err
 	}
-	if len(files) == 0 {
-		return nil, fmt.Errorf("no CRDs in %s", dir)
-	}
 	var names []string
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			return nil, err
+		}
+		// The directory also holds its kustomization.yaml.
+		var kind metav1.TypeMeta
+		if err := yaml.Unmarshal(b, &kind); err != nil || kind.Kind != "CustomResourceDefinition" {
+			continue
 		}
 		crd := &apiextensionsv1.CustomResourceDefinition{}
 		if err := yaml.UnmarshalStrict(b, crd); err != nil {
@@ -73,6 +75,9 @@ func InstallCRDs(ctx context.Context, cfg *rest.Config, dir string) ([]string, e
 			}
 		}
 		names = append(names, crd.Name)
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("no CRDs in %s", dir)
 	}
 	for _, name := range names {
 		err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
