@@ -2,7 +2,7 @@
 SHELL := /usr/bin/env bash
 export GOTOOLCHAIN := local
 
-.PHONY: all generate verify build test test-unit test-integration e2e dev cluster-build cluster-up cluster-down clean
+.PHONY: all generate verify build test test-unit test-integration e2e e2e-local dev images kind-load release-manifests cluster-build cluster-up cluster-down clean
 
 all: build
 
@@ -30,9 +30,25 @@ test-unit:
 test-integration:
 	hack/test.sh integration
 
-## e2e: the e2e suite against the cluster in KUBECONFIG
+## e2e: kind cluster, images built and loaded, manifests deployed, e2e suite (needs Docker and kind)
 e2e:
-	hack/e2e.sh
+	hack/e2e-kind.sh
+
+## e2e-local: the same e2e suite on the source-built local cluster, controller under its release RBAC
+e2e-local:
+	hack/e2e-local.sh
+
+## images: build the container image of every binary (IMAGE_PREFIX, IMAGE_TAG; needs Docker)
+images:
+	hack/images.sh build
+
+## kind-load: load those images into the kind cluster KIND_CLUSTER
+kind-load:
+	hack/images.sh kind-load
+
+## release-manifests: render manifest.yaml, extensions.yaml, sandbox-router.yaml for VERSION=vX.Y.Z
+release-manifests:
+	VERSION=$(VERSION) hack/release-manifests.sh
 
 ## dev: build and start the local control plane, install the CRDs, print how to use it
 dev:

@@ -3,6 +3,7 @@
 # image pinned to VERSION:
 #   _output/release/<VERSION>/manifest.yaml    core (CRDs, controller, RBAC)
 #   _output/release/<VERSION>/extensions.yaml  applied after it: --extensions
+#   _output/release/<VERSION>/sandbox-router.yaml  the data-plane router
 # Usage: VERSION=v0.1.0 [IMAGE_PREFIX=ghcr.io/agentsandbox/] hack/release-manifests.sh
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,13 +29,14 @@ mkdir -p "${out}"
 # render <release base> <output file>: a throwaway kustomization on top of the
 # base pins the images and labels everything with the version.
 render() {
-  local base=$1 file=$2 dir="${render}/$1"
+  local base=$1 file=$2
+  local dir="${render}/${file%.yaml}"
   mkdir -p "${dir}"
   cat >"${dir}/kustomization.yaml" <<KUST
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 resources:
-- ../../../../manifests/release/${base}
+- ../../../../manifests/${base}
 labels:
 - pairs:
     app.kubernetes.io/version: ${VERSION}
@@ -44,6 +46,9 @@ images:
 - name: ghcr.io/agentsandbox/agent-sandbox-controller
   newName: ${IMAGE_PREFIX}agent-sandbox-controller
   newTag: ${VERSION}
+- name: ghcr.io/agentsandbox/sandbox-router
+  newName: ${IMAGE_PREFIX}sandbox-router
+  newTag: ${VERSION}
 KUST
   "${KUBECTL_BIN}" kustomize "${dir}" >"${out}/${file}"
   if grep -n 'image: .*:latest' "${out}/${file}"; then
@@ -51,8 +56,10 @@ KUST
     exit 1
   fi
 }
-render core manifest.yaml
-render extensions extensions.yaml
+render release/core manifest.yaml
+render release/extensions extensions.yaml
+render router sandbox-router.yaml
 rm -rf "${render}"
 echo "${out}/manifest.yaml"
 echo "${out}/extensions.yaml"
+echo "${out}/sandbox-router.yaml"

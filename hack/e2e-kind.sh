@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# make e2e: creates (or reuses) a kind cluster, builds the images and loads
+# them into it, deploys manifests/overlays/kind, waits for the controller and
+# runs the e2e suite against it. For machines with Docker and kind.
+#   KIND_CLUSTER=agent-sandbox-e2e  KEEP_CLUSTER=1 keeps it afterwards
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "${ROOT}"
+export GOTOOLCHAIN=local
+
+KIND=${KIND:-kind}
+KUBECTL=${KUBECTL:-kubectl}
+export KIND_CLUSTER=${KIND_CLUSTER:-agent-sandbox-e2e}
+# The kind overlay names the images with this tag and never pulls them.
+export IMAGE_TAG=e2e IMAGE_PREFIX=ghcr.io/agentsandbox/
+for tool in "${KIND}" "${KUBECTL}" docker; do
+  command -v "${tool}" >/dev/null || { echo "e2e: '${tool}' is not installed (make e2e needs Docker, kind and kubectl; make e2e-local needs none of them)" >&2; exit 1; }
+done
+
+if ! "${KIND}" get clusters | grep -qx "${KIND_CLUSTER}"; then
+  "${KIND}" create cluster --name "${KIND_CLUSTER}" --config test/e2e/kind-config.yaml --wait 2m
+fi
+mkdir -p _output
+kubeconfig="${ROOT}/_output/kind-${KIND_CLUSTER}.kubeconfig"
+"${KIND}" get kubeconfig --name "${KIND_CLUSTER}" >"${kubeconfig}"
+if [[ -z ${KEEP_CLUSTER:-} ]]; then
+  trap '"${KIND}" delete cluster --name "${KIND_CLUSTER}"' EXIT
+fi
+
+hack/images.sh build
+hack/images.sh kind-load
+
+kubectl=("${KUBECTL}" --kubeconfig "${kubeconfig}")
+"${kubectl[@]}" kustomize manifests/overlays/kind | "${kubectl[@]}" apply --server-side --force-conflicts -f -
+"${kubectl[@]}" -n agent-sandbox-system rollout status deployment/agent-sandbox-controller --timeout=3m
+
+KUBECONFIG="${kubeconfig}" go test -tags e2e -count=1 -v -timeout 30m ./test/e2e/...
