@@ -40,15 +40,15 @@ e2e-local:
 
 ## images: build the container image of every binary (IMAGE_PREFIX, IMAGE_TAG; needs Docker)
 images:
-	hack/images.sh build
+	IMAGE_PREFIX=$(IMAGE_PREFIX) IMAGE_TAG=$(IMAGE_TAG) hack/images.sh build
 
 ## kind-load: load those images into the kind cluster KIND_CLUSTER
 kind-load:
-	hack/images.sh kind-load
+	IMAGE_PREFIX=$(IMAGE_PREFIX) IMAGE_TAG=$(IMAGE_TAG) KIND_CLUSTER=$(KIND_CLUSTER) hack/images.sh kind-load
 
 ## release-manifests: render manifest.yaml, extensions.yaml, sandbox-router.yaml for VERSION=vX.Y.Z
 release-manifests:
-	VERSION=$(VERSION) hack/release-manifests.sh
+	VERSION=$(VERSION) IMAGE_PREFIX=$(IMAGE_PREFIX) hack/release-manifests.sh
 
 ## dev: build and start the local control plane, install the CRDs, print how to use it
 dev:
