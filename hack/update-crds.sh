@@ -23,4 +23,4 @@ out="${ROOT}/manifests/crd"
 rm -f "${out}"/*_*.yaml
 "${TOOLS_BIN}/controller-gen" crd:maxDescLen=0 paths=./pkg/apis/... output:crd:dir="${out}"
 
-go run ./hack/crdpostprocess "${out}"/*.yaml
+go run ./hack/crdpostprocess "${out}"/*_*.yaml

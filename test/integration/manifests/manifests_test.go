@@ -14,7 +14,6 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-
 // Package manifests checks every kustomization under manifests/ and the
 // rendered release files: they build, the API server accepts them
 // (apply --dry-run=server, client- and server-side), and the workloads
