@@ -55,6 +55,9 @@ type Sandbox struct {
 	podName     string
 	podIP       string
 	annotations map[string]string
+	// readyAt is when the handle saw the Sandbox Ready; the router may
+	// lag behind it for a moment (see routeSettleWindow).
+	readyAt time.Time
 
 	// lifecycle serializes Close and Disconnect.
 	lifecycle sync.Mutex
@@ -85,6 +88,7 @@ func (s *Sandbox) setIdentity(sb *agentsv1beta1.Sandbox, claimPodIPs []string) {
 		s.podIP = pickPodIP(claimPodIPs)
 	}
 	s.annotations = maps.Clone(sb.Annotations)
+	s.readyAt = time.Now()
 }
 
 // pickPodIP prefers the first IPv4 address, then the first valid one, so a

@@ -76,7 +76,9 @@ func (s *Sandbox) callContext(ctx context.Context, cc callConfig, floor time.Dur
 
 // do sends r, retrying as r.attempts allows: on transport errors and on
 // 500, 502, 503 and 504, with a backoff between attempts; ctx aborts at once.
-// Any other non-2xx is an *HTTPError and final.
+// Any other non-2xx is an *HTTPError and final, except the router's 404 for
+// this sandbox shortly after the handle saw it Ready (routerMiss): that is
+// resent for any operation, without counting as an attempt.
 //
 // With a handle func, do calls it on the 2xx response and closes the body; a
 // failure to read the body is retried like a transport error. Without one,
@@ -86,13 +88,15 @@ func (s *Sandbox) do(ctx context.Context, r request, handle func(*http.Response)
 	reqID := newRequestID()
 	logger := klog.FromContext(ctx).WithValues("op", r.op, "requestID", reqID)
 	var lastErr error
-	for i := range attempts {
-		if i > 0 {
+	settlePause, settling := routeSettleInitialPause, false
+	for i := 0; i < attempts; i++ {
+		if i > 0 && !settling {
 			if err := sleepCtx(ctx, s.client.retryBackoff(i)); err != nil {
 				return nil, ctxError(ctx, lastErr)
 			}
 			logger.V(4).Info("Retrying runtime request", "attempt", i+1, "err", lastErr)
 		}
+		settling = false
 		resp, retryable, err := s.attempt(ctx, r, reqID)
 		if err == nil {
 			if handle == nil {
@@ -111,6 +115,22 @@ func (s *Sandbox) do(ctx context.Context, r request, handle func(*http.Response)
 			return nil, ctxError(ctx, err)
 		}
 		if !retryable {
+			if s.routerMiss(err) && time.Since(s.readyAt) < routeSettleWindow {
+				// The router does not resolve the sandbox yet: its
+				// Pod cache lags the Sandbox becoming Ready (a
+				// claimed warm Pod is routable by name only once it
+				// lost its pool label). Nothing reached the sandbox,
+				// so any operation may be resent, and this is not an
+				// attempt.
+				logger.V(4).Info("Router does not resolve the sandbox yet, resending", "err", err)
+				if serr := sleepCtx(ctx, settlePause); serr != nil {
+					return nil, ctxError(ctx, err)
+				}
+				settlePause = min(2*settlePause, time.Second)
+				settling = true
+				i--
+				continue
+			}
 			return nil, err
 		}
 		lastErr = err
@@ -177,6 +197,32 @@ func (s *Sandbox) attempt(ctx context.Context, r request, reqID string) (resp *h
 		return nil, true, herr
 	}
 	return nil, false, herr
+}
+
+// routeSettleWindow is how long after a handle saw its Sandbox Ready the
+// router's "Sandbox not found" is taken for cache lag rather than a missing
+// sandbox; routeSettleInitialPause is the first pause before resending,
+// doubling up to 1 s.
+const (
+	routeSettleWindow       = 15 * time.Second
+	routeSettleInitialPause = 50 * time.Millisecond
+)
+
+// routerNotFoundPrefix starts the router's 404 detail for a sandbox it does
+// not resolve; the runtime never answers with it.
+const routerNotFoundPrefix = "Sandbox not found: "
+
+// routerMiss reports whether err is the router's 404 for this sandbox: the
+// router refused before dialling anything.
+func (s *Sandbox) routerMiss(err error) bool {
+	var he *HTTPError
+	if s.client.cfg.directPodIP || !errors.As(err, &he) || he.StatusCode != http.StatusNotFound {
+		return false
+	}
+	var body struct {
+		Detail string `json:"detail"`
+	}
+	return json.Unmarshal([]byte(he.Body), &body) == nil && body.Detail == routerNotFoundPrefix+s.sandboxName
 }
 
 // url builds the request URL. In router mode the endpoint goes below the

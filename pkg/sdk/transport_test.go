@@ -578,3 +578,75 @@ func errAs[T error](err error) (T, bool) {
 	ok := errors.As(err, &t)
 	return t, ok
 }
+
+// TestRouterCacheLagIsResent: right after Create, the router's Pod cache
+// may not resolve the sandbox by name yet (a claimed warm Pod is name
+// routable only once it lost its pool label). Its 404 means nothing was
+// dialled, so even Run, never retried otherwise, is resent until the router
+// catches up; once the handle is older than the settle window, or for any
+// other 404, the answer is final.
+func TestRouterCacheLagIsResent(t *testing.T) {
+	notFound := func(id string) func(http.ResponseWriter, *http.Request, int) {
+		return func(w http.ResponseWriter, _ *http.Request, _ int) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = io.WriteString(w, `{"detail":"Sandbox not found: `+id+`"}`)
+		}
+	}
+	lagging := func(w http.ResponseWriter, r *http.Request, n int) {
+		if n <= 2 {
+			notFound("warm-xyz12")(w, r, n)
+			return
+		}
+		jsonReply(`{"stdout":"hi\n","stderr":"","exit_code":0}`)(w, r, n)
+	}
+
+	rec := &recorder{reply: lagging}
+	srv := newLoopbackServer(t, rec)
+	sb := testSandbox(t, WithRouterURL(srv.URL))
+	sb.readyAt = time.Now()
+	res, err := sb.Run(t.Context(), "echo hi", WithTimeout(10*time.Second))
+	if err != nil {
+		t.Fatalf("Run while the router catches up: %v", err)
+	}
+	if res.Stdout != "hi\n" || rec.hits.Load() != 3 {
+		t.Errorf("Run = %+v after %d requests, want hi after 3", res, rec.hits.Load())
+	}
+
+	for name, tc := range map[string]struct {
+		reply   func(http.ResponseWriter, *http.Request, int)
+		readyAt time.Time
+		opts    []ClientOption
+	}{
+		"handle older than the window": {reply: notFound("warm-xyz12"), readyAt: time.Now().Add(-routeSettleWindow - time.Second)},
+		"another sandbox's miss":       {reply: notFound("warm-other"), readyAt: time.Now()},
+		"runtime's own 404": {reply: func(w http.ResponseWriter, _ *http.Request, _ int) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = io.WriteString(w, `{"detail":"Not Found"}`)
+		}, readyAt: time.Now()},
+	} {
+		t.Run(name, func(t *testing.T) {
+			rec := &recorder{reply: tc.reply}
+			srv := newLoopbackServer(t, rec)
+			sb := testSandbox(t, WithRouterURL(srv.URL))
+			sb.readyAt = tc.readyAt
+			_, err := sb.Run(t.Context(), "echo hi", WithTimeout(10*time.Second))
+			var he *HTTPError
+			if !errors.As(err, &he) || he.StatusCode != http.StatusNotFound {
+				t.Fatalf("Run = %v, want *HTTPError 404", err)
+			}
+			if n := rec.hits.Load(); n != 1 {
+				t.Errorf("%d requests, want 1: this 404 is final", n)
+			}
+		})
+	}
+
+	// Direct mode has no router: a 404 is the pod's and final.
+	rec = &recorder{reply: notFound("warm-xyz12")}
+	sb = directSandbox(t, newLoopbackServer(t, rec))
+	sb.readyAt = time.Now()
+	if _, err := sb.Run(t.Context(), "echo hi", WithTimeout(10*time.Second)); err == nil || rec.hits.Load() != 1 {
+		t.Errorf("direct mode: Run = %v after %d requests, want a final 404 after 1", err, rec.hits.Load())
+	}
+}
