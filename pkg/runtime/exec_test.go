@@ -111,17 +111,36 @@ func TestExecuteStreamWireFormat(t *testing.T) {
 			if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/x-ndjson" {
 				t.Errorf("status %d, Content-Type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 			}
-			var got []streamEvent
-			var last *streamEvent
+			// Chunking is up to the pipes, and stdout and stderr are
+			// read concurrently, so their relative order is not
+			// defined: compare each stream's output concatenated,
+			// stdout first, then the terminal line, which must come
+			// last.
+			var stdout, stderr strings.Builder
+			var terminal []streamEvent
 			for _, l := range collect(lines) {
-				// Chunking is up to the pipe; merge consecutive chunks.
-				if last != nil && l.Data != "" && last.Type == l.Type {
-					last.Data += l.Data
-					continue
+				switch l.Type {
+				case "stdout", "stderr":
+					if len(terminal) > 0 {
+						t.Errorf("%s output %q after the terminal line", l.Type, l.Data)
+					}
+					if l.Type == "stdout" {
+						stdout.WriteString(l.Data)
+					} else {
+						stderr.WriteString(l.Data)
+					}
+				default:
+					terminal = append(terminal, l.streamEvent)
 				}
-				got = append(got, l.streamEvent)
-				last = &got[len(got)-1]
 			}
+			var got []streamEvent
+			if stdout.Len() > 0 {
+				got = append(got, streamEvent{Type: "stdout", Data: stdout.String()})
+			}
+			if stderr.Len() > 0 {
+				got = append(got, streamEvent{Type: "stderr", Data: stderr.String()})
+			}
+			got = append(got, terminal...)
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("lines (-want,+got):\n%s", diff)
 			}
