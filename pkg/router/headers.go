@@ -164,8 +164,19 @@ func parsePort(s string) (int, bool) {
 // addresses are refused because a zone selects a host interface.
 func parsePodIP(s string, allowLoopback bool) (netip.Addr, bool) {
 	addr, err := netip.ParseAddr(s)
-	if err != nil || addr.Zone() != "" {
+	if err != nil || !dialableAddr(addr, allowLoopback) {
 		return netip.Addr{}, false
+	}
+	return addr.Unmap(), true
+}
+
+// dialableAddr is the address class rule shared by Pod-IP hints and every
+// upstream dial: no zones, unspecified, link-local (cloud metadata
+// endpoints), multicast or broadcast addresses, and loopback only when
+// allowed. IPv4-mapped IPv6 is judged as the IPv4 address it maps.
+func dialableAddr(addr netip.Addr, allowLoopback bool) bool {
+	if !addr.IsValid() || addr.Zone() != "" {
+		return false
 	}
 	addr = addr.Unmap()
 	switch {
@@ -176,9 +187,9 @@ func parsePodIP(s string, allowLoopback bool) (netip.Addr, bool) {
 		addr.IsMulticast(),
 		addr == netip.AddrFrom4([4]byte{255, 255, 255, 255}),
 		addr.IsLoopback() && !allowLoopback:
-		return netip.Addr{}, false
+		return false
 	}
-	return addr, true
+	return true
 }
 
 // parseTimeout reads X-Sandbox-Timeout (seconds, may be fractional).

@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"sync"
@@ -167,6 +168,7 @@ type Router struct {
 	metrics   *Metrics
 	proxy     *httputil.ReverseProxy
 	transport *http.Transport
+	dialer    *net.Dialer
 	handler   http.Handler
 
 	startOnce sync.Once
@@ -199,7 +201,7 @@ func New(opts Options) (*Router, error) {
 	if r.metrics, err = NewMetrics(opts.Registry); err != nil {
 		return nil, fmt.Errorf("registering router metrics: %w", err)
 	}
-	r.transport = newBaseTransport(opts.DialTimeout)
+	r.transport, r.dialer = newBaseTransport(opts.DialTimeout, opts.AllowLoopbackPodIP)
 	r.proxy = &httputil.ReverseProxy{
 		Rewrite: r.rewrite,
 		Transport: &retryTransport{

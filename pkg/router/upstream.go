@@ -20,10 +20,12 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -34,24 +36,45 @@ import (
 // waiting for response headers.
 var errResponseHeaderTimeout = errors.New("timed out waiting for upstream response headers")
 
+// errForbiddenAddress is the dial error for an address no sandbox Pod has.
+var errForbiddenAddress = errors.New("refusing to dial an address of a class no sandbox pod has")
+
+// dialGuard is the upstream dialer's Control: it sees the address really
+// being connected, after DNS, and refuses the classes parsePodIP refuses.
+// Cached Pod IPs never fall in them; a name from the DNS fallback can
+// (an ExternalName Service is a CNAME to anywhere, the cloud metadata
+// endpoint included).
+func dialGuard(allowLoopback bool) func(network, address string, _ syscall.RawConn) error {
+	return func(_, address string, _ syscall.RawConn) error {
+		ap, err := netip.ParseAddrPort(address)
+		if err != nil || !dialableAddr(ap.Addr(), allowLoopback) {
+			return fmt.Errorf("%w: %s", errForbiddenAddress, address)
+		}
+		return nil
+	}
+}
+
 // newBaseTransport is the upstream transport of §1.11: plain HTTP/1.1 only
 // (sandboxes speak nothing else, and HTTP/2 would break upgrades), and no
 // environment proxy, so traffic never leaves the cluster through one.
-// Response header timeouts are per request, in retryTransport.
-func newBaseTransport(dialTimeout time.Duration) *http.Transport {
+// Every dial goes through dialGuard. Response header timeouts are per
+// request, in retryTransport. The dialer is returned for tests.
+func newBaseTransport(dialTimeout time.Duration, allowLoopback bool) (*http.Transport, *net.Dialer) {
+	dialer := &net.Dialer{
+		Timeout:   dialTimeout,
+		KeepAlive: 30 * time.Second,
+		Control:   dialGuard(allowLoopback),
+	}
 	return &http.Transport{
-		Proxy: nil,
-		DialContext: (&net.Dialer{
-			Timeout:   dialTimeout,
-			KeepAlive: 30 * time.Second,
-		}).DialContext,
+		Proxy:                 nil,
+		DialContext:           dialer.DialContext,
 		ForceAttemptHTTP2:     false,
 		TLSNextProto:          map[string]func(string, *tls.Conn) http.RoundTripper{},
 		MaxIdleConns:          200,
 		MaxIdleConnsPerHost:   16,
 		IdleConnTimeout:       90 * time.Second,
 		ExpectContinueTimeout: time.Second,
-	}
+	}, dialer
 }
 
 // retryTransport retries dial-class failures (nothing was sent, so any
@@ -86,7 +109,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err == nil {
 			return resp, nil
 		}
-		if !isDialError(err) {
+		if !isDialError(err) || errors.Is(err, errForbiddenAddress) {
 			return nil, err
 		}
 		if st != nil && st.fromCache && isDeadHost(err) && t.onDeadHost != nil {

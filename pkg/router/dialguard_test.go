@@ -1,0 +1,125 @@
+/*
+Copyright The Agent Sandbox Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package router
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/netip"
+	"testing"
+
+	"golang.org/x/net/dns/dnsmessage"
+)
+
+// fakeDNS answers every A question with addr and every other question with
+// no records, like a cluster DNS resolving an ExternalName Service (a CNAME
+// anywhere) to an address a Pod never has.
+func fakeDNS(t *testing.T, addr netip.Addr) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			var q dnsmessage.Message
+			if q.Unpack(buf[:n]) != nil || len(q.Questions) != 1 {
+				continue
+			}
+			resp := dnsmessage.Message{
+				Header:    dnsmessage.Header{ID: q.ID, Response: true, Authoritative: true},
+				Questions: q.Questions,
+			}
+			if qq := q.Questions[0]; qq.Type == dnsmessage.TypeA {
+				resp.Answers = []dnsmessage.Resource{{
+					Header: dnsmessage.ResourceHeader{Name: qq.Name, Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET, TTL: 5},
+					Body:   &dnsmessage.AResource{A: addr.As4()},
+				}}
+			}
+			out, err := resp.Pack()
+			if err == nil {
+				_, _ = pc.WriteTo(out, from)
+			}
+		}
+	}()
+	return pc.LocalAddr().String()
+}
+
+// With the DNS fallback, the name <id>.<ns>.svc.<domain> is whatever the
+// cluster DNS says, and anyone who may create an ExternalName Service
+// decides that. The router must still refuse to dial the address classes
+// it refuses as Pod-IP hints (loopback here, link-local metadata
+// endpoints in real clusters).
+func TestDNSFallbackNeverDialsForbiddenAddresses(t *testing.T) {
+	be := newBackend(t, "127.0.0.1", func(w http.ResponseWriter, _ *http.Request) {})
+	dnsAddr := fakeDNS(t, netip.MustParseAddr("127.0.0.1"))
+	r, _ := newTestRouter(t, func(o *Options) {
+		o.DNSFallback = true
+		o.ClusterDomain = "cluster.test"
+		o.AllowLoopbackPodIP = false
+		o.UpstreamMaxRetries = 0
+	})
+	r.dialer.Resolver = &net.Resolver{
+		PreferGo: true,
+		Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "udp", dnsAddr)
+		},
+	}
+	front := frontend(t, r)
+	req := sandboxRequest(t, front, http.MethodGet, "/", "team-a", "external-svc", be.portNum())
+	readDetail(t, do(t, req), 502, "Could not connect to the backend sandbox: external-svc")
+	if n := be.hits.Load(); n != 0 {
+		t.Fatalf("the router dialled a loopback address through DNS (%d hits)", n)
+	}
+}
+
+func TestDialGuard(t *testing.T) {
+	for _, tc := range []struct {
+		addr          string
+		allowLoopback bool
+		ok            bool
+	}{
+		{"10.1.2.3:8888", false, true},
+		{"[fd00::1]:8888", false, true},
+		{"127.0.0.1:8888", false, false},
+		{"127.0.0.1:8888", true, true},
+		{"[::1]:8888", false, false},
+		{"[::ffff:127.0.0.1]:8888", false, false},
+		{"169.254.169.254:80", true, false},
+		{"[::ffff:169.254.169.254]:80", true, false},
+		{"[fe80::1%25lo]:80", true, false},
+		{"[fe80::1%lo]:80", true, false},
+		{"0.0.0.0:8888", true, false},
+		{"[::]:8888", true, false},
+		{"255.255.255.255:8888", true, false},
+		{"224.0.0.1:8888", true, false},
+		{"not-an-address", true, false},
+	} {
+		err := dialGuard(tc.allowLoopback)("tcp", tc.addr, nil)
+		if (err == nil) != tc.ok {
+			t.Errorf("dialGuard(%v)(%q) = %v, want ok=%v", tc.allowLoopback, tc.addr, err, tc.ok)
+		}
+	}
+}
