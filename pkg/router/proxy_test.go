@@ -698,6 +698,14 @@ func TestProxyMetricsAndAccessLog(t *testing.T) {
 	resp.Body.Close()
 	resp = do(t, mustRequest(t, http.MethodGet, front.URL+"/healthz"))
 	resp.Body.Close()
+	// The handler records a request after its response reached the
+	// client; wait for both records (metrics, then the access log line).
+	waitFor(t, func() bool {
+		bufMu.Lock()
+		lines := strings.Count(buf.String(), `"sandbox-router.access"`)
+		bufMu.Unlock()
+		return lines >= 2
+	})
 
 	families, err := r.Registry().Gather()
 	if err != nil {
