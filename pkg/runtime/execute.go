@@ -23,6 +23,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"time"
 )
 
 // executeRequest is the body of /execute and /execute/stream.
@@ -39,6 +40,10 @@ type executeResult struct {
 	Stderr   string `json:"stderr"`
 	ExitCode int    `json:"exit_code"`
 }
+
+// streamWriteGrace is how long after its command's timeout and output
+// drain a stream may still be writing: enough for the terminal line.
+const streamWriteGrace = 10 * time.Second
 
 // failurePrefix starts every message about a command that did not run to
 // completion, in both the buffered and the streamed API.
@@ -126,6 +131,16 @@ func (s *Server) handleExecuteStream(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
 	flusher := http.NewResponseController(w)
+	// A client that stops reading but keeps its connection open would
+	// block a write forever, and with it the pipe reader, runCommand and
+	// Server.Close. No stream outlives its command's timeout plus the
+	// drain, so writes get that long; Close cuts them at once. The
+	// deadline is cleared at the end: the connection may be kept alive.
+	timeout := s.execTimeout(req.TimeoutSeconds)
+	_ = flusher.SetWriteDeadline(time.Now().Add(timeout + s.drainTimeout + streamWriteGrace))
+	defer func() { _ = flusher.SetWriteDeadline(time.Time{}) }()
+	stopOnClose := context.AfterFunc(s.ctx, func() { _ = flusher.SetWriteDeadline(time.Now()) })
+	defer stopOnClose()
 	var line bytes.Buffer
 	enc := json.NewEncoder(&line)
 	enc.SetEscapeHTML(false)
@@ -160,7 +175,7 @@ func (s *Server) handleExecuteStream(w http.ResponseWriter, r *http.Request) {
 			send(streamEvent{Type: stream.String(), Data: string(complete)})
 		}
 	}
-	code, err := s.runCommand(ctx, *req.Command, s.execTimeout(req.TimeoutSeconds), sendChunk)
+	code, err := s.runCommand(ctx, *req.Command, timeout, sendChunk)
 	for stream, rest := range pending {
 		if len(rest) > 0 {
 			send(streamEvent{Type: outputStream(stream).String(), Data: string(rest)})
