@@ -45,6 +45,10 @@ const (
 )
 
 func main() {
+	if os.Getpid() == 1 {
+		// A container's PID 1 must reap orphans; see runAsInit.
+		os.Exit(runAsInit())
+	}
 	klog.InitFlags(nil)
 	env := runtime.OptionsFromEnv(os.Getenv)
 	listen := flag.String("listen", envOr(envListen, "0.0.0.0:8888"), "address to serve on (env "+envListen+")")
