@@ -84,6 +84,7 @@ type options struct {
 	claimWorkers            int
 	webhook                 webhookOptions
 	cacheLabelSelectors     bool
+	firstStatusDelay        time.Duration
 	enablePprof             bool
 }
 
@@ -118,6 +119,7 @@ func main() {
 	flag.StringVar(&o.webhook.namespace, "webhook-namespace", "agent-sandbox-system", "Namespace of that Service and of the certificate Secret.")
 	flag.BoolVar(&o.webhook.manageCerts, "manage-webhook-certs", true, "Create and renew the webhook certificate (Secret agent-sandbox-webhook-certs) and inject its CA into the CRDs.")
 	flag.StringVar(&o.webhook.url, "webhook-url", "", "Point the CRDs at this URL instead of the Service (a controller run outside the cluster, e.g. https://127.0.0.1:9443/convert).")
+	flag.DurationVar(&o.firstStatusDelay, "sandbox-first-status-delay", 5*time.Second, "Hold a new Sandbox's first status while its Pod is merely starting, for at most this long after creation, so a Pod Ready in time costs one status write, not two; 0 writes at once.")
 	flag.BoolVar(&o.cacheLabelSelectors, "cache-label-selectors", false, "Cache only Pods and Services carrying the "+agentsv1beta1.SandboxNameHashLabel+" label.")
 	flag.BoolVar(&o.enablePprof, "enable-pprof", false, "Serve /debug/pprof/ on the metrics address.")
 	flag.Parse()
@@ -159,6 +161,9 @@ func (o *options) validate() error {
 	}
 	if o.poolReadinessGrace <= 0 || o.poolUnschedulableCheck <= 0 {
 		errs = append(errs, errors.New("--sandbox-warm-pool-readiness-grace-period and --sandbox-warm-pool-unschedulable-recheck-interval must be > 0"))
+	}
+	if o.firstStatusDelay < 0 {
+		errs = append(errs, errors.New("--sandbox-first-status-delay must be >= 0"))
 	}
 	return errors.Join(errs...)
 }
@@ -251,7 +256,7 @@ func runControllers(ctx context.Context, o options, cfg *rest.Config, reg *prome
 	sandboxController, err := sandbox.NewController(ctx, kube, agents, sandboxes,
 		childFactory.Core().V1().Pods(), childFactory.Core().V1().Services(),
 		kubeFactory.Core().V1().PersistentVolumeClaims(),
-		sandbox.Options{ClusterDomain: o.clusterDomain, Metrics: reconcileMetrics})
+		sandbox.Options{ClusterDomain: o.clusterDomain, Metrics: reconcileMetrics, FirstStatusDelay: o.firstStatusDelay})
 	if err != nil {
 		return fmt.Errorf("building sandbox controller: %w", err)
 	}

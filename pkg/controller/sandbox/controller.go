@@ -23,6 +23,7 @@ package sandbox
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -64,6 +65,11 @@ type Options struct {
 	Clock clock.WithTicker
 	// Metrics records syncs; nil records nothing.
 	Metrics *metrics.ReconcileMetrics
+	// FirstStatusDelay holds back a new Sandbox's first status while all it
+	// would say is "not ready yet" (its Pod starting, no error), for at most
+	// this long after its creation: a Pod that is Ready within it costs one
+	// status write instead of two. Zero writes at once.
+	FirstStatusDelay time.Duration
 }
 
 // Controller reconciles Sandboxes.

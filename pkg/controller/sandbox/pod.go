@@ -19,6 +19,7 @@ package sandbox
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -303,11 +304,11 @@ func applyPodMetadata(sb *agentsv1beta1.Sandbox, pod *corev1.Pod) {
 
 	labelKeys := syncTenantKeys(pod.Labels, tmpl.Labels, pod.Annotations[agentsv1beta1.PropagatedLabelsAnnotation], false,
 		agentsv1beta1.SandboxNameHashLabel)
-	annotationKeys := syncTenantKeys(pod.Annotations, tmpl.Annotations, pod.Annotations[agentsv1beta1.PropagatedAnnotationsAnnotation], true,
+	group, kind := controller.ControllerGroup(sb)
+	annotationKeys := syncTenantKeys(pod.Annotations, podAnnotations(sb, group, kind), pod.Annotations[agentsv1beta1.PropagatedAnnotationsAnnotation], true,
 		agentsv1beta1.PropagatedLabelsAnnotation, agentsv1beta1.PropagatedAnnotationsAnnotation)
 
 	pod.Labels[agentsv1beta1.SandboxNameHashLabel] = agentsv1beta1.NameHash(sb.Name)
-	group, kind := controller.ControllerGroup(sb)
 	for _, key := range extensionLabels {
 		value := sb.Labels[key]
 		want := group == extv1beta1.GroupName && value != "" &&
@@ -332,6 +333,25 @@ func applyPodMetadata(sb *agentsv1beta1.Sandbox, pod *corev1.Pod) {
 	if len(pod.Annotations) == 0 {
 		pod.Annotations = nil
 	}
+}
+
+// podAnnotations are the template's annotations, plus the autoscaler's
+// eviction hint while a warm pool holds the Sandbox and has marked it so
+// (on the Sandbox, not in its pod template: see sandboxwarmpool.newMember).
+// It is tracked like a template key, so it leaves the Pod with the pool.
+func podAnnotations(sb *agentsv1beta1.Sandbox, group, kind string) map[string]string {
+	tmpl := sb.Spec.PodTemplate.ObjectMeta.Annotations
+	if group != extv1beta1.GroupName || kind != extv1beta1.SandboxWarmPoolKind ||
+		sb.Annotations[agentsv1beta1.SafeToEvictAnnotation] != "true" {
+		return tmpl
+	}
+	if _, set := tmpl[agentsv1beta1.SafeToEvictAnnotation]; set {
+		return tmpl // the tenant's own choice wins
+	}
+	out := make(map[string]string, len(tmpl)+1)
+	maps.Copy(out, tmpl)
+	out[agentsv1beta1.SafeToEvictAnnotation] = "true"
+	return out
 }
 
 // syncTenantKeys copies the non-reserved template keys into current and

@@ -113,10 +113,35 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeueAft
 			}
 		}
 	}
+	if wait := c.holdFirstStatus(cached, sb, syncErr, now); wait > 0 {
+		if requeueAfter == 0 || wait < requeueAfter {
+			requeueAfter = wait
+		}
+		return requeueAfter, nil
+	}
 	if err := c.writeStatus(ctx, cached, sb); err != nil {
 		return requeueAfter, errors.Join(syncErr, err)
 	}
 	return requeueAfter, syncErr
+}
+
+// holdFirstStatus returns how long to wait before writing a Sandbox's very
+// first status, or zero to write now. Only "not ready yet, nothing wrong"
+// waits (Opts.FirstStatusDelay): the Pod's Ready event usually comes first
+// and its pass writes the one status the Sandbox needs. Errors, suspension,
+// expiry and readiness are written at once, and nothing waits past the
+// delay, counted from the Sandbox's creation.
+func (c *Controller) holdFirstStatus(old, sb *agentsv1beta1.Sandbox, syncErr error, now time.Time) time.Duration {
+	if c.opts.FirstStatusDelay <= 0 || syncErr != nil || len(old.Status.Conditions) > 0 {
+		return 0
+	}
+	ready := meta.FindStatusCondition(sb.Status.Conditions, string(agentsv1beta1.SandboxConditionReady))
+	if ready == nil || ready.Status != metav1.ConditionFalse || ready.Reason != agentsv1beta1.SandboxReasonDependenciesNotReady {
+		return 0
+	}
+	// creationTimestamp has whole seconds: the wait is between the delay
+	// less a second and the delay.
+	return sb.CreationTimestamp.Add(c.opts.FirstStatusDelay).Sub(now)
 }
 
 func isExpired(sb *agentsv1beta1.Sandbox, now time.Time) bool {

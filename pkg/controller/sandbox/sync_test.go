@@ -393,3 +393,56 @@ func TestServicePorts(t *testing.T) {
 		t.Errorf("ports (-want,+got):\n%s", diff)
 	}
 }
+
+// With FirstStatusDelay, a new Sandbox whose Pod is starting writes no
+// status until the delay has passed since its creation (the Pod's Ready
+// usually comes first, and then one write says it all); afterwards, or
+// with anything to report, it writes at once.
+func TestSyncHoldsOnlyTheFirstNotReadyStatus(t *testing.T) {
+	created := metav1.NewTime(now.Add(-500 * time.Millisecond).Truncate(time.Second))
+	fresh := sandbox("fresh", func(sb *agentsv1beta1.Sandbox) { sb.CreationTimestamp = created })
+	f := newFixture(t, []*agentsv1beta1.Sandbox{fresh}, ownedPod(fresh, "fresh", false))
+	f.c.opts.FirstStatusDelay = 2 * time.Second
+	_, ctx := ktesting.NewTestContext(t)
+	requeue, err := f.c.sync(ctx, cache.ObjectName{Namespace: ns, Name: "fresh"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := f.writes(); len(w) != 0 {
+		t.Errorf("writes %v while the first status is held", w)
+	}
+	if want := created.Add(2 * time.Second).Sub(now); requeue != want {
+		t.Errorf("requeue %s, want %s (the end of the delay)", requeue, want)
+	}
+
+	// The Pod became Ready: one write with everything.
+	f.seed(ownedPod(fresh, "fresh", true))
+	f.sync("fresh")
+	if diff := cmp.Diff([]action{{"patch", "sandboxes", "status", "fresh"}}, f.writes()); diff != "" {
+		t.Fatalf("writes once Ready (-want,+got):\n%s", diff)
+	}
+	if ready := meta.FindStatusCondition(f.patchedSandbox("fresh").Status.Conditions, "Ready"); ready == nil || ready.Status != metav1.ConditionTrue {
+		t.Errorf("Ready = %+v, want True", ready)
+	}
+
+	// Past the delay, a still-starting Pod is reported.
+	old := sandbox("old", func(sb *agentsv1beta1.Sandbox) { sb.CreationTimestamp = metav1.NewTime(now.Add(-3 * time.Second)) })
+	f = newFixture(t, []*agentsv1beta1.Sandbox{old}, ownedPod(old, "old", false))
+	f.c.opts.FirstStatusDelay = 2 * time.Second
+	f.sync("old")
+	if diff := cmp.Diff([]action{{"patch", "sandboxes", "status", "old"}}, f.writes()); diff != "" {
+		t.Errorf("writes past the delay (-want,+got):\n%s", diff)
+	}
+
+	// Suspension is reported at once.
+	sleepy := sandbox("sleepy", func(sb *agentsv1beta1.Sandbox) {
+		sb.CreationTimestamp = created
+		sb.Spec.OperatingMode = agentsv1beta1.SandboxOperatingModeSuspended
+	})
+	f = newFixture(t, []*agentsv1beta1.Sandbox{sleepy})
+	f.c.opts.FirstStatusDelay = 2 * time.Second
+	f.sync("sleepy")
+	if diff := cmp.Diff([]action{{"patch", "sandboxes", "status", "sleepy"}}, f.writes()); diff != "" {
+		t.Errorf("writes for a suspended Sandbox (-want,+got):\n%s", diff)
+	}
+}

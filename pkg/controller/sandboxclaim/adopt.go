@@ -21,6 +21,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -189,9 +190,10 @@ func (c *Controller) release(uid types.UID) {
 }
 
 // takeoverPatch moves sb from its pool to claim in one write: controller
-// reference, labels (pool labels off, claim identity on, launch-type warm)
-// and the pod template's metadata (template metadata plus the claim's
-// identity and additionalPodMetadata; the idle-Pod eviction hint goes).
+// reference, labels (pool labels off, claim identity on, launch-type warm),
+// the pool's eviction hint off, and the pod template's metadata only when
+// it must change (the template's plus additionalPodMetadata): a spec
+// change bumps the Sandbox's generation, which costs a status rewrite.
 func takeoverPatch(claim *extv1beta1.SandboxClaim, tmpl *extv1beta1.SandboxTemplate, sb *agentsv1beta1.Sandbox) ([]byte, error) {
 	labels := map[string]any{
 		agentsv1beta1.LaunchTypeLabel:             agentsv1beta1.LaunchTypeWarm,
@@ -206,35 +208,48 @@ func takeoverPatch(claim *extv1beta1.SandboxClaim, tmpl *extv1beta1.SandboxTempl
 	} else {
 		labels[agentsv1beta1.CreatedByLabel] = nil
 	}
+	metadata := map[string]any{
+		"resourceVersion": sb.ResourceVersion,
+		"ownerReferences": []metav1.OwnerReference{*metav1.NewControllerRef(claim, extv1beta1.SandboxClaimGroupVersionKind)},
+		"labels":          labels,
+	}
+	if _, ok := sb.Annotations[agentsv1beta1.SafeToEvictAnnotation]; ok {
+		// The pool's hint that its idle Pod may be evicted: a claimed
+		// sandbox is in use.
+		metadata["annotations"] = map[string]any{agentsv1beta1.SafeToEvictAnnotation: nil}
+	}
+	patch := map[string]any{"metadata": metadata}
+
 	podMeta, err := podMetadata(claim, tmpl)
 	if err != nil {
 		return nil, err
 	}
-	// The pod template's metadata is replaced whole: null out the keys the
-	// member had that the claim's Sandbox must not.
-	podLabels := map[string]any{}
-	for k := range sb.Spec.PodTemplate.ObjectMeta.Labels {
-		podLabels[k] = nil
+	have := sb.Spec.PodTemplate.ObjectMeta
+	if !sameKeys(have.Labels, podMeta.Labels) || !sameKeys(have.Annotations, podMeta.Annotations) {
+		// Replaced whole: null out the keys the member had that the
+		// claim's Sandbox must not (pool labels and the eviction hint of
+		// members made by older versions, template keys since removed).
+		patch["spec"] = map[string]any{"podTemplate": map[string]any{"metadata": map[string]any{
+			"labels":      replaceMap(have.Labels, podMeta.Labels),
+			"annotations": replaceMap(have.Annotations, podMeta.Annotations),
+		}}}
 	}
-	for k, v := range podMeta.Labels {
-		podLabels[k] = v
+	return json.Marshal(patch)
+}
+
+// sameKeys is maps.Equal with nil and empty alike.
+func sameKeys(a, b map[string]string) bool {
+	return len(a) == len(b) && maps.Equal(a, b)
+}
+
+// replaceMap is the merge-patch value that turns have into want.
+func replaceMap(have, want map[string]string) map[string]any {
+	out := map[string]any{}
+	for k := range have {
+		out[k] = nil
 	}
-	podAnnotations := map[string]any{}
-	for k := range sb.Spec.PodTemplate.ObjectMeta.Annotations {
-		podAnnotations[k] = nil
+	for k, v := range want {
+		out[k] = v
 	}
-	for k, v := range podMeta.Annotations {
-		podAnnotations[k] = v
-	}
-	return json.Marshal(map[string]any{
-		"metadata": map[string]any{
-			"resourceVersion": sb.ResourceVersion,
-			"ownerReferences": []metav1.OwnerReference{*metav1.NewControllerRef(claim, extv1beta1.SandboxClaimGroupVersionKind)},
-			"labels":          labels,
-		},
-		"spec": map[string]any{"podTemplate": map[string]any{"metadata": map[string]any{
-			"labels":      podLabels,
-			"annotations": podAnnotations,
-		}}},
-	})
+	return out
 }

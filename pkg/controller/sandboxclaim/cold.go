@@ -90,8 +90,14 @@ func (c *Controller) createCold(ctx context.Context, claim *extv1beta1.SandboxCl
 }
 
 // podMetadata is the pod template metadata of the claim's Sandbox: the
-// template's, the claim's identity, and additionalPodMetadata, which may
-// add keys but never contradict the template.
+// template's and additionalPodMetadata, which may add keys but never
+// contradict the template. The claim's identity (claim-uid, created-by,
+// template-ref-hash) is on the Sandbox's own labels, where the Sandbox
+// controller reads it for the Pod; reserved keys in the pod template never
+// reach the Pod. Keeping them out of the pod template means a warm
+// takeover by a claim without additionalPodMetadata changes no spec, so the
+// Sandbox's generation, and with it its status, stays as it was: one write
+// fewer per warm claim (docs/compatibility.md).
 func podMetadata(claim *extv1beta1.SandboxClaim, tmpl *extv1beta1.SandboxTemplate) (agentsv1beta1.PodMetadata, error) {
 	src := tmpl.Spec.PodTemplate.ObjectMeta
 	out := agentsv1beta1.PodMetadata{Labels: map[string]string{}, Annotations: map[string]string{}}
@@ -100,11 +106,6 @@ func podMetadata(claim *extv1beta1.SandboxClaim, tmpl *extv1beta1.SandboxTemplat
 	}
 	for k, v := range src.Annotations {
 		out.Annotations[k] = v
-	}
-	out.Labels[agentsv1beta1.SandboxIDLabel] = string(claim.UID)
-	out.Labels[agentsv1beta1.SandboxTemplateRefHashLabel] = agentsv1beta1.NameHash(tmpl.Name)
-	if v, ok := claim.Labels[agentsv1beta1.CreatedByLabel]; ok {
-		out.Labels[agentsv1beta1.CreatedByLabel] = v
 	}
 	var conflicts []string
 	merge := func(dst, add map[string]string, kind string) {
@@ -121,6 +122,9 @@ func podMetadata(claim *extv1beta1.SandboxClaim, tmpl *extv1beta1.SandboxTemplat
 	if len(conflicts) > 0 {
 		sort.Strings(conflicts)
 		return out, claimErrorf(extv1beta1.ClaimReasonReconcilerError, "metadata override conflict: %s", strings.Join(conflicts, ", "))
+	}
+	if len(out.Labels) == 0 {
+		out.Labels = nil
 	}
 	if len(out.Annotations) == 0 {
 		out.Annotations = nil

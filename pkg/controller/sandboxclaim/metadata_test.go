@@ -17,6 +17,7 @@ limitations under the License.
 package sandboxclaim
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -78,11 +79,9 @@ func TestPodMetadataNeverOverridesTheTemplate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{
-		"app": "agent", "sandbox.users.io/team": "blue",
-		agentsv1beta1.SandboxIDLabel:              "claim-uid",
-		agentsv1beta1.SandboxTemplateRefHashLabel: agentsv1beta1.NameHash("python"),
-	}
+	// The claim's identity labels are on the Sandbox, not in its pod
+	// template (they would never reach the Pod from there).
+	want := map[string]string{"app": "agent", "sandbox.users.io/team": "blue"}
 	if diff := cmp.Diff(want, got.Labels); diff != "" {
 		t.Errorf("labels (-want,+got):\n%s", diff)
 	}
@@ -90,5 +89,80 @@ func TestPodMetadataNeverOverridesTheTemplate(t *testing.T) {
 	_, err = podMetadata(claimWith(map[string]string{"app": "other"}, nil), tmpl)
 	if err == nil || !strings.Contains(err.Error(), "metadata override conflict") {
 		t.Errorf("err %v, want a metadata override conflict", err)
+	}
+}
+
+// A claim without additionalPodMetadata takes a member built from the
+// current template without touching its spec, so the Sandbox's generation
+// (and status) stays; a member of an older version (pool labels and the
+// eviction hint in its pod template) or a claim with extra metadata
+// changes the pod template, replacing it whole.
+func TestTakeoverPatchTouchesSpecOnlyWhenNeeded(t *testing.T) {
+	tmpl := &extv1beta1.SandboxTemplate{ObjectMeta: metav1.ObjectMeta{Name: "python"}}
+	tmpl.Spec.PodTemplate.ObjectMeta = agentsv1beta1.PodMetadata{Labels: map[string]string{"app": "agent"}}
+	member := func(podLabels, podAnnotations map[string]string) *agentsv1beta1.Sandbox {
+		sb := &agentsv1beta1.Sandbox{ObjectMeta: metav1.ObjectMeta{
+			Name: "pool-x", ResourceVersion: "7",
+			Labels:      map[string]string{agentsv1beta1.WarmPoolSandboxLabel: "h"},
+			Annotations: map[string]string{agentsv1beta1.SafeToEvictAnnotation: "true"},
+		}}
+		sb.Spec.PodTemplate.ObjectMeta = agentsv1beta1.PodMetadata{Labels: podLabels, Annotations: podAnnotations}
+		return sb
+	}
+	decode := func(b []byte) map[string]any {
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+
+	plain := claimWith(nil, nil)
+	b, err := takeoverPatch(plain, tmpl, member(map[string]string{"app": "agent"}, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := decode(b)
+	if _, ok := got["spec"]; ok {
+		t.Errorf("plain claim on a current member: patch %s changes the spec", b)
+	}
+	md := got["metadata"].(map[string]any)
+	if md["resourceVersion"] != "7" {
+		t.Errorf("patch %s lacks the resourceVersion precondition", b)
+	}
+	if ann, _ := md["annotations"].(map[string]any); ann == nil || ann[agentsv1beta1.SafeToEvictAnnotation] != nil {
+		t.Errorf("patch %s does not remove the Sandbox's eviction hint", b)
+	} else if _, ok := ann[agentsv1beta1.SafeToEvictAnnotation]; !ok {
+		t.Errorf("patch %s does not remove the Sandbox's eviction hint", b)
+	}
+	if labels := md["labels"].(map[string]any); labels[agentsv1beta1.SandboxIDLabel] != "claim-uid" || labels[agentsv1beta1.WarmPoolSandboxLabel] != nil {
+		t.Errorf("patch %s: want the claim-uid label set and the pool label removed", b)
+	}
+
+	legacy := member(map[string]string{"app": "agent", agentsv1beta1.WarmPoolSandboxLabel: "h"},
+		map[string]string{agentsv1beta1.SafeToEvictAnnotation: "true"})
+	b, err = takeoverPatch(plain, tmpl, legacy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"podTemplate": map[string]any{"metadata": map[string]any{
+		"labels":      map[string]any{"app": "agent", agentsv1beta1.WarmPoolSandboxLabel: nil},
+		"annotations": map[string]any{agentsv1beta1.SafeToEvictAnnotation: nil},
+	}}}
+	if diff := cmp.Diff(want, decode(b)["spec"]); diff != "" {
+		t.Errorf("older member: spec patch (-want,+got):\n%s", diff)
+	}
+
+	extra := claimWith(map[string]string{"sandbox.users.io/team": "blue"}, nil)
+	b, err = takeoverPatch(extra, tmpl, member(map[string]string{"app": "agent"}, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = map[string]any{"podTemplate": map[string]any{"metadata": map[string]any{
+		"labels":      map[string]any{"app": "agent", "sandbox.users.io/team": "blue"},
+		"annotations": map[string]any{},
+	}}}
+	if diff := cmp.Diff(want, decode(b)["spec"]); diff != "" {
+		t.Errorf("claim with additionalPodMetadata: spec patch (-want,+got):\n%s", diff)
 	}
 }

@@ -20,7 +20,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -52,22 +51,12 @@ func (c *Controller) syncMetadata(ctx context.Context, claim *extv1beta1.Sandbox
 		return sb, err
 	}
 	have := sb.Spec.PodTemplate.ObjectMeta
-	if maps.Equal(have.Labels, want.Labels) && maps.Equal(have.Annotations, want.Annotations) {
+	if sameKeys(have.Labels, want.Labels) && sameKeys(have.Annotations, want.Annotations) {
 		return sb, nil
 	}
-	patchMap := func(have, want map[string]string) map[string]any {
-		out := map[string]any{}
-		for k := range have {
-			out[k] = nil
-		}
-		for k, v := range want {
-			out[k] = v
-		}
-		return out
-	}
 	patch, err := json.Marshal(map[string]any{"spec": map[string]any{"podTemplate": map[string]any{"metadata": map[string]any{
-		"labels":      patchMap(have.Labels, want.Labels),
-		"annotations": patchMap(have.Annotations, want.Annotations),
+		"labels":      replaceMap(have.Labels, want.Labels),
+		"annotations": replaceMap(have.Annotations, want.Annotations),
 	}}}})
 	if err != nil {
 		return sb, err

@@ -44,21 +44,16 @@ func newMember(pool *extv1beta1.SandboxWarmPool, tmpl *extv1beta1.SandboxTemplat
 		},
 		Spec: agentsv1beta1.SandboxSpec{SandboxBlueprint: *tmpl.Spec.SandboxBlueprint.DeepCopy()},
 	}
-	pm := &sb.Spec.PodTemplate.ObjectMeta
-	if pm.Labels == nil {
-		pm.Labels = map[string]string{}
-	}
 	for k, v := range labels {
 		sb.Labels[k] = v
-		pm.Labels[k] = v
 	}
-	if _, set := pm.Annotations[agentsv1beta1.SafeToEvictAnnotation]; evictable && !set {
-		if pm.Annotations == nil {
-			pm.Annotations = map[string]string{}
-		}
-		// An idle warm Pod may be evicted by the cluster autoscaler; the
-		// claim removes this at adoption.
-		pm.Annotations[agentsv1beta1.SafeToEvictAnnotation] = "true"
+	// The pool's labels stay off the pod template, and so does the eviction
+	// hint, which goes on the Sandbox itself: the Sandbox controller puts it
+	// on the Pod while the pool controls the Sandbox. The pod template is
+	// then exactly the template's, so a claim takes a member without a spec
+	// change (docs/controllers/sandboxclaim.md).
+	if _, set := sb.Spec.PodTemplate.ObjectMeta.Annotations[agentsv1beta1.SafeToEvictAnnotation]; evictable && !set {
+		sb.Annotations[agentsv1beta1.SafeToEvictAnnotation] = "true"
 	}
 	controller.ApplySecureDefaults(tmpl, &sb.Spec.PodTemplate.Spec)
 	return sb

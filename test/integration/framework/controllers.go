@@ -121,7 +121,7 @@ func StartControllersWithOptions(t testing.TB, env *Env, opts ControllerOptions,
 		case ControllerSandbox:
 			c, err := sandbox.NewController(ctx, kube, agents, agentsFactory.Agents().V1beta1().Sandboxes(),
 				kubeFactory.Core().V1().Pods(), kubeFactory.Core().V1().Services(), kubeFactory.Core().V1().PersistentVolumeClaims(),
-				sandbox.Options{ClusterDomain: "cluster.local", Metrics: reconcileMetrics})
+				sandbox.Options{ClusterDomain: "cluster.local", Metrics: reconcileMetrics, FirstStatusDelay: 5 * time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}

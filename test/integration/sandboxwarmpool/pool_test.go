@@ -240,8 +240,13 @@ func assertMembersWellFormed(t *testing.T, env *framework.Env, pool *extv1beta1.
 			t.Errorf("member %s controller %+v, want the pool", sb.Name, ref)
 		}
 		pm := sb.Spec.PodTemplate
-		if pm.ObjectMeta.Annotations[agentsv1beta1.SafeToEvictAnnotation] != "true" || pm.ObjectMeta.Labels["app"] != "agent" {
-			t.Errorf("member %s pod metadata %+v: want the template's labels and safe-to-evict", sb.Name, pm.ObjectMeta)
+		if sb.Annotations[agentsv1beta1.SafeToEvictAnnotation] != "true" || len(pm.ObjectMeta.Labels) != 1 || pm.ObjectMeta.Labels["app"] != "agent" {
+			t.Errorf("member %s: annotations %v, pod metadata %+v; want safe-to-evict on the Sandbox and exactly the template's pod labels",
+				sb.Name, sb.Annotations, pm.ObjectMeta)
+		}
+		if pod, err := env.Kube.CoreV1().Pods(env.Namespace).Get(context.Background(), sb.Name, metav1.GetOptions{}); err == nil &&
+			pod.Annotations[agentsv1beta1.SafeToEvictAnnotation] != "true" {
+			t.Errorf("member %s Pod annotations %v: want the eviction hint", sb.Name, pod.Annotations)
 		}
 		if pm.Spec.AutomountServiceAccountToken == nil || *pm.Spec.AutomountServiceAccountToken ||
 			pm.Spec.DNSPolicy != corev1.DNSNone {
