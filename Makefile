@@ -2,7 +2,7 @@
 SHELL := /usr/bin/env bash
 export GOTOOLCHAIN := local
 
-.PHONY: all generate verify build test test-unit test-integration e2e e2e-local dev images kind-load release-manifests cluster-build cluster-up cluster-down clean
+.PHONY: all generate verify build test test-unit test-integration e2e e2e-local bench dev images kind-load release-manifests cluster-build cluster-up cluster-down clean
 
 all: build
 
@@ -37,6 +37,10 @@ e2e:
 ## e2e-local: the same e2e suite on the source-built local cluster, controller under its release RBAC
 e2e-local:
 	hack/e2e-local.sh
+
+## bench: fresh local cluster, the controller of this checkout, sandbox-bench all; report in _output/bench/ (BENCH_SCALE=small for a smoke run)
+bench:
+	hack/bench.sh
 
 ## images: build the container image of every binary (IMAGE_PREFIX, IMAGE_TAG; needs Docker)
 images:

@@ -1,0 +1,162 @@
+/*
+Copyright The Agent Sandbox Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Command sandbox-bench measures an agent-sandbox controller through the
+// cluster API: the floor (rtt), the ReplicaSet yardstick (rs), warm pool
+// fill (pool), a burst of claims (claims), claims at a fixed rate
+// (steady), or all of them in one run (all). It writes report.json,
+// report.md and SVG plots into --out. The logic lives in pkg/bench.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/agentsandbox/agent-sandbox/pkg/bench"
+	"github.com/agentsandbox/agent-sandbox/pkg/signals"
+)
+
+const usage = `usage: sandbox-bench COMMAND [flags]
+
+commands:
+  rtt     --n N                          one write observed through a watch, N times
+  rs      --size N                       a ReplicaSet of N pause Pods (kube-controller-manager)
+  pool    --size N                       a warm pool of N: fill time, max members, writes
+  claims  --pool N --claims M            a burst of M claims against a pool of N
+  steady  --rate R --duration D --pool N claims at R/s for D
+  all     [--rtt-n ... --steady-runs ...] every scenario in one run (issue #9 defaults)
+
+common flags: --kubeconfig --controller-metrics-url --out --settle --timeout --keep
+run 'sandbox-bench COMMAND -h' for the flags of one command.`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, usage)
+		os.Exit(2)
+	}
+	cmd := os.Args[1]
+	fs := flag.NewFlagSet(cmd, flag.ExitOnError)
+	kubeconfig := fs.String("kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the cluster to measure")
+	metricsURL := fs.String("controller-metrics-url", "", "the controller's /metrics (e.g. http://127.0.0.1:18080/metrics) for its own writes, RSS and CPU; optional")
+	out := fs.String("out", "", "directory for report.json, report.md and the plots; empty prints the markdown only")
+	settle := fs.Duration("settle", 2*time.Second, "wait after each goal before the closing metrics, so trailing writes are counted")
+	timeout := fs.Duration("timeout", 5*time.Minute, "bound of every wait")
+	keep := fs.Bool("keep", false, "keep the namespaces of the scenarios")
+
+	var plan bench.Plan
+	var steadyRuns string
+	var rate *float64
+	var duration *time.Duration
+	var steadyPool *int
+	switch cmd {
+	case "rtt":
+		fs.IntVar(&plan.RTT, "n", 200, "round trips")
+	case "rs":
+		fs.IntVar(&plan.RS, "size", 300, "replicas")
+	case "pool":
+		fs.IntVar(&plan.Pool, "size", 300, "pool replicas")
+	case "claims":
+		fs.IntVar(&plan.ClaimsPool, "pool", 150, "pool replicas")
+		fs.IntVar(&plan.Claims, "claims", 200, "claims created at once")
+	case "steady":
+		rate = fs.Float64("rate", 10, "claims per second")
+		duration = fs.Duration("duration", 30*time.Second, "how long claims are created")
+		steadyPool = fs.Int("pool", 0, "pool replicas (0: five seconds of claims, at least 20)")
+	case "all":
+		fs.IntVar(&plan.RTT, "rtt-n", 200, "rtt round trips (0 skips)")
+		fs.IntVar(&plan.RS, "rs-size", 300, "ReplicaSet replicas (0 skips)")
+		fs.IntVar(&plan.Pool, "pool-size", 300, "pool replicas (0 skips)")
+		fs.IntVar(&plan.ClaimsPool, "claims-pool", 150, "pool of the burst (0 skips)")
+		fs.IntVar(&plan.Claims, "claims", 200, "claims of the burst (0 skips)")
+		fs.StringVar(&steadyRuns, "steady-runs", "10:30s,45:20s", "steady runs RATE:DURATION[:POOL],... (empty skips)")
+	case "-h", "--help", "help":
+		fmt.Println(usage)
+		return
+	default:
+		fmt.Fprintf(os.Stderr, "unknown command %q\n%s\n", cmd, usage)
+		os.Exit(2)
+	}
+	if err := fs.Parse(os.Args[2:]); err != nil || fs.NArg() > 0 {
+		fail(fmt.Errorf("unexpected arguments: %v", fs.Args()))
+	}
+	switch cmd {
+	case "all":
+		specs, err := bench.ParseSteadySpecs(steadyRuns)
+		if err != nil {
+			fail(err)
+		}
+		plan.Steady = specs
+	case "steady":
+		if *rate <= 0 || *duration <= 0 {
+			fail(fmt.Errorf("--rate and --duration must be positive"))
+		}
+		p := *steadyPool
+		if p == 0 {
+			p = bench.DefaultSteadyPool(*rate)
+		}
+		plan.Steady = []bench.SteadySpec{{Rate: *rate, Duration: *duration, Pool: p}}
+	}
+
+	ctx := signals.SetupSignalHandler()
+	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
+	if err != nil {
+		fail(fmt.Errorf("loading kubeconfig: %w", err))
+	}
+	progress := bench.NewProgress(os.Stderr, 2*time.Second)
+	env, err := bench.NewEnv(cfg, *metricsURL, progress)
+	if err != nil {
+		fail(err)
+	}
+	env.Settle, env.Timeout, env.Keep = *settle, *timeout, *keep
+	if env.Ctrl != nil {
+		if _, err := env.Ctrl.Snapshot(ctx); err != nil {
+			fail(fmt.Errorf("the controller metrics URL does not answer: %w", err))
+		}
+	}
+
+	report := &bench.Report{Started: time.Now(), Cluster: env.Describe(ctx, cfg.Host)}
+	progress.Logf("measuring %s (%s, %d nodes), controller metrics: %v", cfg.Host, report.Cluster.ServerVersion, report.Cluster.Nodes, env.Ctrl != nil)
+	env.Run(ctx, report, plan)
+	report.Finished = time.Now()
+	report.Evaluate()
+	if err := write(report, *out); err != nil {
+		fail(err)
+	}
+	if len(report.Errors) > 0 {
+		os.Exit(1)
+	}
+}
+
+func write(r *bench.Report, out string) error {
+	if out == "" {
+		fmt.Print(r.Markdown(nil))
+		return nil
+	}
+	if err := r.Write(out); err != nil {
+		return fmt.Errorf("writing the report: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "report: %s/report.md\n", out)
+	return nil
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "sandbox-bench:", err)
+	os.Exit(1)
+}

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# make bench: measures the controller as issue #9 asks. Starts a fresh
+# source-built local cluster of its own (state in .cache/bench, 10 kwok
+# nodes), installs the CRDs and the dev overlay, runs the controller of this
+# checkout as a local process, runs 'sandbox-bench all' and writes the report
+# to _output/bench/<UTC timestamp>/. Everything it started is stopped by
+# recorded PID on exit, also on failure or Ctrl-C.
+#
+# Knobs (environment):
+#   BENCH_SCALE=small   a one-minute smoke run instead of the issue #9 sizes
+#   BENCH_NODES=10      fake nodes
+#   BENCH_OUT=DIR       report directory (default _output/bench/<timestamp>)
+#   BENCH_ARGS="..."    extra flags for 'sandbox-bench all' (they win over the
+#                       defaults below, e.g. BENCH_ARGS="--steady-runs 10:30s")
+#   BENCH_STATE=DIR     cluster state directory (default .cache/bench)
+#   BENCH_METRICS_PORT, BENCH_PROBE_PORT, BENCH_WEBHOOK_PORT  controller ports
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "${ROOT}"
+source hack/local-cluster/lib.sh
+export GOTOOLCHAIN=local
+
+STATE="${BENCH_STATE:-${ROOT}/.cache/bench}"
+NODES="${BENCH_NODES:-10}"
+# Ports apart from 'make dev' (8080) and 'make e2e-local' (18080), so the
+# three can run side by side.
+METRICS_PORT=${BENCH_METRICS_PORT:-28080}
+PROBE_PORT=${BENCH_PROBE_PORT:-28081}
+WEBHOOK_PORT=${BENCH_WEBHOOK_PORT:-29443}
+OUT="${BENCH_OUT:-${ROOT}/_output/bench/$(date -u +%Y%m%dT%H%M%SZ)}"
+
+case "${BENCH_SCALE:-full}" in
+  full)
+    # The sizes of issue #9; steady pools hold five seconds of claims.
+    SIZES=(--rtt-n 200 --rs-size 300 --pool-size 300 --claims-pool 150 --claims 200 --steady-runs 10:30s:50,45:20s:225)
+    ;;
+  small)
+    SIZES=(--rtt-n 50 --rs-size 50 --pool-size 50 --claims-pool 30 --claims 40 --steady-runs 5:10s:20)
+    ;;
+  *)
+    echo "BENCH_SCALE must be full or small, not ${BENCH_SCALE}" >&2
+    exit 2
+    ;;
+esac
+
+log() { printf '=== [bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+
+hack/local-cluster/build.sh
+eval "$(hack/local-cluster/env.sh)"
+log "building the controller, sandbox-bench and local-cluster"
+go build -o bin/ ./cmd/agent-sandbox-controller ./cmd/sandbox-bench ./hack/local-cluster
+
+# A previous run that was killed may have left processes: stop them by the
+# PIDs it recorded before starting afresh.
+if [[ -d ${STATE} ]]; then
+  bin/local-cluster down -dir "${STATE}" || true
+  rm -rf "${STATE}"
+fi
+cleanup() {
+  local rc=$?
+  if [[ ${rc} -ne 0 && -f ${STATE}/logs/agent-sandbox-controller.log ]]; then
+    echo "=== bench failed; the controller's last log lines:" >&2
+    tail -n 20 "${STATE}/logs/agent-sandbox-controller.log" >&2 || true
+  fi
+  log "stopping the cluster and the controller"
+  bin/local-cluster down -dir "${STATE}" || true
+  exit "${rc}"
+}
+trap cleanup EXIT
+
+# The CRDs go in before kube-controller-manager starts: its garbage
+# collector and namespace controller discover resources at start and only
+# every 30s afterwards, and the bench deletes claims and namespaces. They
+# are the dev overlay's (webhook at a URL), one document per file, the
+# form 'local-cluster up -crds' reads; it skips the other kinds.
+CRD_DIR="${STATE}-crds"
+rm -rf "${CRD_DIR}" && mkdir -p "${CRD_DIR}"
+"${KUBECTL_BIN}" kustomize manifests/overlays/dev |
+  awk -v dir="${CRD_DIR}" 'BEGIN { f = dir "/000.yaml" } /^---$/ { n++; f = sprintf("%s/%03d.yaml", dir, n); next } { print > f }'
+
+log "starting the local cluster with ${NODES} fake nodes"
+bin/local-cluster up -dir "${STATE}" -nodes "${NODES}" -crds "${CRD_DIR}" >/dev/null
+KUBECONFIG_FILE="${STATE}/kubeconfig"
+kc() { "${KUBECTL_BIN}" --kubeconfig "${KUBECONFIG_FILE}" "$@"; }
+
+log "installing the dev overlay (namespace, ServiceAccount, RBAC)"
+"${KUBECTL_BIN}" kustomize manifests/overlays/dev | kc apply --server-side --force-conflicts -f - >/dev/null
+kc wait --for=condition=Established --timeout=60s \
+  crd/sandboxes.agents.x-k8s.io crd/sandboxclaims.extensions.agents.x-k8s.io \
+  crd/sandboxtemplates.extensions.agents.x-k8s.io crd/sandboxwarmpools.extensions.agents.x-k8s.io >/dev/null
+
+# The controller runs with the admin kubeconfig: its leader election Lease
+# lives in 'default', where the release RBAC of its ServiceAccount grants
+# nothing. The Lease renewals are part of its measured writes, as in a
+# real deployment.
+log "starting the controller (metrics on 127.0.0.1:${METRICS_PORT})"
+bin/local-cluster run -dir "${STATE}" -name agent-sandbox-controller -- \
+  "${ROOT}/bin/agent-sandbox-controller" --kubeconfig "${KUBECONFIG_FILE}" \
+  --extensions --enable-pprof --leader-election-namespace=default \
+  --metrics-bind-address "127.0.0.1:${METRICS_PORT}" --health-probe-bind-address "127.0.0.1:${PROBE_PORT}" \
+  --webhook-port "${WEBHOOK_PORT}" --webhook-url "https://127.0.0.1:${WEBHOOK_PORT}/convert"
+ready=""
+for _ in $(seq 1 120); do
+  if curl -fsS "http://127.0.0.1:${PROBE_PORT}/readyz" >/dev/null 2>&1; then
+    ready=1
+    break
+  fi
+  sleep 0.5
+done
+if [[ -z ${ready} ]]; then
+  echo "the controller did not become ready; its log: ${STATE}/logs/agent-sandbox-controller.log" >&2
+  exit 1
+fi
+
+log "running sandbox-bench all (${BENCH_SCALE:-full}); report in ${OUT}"
+mkdir -p "${OUT}"
+# shellcheck disable=SC2086 # BENCH_ARGS is a list of flags on purpose
+bin/sandbox-bench all --kubeconfig "${KUBECONFIG_FILE}" \
+  --controller-metrics-url "http://127.0.0.1:${METRICS_PORT}/metrics" \
+  --out "${OUT}" "${SIZES[@]}" ${BENCH_ARGS:-} 2> >(tee "${OUT}/progress.log" >&2)
+log "report: ${OUT}/report.md"
+echo "${OUT}/report.md"

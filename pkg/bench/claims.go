@@ -1,0 +1,298 @@
+/*
+Copyright The Agent Sandbox Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
+	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
+)
+
+// ClaimStats is what a run of claims against a pool measured; the burst
+// and the steady scenario share it.
+type ClaimStats struct {
+	Pool    int `json:"pool"`
+	Claims  int `json:"claims"`
+	Created int `json:"created"`
+	// CreateErrors are create requests the apiserver refused.
+	CreateErrors int `json:"createErrors"`
+	// NotReady are created claims never seen Ready within the timeout.
+	NotReady int `json:"notReady"`
+	// Latency runs from a claim's create request to its Ready=True on a
+	// watch. Warm claims got a pool member (launch-type warm, or a Sandbox
+	// the pool controlled before); cold ones a Sandbox made for them.
+	Latency     Summary `json:"latency"`
+	WarmLatency Summary `json:"warmLatency"`
+	ColdLatency Summary `json:"coldLatency"`
+	// AllReadySeconds runs from the first create to the last claim Ready.
+	AllReadySeconds float64 `json:"allReadySeconds"`
+	// RefillSeconds runs from the first create until the pool was whole
+	// again (its size in Ready members and in status).
+	RefillSeconds float64 `json:"refillSeconds"`
+	// RefillCreated and ColdCreated count the Sandboxes the pool created
+	// as refill and the claims created cold during the run.
+	RefillCreated int `json:"refillCreated"`
+	ColdCreated   int `json:"coldCreated"`
+	// ClaimPathCost is the first create until all claims Ready (refill
+	// partly included: it starts with the first taken member);
+	// TotalCost runs until the pool is whole again.
+	ClaimPathCost Cost `json:"claimPathCost"`
+	TotalCost     Cost `json:"totalCost"`
+	// WritesPerClaim are controller writes per claim including the refill.
+	WritesPerClaim float64 `json:"writesPerClaim"`
+	// WritesPerClaimPath excludes the refill: total writes minus the
+	// refilled members at the fill's writes per member, per claim; an
+	// estimate, as both run at once.
+	WritesPerClaimPath float64     `json:"writesPerClaimPath"`
+	WritesMeasured     bool        `json:"writesMeasured"`
+	Violations         []Violation `json:"violations,omitempty"`
+
+	samples []claimSample
+}
+
+type claimSample struct {
+	name    string
+	start   time.Time
+	latency time.Duration
+	ready   bool
+	warm    bool
+	err     error
+}
+
+// claimLauncher creates claims and remembers when each create started.
+type claimLauncher struct {
+	env    *Env
+	ns     string
+	writes *writeCounter
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	starts []claimSample
+}
+
+// launch creates one claim in its own goroutine: the load is open loop,
+// never held back by slow creates.
+func (l *claimLauncher) launch(ctx context.Context, name string) {
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		start := time.Now()
+		l.writes.inc()
+		_, err := l.env.Agents.ExtensionsV1beta1().SandboxClaims(l.ns).Create(ctx, &extv1beta1.SandboxClaim{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec:       extv1beta1.SandboxClaimSpec{WarmPoolRef: extv1beta1.SandboxWarmPoolRef{Name: benchPool}},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			err = fmt.Errorf("creating claim %s: %w", name, err)
+		}
+		l.mu.Lock()
+		l.starts = append(l.starts, claimSample{name: name, start: start, err: err})
+		l.mu.Unlock()
+	}()
+}
+
+func (l *claimLauncher) created() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, s := range l.starts {
+		if s.err == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// finishClaims waits for every created claim to be Ready and the pool to
+// be whole again, takes the costs, runs the exactly-once checks on a fresh
+// List and computes the latencies. firstCreate is the start of the run.
+func (e *Env) finishClaims(ctx context.Context, ns string, w *agentWatch, l *claimLauncher, win *window, fill *FillResult, firstCreate time.Time) (*ClaimStats, error) {
+	l.wg.Wait()
+	created := l.created()
+	st := &ClaimStats{Pool: fill.Size, Claims: len(l.starts), Created: created, CreateErrors: len(l.starts) - created}
+	for _, s := range l.starts {
+		if s.err != nil {
+			e.Progress.Logf("%v", s.err)
+			break
+		}
+	}
+	waitErr := e.waitUntil(ctx, fmt.Sprintf("%d claims Ready", created), func() (bool, string) {
+		n := w.readyClaims()
+		return n >= created, fmt.Sprintf("%d/%d Ready", n, created)
+	})
+	if waitErr != nil {
+		e.Progress.Logf("%v", waitErr)
+	}
+	var err error
+	if st.ClaimPathCost, err = win.read(ctx); err != nil {
+		return nil, err
+	}
+	refillErr := e.waitUntil(ctx, "the pool to refill", func() (bool, string) { return w.poolFull(fill.Size) })
+	if refillErr != nil {
+		e.Progress.Logf("%v", refillErr)
+	} else {
+		st.RefillSeconds = round3(max(w.refilledAt(fill.Size).Sub(firstCreate), 0).Seconds())
+	}
+	time.Sleep(e.Settle)
+	if st.TotalCost, err = win.close(ctx); err != nil {
+		return nil, err
+	}
+	st.RefillCreated = w.checker.CreatedBy(extv1beta1.SandboxWarmPoolKind, firstCreate)
+	st.ColdCreated = w.checker.CreatedBy(extv1beta1.SandboxClaimKind, firstCreate)
+
+	if err := e.finalCheck(ctx, ns, w); err != nil {
+		return nil, err
+	}
+	st.Violations = w.checker.Violations()
+
+	var all, warm, cold []time.Duration
+	var last time.Time
+	for _, s := range l.starts {
+		if s.err != nil {
+			continue
+		}
+		at, sandbox, ok := w.readyAt(s.name)
+		if !ok {
+			st.NotReady++
+			st.samples = append(st.samples, s)
+			continue
+		}
+		s.ready, s.latency = true, at.Sub(s.start)
+		info := w.checker.Sandbox(sandbox)
+		s.warm = info.LaunchType == agentsv1beta1.LaunchTypeWarm ||
+			(info.LaunchType == "" && info.FirstOwner.Kind == extv1beta1.SandboxWarmPoolKind)
+		all = append(all, s.latency)
+		if s.warm {
+			warm = append(warm, s.latency)
+		} else {
+			cold = append(cold, s.latency)
+		}
+		if at.After(last) {
+			last = at
+		}
+		st.samples = append(st.samples, s)
+	}
+	st.Latency, st.WarmLatency, st.ColdLatency = Summarize(all), Summarize(warm), Summarize(cold)
+	if !last.IsZero() {
+		st.AllReadySeconds = round3(last.Sub(firstCreate).Seconds())
+	}
+	writes, measured := st.TotalCost.ControllerWritesOrEstimate()
+	st.WritesMeasured = measured
+	if created > 0 {
+		st.WritesPerClaim = round3(writes / float64(created))
+		st.WritesPerClaimPath = round3(max(writes-float64(st.RefillCreated)*fill.ControllerWritesPerMember, 0) / float64(created))
+	}
+	return st, nil
+}
+
+// finalCheck feeds a fresh List of Sandboxes and claims to the checker's
+// settled-state rules.
+func (e *Env) finalCheck(ctx context.Context, ns string, w *agentWatch) error {
+	sbs, err := e.Agents.AgentsV1beta1().Sandboxes(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("listing sandboxes: %w", err)
+	}
+	cls, err := e.Agents.ExtensionsV1beta1().SandboxClaims(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("listing claims: %w", err)
+	}
+	var so []SandboxObs
+	for i := range sbs.Items {
+		so = append(so, sandboxObs(&sbs.Items[i], false))
+	}
+	var co []ClaimObs
+	for i := range cls.Items {
+		co = append(co, claimObs(&cls.Items[i], false))
+	}
+	w.checker.Final(time.Now(), benchPool, so, co)
+	return nil
+}
+
+// latencyValues returns the latencies of the Ready claims in ms, split.
+func (st *ClaimStats) latencyValues() (all, warm, cold []float64) {
+	for _, s := range st.samples {
+		if !s.ready {
+			continue
+		}
+		ms := round3(float64(s.latency.Microseconds()) / 1000)
+		all = append(all, ms)
+		if s.warm {
+			warm = append(warm, ms)
+		} else {
+			cold = append(cold, ms)
+		}
+	}
+	return all, warm, cold
+}
+
+// ClaimsResult is the burst scenario.
+type ClaimsResult struct {
+	PoolFill *FillResult `json:"poolFill"`
+	ClaimStats
+	// CDFs of the latencies in ms, for the plots.
+	CDF     []Point `json:"cdf"`
+	WarmCDF []Point `json:"warmCdf"`
+	ColdCDF []Point `json:"coldCdf"`
+}
+
+// Claims fills a pool of poolSize, then creates m claims at once and
+// follows them to Ready, checking exactly-once binding throughout, and
+// waits for the pool to refill.
+func (e *Env) Claims(ctx context.Context, poolSize, m int) (*ClaimsResult, error) {
+	e.Progress.Scenario("claims")
+	ns, err := e.namespace(ctx, "claims")
+	if err != nil {
+		return nil, err
+	}
+	defer e.deleteNamespace(context.WithoutCancel(ctx), ns)
+	w, stop, err := e.watchAgents(ctx, ns, benchPool, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	fill, err := e.fillPool(ctx, ns, w, poolSize)
+	if err != nil {
+		return nil, err
+	}
+	e.Progress.Logf("pool of %d Ready in %.2fs; creating %d claims at once", poolSize, fill.FillSeconds, m)
+
+	var writes writeCounter
+	win, err := e.openWindow(ctx, &writes)
+	if err != nil {
+		return nil, err
+	}
+	l := &claimLauncher{env: e, ns: ns, writes: &writes}
+	start := time.Now()
+	for i := range m {
+		l.launch(ctx, fmt.Sprintf("claim-%05d", i))
+	}
+	st, err := e.finishClaims(ctx, ns, w, l, win, fill, start)
+	if err != nil {
+		return nil, err
+	}
+	r := &ClaimsResult{PoolFill: fill, ClaimStats: *st}
+	all, warm, cold := st.latencyValues()
+	r.CDF, r.WarmCDF, r.ColdCDF = CDF(all), CDF(warm), CDF(cold)
+	e.Progress.Logf("%d claims: p50 %.1fms p99 %.1fms max %.1fms (%d warm, %d cold), all Ready in %.2fs, refilled in %.2fs, %d violations",
+		st.Created, st.Latency.P50Ms, st.Latency.P99Ms, st.Latency.MaxMs, st.WarmLatency.N, st.ColdLatency.N, st.AllReadySeconds, st.RefillSeconds, len(st.Violations))
+	return r, nil
+}

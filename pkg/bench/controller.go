@@ -1,0 +1,139 @@
+/*
+Copyright The Agent Sandbox Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// ControllerMetrics reads the controller's own /metrics: its API requests
+// by method (client-go's rest_client_requests_total), RSS and CPU time.
+type ControllerMetrics struct {
+	url    string
+	client *http.Client
+}
+
+// NewControllerMetrics reads url, e.g. http://127.0.0.1:18080/metrics.
+func NewControllerMetrics(url string) *ControllerMetrics {
+	return &ControllerMetrics{url: url, client: &http.Client{Timeout: 5 * time.Second}}
+}
+
+// ControllerSnapshot is one reading of the controller's counters.
+type ControllerSnapshot struct {
+	Requests   map[string]float64 // by method
+	Forbidden  float64
+	RSSBytes   float64
+	CPUSeconds float64
+}
+
+// Snapshot fetches and parses the controller's /metrics once.
+func (m *ControllerMetrics) Snapshot(ctx context.Context) (ControllerSnapshot, error) {
+	text, err := m.fetch(ctx)
+	if err != nil {
+		return ControllerSnapshot{}, err
+	}
+	return ParseControllerSnapshot(text)
+}
+
+// ParseControllerSnapshot extracts a ControllerSnapshot from a /metrics text.
+func ParseControllerSnapshot(text []byte) (ControllerSnapshot, error) {
+	var s ControllerSnapshot
+	reqs, err := ParseMetric(text, "rest_client_requests_total")
+	if err != nil {
+		return s, err
+	}
+	s.Requests = SumBy(reqs, "method")
+	for name, dst := range map[string]*float64{
+		"agent_sandbox_api_forbidden_requests_total": &s.Forbidden,
+		"process_resident_memory_bytes":              &s.RSSBytes,
+		"process_cpu_seconds_total":                  &s.CPUSeconds,
+	} {
+		samples, err := ParseMetric(text, name)
+		if err != nil {
+			return s, err
+		}
+		for _, x := range samples {
+			*dst += x.Value
+		}
+	}
+	return s, nil
+}
+
+func (m *ControllerMetrics) fetch(ctx context.Context) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := m.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("reading controller metrics: %w", err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("reading controller metrics: %s", resp.Status)
+	}
+	return io.ReadAll(resp.Body)
+}
+
+// rssSampler polls the controller's RSS every interval and keeps the peak:
+// process_resident_memory_bytes is a gauge, so before/after would miss the
+// high point of a burst.
+type rssSampler struct {
+	mu      sync.Mutex
+	peak    float64
+	samples int
+	stop    context.CancelFunc
+	done    chan struct{}
+}
+
+func startRSSSampler(ctx context.Context, m *ControllerMetrics, interval time.Duration) *rssSampler {
+	ctx, cancel := context.WithCancel(ctx)
+	s := &rssSampler{stop: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			if snap, err := m.Snapshot(ctx); err == nil {
+				s.mu.Lock()
+				s.peak = max(s.peak, snap.RSSBytes)
+				s.samples++
+				s.mu.Unlock()
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return s
+}
+
+// Stop ends sampling and returns the peak RSS in bytes.
+func (s *rssSampler) Stop() float64 {
+	s.stop()
+	<-s.done
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peak
+}

@@ -1,0 +1,330 @@
+/*
+Copyright The Agent Sandbox Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package bench
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Plot file names inside the output directory.
+const (
+	plotFill          = "fill.svg"
+	plotClaimsCDF     = "claims-cdf.svg"
+	plotSteadyCDF     = "steady-cdf.svg"
+	plotSteadyLatency = "steady-latency.svg"
+)
+
+// Write puts report.json, report.md and the plots into dir.
+func (r *Report) Write(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	js, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding report: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "report.json"), append(js, '\n'), 0o644); err != nil {
+		return err
+	}
+	plots := r.charts()
+	for _, name := range slices.Sorted(maps.Keys(plots)) {
+		var b bytes.Buffer
+		if err := plots[name].WriteSVG(&b); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b.Bytes(), 0o644); err != nil {
+			return err
+		}
+	}
+	return os.WriteFile(filepath.Join(dir, "report.md"), []byte(r.Markdown(plots)), 0o644)
+}
+
+// charts builds the plots the data of the run allows.
+func (r *Report) charts() map[string]Chart {
+	out := map[string]Chart{}
+	fill := Chart{Title: "Fill: Ready members over time", XLabel: "seconds since create", YLabel: "Ready"}
+	if r.RS != nil {
+		fill.Series = append(fill.Series, Series{Name: fmt.Sprintf("ReplicaSet %d", r.RS.Size), Points: r.RS.Curve, Step: true})
+	}
+	if r.Pool != nil {
+		fill.Series = append(fill.Series, Series{Name: fmt.Sprintf("warm pool %d", r.Pool.Size), Points: r.Pool.Curve, Step: true})
+	}
+	if len(fill.Series) > 0 {
+		out[plotFill] = fill
+	}
+	if r.Claims != nil && len(r.Claims.CDF) > 0 {
+		c := Chart{Title: fmt.Sprintf("Burst of %d claims vs pool %d: create → Ready", r.Claims.Claims, r.Claims.Pool), XLabel: "latency (ms)", YLabel: "fraction of claims", YMax: 1}
+		c.Series = append(c.Series, Series{Name: "all", Points: r.Claims.CDF, Step: true})
+		if len(r.Claims.WarmCDF) > 0 {
+			c.Series = append(c.Series, Series{Name: "warm", Points: r.Claims.WarmCDF, Step: true})
+		}
+		if len(r.Claims.ColdCDF) > 0 {
+			c.Series = append(c.Series, Series{Name: "cold", Points: r.Claims.ColdCDF, Step: true})
+		}
+		out[plotClaimsCDF] = c
+	}
+	if len(r.Steady) > 0 {
+		cdf := Chart{Title: "Steady claims: create → Ready", XLabel: "latency (ms)", YLabel: "fraction of claims", YMax: 1}
+		over := Chart{Title: "Steady claims: latency by second of creation", XLabel: "second", YLabel: "latency (ms)"}
+		for _, s := range r.Steady {
+			cdf.Series = append(cdf.Series, Series{Name: fmt.Sprintf("%g/s", s.Rate), Points: s.CDF, Step: true})
+			var p50, p99 []Point
+			for _, b := range s.Buckets {
+				if b.Count == 0 {
+					continue
+				}
+				p50 = append(p50, Point{X: float64(b.Second), Y: b.P50Ms})
+				p99 = append(p99, Point{X: float64(b.Second), Y: b.P99Ms})
+			}
+			over.Series = append(over.Series,
+				Series{Name: fmt.Sprintf("%g/s p50", s.Rate), Points: p50},
+				Series{Name: fmt.Sprintf("%g/s p99", s.Rate), Points: p99})
+		}
+		out[plotSteadyCDF], out[plotSteadyLatency] = cdf, over
+	}
+	return out
+}
+
+// Markdown renders the report for people: the targets first, then one
+// section per scenario.
+func (r *Report) Markdown(plots map[string]Chart) string {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	p("# sandbox-bench report")
+	p("")
+	p("Run %s → %s (%s) against %s (%s, %d nodes). Controller metrics: %s.",
+		r.Started.UTC().Format(time.RFC3339), r.Finished.UTC().Format("15:04:05Z"), r.Finished.Sub(r.Started).Round(time.Second),
+		r.Cluster.Server, r.Cluster.ServerVersion, r.Cluster.Nodes, yesNo(r.Cluster.ControllerMetrics, "read", "not given (controller writes are estimated)"))
+	if len(r.Errors) > 0 {
+		p("")
+		p("**Errors:**")
+		for _, e := range r.Errors {
+			p("- %s", e)
+		}
+	}
+
+	p("")
+	p("## Targets of issue #9")
+	p("")
+	p("| goal | measured | result | note |")
+	p("|---|---|---|---|")
+	for _, t := range r.Targets {
+		res := "n/a"
+		if t.Pass != nil {
+			res = yesNo(*t.Pass, "PASS", "FAIL")
+		}
+		p("| %s | %s | %s | %s |", t.Goal, t.Measured, res, t.Note)
+	}
+	if len(r.Ratios) > 0 {
+		p("")
+		p("Ratios (same run): %s", r.ratioLine())
+	}
+
+	if r.RTT != nil {
+		p("")
+		p("## rtt: one write observed through a watch")
+		p("")
+		latencyTable(&b, []string{fmt.Sprintf("ConfigMap create → ADDED (%d)", r.RTT.N)}, []Summary{r.RTT.Latency})
+	}
+	if r.RS != nil || r.Pool != nil {
+		p("")
+		p("## rs and pool: fill")
+		p("")
+		p("| scenario | size | fill (s) | controller writes / member | max members | API writes | bench writes |")
+		p("|---|---|---|---|---|---|---|")
+		if r.RS != nil {
+			p("| ReplicaSet (kube-controller-manager) | %d | %.2f | %.2f (pods POST + status PUT) | – | %.0f | %.0f |", r.RS.Size, r.RS.FillSeconds, r.RS.ControllerWritesPerMember, r.RS.Cost.APIWritesTotal, r.RS.Cost.BenchWrites)
+		}
+		if r.Pool != nil {
+			p("| warm pool | %d | %.2f | %.2f%s | %d | %.0f | %.0f |", r.Pool.Size, r.Pool.FillSeconds, r.Pool.ControllerWritesPerMember, yesNo(r.Pool.WritesMeasured, "", " (estimate)"), r.Pool.MaxMembers, r.Pool.Cost.APIWritesTotal, r.Pool.Cost.BenchWrites)
+		}
+		if _, ok := plots[plotFill]; ok {
+			p("")
+			p("![fill curves](%s)", plotFill)
+		}
+		if r.Pool != nil {
+			violations(&b, r.Pool.Violations)
+		}
+	}
+	if r.Claims != nil {
+		c := r.Claims
+		p("")
+		p("## claims: burst of %d against a pool of %d", c.Claims, c.Pool)
+		p("")
+		p("Pool filled in %.2fs. Created %d (%d refused), %d never Ready. All Ready %.2fs after the first create; pool whole again after %.2fs (%d members refilled, %d cold Sandboxes).",
+			c.PoolFill.FillSeconds, c.Created, c.CreateErrors, c.NotReady, c.AllReadySeconds, c.RefillSeconds, c.RefillCreated, c.ColdCreated)
+		p("")
+		latencyTable(&b, []string{"all", "warm", "cold"}, []Summary{c.Latency, c.WarmLatency, c.ColdLatency})
+		p("")
+		claimWrites(&b, &c.ClaimStats)
+		if _, ok := plots[plotClaimsCDF]; ok {
+			p("")
+			p("![claims latency CDF](%s)", plotClaimsCDF)
+		}
+		violations(&b, append(slices.Clone(c.PoolFill.Violations), c.Violations...))
+	}
+	if len(r.Steady) > 0 {
+		p("")
+		p("## steady: claims at a fixed rate")
+		p("")
+		p("| rate | duration | pool | sent at | created | not Ready | warm/cold | p50 ms | p90 ms | p99 ms | max ms | writes/claim incl. refill | claim path (est.) | teardown s | violations |")
+		p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+		for _, s := range r.Steady {
+			p("| %g/s | %gs | %d | %.1f/s | %d | %d | %d/%d | %.1f | %.1f | %.1f | %.1f | %.2f | %.2f | %.1f | %d |",
+				s.Rate, s.DurationSeconds, s.Pool, s.AchievedRate, s.Created, s.NotReady, s.WarmLatency.N, s.ColdLatency.N,
+				s.Latency.P50Ms, s.Latency.P90Ms, s.Latency.P99Ms, s.Latency.MaxMs, s.WritesPerClaim, s.WritesPerClaimPath, s.TeardownSeconds, len(s.Violations))
+		}
+		for _, name := range []string{plotSteadyCDF, plotSteadyLatency} {
+			if _, ok := plots[name]; ok {
+				p("")
+				p("![%s](%s)", strings.TrimSuffix(name, ".svg"), name)
+			}
+		}
+		for _, s := range r.Steady {
+			violations(&b, s.Violations)
+		}
+	}
+
+	p("")
+	p("## Cost per scenario")
+	p("")
+	p("API writes are the apiserver's apiserver_request_total deltas from every client; controller figures come from its own /metrics.")
+	for _, c := range r.costs() {
+		p("")
+		p("### %s (%.1fs)", c.name, c.cost.Seconds)
+		p("")
+		costTable(&b, c.cost)
+	}
+	return b.String()
+}
+
+func (r *Report) ratioLine() string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(r.Ratios)) {
+		parts = append(parts, fmt.Sprintf("%s = %.2f", k, r.Ratios[k]))
+	}
+	return strings.Join(parts, "; ")
+}
+
+type namedCost struct {
+	name string
+	cost Cost
+}
+
+func (r *Report) costs() []namedCost {
+	var out []namedCost
+	if r.RTT != nil {
+		out = append(out, namedCost{fmt.Sprintf("rtt %d", r.RTT.N), r.RTT.Cost})
+	}
+	if r.RS != nil {
+		out = append(out, namedCost{fmt.Sprintf("rs %d", r.RS.Size), r.RS.Cost})
+	}
+	if r.Pool != nil {
+		out = append(out, namedCost{fmt.Sprintf("pool %d: fill", r.Pool.Size), r.Pool.Cost})
+	}
+	if r.Claims != nil {
+		out = append(out,
+			namedCost{fmt.Sprintf("claims: pool %d fill", r.Claims.Pool), r.Claims.PoolFill.Cost},
+			namedCost{fmt.Sprintf("claims: %d claims until all Ready", r.Claims.Claims), r.Claims.ClaimPathCost},
+			namedCost{fmt.Sprintf("claims: %d claims until the pool refilled", r.Claims.Claims), r.Claims.TotalCost})
+	}
+	for _, s := range r.Steady {
+		out = append(out, namedCost{fmt.Sprintf("steady %g/s: claims until the pool refilled", s.Rate), s.TotalCost})
+	}
+	return out
+}
+
+func latencyTable(b *strings.Builder, names []string, sums []Summary) {
+	fmt.Fprintln(b, "| | n | p50 ms | p90 ms | p99 ms | max ms | mean ms |")
+	fmt.Fprintln(b, "|---|---|---|---|---|---|---|")
+	for i, s := range sums {
+		fmt.Fprintf(b, "| %s | %d | %.2f | %.2f | %.2f | %.2f | %.2f |\n", names[i], s.N, s.P50Ms, s.P90Ms, s.P99Ms, s.MaxMs, s.MeanMs)
+	}
+}
+
+func claimWrites(b *strings.Builder, s *ClaimStats) {
+	kind := "controller writes"
+	if !s.WritesMeasured {
+		kind = "estimated controller writes"
+	}
+	fmt.Fprintf(b, "Per claim: %.2f %s including the refill, %.2f on the claim path (estimate: refilled members charged at the fill's writes per member).\n",
+		s.WritesPerClaim, kind, s.WritesPerClaimPath)
+}
+
+func costTable(b *strings.Builder, c Cost) {
+	fmt.Fprintf(b, "API writes %.0f (bench's own %.0f; estimated controller %.0f)", c.APIWritesTotal, c.BenchWrites, c.EstimatedControllerWrites())
+	if c.ControllerWrites != nil {
+		fmt.Fprintf(b, "; controller: %.0f writes, requests by method %s, CPU %.2fs, RSS peak %.1f MiB (end %.1f MiB), 403s %.0f",
+			*c.ControllerWrites, methodLine(c.ControllerRequests), *c.ControllerCPUSec, *c.ControllerRSSPeakMB, *c.ControllerRSSEndMB, *c.ControllerForbidden)
+	}
+	fmt.Fprintln(b, ".")
+	if len(c.APIWrites) == 0 {
+		return
+	}
+	fmt.Fprintln(b)
+	fmt.Fprintln(b, "| resource | verb | writes |")
+	fmt.Fprintln(b, "|---|---|---|")
+	keys := slices.SortedFunc(maps.Keys(c.APIWrites), func(a, z string) int {
+		if d := c.APIWrites[z] - c.APIWrites[a]; d != 0 {
+			if d > 0 {
+				return 1
+			}
+			return -1
+		}
+		return strings.Compare(a, z)
+	})
+	for _, k := range keys {
+		res, verb, _ := strings.Cut(k, " ")
+		fmt.Fprintf(b, "| %s | %s | %.0f |\n", res, verb, c.APIWrites[k])
+	}
+}
+
+func methodLine(m map[string]float64) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s %.0f", k, m[k]))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func violations(b *strings.Builder, vs []Violation) {
+	if len(vs) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "\n**%d exactly-once violations:**\n\n", len(vs))
+	for _, v := range vs {
+		fmt.Fprintf(b, "- %s at %.2fs: %s\n", v.Rule, v.At.Seconds(), v.Detail)
+	}
+}
+
+func yesNo(ok bool, yes, no string) string {
+	if ok {
+		return yes
+	}
+	return no
+}

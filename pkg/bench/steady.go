@@ -1,0 +1,149 @@
+/*
+Copyright The Agent Sandbox Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package bench
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
+)
+
+// SteadyResult is claims at a fixed rate against a pool.
+type SteadyResult struct {
+	Rate            float64     `json:"rate"`
+	DurationSeconds float64     `json:"durationSeconds"`
+	PoolFill        *FillResult `json:"poolFill"`
+	ClaimStats
+	// AchievedRate is created claims over the seconds it took to send
+	// them; below Rate means the bench itself could not keep up.
+	AchievedRate float64 `json:"achievedRate"`
+	// Buckets are the latencies by the second their create started.
+	Buckets []Bucket `json:"buckets"`
+	CDF     []Point  `json:"cdf"`
+	// TeardownSeconds runs from deleting the claims until none of their
+	// Sandboxes is left.
+	TeardownSeconds float64 `json:"teardownSeconds"`
+}
+
+// Steady fills a pool of poolSize and then creates claims at rate per
+// second for d, on a ticker that never waits for a claim to become Ready
+// (open loop: a slow controller meets the same load, and its latencies
+// grow). Afterwards every claim is deleted and the pool must be left with
+// nothing but its members.
+func (e *Env) Steady(ctx context.Context, rate float64, d time.Duration, poolSize int) (*SteadyResult, error) {
+	name := fmt.Sprintf("steady-%g", rate)
+	e.Progress.Scenario(name)
+	ns, err := e.namespace(ctx, "steady")
+	if err != nil {
+		return nil, err
+	}
+	defer e.deleteNamespace(context.WithoutCancel(ctx), ns)
+	w, stop, err := e.watchAgents(ctx, ns, benchPool, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	fill, err := e.fillPool(ctx, ns, w, poolSize)
+	if err != nil {
+		return nil, err
+	}
+	total := int(rate * d.Seconds())
+	e.Progress.Logf("pool of %d Ready in %.2fs; %d claims at %g/s for %s", poolSize, fill.FillSeconds, total, rate, d)
+
+	var writes writeCounter
+	win, err := e.openWindow(ctx, &writes)
+	if err != nil {
+		return nil, err
+	}
+	l := &claimLauncher{env: e, ns: ns, writes: &writes}
+	start := time.Now()
+	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
+	for i := 0; i < total; i++ {
+		if i > 0 {
+			select {
+			case <-tick.C:
+			case <-ctx.Done():
+				tick.Stop()
+				return nil, ctx.Err()
+			}
+		}
+		l.launch(ctx, fmt.Sprintf("claim-%05d", i))
+		if i%int(max(rate, 1)) == 0 {
+			e.Progress.Status("sent %d/%d claims, %d Ready", i+1, total, w.readyClaims())
+		}
+	}
+	tick.Stop()
+	sent := time.Since(start)
+	e.Progress.Done()
+	st, err := e.finishClaims(ctx, ns, w, l, win, fill, start)
+	if err != nil {
+		return nil, err
+	}
+	r := &SteadyResult{Rate: rate, DurationSeconds: d.Seconds(), PoolFill: fill, ClaimStats: *st}
+	if sent > 0 && total > 1 {
+		// total creates span total-1 ticks.
+		r.AchievedRate = round3(float64(total-1) / sent.Seconds())
+	}
+	var timed []Timed
+	for _, s := range st.samples {
+		if s.ready {
+			timed = append(timed, Timed{At: s.start.Sub(start), Latency: s.latency})
+		}
+	}
+	r.Buckets = PerSecond(timed)
+	all, _, _ := st.latencyValues()
+	r.CDF = CDF(all)
+	e.Progress.Logf("%g/s: %d claims, p50 %.1fms p99 %.1fms max %.1fms, %d not Ready, %d violations",
+		rate, st.Created, st.Latency.P50Ms, st.Latency.P99Ms, st.Latency.MaxMs, st.NotReady, len(st.Violations))
+
+	teardown, err := e.deleteClaims(ctx, ns, w)
+	if err != nil {
+		e.Progress.Logf("%v", err)
+	}
+	r.TeardownSeconds = round3(teardown.Seconds())
+	r.Violations = w.checker.Violations()
+	return r, nil
+}
+
+// deleteClaims deletes every claim and waits until the watch shows no
+// Sandbox controlled by a claim, then checks that what is left belongs to
+// the pool: a Sandbox that outlives its claim is a leak.
+func (e *Env) deleteClaims(ctx context.Context, ns string, w *agentWatch) (time.Duration, error) {
+	start := time.Now()
+	if err := e.Agents.ExtensionsV1beta1().SandboxClaims(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
+		return 0, fmt.Errorf("deleting claims: %w", err)
+	}
+	err := e.waitUntil(ctx, "the claims' sandboxes to be deleted", func() (bool, string) {
+		n := w.checker.Controlled(extv1beta1.SandboxClaimKind)
+		return n == 0, fmt.Sprintf("%d left", n)
+	})
+	took := time.Since(start)
+	if err != nil {
+		return took, err
+	}
+	// The claims themselves go at once; poll until the List agrees.
+	_ = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		cls, err := e.Agents.ExtensionsV1beta1().SandboxClaims(ns).List(ctx, metav1.ListOptions{})
+		return err == nil && len(cls.Items) == 0, nil
+	})
+	return took, e.finalCheck(ctx, ns, w)
+}
