@@ -85,6 +85,7 @@ type options struct {
 	webhook                 webhookOptions
 	cacheLabelSelectors     bool
 	firstStatusDelay        time.Duration
+	disableClaimEvents      bool
 	enablePprof             bool
 }
 
@@ -120,6 +121,7 @@ func main() {
 	flag.BoolVar(&o.webhook.manageCerts, "manage-webhook-certs", true, "Create and renew the webhook certificate (Secret agent-sandbox-webhook-certs) and inject its CA into the CRDs.")
 	flag.StringVar(&o.webhook.url, "webhook-url", "", "Point the CRDs at this URL instead of the Service (a controller run outside the cluster, e.g. https://127.0.0.1:9443/convert).")
 	flag.DurationVar(&o.firstStatusDelay, "sandbox-first-status-delay", 5*time.Second, "Hold a new Sandbox's first status while its Pod is merely starting, for at most this long after creation, so a Pod Ready in time costs one status write, not two; 0 writes at once.")
+	flag.BoolVar(&o.disableClaimEvents, "disable-claim-events", false, "The SandboxClaim controller emits no Events.")
 	flag.BoolVar(&o.cacheLabelSelectors, "cache-label-selectors", false, "Cache only Pods and Services carrying the "+agentsv1beta1.SandboxNameHashLabel+" label.")
 	flag.BoolVar(&o.enablePprof, "enable-pprof", false, "Serve /debug/pprof/ on the metrics address.")
 	flag.Parse()
@@ -295,7 +297,8 @@ func runControllers(ctx context.Context, o options, cfg *rest.Config, reg *prome
 		claimController, err := sandboxclaim.NewController(ctx, kube, agents,
 			agentsFactory.Extensions().V1beta1().SandboxClaims(), agentsFactory.Extensions().V1beta1().SandboxWarmPools(),
 			agentsFactory.Extensions().V1beta1().SandboxTemplates(), sandboxes,
-			sandboxclaim.Options{AllowedLabelDomains: allowedLabelDomains(logger), Metrics: reconcileMetrics, ClaimMetrics: claimMetrics})
+			sandboxclaim.Options{AllowedLabelDomains: allowedLabelDomains(logger), Metrics: reconcileMetrics, ClaimMetrics: claimMetrics,
+				DisableEvents: o.disableClaimEvents})
 		if err != nil {
 			return fmt.Errorf("building sandboxclaim controller: %w", err)
 		}

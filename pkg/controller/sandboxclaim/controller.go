@@ -71,6 +71,10 @@ type Options struct {
 	// ClaimMetrics records bindings and startup latencies; nil records
 	// nothing.
 	ClaimMetrics *Metrics
+	// DisableEvents stops the controller emitting Events
+	// (--disable-claim-events): at high claim rates they are a large share
+	// of the API writes.
+	DisableEvents bool
 }
 
 // Controller reconciles SandboxClaims.

@@ -73,14 +73,14 @@ func isMarkedExpired(claim *extv1beta1.SandboxClaim) bool {
 func (c *Controller) expire(ctx context.Context, claim *extv1beta1.SandboxClaim) (requeue time.Duration, err error) {
 	logger := klog.FromContext(ctx)
 	if !isMarkedExpired(claim) {
-		c.recorder.Eventf(claim, nil, "Normal", ReasonClaimExpired, "Claim Expired", "Claim expired")
+		c.eventf(claim, ReasonClaimExpired, "Claim Expired", "Claim expired")
 		_, err := c.writeStatus(ctx, claim, c.ownedSandbox(claim), extv1beta1.ClaimExpiredReason, "Claim expired. Sandbox cleanup initiated.")
 		return expiredRequeue, err
 	}
 	policy := claim.Spec.Lifecycle.ShutdownPolicy
 	switch policy {
 	case extv1beta1.ShutdownPolicyDelete, extv1beta1.ShutdownPolicyDeleteForeground:
-		c.recorder.Eventf(claim, nil, "Normal", ReasonClaimExpired, "Deleting", "Deleting Claim (ShutdownPolicy=%s)", policy)
+		c.eventf(claim, ReasonClaimExpired, "Deleting", "Deleting Claim (ShutdownPolicy=%s)", policy)
 		propagation := metav1.DeletePropagationBackground
 		if policy == extv1beta1.ShutdownPolicyDeleteForeground {
 			propagation = metav1.DeletePropagationForeground

@@ -287,5 +287,16 @@ func (c *Controller) writeStatus(ctx context.Context, claim *extv1beta1.SandboxC
 }
 
 func (c *Controller) event(claim *extv1beta1.SandboxClaim, sb *agentsv1beta1.Sandbox, reason, action, format string, args ...any) {
+	if c.opts.DisableEvents {
+		return
+	}
 	c.recorder.Eventf(claim, sb, corev1.EventTypeNormal, reason, action, format, args...)
+}
+
+// eventf is event without a related object.
+func (c *Controller) eventf(claim *extv1beta1.SandboxClaim, reason, action, format string, args ...any) {
+	if c.opts.DisableEvents {
+		return
+	}
+	c.recorder.Eventf(claim, nil, corev1.EventTypeNormal, reason, action, format, args...)
 }
