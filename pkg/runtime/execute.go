@@ -134,12 +134,15 @@ func (s *Server) handleExecuteStream(w http.ResponseWriter, r *http.Request) {
 	// A client that stops reading but keeps its connection open would
 	// block a write forever, and with it the pipe reader, runCommand and
 	// Server.Close. No stream outlives its command's timeout plus the
-	// drain, so writes get that long; Close cuts them at once. The
-	// deadline is cleared at the end: the connection may be kept alive.
+	// drain, so writes get that long; after Close, only long enough for
+	// the terminal line. The deadline is cleared at the end: the
+	// connection may be kept alive.
 	timeout := s.execTimeout(req.TimeoutSeconds)
 	_ = flusher.SetWriteDeadline(time.Now().Add(timeout + s.drainTimeout + streamWriteGrace))
 	defer func() { _ = flusher.SetWriteDeadline(time.Time{}) }()
-	stopOnClose := context.AfterFunc(s.ctx, func() { _ = flusher.SetWriteDeadline(time.Now()) })
+	stopOnClose := context.AfterFunc(s.ctx, func() {
+		_ = flusher.SetWriteDeadline(time.Now().Add(s.drainTimeout + time.Second))
+	})
 	defer stopOnClose()
 	var line bytes.Buffer
 	enc := json.NewEncoder(&line)
