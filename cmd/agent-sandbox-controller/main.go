@@ -27,6 +27,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -87,6 +88,10 @@ type options struct {
 	firstStatusDelay        time.Duration
 	disableClaimEvents      bool
 	enablePprof             bool
+	enablePprofDebug        bool
+	pprofBlockRate          int
+	pprofMutexFraction      int
+	compat                  compatibilityFlags
 }
 
 func main() {
@@ -123,8 +128,13 @@ func main() {
 	flag.DurationVar(&o.firstStatusDelay, "sandbox-first-status-delay", 5*time.Second, "Hold a new Sandbox's first status while its Pod is merely starting, for at most this long after creation, so a Pod Ready in time costs one status write, not two; 0 writes at once.")
 	flag.BoolVar(&o.disableClaimEvents, "disable-claim-events", false, "The SandboxClaim controller emits no Events.")
 	flag.BoolVar(&o.cacheLabelSelectors, "cache-label-selectors", false, "Cache only Pods and Services carrying the "+agentsv1beta1.SandboxNameHashLabel+" label.")
-	flag.BoolVar(&o.enablePprof, "enable-pprof", false, "Serve /debug/pprof/ on the metrics address.")
+	flag.BoolVar(&o.enablePprof, "enable-pprof", false, "Serve the CPU profile at /debug/pprof/profile on the metrics address.")
+	flag.BoolVar(&o.enablePprofDebug, "enable-pprof-debug", false, "Implies --enable-pprof; also serve every /debug/pprof/ profile (heap, goroutine, allocs, block, mutex, trace, cmdline, symbol).")
+	flag.IntVar(&o.pprofBlockRate, "pprof-block-profile-rate", 1000000, "runtime.SetBlockProfileRate, applied with --enable-pprof-debug; negative means 0.")
+	flag.IntVar(&o.pprofMutexFraction, "pprof-mutex-profile-fraction", 10, "runtime.SetMutexProfileFraction, applied with --enable-pprof-debug; negative means 0.")
+	registerCompatibilityFlags(&o.compat)
 	flag.Parse()
+	logCompatibility := applyCompatibilityFlags(o.compat)
 
 	if o.showVersion {
 		fmt.Print(version.Get().Banner(binaryName))
@@ -137,6 +147,7 @@ func main() {
 	}
 	ctx := signals.SetupSignalHandler()
 	logger := klog.FromContext(ctx)
+	logCompatibility(logger)
 	if err := run(ctx, o); err != nil {
 		logger.Error(err, "Controller failed")
 		klog.FlushAndExit(klog.ExitFlushTimeout, 1)
@@ -376,10 +387,18 @@ func startServers(ctx context.Context, o options, reg *prometheus.Registry, read
 	logger := klog.FromContext(ctx)
 	metricsMux := http.NewServeMux()
 	metricsMux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	if o.enablePprof {
+	if o.enablePprof || o.enablePprofDebug {
+		// The CPU profile alone is cheap to expose; the rest (heap contents,
+		// goroutine stacks, command line) only on request.
+		metricsMux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	}
+	if o.enablePprofDebug {
+		runtime.SetBlockProfileRate(max(o.pprofBlockRate, 0))
+		runtime.SetMutexProfileFraction(max(o.pprofMutexFraction, 0))
+		// Index also serves the named profiles: heap, goroutine, allocs,
+		// block, mutex, threadcreate.
 		metricsMux.HandleFunc("/debug/pprof/", pprof.Index)
 		metricsMux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		metricsMux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		metricsMux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		metricsMux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}

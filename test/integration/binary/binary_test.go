@@ -240,3 +240,64 @@ func tail(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// TestPprofAndCompatibilityFlags: --enable-pprof serves only the CPU
+// profile, --enable-pprof-debug every profile; reference flags this build
+// does not implement are accepted, so a reference Deployment starts.
+func TestPprofAndCompatibilityFlags(t *testing.T) {
+	env := framework.Setup(t)
+	bin := buildController(t)
+	for _, tc := range []struct {
+		flag      string
+		heapCode  int
+		extraArgs []string
+	}{
+		{"--enable-pprof", http.StatusNotFound, []string{"--zap-devel", "--zap-log-level=info", "--enable-tracing", "--disable-claim-observability-annotations"}},
+		{"--enable-pprof-debug", http.StatusOK, nil},
+	} {
+		t.Run(tc.flag, func(t *testing.T) {
+			ctx := framework.Context(t, time.Minute)
+			metricsAddr := freePort(t)
+			args := append([]string{"--kubeconfig", env.Kubeconfig, "--leader-elect=false", "--enable-webhook=false",
+				"--metrics-bind-address", metricsAddr, "--health-probe-bind-address", freePort(t), tc.flag}, tc.extraArgs...)
+			cmd := exec.Command(bin, args...)
+			var out strings.Builder
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			t.Cleanup(func() {
+				_ = cmd.Process.Signal(syscall.SIGTERM)
+				select {
+				case <-exited:
+				case <-time.After(10 * time.Second):
+					_ = cmd.Process.Kill()
+					<-exited
+				}
+				if t.Failed() {
+					t.Logf("controller output:\n%s", tail(out.String(), 3000))
+				}
+			})
+			err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+				select {
+				case err := <-exited:
+					return false, fmt.Errorf("the controller exited: %v", err)
+				default:
+				}
+				code, _ := get(ctx, "http://"+metricsAddr+"/metrics")
+				return code == http.StatusOK, nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code, _ := get(ctx, "http://"+metricsAddr+"/debug/pprof/profile?seconds=1"); code != http.StatusOK {
+				t.Errorf("%s: CPU profile answered %d", tc.flag, code)
+			}
+			if code, _ := get(ctx, "http://"+metricsAddr+"/debug/pprof/heap"); code != tc.heapCode {
+				t.Errorf("%s: heap profile answered %d, want %d", tc.flag, code, tc.heapCode)
+			}
+		})
+	}
+}
