@@ -42,9 +42,15 @@ func NewRegistry() *prometheus.Registry {
 // BuildInfo is agent_sandbox_build_info: constant 1, labelled with the
 // build.
 func BuildInfo(v version.Info) prometheus.Collector {
+	return NamedBuildInfo("agent_sandbox_build_info", "Build information of the running binary; always 1.", v)
+}
+
+// NamedBuildInfo is a build-info gauge under another binary's name (the
+// router's sandbox_router_build_info): constant 1, labelled with the build.
+func NamedBuildInfo(name, help string, v version.Info) prometheus.Collector {
 	g := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "agent_sandbox_build_info",
-		Help: "Build information of the running binary; always 1.",
+		Name: name,
+		Help: help,
 		ConstLabels: prometheus.Labels{
 			"git_version": v.GitVersion,
 			"git_commit":  v.GitCommit,

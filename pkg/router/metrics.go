@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
 	"github.com/agentsandbox/agent-sandbox/pkg/version"
 )
 
@@ -114,22 +115,9 @@ func NewRegistry() *prometheus.Registry {
 }
 
 // BuildInfo is sandbox_router_build_info: constant 1, labelled with the
-// build. pkg/metrics has the controller's equivalent under its own name.
+// build.
 func BuildInfo(v version.Info) prometheus.Collector {
-	g := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "sandbox_router_build_info",
-		Help: "Build information of the running router; always 1.",
-		ConstLabels: prometheus.Labels{
-			"git_version": v.GitVersion,
-			"git_commit":  v.GitCommit,
-			"build_date":  v.BuildDate,
-			"go_version":  v.GoVersion,
-			"compiler":    v.Compiler,
-			"platform":    v.Platform,
-		},
-	})
-	g.Set(1)
-	return g
+	return metrics.NamedBuildInfo("sandbox_router_build_info", "Build information of the running router; always 1.", v)
 }
 
 // methodLabel folds methods into a closed set: the method is client input.
