@@ -24,6 +24,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/pprof"
 	"os"
@@ -82,6 +83,8 @@ type options struct {
 	poolReadinessGrace      time.Duration
 	poolUnschedulableCheck  time.Duration
 	warmPoolEviction        bool
+	poolReplenishDelay      time.Duration
+	poolMaxRefillRate       float64
 	claimWorkers            int
 	webhook                 webhookOptions
 	cacheLabelSelectors     bool
@@ -114,6 +117,8 @@ func main() {
 	flag.IntVar(&o.poolMaxBatch, "sandbox-warm-pool-max-batch-size", 300, "Most pool members created or deleted in one pass; must be > 0.")
 	flag.DurationVar(&o.poolReadinessGrace, "sandbox-warm-pool-readiness-grace-period", 5*time.Minute, "How long a pool member may stay not Ready before it is replaced; must be > 0.")
 	flag.DurationVar(&o.poolUnschedulableCheck, "sandbox-warm-pool-unschedulable-recheck-interval", time.Minute, "How often held unschedulable pool members are looked at again; must be > 0.")
+	flag.DurationVar(&o.poolReplenishDelay, "sandbox-warm-pool-replenish-delay", 0, "Hold a pool's refill for this long after its member count last dropped; 0 is off.")
+	flag.Float64Var(&o.poolMaxRefillRate, "sandbox-warm-pool-max-refill-rate", 0, "Most Sandboxes each pool creates per second; 0 is unlimited.")
 	flag.BoolVar(&o.warmPoolEviction, "enable-warm-pool-eviction", true, "Mark idle warm Pods safe to evict for the cluster autoscaler.")
 	flag.IntVar(&o.claimWorkers, "sandbox-claim-concurrent-workers", 50, "SandboxClaims synced concurrently (with --extensions); must be > 0.")
 	flag.BoolVar(&o.webhook.enabled, "enable-webhook", true, "Serve the v1alpha1 <-> v1beta1 conversion webhook.")
@@ -174,6 +179,12 @@ func (o *options) validate() error {
 	}
 	if o.poolReadinessGrace <= 0 || o.poolUnschedulableCheck <= 0 {
 		errs = append(errs, errors.New("--sandbox-warm-pool-readiness-grace-period and --sandbox-warm-pool-unschedulable-recheck-interval must be > 0"))
+	}
+	if o.poolReplenishDelay < 0 {
+		errs = append(errs, errors.New("--sandbox-warm-pool-replenish-delay must be >= 0"))
+	}
+	if math.IsNaN(o.poolMaxRefillRate) || math.IsInf(o.poolMaxRefillRate, 0) || o.poolMaxRefillRate < 0 {
+		errs = append(errs, errors.New("--sandbox-warm-pool-max-refill-rate must be finite and >= 0"))
 	}
 	if o.firstStatusDelay < 0 {
 		errs = append(errs, errors.New("--sandbox-first-status-delay must be >= 0"))
@@ -294,6 +305,8 @@ func runControllers(ctx context.Context, o options, cfg *rest.Config, reg *prome
 				ReadinessGracePeriod: o.poolReadinessGrace,
 				UnschedulableRecheck: o.poolUnschedulableCheck,
 				EvictableMembers:     o.warmPoolEviction,
+				ReplenishDelay:       o.poolReplenishDelay,
+				MaxRefillRate:        o.poolMaxRefillRate,
 				Metrics:              reconcileMetrics,
 			})
 		if err != nil {

@@ -69,8 +69,14 @@ type Options struct {
 	// EvictableMembers marks idle warm Pods safe to evict for the cluster
 	// autoscaler.
 	EvictableMembers bool
-	Clock            clock.WithTicker
-	Metrics          *metrics.ReconcileMetrics
+	// ReplenishDelay holds a pool's refill for this long after its member
+	// count last dropped (--sandbox-warm-pool-replenish-delay); 0 is off.
+	ReplenishDelay time.Duration
+	// MaxRefillRate caps each pool's creates per second
+	// (--sandbox-warm-pool-max-refill-rate); 0 is unlimited.
+	MaxRefillRate float64
+	Clock         clock.WithTicker
+	Metrics       *metrics.ReconcileMetrics
 }
 
 // Controller reconciles SandboxWarmPools.
@@ -91,6 +97,7 @@ type Controller struct {
 	recorder     events.EventRecorder
 	expectations *controller.Expectations
 	opts         Options
+	refill       *refillShaper
 
 	// notProgressing remembers pools with held unschedulable members, so
 	// the Warning and the recovery Event are sent on transitions only.
@@ -135,6 +142,7 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 		recorder:       recorder,
 		expectations:   controller.NewExpectations(opts.Clock),
 		opts:           opts,
+		refill:         newRefillShaper(opts.ReplenishDelay, opts.MaxRefillRate),
 		notProgressing: map[string]bool{},
 	}
 	if err := controller.AddIndexers(sandboxInformer.Informer(), cache.Indexers{controller.WarmPoolMemberIndex: controller.IndexByWarmPool}); err != nil {

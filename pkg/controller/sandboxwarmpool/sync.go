@@ -76,6 +76,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue ti
 	if apierrors.IsNotFound(err) || (err == nil && pool.DeletionTimestamp != nil) {
 		// Members go by garbage collection; forget what we remembered.
 		c.expectations.Forget(key.String())
+		c.refill.forget(key.String())
 		c.setProgressing(key.String(), nil, 0, 0)
 		return requeue, nil
 	}
@@ -106,17 +107,40 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue ti
 		ObservedGeneration: pool.Generation,
 	}
 
+	if current+m.terminating >= desired || tmpl == nil {
+		// Keep the replenish delay's view of the count current.
+		c.refill.hold(key.String(), current, desired, c.opts.Clock.Now())
+	}
 	switch {
 	case current+m.terminating < desired && tmpl != nil:
 		// Never create while what exists (active, held or still
 		// terminating) already makes up the desired count.
 		want := min(desired-current-m.terminating, c.opts.MaxBatchSize)
-		if !c.expectations.TryExpectCreations(key.String(), want) {
+		now := c.opts.Clock.Now()
+		if hold := c.refill.hold(key.String(), current, desired, now); hold > 0 {
+			logger.V(4).Info("Replenish delay: not creating yet", "remaining", hold)
+			soonest(hold)
+			break
+		}
+		granted, wait := c.refill.grant(key.String(), want, now)
+		if granted == 0 {
+			soonest(wait)
+			break
+		}
+		if granted < want {
+			// The rest waits for tokens; the creates' watch events usually
+			// bring the pool back sooner.
+			soonest(time.Duration(float64(time.Second) / c.opts.MaxRefillRate))
+		}
+		if !c.expectations.TryExpectCreations(key.String(), granted) {
+			c.refill.refund(key.String(), granted)
 			logger.V(4).Info("Earlier writes not yet observed; not creating")
 			soonest(expectationsRecheck)
 			break
 		}
-		errs = append(errs, c.createMembers(ctx, pool, tmpl, want))
+		created, err := c.createMembers(ctx, pool, tmpl, granted)
+		c.refill.created(key.String(), created)
+		errs = append(errs, err)
 	case current > desired:
 		if !c.expectations.Satisfied(key.String()) {
 			soonest(expectationsRecheck)
@@ -259,12 +283,12 @@ func (c *Controller) adopt(ctx context.Context, pool *extv1beta1.SandboxWarmPool
 // createMembers creates n members in slow-start batches. The expectation
 // for all n was raised before the first create; every create that fails,
 // or is never attempted, lowers it at once.
-func (c *Controller) createMembers(ctx context.Context, pool *extv1beta1.SandboxWarmPool, tmpl *extv1beta1.SandboxTemplate, n int) error {
+func (c *Controller) createMembers(ctx context.Context, pool *extv1beta1.SandboxWarmPool, tmpl *extv1beta1.SandboxTemplate, n int) (int, error) {
 	key := pool.Namespace + "/" + pool.Name
 	hashes, err := controller.HashTemplate(tmpl)
 	if err != nil {
 		c.expectations.LowerCreations(key, n)
-		return fmt.Errorf("hashing template %s: %w", tmpl.Name, err)
+		return 0, fmt.Errorf("hashing template %s: %w", tmpl.Name, err)
 	}
 	prototype := newMember(pool, tmpl, hashes, c.opts.EvictableMembers)
 	var firstName sync.Once
@@ -287,9 +311,9 @@ func (c *Controller) createMembers(ctx context.Context, pool *extv1beta1.Sandbox
 	}
 	if err != nil {
 		c.recorder.Eventf(pool, nil, corev1.EventTypeWarning, ReasonFailedCreate, "Create", "Failed to create Sandboxes: %v", err)
-		return fmt.Errorf("creating pool members: %w", err)
+		return ok, fmt.Errorf("creating pool members: %w", err)
 	}
-	return nil
+	return ok, nil
 }
 
 // deleteExcess removes n members: not-Ready ones first, then the newest.

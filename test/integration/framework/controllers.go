@@ -83,6 +83,10 @@ type ControllerOptions struct {
 	// WatchDelay holds back every read of a watch stream: informers lag
 	// behind the controllers' own writes.
 	WatchDelay time.Duration
+	// PoolReplenishDelay and PoolMaxRefillRate shape the warm pools'
+	// refill, as the binary's flags do.
+	PoolReplenishDelay time.Duration
+	PoolMaxRefillRate  float64
 }
 
 // StartControllersWithOptions is StartControllers with a degraded API.
@@ -137,7 +141,8 @@ func StartControllersWithOptions(t testing.TB, env *Env, opts ControllerOptions,
 			pods := kubeFactory.Core().V1().Pods()
 			c, err := sandboxwarmpool.NewController(ctx, kube, agents, agentsFactory.Extensions().V1beta1().SandboxWarmPools(),
 				agentsFactory.Extensions().V1beta1().SandboxTemplates(), agentsFactory.Agents().V1beta1().Sandboxes(),
-				pods.Lister(), pods.Informer().HasSynced, sandboxwarmpool.Options{Metrics: reconcileMetrics, EvictableMembers: true})
+				pods.Lister(), pods.Informer().HasSynced, sandboxwarmpool.Options{Metrics: reconcileMetrics, EvictableMembers: true,
+					ReplenishDelay: opts.PoolReplenishDelay, MaxRefillRate: opts.PoolMaxRefillRate})
 			if err != nil {
 				t.Fatal(err)
 			}
