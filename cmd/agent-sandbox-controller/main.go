@@ -89,6 +89,7 @@ type options struct {
 	webhook                 webhookOptions
 	cacheLabelSelectors     bool
 	firstStatusDelay        time.Duration
+	writeBehindWindow       time.Duration
 	disableClaimEvents      bool
 	enablePprof             bool
 	enablePprofDebug        bool
@@ -130,6 +131,7 @@ func main() {
 	flag.StringVar(&o.webhook.namespace, "webhook-namespace", "agent-sandbox-system", "Namespace of that Service and of the certificate Secret.")
 	flag.BoolVar(&o.webhook.manageCerts, "manage-webhook-certs", true, "Create and renew the webhook certificate (Secret agent-sandbox-webhook-certs) and inject its CA into the CRDs.")
 	flag.StringVar(&o.webhook.url, "webhook-url", "", "Point the CRDs at this URL instead of the Service (a controller run outside the cluster, e.g. https://127.0.0.1:9443/convert).")
+	flag.DurationVar(&o.writeBehindWindow, "sandbox-write-behind-window", 0, "Defer an owned Pod's metadata patch by up to this long (at most 1s) so a burst of changes costs one patch; 0 is off.")
 	flag.DurationVar(&o.firstStatusDelay, "sandbox-first-status-delay", 5*time.Second, "Hold a new Sandbox's first status while its Pod is merely starting, for at most this long after creation, so a Pod Ready in time costs one status write, not two; 0 writes at once.")
 	flag.BoolVar(&o.disableClaimEvents, "disable-claim-events", false, "The SandboxClaim controller emits no Events.")
 	flag.BoolVar(&o.cacheLabelSelectors, "cache-label-selectors", false, "Cache only Pods and Services carrying the "+agentsv1beta1.SandboxNameHashLabel+" label.")
@@ -185,6 +187,9 @@ func (o *options) validate() error {
 	}
 	if math.IsNaN(o.poolMaxRefillRate) || math.IsInf(o.poolMaxRefillRate, 0) || o.poolMaxRefillRate < 0 {
 		errs = append(errs, errors.New("--sandbox-warm-pool-max-refill-rate must be finite and >= 0"))
+	}
+	if o.writeBehindWindow < 0 {
+		errs = append(errs, errors.New("--sandbox-write-behind-window must be >= 0"))
 	}
 	if o.firstStatusDelay < 0 {
 		errs = append(errs, errors.New("--sandbox-first-status-delay must be >= 0"))
@@ -280,7 +285,8 @@ func runControllers(ctx context.Context, o options, cfg *rest.Config, reg *prome
 	sandboxController, err := sandbox.NewController(ctx, kube, agents, sandboxes,
 		childFactory.Core().V1().Pods(), childFactory.Core().V1().Services(),
 		kubeFactory.Core().V1().PersistentVolumeClaims(),
-		sandbox.Options{ClusterDomain: o.clusterDomain, Metrics: reconcileMetrics, FirstStatusDelay: o.firstStatusDelay})
+		sandbox.Options{ClusterDomain: o.clusterDomain, Metrics: reconcileMetrics, FirstStatusDelay: o.firstStatusDelay,
+			WriteBehindWindow: o.writeBehindWindow})
 	if err != nil {
 		return fmt.Errorf("building sandbox controller: %w", err)
 	}

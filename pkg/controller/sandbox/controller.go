@@ -70,6 +70,10 @@ type Options struct {
 	// this long after its creation: a Pod that is Ready within it costs one
 	// status write instead of two. Zero writes at once.
 	FirstStatusDelay time.Duration
+	// WriteBehindWindow defers the metadata patch of an owned Pod by up to
+	// this long (at most 1 s) so that changes in a burst cost one patch
+	// (--sandbox-write-behind-window); zero writes at once.
+	WriteBehindWindow time.Duration
 }
 
 // Controller reconciles Sandboxes.
@@ -89,6 +93,7 @@ type Controller struct {
 	recorder     events.EventRecorder
 	expectations *controller.Expectations
 	opts         Options
+	writeBehind  *writeBehind
 
 	// syncHandler is sync, replaceable in tests.
 	syncHandler controller.SyncFunc
@@ -127,6 +132,7 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 		recorder:      recorder,
 		expectations:  controller.NewExpectations(opts.Clock),
 		opts:          opts,
+		writeBehind:   newWriteBehind(opts.WriteBehindWindow),
 	}
 	c.syncHandler = c.sync
 

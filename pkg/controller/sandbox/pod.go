@@ -252,9 +252,20 @@ func (c *Controller) reconcileExistingPod(ctx context.Context, sb *agentsv1beta1
 	}
 	patch, changed, err := controller.MergePatch(wrapper{before}, wrapper{after})
 	if err != nil || !changed {
+		if err == nil {
+			c.writeBehind.done(sandboxKey(sb))
+		}
 		return pod, err
 	}
+	if !adopt && c.writeBehind.wait(sandboxKey(sb), c.opts.Clock.Now()) > 0 {
+		// Deferred: sync requeues for the end of the window, and that pass
+		// writes whatever the metadata should be by then.
+		return pod, nil
+	}
 	updated, err := c.kube.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, mergePatch, patch, metav1.PatchOptions{FieldManager: FieldManager})
+	if err == nil || apierrors.IsNotFound(err) {
+		c.writeBehind.done(sandboxKey(sb))
+	}
 	if err != nil {
 		if adopt {
 			c.recorder.Eventf(sb, pod, corev1.EventTypeWarning, ReasonFailedAdopt, "Adopt", "Failed to adopt Pod %s: %v", pod.Name, err)

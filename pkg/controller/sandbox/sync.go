@@ -70,12 +70,14 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeueAft
 	cached, err := c.sandboxLister.Sandboxes(key.Namespace).Get(key.Name)
 	if apierrors.IsNotFound(err) {
 		c.expectations.Forget(key.String())
+		c.writeBehind.done(key.String())
 		return requeueAfter, nil
 	}
 	if err != nil {
 		return requeueAfter, err
 	}
 	if cached.DeletionTimestamp != nil {
+		c.writeBehind.done(key.String())
 		// No finalizers: the garbage collector removes the children.
 		return requeueAfter, nil
 	}
@@ -103,13 +105,14 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeueAft
 		}
 	default:
 		syncErr = c.reconcileChildren(ctx, sb)
+		requeueAfter = c.writeBehind.remaining(key.String(), c.opts.Clock.Now())
 		if sb.Spec.ShutdownTime != nil {
 			now = c.opts.Clock.Now()
 			if isExpired(sb, now) {
 				markExpired(sb)
 				requeueAfter = expiredRequeue
-			} else {
-				requeueAfter = max(sb.Spec.ShutdownTime.Sub(now), expiryRecheckFloor)
+			} else if expiry := max(sb.Spec.ShutdownTime.Sub(now), expiryRecheckFloor); requeueAfter == 0 || expiry < requeueAfter {
+				requeueAfter = expiry
 			}
 		}
 	}

@@ -32,6 +32,7 @@ import (
 	kubeinformers "k8s.io/client-go/informers"
 	k8sfake "k8s.io/client-go/kubernetes/fake"
 	core "k8s.io/client-go/testing"
+	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2/ktesting"
@@ -444,5 +445,56 @@ func TestSyncHoldsOnlyTheFirstNotReadyStatus(t *testing.T) {
 	f.sync("sleepy")
 	if diff := cmp.Diff([]action{{"patch", "sandboxes", "status", "sleepy"}}, f.writes()); diff != "" {
 		t.Errorf("writes for a suspended Sandbox (-want,+got):\n%s", diff)
+	}
+}
+
+// With a write-behind window, the metadata patch of an owned Pod waits for
+// the window (the pass asks to be requeued at its end) and is then written
+// once, from what the template says by then.
+func TestSyncWriteBehindDefersPodMetadata(t *testing.T) {
+	sb := sandbox("wb", func(sb *agentsv1beta1.Sandbox) {
+		sb.Spec.PodTemplate.ObjectMeta.Labels = map[string]string{"team": "blue"}
+	})
+	pod := ownedPod(sb, "wb", true)
+	f := newFixture(t, []*agentsv1beta1.Sandbox{sb}, pod)
+	f.c.opts.FirstStatusDelay = 0
+	f.c.writeBehind = newWriteBehind(500 * time.Millisecond)
+	_, ctx := ktesting.NewTestContext(t)
+	key := cache.ObjectName{Namespace: ns, Name: "wb"}
+
+	f.kube.ClearActions()
+	requeue, err := f.c.sync(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range f.writes() {
+		if w.Resource == "pods" {
+			t.Fatalf("pod patched at once: %v", f.writes())
+		}
+	}
+	if requeue != 500*time.Millisecond {
+		t.Errorf("requeue %s, want the 500ms window", requeue)
+	}
+
+	// The template changes again within the window: still one patch, at
+	// the end, with the latest labels.
+	sb.Spec.PodTemplate.ObjectMeta.Labels = map[string]string{"team": "green"}
+	f.seed(sb)
+	f.c.opts.Clock.(*clocktesting.FakeClock).Step(500 * time.Millisecond)
+	f.sync("wb")
+	var patches int
+	for _, a := range f.kube.Actions() {
+		if a.GetVerb() == "patch" && a.GetResource().Resource == "pods" {
+			patches++
+			if p := string(a.(k8stesting.PatchAction).GetPatch()); !strings.Contains(p, `"team":"green"`) {
+				t.Errorf("patch %s lacks the latest label", p)
+			}
+		}
+	}
+	if patches != 1 {
+		t.Errorf("%d pod patches after the window, want 1", patches)
+	}
+	if rem := f.c.writeBehind.remaining("team/wb", f.c.opts.Clock.Now()); rem != 0 {
+		t.Errorf("a deferral is still pending after the write: %s", rem)
 	}
 }
