@@ -49,6 +49,7 @@ import (
 	clientset "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned"
 	informers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions"
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
+	"github.com/agentsandbox/agent-sandbox/pkg/clientconn"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandbox"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandboxclaim"
@@ -89,6 +90,8 @@ type options struct {
 	webhook                 webhookOptions
 	cacheLabelSelectors     bool
 	firstStatusDelay        time.Duration
+	apiConnections          int
+	separateWatch           bool
 	writeBehindWindow       time.Duration
 	disableClaimEvents      bool
 	enablePprof             bool
@@ -111,6 +114,8 @@ func main() {
 	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
 	flag.StringVar(&o.clusterDomain, "cluster-domain", "cluster.local", "Cluster DNS domain, for status.serviceFQDN.")
 	flag.Float64Var(&o.qps, "kube-api-qps", -1, "Client-side QPS limit towards the API server; negative disables client-side rate limiting.")
+	flag.IntVar(&o.apiConnections, "api-connections", 1, "Spread API calls (not watches) over this many HTTP/2 connections to the API server, round robin; must be >= 1.")
+	flag.BoolVar(&o.separateWatch, "separate-watch-connection", false, "Give the informers' list and watch traffic an HTTP/2 connection of its own.")
 	flag.IntVar(&o.burst, "kube-api-burst", 10, "Client-side burst towards the API server; must be > 0.")
 	flag.IntVar(&o.sandboxWorkers, "sandbox-concurrent-workers", 100, "Sandboxes synced concurrently; must be > 0.")
 	flag.IntVar(&o.templateWorkers, "sandbox-template-concurrent-workers", 1, "SandboxTemplates synced concurrently (with --extensions).")
@@ -188,6 +193,9 @@ func (o *options) validate() error {
 	if math.IsNaN(o.poolMaxRefillRate) || math.IsInf(o.poolMaxRefillRate, 0) || o.poolMaxRefillRate < 0 {
 		errs = append(errs, errors.New("--sandbox-warm-pool-max-refill-rate must be finite and >= 0"))
 	}
+	if o.apiConnections < 1 {
+		errs = append(errs, errors.New("--api-connections must be >= 1"))
+	}
 	if o.writeBehindWindow < 0 {
 		errs = append(errs, errors.New("--sandbox-write-behind-window must be >= 0"))
 	}
@@ -228,8 +236,12 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
+	apiCfg, watchCfg, err := clientconn.Split(cfg, o.apiConnections, o.separateWatch)
+	if err != nil {
+		return err
+	}
 	startControllers := func(ctx context.Context) error {
-		return runControllers(ctx, o, cfg, reg, reconcileMetrics, markReady)
+		return runControllers(ctx, o, apiCfg, watchCfg, reg, reconcileMetrics, markReady)
 	}
 
 	if o.webhook.enabled {
@@ -256,14 +268,24 @@ func run(ctx context.Context, o options) error {
 
 // runControllers builds the informers and controllers, starts them and
 // blocks until ctx is done and every sync in flight has finished.
-func runControllers(ctx context.Context, o options, cfg *rest.Config, reg *prometheus.Registry,
+func runControllers(ctx context.Context, o options, apiCfg, watchCfg *rest.Config, reg *prometheus.Registry,
 	reconcileMetrics *metrics.ReconcileMetrics, markReady func()) error {
 	logger := klog.FromContext(ctx)
-	kube, err := kubernetes.NewForConfig(rest.AddUserAgent(rest.CopyConfig(cfg), sandbox.FieldManager))
+	kube, err := kubernetes.NewForConfig(rest.AddUserAgent(rest.CopyConfig(apiCfg), sandbox.FieldManager))
 	if err != nil {
 		return err
 	}
-	agents, err := clientset.NewForConfig(rest.AddUserAgent(rest.CopyConfig(cfg), sandbox.FieldManager))
+	agents, err := clientset.NewForConfig(rest.AddUserAgent(rest.CopyConfig(apiCfg), sandbox.FieldManager))
+	if err != nil {
+		return err
+	}
+	// The informers list and watch through their own clients, which
+	// --separate-watch-connection puts on a connection of their own.
+	watchKube, err := kubernetes.NewForConfig(rest.AddUserAgent(rest.CopyConfig(watchCfg), sandbox.FieldManager))
+	if err != nil {
+		return err
+	}
+	watchAgents, err := clientset.NewForConfig(rest.AddUserAgent(rest.CopyConfig(watchCfg), sandbox.FieldManager))
 	if err != nil {
 		return err
 	}
@@ -277,9 +299,9 @@ func runControllers(ctx context.Context, o options, cfg *rest.Config, reg *prome
 	}
 	// Pods and Services may be label-scoped; PVCs are read by name and
 	// never are.
-	childFactory := kubeinformers.NewSharedInformerFactoryWithOptions(kube, 0, childOpts...)
-	kubeFactory := kubeinformers.NewSharedInformerFactoryWithOptions(kube, 0, transform)
-	agentsFactory := informers.NewSharedInformerFactoryWithOptions(agents, 0, informers.WithTransform(controller.StripForCache))
+	childFactory := kubeinformers.NewSharedInformerFactoryWithOptions(watchKube, 0, childOpts...)
+	kubeFactory := kubeinformers.NewSharedInformerFactoryWithOptions(watchKube, 0, transform)
+	agentsFactory := informers.NewSharedInformerFactoryWithOptions(watchAgents, 0, informers.WithTransform(controller.StripForCache))
 
 	sandboxes := agentsFactory.Agents().V1beta1().Sandboxes()
 	sandboxController, err := sandbox.NewController(ctx, kube, agents, sandboxes,

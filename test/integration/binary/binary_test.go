@@ -113,6 +113,9 @@ func TestControllerBinary(t *testing.T) {
 		"--health-probe-bind-address", probeAddr,
 		"--kube-api-qps", "50", "--kube-api-burst", "100",
 		"--sandbox-concurrent-workers", "4",
+		// Everything below runs over three API connections and a watch
+		// connection of its own.
+		"--api-connections", "3", "--separate-watch-connection",
 		"--extensions",
 		// The conversion webhook, reached by URL: there is no Service
 		// routing to a process on this machine.
