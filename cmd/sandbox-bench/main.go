@@ -59,6 +59,11 @@ func main() {
 	settle := fs.Duration("settle", 2*time.Second, "wait after each goal before the closing metrics, so trailing writes are counted")
 	timeout := fs.Duration("timeout", 5*time.Minute, "bound of every wait")
 	keep := fs.Bool("keep", false, "keep the namespaces of the scenarios")
+	var notes []string
+	fs.Func("note", "a line about the setup for the report (repeatable)", func(s string) error {
+		notes = append(notes, s)
+		return nil
+	})
 
 	var plan bench.Plan
 	var steadyRuns string
@@ -131,7 +136,7 @@ func main() {
 		}
 	}
 
-	report := &bench.Report{Started: time.Now(), Cluster: env.Describe(ctx, cfg.Host)}
+	report := &bench.Report{Started: time.Now(), Cluster: env.Describe(ctx, cfg.Host), Notes: notes}
 	progress.Logf("measuring %s (%s, %d nodes), controller metrics: %v", cfg.Host, report.Cluster.ServerVersion, report.Cluster.Nodes, env.Ctrl != nil)
 	env.Run(ctx, report, plan)
 	report.Finished = time.Now()

@@ -117,6 +117,10 @@ func (r *Report) Markdown(plots map[string]Chart) string {
 	p("Run %s → %s (%s) against %s (%s, %d nodes). Controller metrics: %s.",
 		r.Started.UTC().Format(time.RFC3339), r.Finished.UTC().Format("15:04:05Z"), r.Finished.Sub(r.Started).Round(time.Second),
 		r.Cluster.Server, r.Cluster.ServerVersion, r.Cluster.Nodes, yesNo(r.Cluster.ControllerMetrics, "read", "not given (controller writes are estimated)"))
+	for _, n := range r.Notes {
+		p("")
+		p("%s", n)
+	}
 	if len(r.Errors) > 0 {
 		p("")
 		p("**Errors:**")

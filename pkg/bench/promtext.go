@@ -168,10 +168,16 @@ var writeVerbs = map[string]bool{
 // IsWriteVerb reports whether verb changes state.
 func IsWriteVerb(verb string) bool { return writeVerbs[strings.ToLower(verb)] }
 
-// APIWriteKey names one row of the apiserver's write table: the resource,
-// with its subresource after a slash, and the verb in upper case.
-func APIWriteKey(resource, subresource, verb string) string {
+// APIWriteKey names one row of the apiserver's write table: the resource
+// qualified by its group as kubectl spells it (sandboxes.agents.x-k8s.io),
+// its subresource after a slash, and the verb in upper case. The group
+// tells core events (controllers' recorders) from events.k8s.io ones (the
+// scheduler's).
+func APIWriteKey(group, resource, subresource, verb string) string {
 	r := resource
+	if group != "" {
+		r += "." + group
+	}
 	if subresource != "" {
 		r += "/" + subresource
 	}
@@ -188,7 +194,7 @@ func APIServerWrites(samples []Sample) map[string]float64 {
 		if !IsWriteVerb(s.Labels["verb"]) {
 			continue
 		}
-		out[APIWriteKey(s.Labels["resource"], s.Labels["subresource"], s.Labels["verb"])] += s.Value
+		out[APIWriteKey(s.Labels["group"], s.Labels["resource"], s.Labels["subresource"], s.Labels["verb"])] += s.Value
 	}
 	return out
 }

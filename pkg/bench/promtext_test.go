@@ -53,11 +53,11 @@ func TestAPIServerWritesDiff(t *testing.T) {
 	}
 	got := DiffCounters(before, after)
 	want := map[string]float64{
-		"pods POST":            300,
-		"pods/binding POST":    300,
-		"sandboxes/status PUT": 5, // conflicts count: the server paid for them
-		"configmaps DELETE":    1, // new series
-		"nodes/status PATCH":   2, // lower-case verb, with a timestamp
+		"pods POST":                            300,
+		"pods/binding POST":                    300,
+		"sandboxes.agents.x-k8s.io/status PUT": 5, // conflicts count: the server paid for them
+		"configmaps DELETE":                    1, // new series
+		"nodes/status PATCH":                   2, // lower-case verb, with a timestamp
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want,+got):\n%s", diff)
@@ -117,16 +117,18 @@ func TestIsWriteVerb(t *testing.T) {
 
 func TestEstimatedControllerWrites(t *testing.T) {
 	c := Cost{APIWrites: map[string]float64{
-		"pods POST":             10,
-		"pods/binding POST":     10, // scheduler
-		"pods/status PATCH":     10, // kwok
-		"sandboxes POST":        10,
-		"sandboxes/status PUT":  10,
-		"sandboxwarmpools POST": 1, // the bench
-		"events POST":           30,
-		"leases PUT":            4,
+		"pods POST":                              10,
+		"pods PATCH":                             3,  // the controller's label patches
+		"pods/binding POST":                      10, // scheduler
+		"pods/status PATCH":                      10, // kwok
+		"sandboxes.agents.x-k8s.io POST":         10,
+		"sandboxes.agents.x-k8s.io/status PATCH": 10,
+		"sandboxwarmpools.extensions.agents.x-k8s.io POST": 1, // the bench
+		"events POST":                    7,  // core: kube-controller-manager's recorder
+		"events.events.k8s.io POST":      30, // the scheduler
+		"leases.coordination.k8s.io PUT": 4,
 	}, BenchWrites: 1}
-	if got := c.EstimatedControllerWrites(); got != 30 {
-		t.Errorf("EstimatedControllerWrites = %v, want 30", got)
+	if got := c.EstimatedControllerWrites(); got != 40 {
+		t.Errorf("EstimatedControllerWrites = %v, want 40", got)
 	}
 }

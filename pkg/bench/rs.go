@@ -140,7 +140,7 @@ func (e *Env) ReplicaSet(ctx context.Context, n int) (*FillResult, error) {
 	r.FillSeconds = round3(d.Seconds())
 	// kube-controller-manager's writes for a ReplicaSet are the Pod creates
 	// and its status updates; everything else is scheduler and kwok.
-	r.ControllerWritesPerMember = round3((cost.APIWrites["pods POST"] + cost.APIWrites["replicasets/status PUT"]) / float64(n))
+	r.ControllerWritesPerMember = round3((cost.APIWrites["pods POST"] + cost.APIWrites["replicasets.apps/status PUT"]) / float64(n))
 	e.Progress.Logf("replicaset of %d Ready in %.2fs", n, r.FillSeconds)
 	return r, nil
 }

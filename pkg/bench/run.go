@@ -105,7 +105,10 @@ type Report struct {
 	// 2-core machine they are steadier than absolute figures.
 	Ratios  map[string]float64 `json:"ratios"`
 	Targets []Target           `json:"targets"`
-	Errors  []string           `json:"errors,omitempty"`
+	// Notes are what the caller knows about the setup (flags of the
+	// components), printed under the title.
+	Notes  []string `json:"notes,omitempty"`
+	Errors []string `json:"errors,omitempty"`
 }
 
 // Describe fills the cluster section.
