@@ -98,6 +98,7 @@ type Controller struct {
 	expectations *controller.Expectations
 	opts         Options
 	refill       *refillShaper
+	statusPacer  *statusPacer
 
 	// notProgressing remembers pools with held unschedulable members, so
 	// the Warning and the recovery Event are sent on transitions only.
@@ -143,6 +144,7 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 		expectations:   controller.NewExpectations(opts.Clock),
 		opts:           opts,
 		refill:         newRefillShaper(opts.ReplenishDelay, opts.MaxRefillRate),
+		statusPacer:    newStatusPacer(statusWriteInterval),
 		notProgressing: map[string]bool{},
 	}
 	if err := controller.AddIndexers(sandboxInformer.Informer(), cache.Indexers{controller.WarmPoolMemberIndex: controller.IndexByWarmPool}); err != nil {

@@ -77,6 +77,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue ti
 		// Members go by garbage collection; forget what we remembered.
 		c.expectations.Forget(key.String())
 		c.refill.forget(key.String())
+		c.statusPacer.forget(key.String())
 		c.setProgressing(key.String(), nil, 0, 0)
 		return requeue, nil
 	}
@@ -162,7 +163,11 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue ti
 		// Counts from a failed pass may be wrong; keep the last good ones.
 		return requeue, err
 	}
-	return requeue, c.writeStatus(ctx, pool, status)
+	if wait := c.statusPacer.wait(key.String(), pool, status, desired, c.opts.Clock.Now()); wait > 0 {
+		soonest(wait)
+		return requeue, nil
+	}
+	return requeue, c.writeStatus(ctx, key.String(), pool, status)
 }
 
 // classify sorts the pool's Sandboxes into active and terminating members,
@@ -402,10 +407,11 @@ func (c *Controller) setProgressing(key string, pool *extv1beta1.SandboxWarmPool
 
 // writeStatus patches status when it changed, without a precondition: the
 // pool controller is its only writer. Zero counts are written as such.
-func (c *Controller) writeStatus(ctx context.Context, pool *extv1beta1.SandboxWarmPool, status extv1beta1.SandboxWarmPoolStatus) error {
+func (c *Controller) writeStatus(ctx context.Context, key string, pool *extv1beta1.SandboxWarmPool, status extv1beta1.SandboxWarmPoolStatus) error {
 	if equality.Semantic.DeepEqual(pool.Status, status) {
 		return nil
 	}
+	c.statusPacer.wrote(key, c.opts.Clock.Now())
 	patch, err := json.Marshal(map[string]any{"status": map[string]any{
 		"replicas":           status.Replicas,
 		"readyReplicas":      status.ReadyReplicas,
