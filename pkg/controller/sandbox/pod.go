@@ -183,7 +183,12 @@ func (c *Controller) createPod(ctx context.Context, sb *agentsv1beta1.Sandbox) (
 		return nil, fmt.Errorf("creating pod %s: %w", pod.Name, err)
 	}
 	klog.FromContext(ctx).V(2).Info("Created Pod", "pod", klog.KObj(created))
-	c.recorder.Eventf(sb, created, corev1.EventTypeNormal, ReasonSuccessfulCreate, "Create", "Created Pod %s", created.Name)
+	if group, kind := controller.ControllerGroup(sb); group != extv1beta1.GroupName || kind != extv1beta1.SandboxWarmPoolKind {
+		// A warm pool's members are made by the hundred and the pool
+		// already reports each batch: an Event per member's Pod would be
+		// one more API write per member for nobody to read.
+		c.recorder.Eventf(sb, created, corev1.EventTypeNormal, ReasonSuccessfulCreate, "Create", "Created Pod %s", created.Name)
+	}
 	return created, nil
 }
 

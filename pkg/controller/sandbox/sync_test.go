@@ -42,6 +42,7 @@ import (
 	"github.com/agentsandbox/agent-sandbox/generated/clientset/versioned/fake"
 	informers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions"
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
+	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
 )
 
 const ns = "team"
@@ -496,5 +497,25 @@ func TestSyncWriteBehindDefersPodMetadata(t *testing.T) {
 	}
 	if rem := f.c.writeBehind.remaining("team/wb", f.c.opts.Clock.Now()); rem != 0 {
 		t.Errorf("a deferral is still pending after the write: %s", rem)
+	}
+}
+
+// A warm pool's member gets its Pod without a per-member Event (the pool
+// reports each batch); any other Sandbox gets one.
+func TestNoPodCreatedEventForPoolMembers(t *testing.T) {
+	pool := &extv1beta1.SandboxWarmPool{ObjectMeta: metav1.ObjectMeta{Name: "pool", UID: "pool-uid"}}
+	member := sandbox("pool-abc", func(sb *agentsv1beta1.Sandbox) {
+		sb.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(pool, extv1beta1.SandboxWarmPoolGroupVersionKind)}
+	})
+	f := newFixture(t, []*agentsv1beta1.Sandbox{member})
+	f.sync("pool-abc")
+	if ev := f.events(); len(ev) != 0 {
+		t.Errorf("pool member's Pod creation emitted %v", ev)
+	}
+	own := sandbox("mine")
+	f = newFixture(t, []*agentsv1beta1.Sandbox{own})
+	f.sync("mine")
+	if ev := f.events(); len(ev) != 1 {
+		t.Errorf("a Sandbox's Pod creation emitted %v, want one SuccessfulCreate", ev)
 	}
 }
