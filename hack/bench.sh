@@ -10,6 +10,7 @@
 #   BENCH_SCALE=small   a one-minute smoke run instead of the issue #9 sizes
 #   BENCH_NODES=10      fake nodes
 #   BENCH_OUT=DIR       report directory (default _output/bench/<timestamp>)
+#   BENCH_CONTROLLER_ARGS="..."  extra flags for the controller (e.g. -v=4)
 #   BENCH_ARGS="..."    extra flags for 'sandbox-bench all' (they win over the
 #                       defaults below, e.g. BENCH_ARGS="--steady-runs 10:30s")
 #   BENCH_STATE=DIR     cluster state directory (default .cache/bench)
@@ -96,9 +97,10 @@ kc wait --for=condition=Established --timeout=60s \
 log "starting the controller (metrics on 127.0.0.1:${METRICS_PORT})"
 bin/local-cluster run -dir "${STATE}" -name agent-sandbox-controller -- \
   "${ROOT}/bin/agent-sandbox-controller" --kubeconfig "${KUBECONFIG_FILE}" \
-  --extensions --enable-pprof --leader-election-namespace=default \
+  --extensions --enable-pprof-debug --leader-election-namespace=default \
   --metrics-bind-address "127.0.0.1:${METRICS_PORT}" --health-probe-bind-address "127.0.0.1:${PROBE_PORT}" \
-  --webhook-port "${WEBHOOK_PORT}" --webhook-url "https://127.0.0.1:${WEBHOOK_PORT}/convert"
+  --webhook-port "${WEBHOOK_PORT}" --webhook-url "https://127.0.0.1:${WEBHOOK_PORT}/convert" \
+  ${BENCH_CONTROLLER_ARGS:-}
 ready=""
 for _ in $(seq 1 120); do
   if curl -fsS "http://127.0.0.1:${PROBE_PORT}/readyz" >/dev/null 2>&1; then
@@ -117,7 +119,7 @@ mkdir -p "${OUT}"
 # shellcheck disable=SC2086 # BENCH_ARGS is a list of flags on purpose
 bin/sandbox-bench all --kubeconfig "${KUBECONFIG_FILE}" \
   --controller-metrics-url "http://127.0.0.1:${METRICS_PORT}/metrics" \
-  --note "Setup: make bench (BENCH_SCALE=${BENCH_SCALE:-full}), ${NODES} kwok nodes, $(nproc) CPUs shared with the control plane and the bench. kube-controller-manager and kube-scheduler run with client QPS 200 / burst 400 (test/localcluster), the ReplicaSet controller with its defaults (burst 500 creates per sync, 5 workers). The controller of commit $(git rev-parse --short HEAD)$(git diff --quiet -- cmd pkg || echo ' plus uncommitted changes') runs locally with the admin kubeconfig: --extensions --enable-pprof --leader-election-namespace=default, default workers and no client-side rate limit." \
+  --note "Setup: make bench (BENCH_SCALE=${BENCH_SCALE:-full}), ${NODES} kwok nodes, $(nproc) CPUs shared with the control plane and the bench. kube-controller-manager and kube-scheduler run with client QPS 200 / burst 400 (test/localcluster), the ReplicaSet controller with its defaults (burst 500 creates per sync, 5 workers). The controller of commit $(git rev-parse --short HEAD)$(git diff --quiet -- cmd pkg || echo ' plus uncommitted changes') runs locally with the admin kubeconfig: --extensions --enable-pprof-debug --leader-election-namespace=default, default workers and no client-side rate limit." \
   --out "${OUT}" "${SIZES[@]}" ${BENCH_ARGS:-} 2> >(tee "${OUT}/progress.log" >&2)
 log "report: ${OUT}/report.md"
 echo "${OUT}/report.md"

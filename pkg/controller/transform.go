@@ -24,9 +24,12 @@ import (
 
 // StripForCache is the informer transform of every cache: managed fields
 // are never read, and they are often the largest part of an object.
-// Pods additionally keep only spec.nodeName and no finalizers: Pods are
-// written only by creates built from the Sandbox template and by metadata
-// patches, never from the cache, so the cache needs no more of them.
+// Pods additionally keep only spec.nodeName, no finalizers, and of their
+// status only what Sandbox status is computed from (phase, conditions, IPs,
+// reason, message; container statuses are the bulk of a Pod's status):
+// Pods are written only by creates built from the Sandbox template and by
+// metadata patches, never from the cache, so the cache needs no more of
+// them.
 func StripForCache(obj any) (any, error) {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		return d, nil
@@ -37,6 +40,14 @@ func StripForCache(obj any) (any, error) {
 	if pod, ok := obj.(*corev1.Pod); ok {
 		pod.Spec = corev1.PodSpec{NodeName: pod.Spec.NodeName}
 		pod.Finalizers = nil
+		pod.Status = corev1.PodStatus{
+			Phase:      pod.Status.Phase,
+			Conditions: pod.Status.Conditions,
+			Reason:     pod.Status.Reason,
+			Message:    pod.Status.Message,
+			PodIP:      pod.Status.PodIP,
+			PodIPs:     pod.Status.PodIPs,
+		}
 	}
 	return obj, nil
 }

@@ -98,6 +98,9 @@ type Controller struct {
 	expectations *controller.Expectations
 	opts         Options
 	refill       *refillShaper
+	// afterClassify runs between counting the members and deciding; a test
+	// seam for the informer delivering events in that gap.
+	afterClassify func()
 	statusPacer  *statusPacer
 
 	// notProgressing remembers pools with held unschedulable members, so
