@@ -101,7 +101,7 @@ type Controller struct {
 	// afterClassify runs between counting the members and deciding; a test
 	// seam for the informer delivering events in that gap.
 	afterClassify func()
-	statusPacer  *statusPacer
+	statusPacer   *statusPacer
 
 	// notProgressing remembers pools with held unschedulable members, so
 	// the Warning and the recovery Event are sent on transitions only.
