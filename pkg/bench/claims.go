@@ -259,17 +259,8 @@ type ClaimsResult struct {
 // waits for the pool to refill.
 func (e *Env) Claims(ctx context.Context, poolSize, m int) (*ClaimsResult, error) {
 	e.Progress.Scenario("claims")
-	ns, err := e.namespace(ctx, "claims")
-	if err != nil {
-		return nil, err
-	}
-	defer e.deleteNamespace(context.WithoutCancel(ctx), ns)
-	w, stop, err := e.watchAgents(ctx, ns, benchPool, time.Now())
-	if err != nil {
-		return nil, err
-	}
-	defer stop()
-	fill, err := e.fillPool(ctx, ns, w, poolSize)
+	ns, w, fill, done, err := e.poolScenario(ctx, "claims", poolSize)
+	defer done()
 	if err != nil {
 		return nil, err
 	}

@@ -104,21 +104,32 @@ func (e *Env) fillPool(ctx context.Context, ns string, w *agentWatch, n int) (*F
 	return r, nil
 }
 
+// poolScenario is the start every pool scenario shares: a fresh namespace,
+// watches on its Sandboxes and claims, and a pool of size filled and
+// measured. done stops the watches and deletes the namespace; call it even
+// when err is set.
+func (e *Env) poolScenario(ctx context.Context, scenario string, size int) (ns string, w *agentWatch, fill *FillResult, done func(), err error) {
+	done = func() {}
+	ns, err = e.namespace(ctx, scenario)
+	if err != nil {
+		return "", nil, nil, done, err
+	}
+	done = func() { e.deleteNamespace(context.WithoutCancel(ctx), ns) }
+	w, stop, err := e.watchAgents(ctx, ns, benchPool, time.Now())
+	if err != nil {
+		return ns, nil, nil, done, err
+	}
+	done = func() { stop(); e.deleteNamespace(context.WithoutCancel(ctx), ns) }
+	fill, err = e.fillPool(ctx, ns, w, size)
+	return ns, w, fill, done, err
+}
+
 // Pool measures filling a warm pool of n: time to n Ready members, the fill
 // curve, the most members ever seen at once, and writes per member.
 func (e *Env) Pool(ctx context.Context, n int) (*FillResult, error) {
 	e.Progress.Scenario("pool")
-	ns, err := e.namespace(ctx, "pool")
-	if err != nil {
-		return nil, err
-	}
-	defer e.deleteNamespace(context.WithoutCancel(ctx), ns)
-	w, stop, err := e.watchAgents(ctx, ns, benchPool, time.Now())
-	if err != nil {
-		return nil, err
-	}
-	defer stop()
-	r, err := e.fillPool(ctx, ns, w, n)
+	_, w, r, done, err := e.poolScenario(ctx, "pool", n)
+	defer done()
 	if err != nil {
 		return nil, err
 	}

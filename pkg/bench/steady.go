@@ -52,17 +52,8 @@ type SteadyResult struct {
 func (e *Env) Steady(ctx context.Context, rate float64, d time.Duration, poolSize int) (*SteadyResult, error) {
 	name := fmt.Sprintf("steady-%g", rate)
 	e.Progress.Scenario(name)
-	ns, err := e.namespace(ctx, "steady")
-	if err != nil {
-		return nil, err
-	}
-	defer e.deleteNamespace(context.WithoutCancel(ctx), ns)
-	w, stop, err := e.watchAgents(ctx, ns, benchPool, time.Now())
-	if err != nil {
-		return nil, err
-	}
-	defer stop()
-	fill, err := e.fillPool(ctx, ns, w, poolSize)
+	ns, w, fill, done, err := e.poolScenario(ctx, "steady", poolSize)
+	defer done()
 	if err != nil {
 		return nil, err
 	}
