@@ -138,7 +138,7 @@ func main() {
 	flag.BoolVar(&o.webhook.manageCerts, "manage-webhook-certs", true, "Create and renew the webhook certificate (Secret agent-sandbox-webhook-certs) and inject its CA into the CRDs.")
 	flag.StringVar(&o.webhook.url, "webhook-url", "", "Point the CRDs at this URL instead of the Service (a controller run outside the cluster, e.g. https://127.0.0.1:9443/convert).")
 	flag.DurationVar(&o.writeBehindWindow, "sandbox-write-behind-window", 0, "Defer an owned Pod's metadata patch by up to this long (at most 1s) so a burst of changes costs one patch; 0 is off.")
-	flag.DurationVar(&o.firstStatusDelay, "sandbox-first-status-delay", 5*time.Second, "Hold a new Sandbox's first status while its Pod is merely starting, for at most this long after creation, so a Pod Ready in time costs one status write, not two; 0 writes at once.")
+	flag.DurationVar(&o.firstStatusDelay, "sandbox-first-status-delay", 5*time.Second, "Hold a new Sandbox's (and claim's) first status while its Pod is merely starting, for at most this long after creation, so a Pod Ready in time costs one status write, not two; 0 writes at once.")
 	flag.BoolVar(&o.disableClaimEvents, "disable-claim-events", false, "The SandboxClaim controller emits no Events.")
 	flag.BoolVar(&o.cacheLabelSelectors, "cache-label-selectors", false, "Cache only Pods and Services carrying the "+agentsv1beta1.SandboxNameHashLabel+" label.")
 	flag.BoolVar(&o.enablePprof, "enable-pprof", false, "Serve the CPU profile at /debug/pprof/profile on the metrics address.")
@@ -358,7 +358,7 @@ func runControllers(ctx context.Context, o options, apiCfg, watchCfg *rest.Confi
 			agentsFactory.Extensions().V1beta1().SandboxClaims(), agentsFactory.Extensions().V1beta1().SandboxWarmPools(),
 			agentsFactory.Extensions().V1beta1().SandboxTemplates(), sandboxes,
 			sandboxclaim.Options{AllowedLabelDomains: allowedLabelDomains(logger), Metrics: reconcileMetrics, ClaimMetrics: claimMetrics,
-				DisableEvents: o.disableClaimEvents})
+				DisableEvents: o.disableClaimEvents, FirstStatusDelay: o.firstStatusDelay})
 		if err != nil {
 			return fmt.Errorf("building sandboxclaim controller: %w", err)
 		}

@@ -71,6 +71,10 @@ type Options struct {
 	// ClaimMetrics records bindings and startup latencies; nil records
 	// nothing.
 	ClaimMetrics *Metrics
+	// FirstStatusDelay holds a new claim's first status while its Sandbox
+	// is merely starting, for at most this long after the claim's creation
+	// (--sandbox-first-status-delay, shared with the Sandbox controller).
+	FirstStatusDelay time.Duration
 	// DisableEvents stops the controller emitting Events
 	// (--disable-claim-events): at high claim rates they are a large share
 	// of the API writes.

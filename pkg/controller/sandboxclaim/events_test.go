@@ -18,9 +18,11 @@ package sandboxclaim
 
 import (
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
@@ -43,5 +45,41 @@ func TestDisableEvents(t *testing.T) {
 		if got := len(rec.Events); got != want {
 			t.Errorf("DisableEvents=%v: %d events, want %d", disabled, got, want)
 		}
+	}
+}
+
+// A new claim's first status waits while its Sandbox is merely starting,
+// up to FirstStatusDelay after the claim's creation; anything else is
+// written at once.
+func TestHoldFirstStatus(t *testing.T) {
+	now := time.Unix(10_000, 0)
+	created := metav1.NewTime(now.Add(-time.Second))
+	c := &Controller{opts: Options{FirstStatusDelay: 5 * time.Second, Clock: clocktesting.NewFakeClock(now)}}
+	claim := &extv1beta1.SandboxClaim{ObjectMeta: metav1.ObjectMeta{Name: "c", CreationTimestamp: created}}
+	sandboxWith := func(conds ...metav1.Condition) *agentsv1beta1.Sandbox {
+		return &agentsv1beta1.Sandbox{Status: agentsv1beta1.SandboxStatus{Conditions: conds}}
+	}
+	ready := func(s metav1.ConditionStatus, reason string) metav1.Condition {
+		return metav1.Condition{Type: "Ready", Status: s, Reason: reason}
+	}
+	for name, tc := range map[string]struct {
+		claim *extv1beta1.SandboxClaim
+		sb    *agentsv1beta1.Sandbox
+		want  time.Duration
+	}{
+		"sandbox without status":   {claim, sandboxWith(), 4 * time.Second},
+		"sandbox starting":         {claim, sandboxWith(ready(metav1.ConditionFalse, agentsv1beta1.SandboxReasonDependenciesNotReady)), 4 * time.Second},
+		"sandbox ready":            {claim, sandboxWith(ready(metav1.ConditionTrue, agentsv1beta1.SandboxReasonDependenciesReady)), 0},
+		"sandbox failing":          {claim, sandboxWith(ready(metav1.ConditionFalse, agentsv1beta1.SandboxReasonReconcilerError)), 0},
+		"no sandbox":               {claim, nil, 0},
+		"claim already has status": {&extv1beta1.SandboxClaim{ObjectMeta: claim.ObjectMeta, Status: extv1beta1.SandboxClaimStatus{Conditions: []metav1.Condition{ready(metav1.ConditionFalse, "SandboxNotReady")}}}, sandboxWith(), 0},
+	} {
+		if got := c.holdFirstStatus(tc.claim, tc.sb); got != tc.want {
+			t.Errorf("%s: hold %s, want %s", name, got, tc.want)
+		}
+	}
+	c.opts.FirstStatusDelay = 0
+	if got := c.holdFirstStatus(claim, sandboxWith()); got != 0 {
+		t.Errorf("delay 0: hold %s", got)
 	}
 }

@@ -105,6 +105,9 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue ti
 		}
 		return requeue, err
 	}
+	if wait := c.holdFirstStatus(claim, sb); wait > 0 {
+		return wait, nil
+	}
 	status, err := c.writeStatus(ctx, claim, sb, "", "")
 	if err != nil {
 		return requeue, err
@@ -299,4 +302,23 @@ func (c *Controller) eventf(claim *extv1beta1.SandboxClaim, reason, action, form
 		return
 	}
 	c.recorder.Eventf(claim, nil, corev1.EventTypeNormal, reason, action, format, args...)
+}
+
+// holdFirstStatus returns how long to wait before a claim's very first
+// status, or zero to write now. Like the Sandbox controller's first status,
+// a claim bound to a Sandbox that is merely starting (no status yet, or
+// Ready=False/DependenciesNotReady) waits up to Opts.FirstStatusDelay after
+// its creation: the Sandbox's Ready event usually comes first and one write
+// then says it all. The binding itself is the Sandbox's controller
+// reference, so nothing is lost meanwhile; problems are written at once.
+func (c *Controller) holdFirstStatus(claim *extv1beta1.SandboxClaim, sb *agentsv1beta1.Sandbox) time.Duration {
+	if c.opts.FirstStatusDelay <= 0 || sb == nil || len(claim.Status.Conditions) > 0 {
+		return 0
+	}
+	ready := meta.FindStatusCondition(sb.Status.Conditions, string(agentsv1beta1.SandboxConditionReady))
+	starting := ready == nil || (ready.Status == metav1.ConditionFalse && ready.Reason == agentsv1beta1.SandboxReasonDependenciesNotReady)
+	if !starting || meta.FindStatusCondition(sb.Status.Conditions, string(agentsv1beta1.SandboxConditionFinished)) != nil {
+		return 0
+	}
+	return claim.CreationTimestamp.Add(c.opts.FirstStatusDelay).Sub(c.opts.Clock.Now())
 }

@@ -150,7 +150,8 @@ func StartControllersWithOptions(t testing.TB, env *Env, opts ControllerOptions,
 		case ControllerSandboxClaim:
 			c, err := sandboxclaim.NewController(ctx, kube, agents, agentsFactory.Extensions().V1beta1().SandboxClaims(),
 				agentsFactory.Extensions().V1beta1().SandboxWarmPools(), agentsFactory.Extensions().V1beta1().SandboxTemplates(),
-				agentsFactory.Agents().V1beta1().Sandboxes(), sandboxclaim.Options{Metrics: reconcileMetrics, ClaimMetrics: claimMetrics})
+				agentsFactory.Agents().V1beta1().Sandboxes(), sandboxclaim.Options{Metrics: reconcileMetrics, ClaimMetrics: claimMetrics,
+					FirstStatusDelay: 5 * time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}
