@@ -31,6 +31,7 @@ import (
 
 	"github.com/agentsandbox/agent-sandbox/pkg/bench"
 	"github.com/agentsandbox/agent-sandbox/pkg/signals"
+	"github.com/agentsandbox/agent-sandbox/pkg/version"
 )
 
 const usage = `usage: sandbox-bench COMMAND [flags]
@@ -42,6 +43,7 @@ commands:
   claims  --pool N --claims M            a burst of M claims against a pool of N
   steady  --rate R --duration D --pool N claims at R/s for D
   all     [--rtt-n ... --steady-runs ...] every scenario in one run (issue #9 defaults)
+  version                                print the version
 
 common flags: --kubeconfig --controller-metrics-url --out --settle --timeout --keep
 run 'sandbox-bench COMMAND -h' for the flags of one command.`
@@ -93,6 +95,9 @@ func main() {
 		fs.StringVar(&steadyRuns, "steady-runs", "10:30s,45:20s", "steady runs RATE:DURATION[:POOL],... (empty skips)")
 	case "-h", "--help", "help":
 		fmt.Println(usage)
+		return
+	case "--version", "version":
+		fmt.Print(version.Get().Banner("sandbox-bench"))
 		return
 	default:
 		fmt.Fprintf(os.Stderr, "unknown command %q\n%s\n", cmd, usage)
