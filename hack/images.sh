@@ -14,7 +14,7 @@ IMAGE_TAG=${IMAGE_TAG:-$(git describe --tags --always --dirty 2>/dev/null || ech
 DOCKER=${DOCKER:-docker}
 KIND=${KIND:-kind}
 KIND_CLUSTER=${KIND_CLUSTER:-agent-sandbox-e2e}
-IMAGES=(agent-sandbox-controller sandbox-router sandbox-runtime)
+IMAGES=(agent-sandbox-controller sandbox-router sandbox-runtime sandbox-bench)
 
 need() {
   command -v "$1" >/dev/null || { echo "images: '$1' is not installed; $2" >&2; exit 1; }
