@@ -92,7 +92,9 @@ func TestReplenishDelay(t *testing.T) {
 	setup(t, env, 3, "")
 	waitPool(t, env, 3)
 	seen := watchCreations(t, env)
+	seen.mu.Lock()
 	before := len(seen.times)
+	seen.mu.Unlock()
 
 	// Two members leave the pool: orphaned, as a claim would take them.
 	ctx := framework.Context(t, timeout)
