@@ -94,10 +94,11 @@ type Controller struct {
 	sandboxIndexer cache.Indexer
 	synced         []cache.InformerSynced
 
-	queue       controller.Queue
-	broadcaster events.EventBroadcaster
-	recorder    events.EventRecorder
-	opts        Options
+	queue         controller.Queue
+	writtenStatus *controller.WrittenStatus
+	broadcaster   events.EventBroadcaster
+	recorder      events.EventRecorder
+	opts          Options
 
 	mu sync.Mutex
 	// bound remembers the Sandbox each claim took over or created until
@@ -140,6 +141,7 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 		sandboxLister:  sandboxInformer.Lister(),
 		sandboxIndexer: sandboxInformer.Informer().GetIndexer(),
 		queue:          controller.NewQueue(Name, opts.Clock),
+		writtenStatus:  controller.NewWrittenStatus(),
 		broadcaster:    broadcaster,
 		recorder:       recorder,
 		opts:           opts,

@@ -29,6 +29,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
 
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
@@ -72,6 +73,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue ti
 	if claim.DeletionTimestamp != nil {
 		// The garbage collector removes the Sandbox.
 		c.forget(claim.UID)
+		c.writtenStatus.Forget(claim.UID)
 		return requeue, nil
 	}
 
@@ -271,7 +273,8 @@ func (c *Controller) writeStatus(ctx context.Context, claim *extv1beta1.SandboxC
 			meta.RemoveStatusCondition(&status.Conditions, string(agentsv1beta1.SandboxConditionFinished))
 		}
 	}
-	if equality.Semantic.DeepEqual(claim.Status, *status) {
+	if equality.Semantic.DeepEqual(claim.Status, *status) ||
+		c.writtenStatus.AlreadyWritten(claim.UID, claim.ResourceVersion, *status) {
 		return status, nil
 	}
 	type statusOnly struct {
@@ -281,11 +284,13 @@ func (c *Controller) writeStatus(ctx context.Context, claim *extv1beta1.SandboxC
 	if err != nil || !changed {
 		return status, err
 	}
+	klog.FromContext(ctx).V(4).Info("Writing claim status", "patch", string(patch))
 	_, err = c.client.ExtensionsV1beta1().SandboxClaims(claim.Namespace).Patch(ctx, claim.Name, types.MergePatchType, patch,
 		metav1.PatchOptions{FieldManager: FieldManager}, "status")
 	if err != nil && !apierrors.IsNotFound(err) {
 		return status, fmt.Errorf("writing claim status: %w", err)
 	}
+	c.writtenStatus.Wrote(claim.UID, claim.ResourceVersion, *status)
 	return status, nil
 }
 
