@@ -112,6 +112,8 @@ type Controller struct {
 	// firstSeen is when this controller first saw each claim, for the
 	// startup latency metric.
 	firstSeen map[types.UID]time.Time
+	// readyCounted marks claims whose first Ready this controller counted.
+	readyCounted map[types.UID]bool
 }
 
 // NewController builds the controller and registers its handlers. The
@@ -148,6 +150,7 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 		bound:          map[types.UID]time.Time{},
 		reserved:       map[types.UID]time.Time{},
 		firstSeen:      map[types.UID]time.Time{},
+		readyCounted:   map[types.UID]bool{},
 	}
 	if err := controller.AddIndexers(sandboxInformer.Informer(), cache.Indexers{
 		controller.WarmPoolMemberIndex: controller.IndexByWarmPool,
@@ -177,6 +180,7 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 			if claim, ok := obj.(*extv1beta1.SandboxClaim); ok {
 				c.mu.Lock()
 				delete(c.firstSeen, claim.UID)
+				delete(c.readyCounted, claim.UID)
 				delete(c.bound, claim.UID)
 				c.mu.Unlock()
 			}

@@ -115,10 +115,15 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue ti
 		return requeue, err
 	}
 	if !meta.IsStatusConditionTrue(claim.Status.Conditions, "Ready") && meta.IsStatusConditionTrue(status.Conditions, "Ready") {
+		// A pass running on a stale cached claim sees the transition again;
+		// it is counted once.
 		c.mu.Lock()
-		seen := c.firstSeen[claim.UID]
+		seen, counted := c.firstSeen[claim.UID], c.readyCounted[claim.UID]
+		c.readyCounted[claim.UID] = true
 		c.mu.Unlock()
-		c.opts.ClaimMetrics.firstReady(claim, sb, seen, c.opts.Clock.Now())
+		if !counted {
+			c.opts.ClaimMetrics.firstReady(claim, sb, seen, c.opts.Clock.Now())
+		}
 	}
 	// The status just written may arm the TTL (a freshly mirrored
 	// Finished); come back when the claim expires.
