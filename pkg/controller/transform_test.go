@@ -41,7 +41,7 @@ func TestStripForCachePods(t *testing.T) {
 			PodIPs:            []corev1.PodIP{{IP: "127.10.0.1"}},
 			Reason:            "r",
 			Message:           "m",
-			HostIP:            "10.0.0.1",
+			HostIP:            "127.20.0.1",
 			ContainerStatuses: []corev1.ContainerStatus{{Name: "c", Image: "i", ImageID: "sha"}},
 			QOSClass:          corev1.PodQOSBestEffort,
 		},

@@ -38,19 +38,19 @@ func TestEntryFor(t *testing.T) {
 		wantCached bool
 		wantIndex  bool
 	}{
-		"ready sandbox pod":    {pod: sandboxPod("ns", "a", "10.0.0.1"), wantCached: true, wantIndex: true},
-		"v1alpha1 owner":       {pod: sandboxPod("ns", "a", "10.0.0.1", ownedBy("agents.x-k8s.io/v1alpha1", "Sandbox", "a", "u")), wantCached: true, wantIndex: true},
-		"warm pool pod":        {pod: sandboxPod("ns", "a", "10.0.0.1", warm), wantCached: true, wantIndex: false},
-		"not ready":            {pod: sandboxPod("ns", "a", "10.0.0.1", notReady), wantCached: false},
-		"no ready condition":   {pod: sandboxPod("ns", "a", "10.0.0.1", func(p *corev1.Pod) { p.Status.Conditions = nil }), wantCached: false},
+		"ready sandbox pod":    {pod: sandboxPod("ns", "a", "127.30.0.1"), wantCached: true, wantIndex: true},
+		"v1alpha1 owner":       {pod: sandboxPod("ns", "a", "127.30.0.1", ownedBy("agents.x-k8s.io/v1alpha1", "Sandbox", "a", "u")), wantCached: true, wantIndex: true},
+		"warm pool pod":        {pod: sandboxPod("ns", "a", "127.30.0.1", warm), wantCached: true, wantIndex: false},
+		"not ready":            {pod: sandboxPod("ns", "a", "127.30.0.1", notReady), wantCached: false},
+		"no ready condition":   {pod: sandboxPod("ns", "a", "127.30.0.1", func(p *corev1.Pod) { p.Status.Conditions = nil }), wantCached: false},
 		"no ip":                {pod: sandboxPod("ns", "a", ""), wantCached: false},
 		"garbage ip":           {pod: sandboxPod("ns", "a", "not-an-ip"), wantCached: false},
-		"other group":          {pod: sandboxPod("ns", "a", "10.0.0.1", ownedBy("evil.example.com/v1", "Sandbox", "a", "u")), wantCached: false},
-		"other kind":           {pod: sandboxPod("ns", "a", "10.0.0.1", ownedBy("agents.x-k8s.io/v1beta1", "SandboxClaim", "a", "u")), wantCached: false},
-		"no owner":             {pod: sandboxPod("ns", "a", "10.0.0.1", func(p *corev1.Pod) { p.OwnerReferences = nil }), wantCached: false},
-		"non-controller owner": {pod: sandboxPod("ns", "a", "10.0.0.1", func(p *corev1.Pod) { p.OwnerReferences[0].Controller = nil }), wantCached: false},
-		"no name hash label":   {pod: sandboxPod("ns", "a", "10.0.0.1", func(p *corev1.Pod) { delete(p.Labels, agentsv1beta1.SandboxNameHashLabel) }), wantCached: false},
-		"terminating":          {pod: sandboxPod("ns", "a", "10.0.0.1", func(p *corev1.Pod) { p.DeletionTimestamp = &metav1.Time{Time: time.Now()} }), wantCached: false},
+		"other group":          {pod: sandboxPod("ns", "a", "127.30.0.1", ownedBy("evil.example.com/v1", "Sandbox", "a", "u")), wantCached: false},
+		"other kind":           {pod: sandboxPod("ns", "a", "127.30.0.1", ownedBy("agents.x-k8s.io/v1beta1", "SandboxClaim", "a", "u")), wantCached: false},
+		"no owner":             {pod: sandboxPod("ns", "a", "127.30.0.1", func(p *corev1.Pod) { p.OwnerReferences = nil }), wantCached: false},
+		"non-controller owner": {pod: sandboxPod("ns", "a", "127.30.0.1", func(p *corev1.Pod) { p.OwnerReferences[0].Controller = nil }), wantCached: false},
+		"no name hash label":   {pod: sandboxPod("ns", "a", "127.30.0.1", func(p *corev1.Pod) { delete(p.Labels, agentsv1beta1.SandboxNameHashLabel) }), wantCached: false},
+		"terminating":          {pod: sandboxPod("ns", "a", "127.30.0.1", func(p *corev1.Pod) { p.DeletionTimestamp = &metav1.Time{Time: time.Now()} }), wantCached: false},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -89,10 +89,10 @@ func lookup(c *PodCache, ns, name string) string {
 
 func TestPodCacheIndexes(t *testing.T) {
 	c := newBareCache(t)
-	a := sandboxPod("ns1", "a", "10.0.0.1")
+	a := sandboxPod("ns1", "a", "127.30.0.1")
 	c.upsert(a)
-	if got := lookup(c, "ns1", "a"); got != "10.0.0.1" {
-		t.Fatalf("ByName(ns1/a) = %q, want 10.0.0.1", got)
+	if got := lookup(c, "ns1", "a"); got != "127.30.0.1" {
+		t.Fatalf("ByName(ns1/a) = %q, want 127.30.0.1", got)
 	}
 	if got := lookup(c, "ns2", "a"); got != "" {
 		t.Fatalf("ByName(ns2/a) = %q, want miss: namespaces must not leak", got)
@@ -105,7 +105,7 @@ func TestPodCacheIndexes(t *testing.T) {
 	}
 
 	// Unadopted warm-pool Pod: by UID only.
-	w := sandboxPod("ns1", "pool-x", "10.0.0.2", warm)
+	w := sandboxPod("ns1", "pool-x", "127.30.0.2", warm)
 	c.upsert(w)
 	if got := lookup(c, "ns1", "pool-x"); got != "" {
 		t.Fatalf("warm pool pod reachable by name: %q", got)
@@ -117,12 +117,12 @@ func TestPodCacheIndexes(t *testing.T) {
 	adopted := w.DeepCopy()
 	delete(adopted.Labels, agentsv1beta1.WarmPoolSandboxLabel)
 	c.upsert(adopted)
-	if got := lookup(c, "ns1", "pool-x"); got != "10.0.0.2" {
-		t.Fatalf("adopted pod ByName = %q, want 10.0.0.2", got)
+	if got := lookup(c, "ns1", "pool-x"); got != "127.30.0.2" {
+		t.Fatalf("adopted pod ByName = %q, want 127.30.0.2", got)
 	}
 
 	// Leaving Ready evicts.
-	c.upsert(sandboxPod("ns1", "a", "10.0.0.1", notReady))
+	c.upsert(sandboxPod("ns1", "a", "127.30.0.1", notReady))
 	if got := lookup(c, "ns1", "a"); got != "" {
 		t.Fatalf("unready pod still cached: %q", got)
 	}
@@ -130,12 +130,12 @@ func TestPodCacheIndexes(t *testing.T) {
 		t.Fatal("unready pod still cached by UID")
 	}
 	// IP change follows the Pod.
-	c.upsert(sandboxPod("ns1", "a", "10.0.0.9"))
-	if got := lookup(c, "ns1", "a"); got != "10.0.0.9" {
+	c.upsert(sandboxPod("ns1", "a", "127.30.0.9"))
+	if got := lookup(c, "ns1", "a"); got != "127.30.0.9" {
 		t.Fatalf("ByName after IP change = %q", got)
 	}
 	// Delete evicts, including through a tombstone.
-	c.onDelete(cache.DeletedFinalStateUnknown{Key: "ns1/a", Obj: sandboxPod("ns1", "a", "10.0.0.9")})
+	c.onDelete(cache.DeletedFinalStateUnknown{Key: "ns1/a", Obj: sandboxPod("ns1", "a", "127.30.0.9")})
 	if got := lookup(c, "ns1", "a"); got != "" {
 		t.Fatalf("deleted pod still cached: %q", got)
 	}
@@ -150,19 +150,19 @@ func TestPodCacheNameCollision(t *testing.T) {
 	c := newBareCache(t)
 	// Sandbox ns/a recreated: the old Pod (old Sandbox UID) lingers while
 	// the new one becomes ready. Last writer wins...
-	old := sandboxPod("ns", "a", "10.0.0.1", ownedBy("agents.x-k8s.io/v1beta1", "Sandbox", "a", "old"))
+	old := sandboxPod("ns", "a", "127.30.0.1", ownedBy("agents.x-k8s.io/v1beta1", "Sandbox", "a", "old"))
 	old.UID = "pod-old"
-	cur := sandboxPod("ns", "a", "10.0.0.2", ownedBy("agents.x-k8s.io/v1beta1", "Sandbox", "a", "new"))
+	cur := sandboxPod("ns", "a", "127.30.0.2", ownedBy("agents.x-k8s.io/v1beta1", "Sandbox", "a", "new"))
 	cur.UID = "pod-new"
 	c.upsert(old)
 	c.upsert(cur)
-	if got := lookup(c, "ns", "a"); got != "10.0.0.2" {
-		t.Fatalf("ByName = %q, want the last writer 10.0.0.2", got)
+	if got := lookup(c, "ns", "a"); got != "127.30.0.2" {
+		t.Fatalf("ByName = %q, want the last writer 127.30.0.2", got)
 	}
 	// ...and the old Pod's delete does not remove the new name key.
 	c.onDelete(old)
-	if got := lookup(c, "ns", "a"); got != "10.0.0.2" {
-		t.Fatalf("ByName after stale delete = %q, want 10.0.0.2", got)
+	if got := lookup(c, "ns", "a"); got != "127.30.0.2" {
+		t.Fatalf("ByName after stale delete = %q, want 127.30.0.2", got)
 	}
 	if _, ok := c.ByUID("old"); ok {
 		t.Fatal("old sandbox still cached by UID")
@@ -170,42 +170,42 @@ func TestPodCacheNameCollision(t *testing.T) {
 
 	// Two Pods of one Sandbox: the later write owns the entry and the
 	// earlier Pod's delete leaves it alone.
-	p2 := sandboxPod("ns", "a", "10.0.0.3", ownedBy("agents.x-k8s.io/v1beta1", "Sandbox", "a", "new"))
+	p2 := sandboxPod("ns", "a", "127.30.0.3", ownedBy("agents.x-k8s.io/v1beta1", "Sandbox", "a", "new"))
 	p2.UID = "pod-new-2"
 	c.upsert(p2)
 	c.onDelete(cur)
-	if got := lookup(c, "ns", "a"); got != "10.0.0.3" {
-		t.Fatalf("ByName = %q, want 10.0.0.3", got)
+	if got := lookup(c, "ns", "a"); got != "127.30.0.3" {
+		t.Fatalf("ByName = %q, want 127.30.0.3", got)
 	}
 }
 
 func TestPodCacheInvalidate(t *testing.T) {
 	c := newBareCache(t)
-	c.upsert(sandboxPod("ns", "a", "10.0.0.1"))
+	c.upsert(sandboxPod("ns", "a", "127.30.0.1"))
 	uid := sandboxUID("ns", "a")
-	if c.Invalidate(uid, netip.MustParseAddr("10.0.0.2")) {
+	if c.Invalidate(uid, netip.MustParseAddr("127.30.0.2")) {
 		t.Fatal("Invalidate with a different IP evicted the entry")
 	}
-	if !c.Invalidate(uid, netip.MustParseAddr("10.0.0.1")) {
+	if !c.Invalidate(uid, netip.MustParseAddr("127.30.0.1")) {
 		t.Fatal("Invalidate did not evict")
 	}
 	if got := lookup(c, "ns", "a"); got != "" {
 		t.Fatalf("invalidated entry still cached: %q", got)
 	}
 	// The next informer event brings it back.
-	c.upsert(sandboxPod("ns", "a", "10.0.0.1"))
-	if got := lookup(c, "ns", "a"); got != "10.0.0.1" {
+	c.upsert(sandboxPod("ns", "a", "127.30.0.1"))
+	if got := lookup(c, "ns", "a"); got != "127.30.0.1" {
 		t.Fatalf("ByName after re-add = %q", got)
 	}
 }
 
 func TestPodCacheDualStack(t *testing.T) {
 	c := newBareCache(t)
-	p := sandboxPod("ns", "a", "10.0.0.1")
-	p.Status.PodIPs = []corev1.PodIP{{IP: "10.0.0.1"}, {IP: "fd00::1"}}
+	p := sandboxPod("ns", "a", "127.30.0.1")
+	p.Status.PodIPs = []corev1.PodIP{{IP: "127.30.0.1"}, {IP: "fd00::1"}}
 	c.upsert(p)
 	e, _ := c.ByName("ns", "a")
-	want := []netip.Addr{netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("fd00::1")}
+	want := []netip.Addr{netip.MustParseAddr("127.30.0.1"), netip.MustParseAddr("fd00::1")}
 	if diff := cmp.Diff(want, e.PodIPs, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
 		t.Errorf("PodIPs (-want,+got):\n%s", diff)
 	}
@@ -218,12 +218,12 @@ func TestPodCacheDualStack(t *testing.T) {
 // selectors, transform, handler registration and sync.
 func TestPodCacheInformer(t *testing.T) {
 	r, client := newTestRouter(t, nil,
-		sandboxPod("ns1", "a", "10.0.0.1"),
-		sandboxPod("ns1", "pool-x", "10.0.0.2", warm),
-		sandboxPod("ns1", "b", "10.0.0.3", notReady),
+		sandboxPod("ns1", "a", "127.30.0.1"),
+		sandboxPod("ns1", "pool-x", "127.30.0.2", warm),
+		sandboxPod("ns1", "b", "127.30.0.3", notReady),
 	)
 	c := r.Cache()
-	if got := lookup(c, "ns1", "a"); got != "10.0.0.1" {
+	if got := lookup(c, "ns1", "a"); got != "127.30.0.1" {
 		t.Errorf("ByName(ns1/a) = %q", got)
 	}
 	if got := lookup(c, "ns1", "pool-x"); got != "" {

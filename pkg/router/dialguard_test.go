@@ -101,6 +101,9 @@ func TestDialGuard(t *testing.T) {
 		allowLoopback bool
 		ok            bool
 	}{
+		// The guard is a pure check of the address before connect(): no
+		// address here is dialled. A private pod IP must pass it (real
+		// clusters), loopback only when allowed.
 		{"10.1.2.3:8888", false, true},
 		{"[fd00::1]:8888", false, true},
 		{"127.0.0.1:8888", false, false},

@@ -39,6 +39,8 @@ func TestParseTarget(t *testing.T) {
 			headers: map[string]string{"X-Sandbox-ID": "sb-1"},
 			want:    Target{ID: "sb-1", Namespace: "default", Port: 8888},
 		},
+		// Parsing only: a non-loopback pod IP must be accepted as a hint
+		// (real clusters); nothing here is dialled.
 		"all headers, any case": {
 			headers: map[string]string{
 				"x-sandbox-id": "a", "X-SANDBOX-NAMESPACE": "team-a", "X-Sandbox-Port": "65535",

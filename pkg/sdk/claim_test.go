@@ -178,7 +178,7 @@ func (fc *fakeCluster) bindWarm(claim *extensionsv1beta1.SandboxClaim) {
 	fc.updateClaim(claim)
 	time.Sleep(20 * time.Millisecond)
 	sb = sb.DeepCopy()
-	sb.Status.PodIPs = []string{"fd00::7", "10.1.2.3"}
+	sb.Status.PodIPs = []string{"fd00::7", "127.30.1.3"}
 	sb.Status.Conditions = []metav1.Condition{readyCondition(metav1.ConditionTrue, agentsv1beta1.SandboxReasonDependenciesReady, "")}
 	fc.updateSandbox(sb)
 }
@@ -244,7 +244,7 @@ func TestCreateClaimShapeAndReady(t *testing.T) {
 	}
 	want := map[string]string{
 		"namespace": "team-a", "claim": "sandbox-claim-00001", "sandbox": "warm-abcde",
-		"pod": "warm-pod-xyz", "podIP": "10.1.2.3",
+		"pod": "warm-pod-xyz", "podIP": "127.30.1.3",
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("identity (-want,+got):\n%s", d)
@@ -295,7 +295,7 @@ func TestCreateFailures(t *testing.T) {
 	}{
 		"sandbox never Ready names its conditions": {
 			onCreate: func(fc *fakeCluster, claim *extensionsv1beta1.SandboxClaim) {
-				fc.seed(newSandboxObj(claim.Namespace, claim.Name, false, "10.0.0.1"))
+				fc.seed(newSandboxObj(claim.Namespace, claim.Name, false, "127.30.0.1"))
 				claim.Status.SandboxStatus.Name = claim.Name
 				fc.updateClaim(claim)
 			},
@@ -486,7 +486,7 @@ func TestCreateDirectModeWaitsForPodIP(t *testing.T) {
 		fc.updateClaim(claim)
 		time.Sleep(30 * time.Millisecond)
 		sb = sb.DeepCopy()
-		sb.Status.PodIPs = []string{"10.9.8.7"}
+		sb.Status.PodIPs = []string{"127.30.8.7"}
 		fc.updateSandbox(sb)
 	}
 	c, err := NewClientForClientset(fc.cs, WithDirectPodIP())
@@ -497,7 +497,7 @@ func TestCreateDirectModeWaitsForPodIP(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}
-	if sb.PodIP() != "10.9.8.7" {
+	if sb.PodIP() != "127.30.8.7" {
 		t.Errorf("pod IP %q", sb.PodIP())
 	}
 }
@@ -512,7 +512,7 @@ func TestAttach(t *testing.T) {
 		wantMsg string
 	}{
 		"ready": {
-			objs: []runtime.Object{boundClaim(ns, "c1", "sb1"), newSandboxObj(ns, "sb1", true, "10.0.0.5")},
+			objs: []runtime.Object{boundClaim(ns, "c1", "sb1"), newSandboxObj(ns, "sb1", true, "127.30.0.5")},
 		},
 		"claim missing": {
 			wantIs: ErrSandboxDeleted,
@@ -535,7 +535,7 @@ func TestAttach(t *testing.T) {
 			opts: []AttachOption{WithWaitForReady(), WithReadyTimeout(5 * time.Second)},
 			later: func(fc *fakeCluster) {
 				time.Sleep(30 * time.Millisecond)
-				fc.updateSandbox(newSandboxObj(ns, "sb1", true, "10.0.0.5"))
+				fc.updateSandbox(newSandboxObj(ns, "sb1", true, "127.30.0.5"))
 			},
 		},
 	}
@@ -558,7 +558,7 @@ func TestAttach(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Attach: %v", err)
 			}
-			if sb.ClaimName() != "c1" || sb.SandboxName() != "sb1" || sb.PodName() != "sb1" || sb.PodIP() != "10.0.0.5" {
+			if sb.ClaimName() != "c1" || sb.SandboxName() != "sb1" || sb.PodName() != "sb1" || sb.PodIP() != "127.30.0.5" {
 				t.Errorf("identity claim=%s sandbox=%s pod=%s ip=%s", sb.ClaimName(), sb.SandboxName(), sb.PodName(), sb.PodIP())
 			}
 			for _, a := range fc.actions() {
@@ -571,7 +571,7 @@ func TestAttach(t *testing.T) {
 }
 
 func TestCloseDeletesClaim(t *testing.T) {
-	fc := newFakeCluster(t, boundClaim("default", "c1", "sb1"), newSandboxObj("default", "sb1", true, "10.0.0.5"))
+	fc := newFakeCluster(t, boundClaim("default", "c1", "sb1"), newSandboxObj("default", "sb1", true, "127.30.0.5"))
 	sb, err := fc.client().Attach(t.Context(), "c1")
 	if err != nil {
 		t.Fatal(err)
@@ -680,7 +680,7 @@ func TestPickPodIP(t *testing.T) {
 		want string
 	}{
 		{nil, ""},
-		{[]string{"fd00::1", "10.0.0.1"}, "10.0.0.1"},
+		{[]string{"fd00::1", "127.30.0.1"}, "127.30.0.1"},
 		{[]string{"fd00::1"}, "fd00::1"},
 		{[]string{"garbage", "fd00::2"}, "fd00::2"},
 	} {

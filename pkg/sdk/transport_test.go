@@ -61,7 +61,7 @@ func testSandbox(t *testing.T, opts ...ClientOption) *Sandbox {
 	sb := newSandbox(c, "team-a", "sandbox-claim-abcde")
 	sb.sandboxName = "warm-xyz12"
 	sb.podName = "warm-xyz12"
-	sb.podIP = "10.1.2.3"
+	sb.podIP = "127.30.1.3"
 	return sb
 }
 
@@ -130,7 +130,7 @@ func TestRouterHeaders(t *testing.T) {
 		"X-Sandbox-Id":        "warm-xyz12",
 		"X-Sandbox-Namespace": "team-a",
 		"X-Sandbox-Port":      "9999",
-		"X-Sandbox-Pod-Ip":    "10.1.2.3",
+		"X-Sandbox-Pod-Ip":    "127.30.1.3",
 		"Authorization":       "Bearer s3cret",
 		"Content-Type":        "application/json",
 	}
