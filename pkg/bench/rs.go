@@ -89,12 +89,11 @@ func (e *Env) ReplicaSet(ctx context.Context, n int) (*FillResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	wctx, cancel := context.WithCancel(ctx)
-	defer func() { cancel(); f.Shutdown() }()
-	f.Start(wctx.Done())
-	if !cache.WaitForCacheSync(wctx.Done(), reg.HasSynced) {
-		return nil, fmt.Errorf("pod watch of %s did not sync", ns)
+	stop, err := startWatches(ctx, f, "pod watch of "+ns, reg.HasSynced)
+	if err != nil {
+		return nil, err
 	}
+	defer stop()
 
 	var writes writeCounter
 	win, err := e.openWindow(ctx, &writes)

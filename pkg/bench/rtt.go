@@ -73,12 +73,11 @@ func (e *Env) RTT(ctx context.Context, n int) (*RTTResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	wctx, cancel := context.WithCancel(ctx)
-	defer func() { cancel(); f.Shutdown() }()
-	f.Start(wctx.Done())
-	if !cache.WaitForCacheSync(wctx.Done(), reg.HasSynced) {
-		return nil, fmt.Errorf("configmap watch of %s did not sync", ns)
+	stop, err := startWatches(ctx, f, "configmap watch of "+ns, reg.HasSynced)
+	if err != nil {
+		return nil, err
 	}
+	defer stop()
 
 	var writes writeCounter
 	win, err := e.openWindow(ctx, &writes)

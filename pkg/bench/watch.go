@@ -168,14 +168,31 @@ func (e *Env) watchAgents(ctx context.Context, ns, pool string, start time.Time)
 		}
 		synced = append(synced, reg.HasSynced)
 	}
-	wctx, cancel := context.WithCancel(ctx)
-	f.Start(wctx.Done())
-	stop := func() { cancel(); f.Shutdown() }
-	if !cache.WaitForCacheSync(wctx.Done(), synced...) {
-		stop()
-		return nil, nil, fmt.Errorf("watches of namespace %s did not sync", ns)
+	stop, err := startWatches(ctx, f, "watches of namespace "+ns, synced...)
+	if err != nil {
+		return nil, nil, err
 	}
 	return w, stop, nil
+}
+
+// informerFactory is what startWatches needs of a shared informer factory
+// (client-go's and our generated one alike).
+type informerFactory interface {
+	Start(stopCh <-chan struct{})
+	Shutdown()
+}
+
+// startWatches starts f's informers and waits until synced; stop ends
+// them. what names the watches in the error.
+func startWatches(ctx context.Context, f informerFactory, what string, synced ...cache.InformerSynced) (stop func(), err error) {
+	wctx, cancel := context.WithCancel(ctx)
+	f.Start(wctx.Done())
+	stop = func() { cancel(); f.Shutdown() }
+	if !cache.WaitForCacheSync(wctx.Done(), synced...) {
+		stop()
+		return nil, fmt.Errorf("%s did not sync", what)
+	}
+	return stop, nil
 }
 
 // poolFull reports whether the pool shows n ready replicas in its status
