@@ -287,15 +287,16 @@ func runControllers(ctx context.Context, o options, apiCfg, watchCfg *rest.Confi
 	if err != nil {
 		return err
 	}
-	// The informers list and watch through their own clients, which
-	// --separate-watch-connection puts on a connection of their own.
-	watchKube, err := kubernetes.NewForConfig(rest.AddUserAgent(rest.CopyConfig(watchCfg), sandbox.FieldManager))
-	if err != nil {
-		return err
-	}
-	watchAgents, err := clientset.NewForConfig(rest.AddUserAgent(rest.CopyConfig(watchCfg), sandbox.FieldManager))
-	if err != nil {
-		return err
+	// With --separate-watch-connection the informers list and watch
+	// through clients of their own connection.
+	watchKube, watchAgents := kubernetes.Interface(kube), clientset.Interface(agents)
+	if watchCfg != apiCfg {
+		if watchKube, err = kubernetes.NewForConfig(rest.AddUserAgent(rest.CopyConfig(watchCfg), sandbox.FieldManager)); err != nil {
+			return err
+		}
+		if watchAgents, err = clientset.NewForConfig(rest.AddUserAgent(rest.CopyConfig(watchCfg), sandbox.FieldManager)); err != nil {
+			return err
+		}
 	}
 
 	transform := kubeinformers.WithTransform(controller.StripForCache)

@@ -118,17 +118,16 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue ti
 		ObservedGeneration: pool.Generation,
 	}
 
-	if current+m.terminating >= desired || tmpl == nil {
-		// Keep the replenish delay's view of the count current.
-		c.refill.hold(key.String(), current, desired, c.opts.Clock.Now())
-	}
+	// Every pass shows the replenish delay the member count, so it sees
+	// each drop; the hold matters only when creating.
+	now := c.opts.Clock.Now()
+	hold := c.refill.hold(key.String(), current, desired, now)
 	switch {
 	case current+m.terminating < desired && tmpl != nil:
 		// Never create while what exists (active, held or still
 		// terminating) already makes up the desired count.
 		want := min(desired-current-m.terminating, c.opts.MaxBatchSize)
-		now := c.opts.Clock.Now()
-		if hold := c.refill.hold(key.String(), current, desired, now); hold > 0 {
+		if hold > 0 {
 			logger.V(4).Info("Replenish delay: not creating yet", "remaining", hold)
 			soonest(hold)
 			break
