@@ -33,10 +33,10 @@ OUT="${BENCH_OUT:-${ROOT}/_output/bench/$(date -u +%Y%m%dT%H%M%SZ)}"
 case "${BENCH_SCALE:-full}" in
   full)
     # The sizes of issue #9; steady pools hold five seconds of claims.
-    SIZES=(--rtt-n 200 --rs-size 300 --pool-size 300 --claims-pool 150 --claims 200 --steady-runs 10:30s:50,45:20s:225)
+    SIZES=(--rtt-n 200 --rs-size 300 --pool-size 300 --claims-pool 150 --claims 200 --steady-runs 10:30s:50,45:20s:225 --router-rounds 5)
     ;;
   small)
-    SIZES=(--rtt-n 50 --rs-size 50 --pool-size 50 --claims-pool 30 --claims 40 --steady-runs 5:10s:20)
+    SIZES=(--rtt-n 50 --rs-size 50 --pool-size 50 --claims-pool 30 --claims 40 --steady-runs 5:10s:20 --router-rounds 2 --router-duration 3s)
     ;;
   *)
     echo "BENCH_SCALE must be full or small, not ${BENCH_SCALE}" >&2
@@ -48,8 +48,8 @@ log() { printf '=== [bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
 hack/local-cluster/build.sh
 eval "$(hack/local-cluster/env.sh)"
-log "building the controller, sandbox-bench and local-cluster"
-go build -o bin/ ./cmd/agent-sandbox-controller ./cmd/sandbox-bench ./hack/local-cluster
+log "building the controller, the router, sandbox-bench and local-cluster"
+go build -o bin/ ./cmd/agent-sandbox-controller ./cmd/sandbox-bench ./cmd/sandbox-router ./hack/local-cluster
 
 # A previous run that was killed may have left processes: stop them by the
 # PIDs it recorded before starting afresh.

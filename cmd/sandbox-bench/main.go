@@ -17,14 +17,18 @@ limitations under the License.
 // Command sandbox-bench measures an agent-sandbox controller through the
 // cluster API: the floor (rtt), the ReplicaSet yardstick (rs), warm pool
 // fill (pool), a burst of claims (claims), claims at a fixed rate
-// (steady), or all of them in one run (all). It writes report.json,
+// (steady), the router's per-request overhead against a minimal reverse
+// proxy (router), or all of them in one run (all). It writes report.json,
 // report.md and SVG plots into --out. The logic lives in pkg/bench.
 package main
 
 import (
 	"flag"
 	"fmt"
+	"net"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"k8s.io/client-go/tools/clientcmd"
@@ -42,6 +46,8 @@ commands:
   pool    --size N                       a warm pool of N: fill time, max members, writes
   claims  --pool N --claims M            a burst of M claims against a pool of N
   steady  --rate R --duration D --pool N claims at R/s for D
+  router  --router-binary B --rounds N   the router vs a minimal reverse proxy vs direct
+                                         (needs the local cluster: kwok's loopback pod IPs)
   all     [--rtt-n ... --steady-runs ...] every scenario in one run (issue #9 defaults)
   version                                print the version
 
@@ -49,6 +55,10 @@ common flags: --kubeconfig --controller-metrics-url --out --settle --timeout --k
 run 'sandbox-bench COMMAND -h' for the flags of one command.`
 
 func main() {
+	if len(os.Args) >= 2 && os.Args[1] == "minimal-proxy" {
+		minimalProxy(os.Args[2:])
+		return
+	}
 	if len(os.Args) < 2 {
 		fmt.Fprintln(os.Stderr, usage)
 		os.Exit(2)
@@ -69,6 +79,16 @@ func main() {
 
 	var plan bench.Plan
 	var steadyRuns string
+	routerSpec := bench.RouterSpec{Load: bench.LoadSpec{Clients: 8, Warmup: time.Second}}
+	routerRounds := 0
+	var routerArgs string
+	routerFlags := func(defaultRounds int) {
+		fs.StringVar(&routerSpec.RouterBinary, "router-binary", siblingBinary("sandbox-router"), "the sandbox-router executable")
+		fs.StringVar(&routerArgs, "router-args", "", "extra flags of the router process, space-separated")
+		fs.IntVar(&routerSpec.Load.Clients, "router-clients", 8, "concurrent keep-alive clients")
+		fs.DurationVar(&routerSpec.Load.Duration, "router-duration", 5*time.Second, "measured time per path and round")
+		fs.IntVar(&routerRounds, "router-rounds", defaultRounds, "rounds (each measures direct, minimal proxy and router once); 0 skips")
+	}
 	var rate *float64
 	var duration *time.Duration
 	var steadyPool *int
@@ -86,7 +106,10 @@ func main() {
 		rate = fs.Float64("rate", 10, "claims per second")
 		duration = fs.Duration("duration", 30*time.Second, "how long claims are created")
 		steadyPool = fs.Int("pool", 0, "pool replicas (0: five seconds of claims, at least 20)")
+	case "router":
+		routerFlags(5)
 	case "all":
+		routerFlags(5)
 		fs.IntVar(&plan.RTT, "rtt-n", 200, "rtt round trips (0 skips)")
 		fs.IntVar(&plan.RS, "rs-size", 300, "ReplicaSet replicas (0 skips)")
 		fs.IntVar(&plan.Pool, "pool-size", 300, "pool replicas (0 skips)")
@@ -105,6 +128,18 @@ func main() {
 	}
 	if err := fs.Parse(os.Args[2:]); err != nil || fs.NArg() > 0 {
 		fail(fmt.Errorf("unexpected arguments: %v", fs.Args()))
+	}
+	if (cmd == "router" || cmd == "all") && routerRounds > 0 {
+		self, err := os.Executable()
+		if err != nil {
+			fail(err)
+		}
+		if routerSpec.Load.Clients <= 0 || routerSpec.Load.Duration <= 0 {
+			fail(fmt.Errorf("--router-clients and --router-duration must be positive"))
+		}
+		routerSpec.Kubeconfig, routerSpec.SelfBinary, routerSpec.Rounds = *kubeconfig, self, routerRounds
+		routerSpec.RouterArgs = strings.Fields(routerArgs)
+		plan.Router = &routerSpec
 	}
 	switch cmd {
 	case "all":
@@ -164,6 +199,33 @@ func write(r *bench.Report, out string) error {
 	}
 	fmt.Fprintf(os.Stderr, "report: %s/report.md\n", out)
 	return nil
+}
+
+// siblingBinary is name next to this executable (bin/ in a checkout).
+func siblingBinary(name string) string {
+	self, err := os.Executable()
+	if err != nil {
+		return name
+	}
+	return filepath.Join(filepath.Dir(self), name)
+}
+
+// minimalProxy is the hidden 'minimal-proxy' command: the yardstick of the
+// router scenario, a process of its own like the router. It prints
+// "listening on ADDR" once bound and serves until SIGTERM.
+func minimalProxy(args []string) {
+	fs := flag.NewFlagSet("minimal-proxy", flag.ExitOnError)
+	listen := fs.String("listen", "127.0.0.1:0", "address to serve on")
+	upstream := fs.String("upstream", "", "URL of the upstream server")
+	_ = fs.Parse(args)
+	l, err := net.Listen("tcp", *listen)
+	if err != nil {
+		fail(err)
+	}
+	fmt.Printf("listening on %s\n", l.Addr())
+	if err := bench.ServeMinimalProxy(signals.SetupSignalHandler(), l, *upstream); err != nil {
+		fail(err)
+	}
 }
 
 func fail(err error) {

@@ -130,7 +130,7 @@ func (r *Report) Markdown(plots map[string]Chart) string {
 	}
 
 	p("")
-	p("## Targets of issue #9")
+	p("## Targets of issue #9 (and the router's of issue 13)")
 	p("")
 	p("| goal | measured | result | note |")
 	p("|---|---|---|---|")
@@ -146,6 +146,9 @@ func (r *Report) Markdown(plots map[string]Chart) string {
 		p("Ratios (same run): %s", r.ratioLine())
 	}
 
+	if r.Router != nil {
+		routerSection(&b, r.Router)
+	}
 	if r.RTT != nil {
 		p("")
 		p("## rtt: one write observed through a watch")
@@ -258,6 +261,38 @@ func (r *Report) costs() []namedCost {
 		out = append(out, namedCost{fmt.Sprintf("steady %g/s: claims until the pool refilled", s.Rate), s.TotalCost})
 	}
 	return out
+}
+
+func routerSection(b *strings.Builder, r *RouterResult) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format+"\n", args...) }
+	p("")
+	p("## router: per-request overhead")
+	p("")
+	p("A small GET from %d keep-alive clients, closed loop, %d rounds of %gs per path (order rotated each round): straight to the upstream, through a minimal httputil.ReverseProxy process, and through a sandbox-router process (%s) resolving a real Sandbox. Figures are medians over the rounds; CPU is the proxy process's user+system time per request.",
+		r.Clients, r.Rounds, r.DurationSeconds, strings.Join(r.RouterArgs, " "))
+	p("")
+	p("| path | req/s | p50 ms | p90 ms | p99 ms | requests | CPU µs/request |")
+	p("|---|---|---|---|---|---|---|")
+	for _, m := range []struct {
+		name string
+		m    ModeResult
+	}{{"direct", r.Direct}, {"minimal proxy", r.Minimal}, {"router", r.Router}} {
+		cpu := "–"
+		if m.m.CPUMicrosPerRequest != nil {
+			cpu = fmt.Sprintf("%.0f", *m.m.CPUMicrosPerRequest)
+		}
+		p("| %s | %.0f | %.3f | %.3f | %.3f | %d | %s |", m.name, m.m.ReqPerSec, m.m.P50Ms, m.m.P90Ms, m.m.P99Ms, m.m.Requests, cpu)
+	}
+	p("")
+	p("Router / minimal proxy: req/s **%.2f×**, p50 **%.2f×** (medians of the per-round ratios). Access log lines: %d.", r.RPSRatio, r.P50Ratio, r.AccessLogLines)
+	p("")
+	p("| round | direct req/s | minimal req/s | router req/s | router/minimal req/s | direct p50 | minimal p50 | router p50 | router/minimal p50 |")
+	p("|---|---|---|---|---|---|---|---|---|")
+	for i, rr := range r.PerRound {
+		p("| %d | %.0f | %.0f | %.0f | %.2f | %.3f | %.3f | %.3f | %.2f |", i+1, rr.Direct.ReqPerSec, rr.Minimal.ReqPerSec, rr.Router.ReqPerSec,
+			ratio(rr.Router.ReqPerSec, rr.Minimal.ReqPerSec), rr.Direct.Latency.P50Ms, rr.Minimal.Latency.P50Ms, rr.Router.Latency.P50Ms,
+			ratio(rr.Router.Latency.P50Ms, rr.Minimal.Latency.P50Ms))
+	}
 }
 
 func latencyTable(b *strings.Builder, names []string, sums []Summary) {

@@ -79,6 +79,8 @@ type Plan struct {
 	ClaimsPool int
 	Claims     int
 	Steady     []SteadySpec
+	// Router runs the router overhead scenario; nil skips it.
+	Router *RouterSpec
 }
 
 // Cluster describes what was measured.
@@ -101,6 +103,7 @@ type Report struct {
 	Pool     *FillResult     `json:"pool,omitempty"`
 	Claims   *ClaimsResult   `json:"claims,omitempty"`
 	Steady   []*SteadyResult `json:"steady,omitempty"`
+	Router   *RouterResult   `json:"router,omitempty"`
 	// Ratios relate the scenarios of this run to each other; on a shared
 	// 2-core machine they are steadier than absolute figures.
 	Ratios  map[string]float64 `json:"ratios"`
@@ -131,7 +134,14 @@ func (e *Env) Run(ctx context.Context, r *Report, plan Plan) {
 		r.Errors = append(r.Errors, fmt.Sprintf("%s: %v", name, err))
 	}
 	var err error
-	if plan.RTT > 0 {
+	if plan.Router != nil {
+		// First: it needs one sandbox and a quiet machine, which the
+		// scenarios below leave behind them only after a while.
+		if r.Router, err = e.Router(ctx, *plan.Router); err != nil {
+			fail("router", err)
+		}
+	}
+	if plan.RTT > 0 && ctx.Err() == nil {
 		if r.RTT, err = e.RTT(ctx, plan.RTT); err != nil {
 			fail("rtt", err)
 		}

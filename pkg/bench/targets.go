@@ -43,6 +43,9 @@ const (
 	targetSteadyHighP99Ms    = 1000.0
 	targetRSSMiB             = 70.0
 	targetRSSSandboxes       = 3000
+	// Issue 13: the router against a minimal httputil.ReverseProxy.
+	targetRouterRPS = 0.9
+	targetRouterP50 = 1.2
 )
 
 func ratio(a, b float64) float64 {
@@ -73,6 +76,11 @@ func (r *Report) Evaluate() {
 			r.Ratios[fmt.Sprintf("steady%g.p50/rtt.p50", s.Rate)] = ratio(s.Latency.P50Ms, rtt)
 			r.Ratios[fmt.Sprintf("steady%g.p99/rtt.p50", s.Rate)] = ratio(s.Latency.P99Ms, rtt)
 		}
+	}
+	if rt := r.Router; rt != nil {
+		r.Ratios["router.rps/minimal.rps"] = rt.RPSRatio
+		r.Ratios["router.p50/minimal.p50"] = rt.P50Ratio
+		r.Ratios["minimal.rps/direct.rps"] = ratio(rt.Minimal.ReqPerSec, rt.Direct.ReqPerSec)
 	}
 	r.Targets = r.targets(rtt)
 }
@@ -172,6 +180,17 @@ func (r *Report) targets(rtt float64) []Target {
 		ts = append(ts, Target{Goal: goal, Measured: fmt.Sprintf("%d/%d Ready, p99 %.0f ms, sent at %.1f/s, %d violations", s.Created-s.NotReady, s.Claims, s.Latency.P99Ms, s.AchievedRate, len(s.Violations)), Pass: pass(ok)})
 	} else {
 		ts = append(ts, notMeasured(goal, fmt.Sprintf("needs steady at %g/s", targetSteadyHighRate)))
+	}
+
+	goal = fmt.Sprintf("router req/s ≥ %.1f × a minimal reverse proxy's (issue 13)", targetRouterRPS)
+	goalP50 := fmt.Sprintf("router p50 ≤ %.1f × a minimal reverse proxy's (issue 13)", targetRouterP50)
+	if rt := r.Router; rt != nil {
+		note := fmt.Sprintf("%d clients, medians of %d rounds of %gs; access log on", rt.Clients, rt.Rounds, rt.DurationSeconds)
+		ts = append(ts,
+			Target{Goal: goal, Measured: fmt.Sprintf("%.2f× (%.0f vs %.0f req/s)", rt.RPSRatio, rt.Router.ReqPerSec, rt.Minimal.ReqPerSec), Pass: pass(rt.RPSRatio >= targetRouterRPS), Note: note},
+			Target{Goal: goalP50, Measured: fmt.Sprintf("%.2f× (%.3f vs %.3f ms)", rt.P50Ratio, rt.Router.P50Ms, rt.Minimal.P50Ms), Pass: pass(rt.P50Ratio <= targetRouterP50), Note: note})
+	} else {
+		ts = append(ts, notMeasured(goal, "needs router"), notMeasured(goalP50, "needs router"))
 	}
 
 	goal = fmt.Sprintf("controller RSS with %d sandboxes ≤ %.0f MiB", targetRSSSandboxes, targetRSSMiB)
