@@ -56,6 +56,7 @@ type options struct {
 	proxyTimeout       time.Duration
 	respHeaderTimeout  time.Duration
 	maxBodyBytes       int64
+	maxRespHeaderBytes int64
 	retries            int
 	retryInitialDelay  time.Duration
 	retryMaxDelay      time.Duration
@@ -92,6 +93,7 @@ func main() {
 	flag.DurationVar(&o.proxyTimeout, "proxy-timeout", router.DefaultProxyTimeout, "End-to-end bound of each non-upgrade request, and the cap of X-Sandbox-Timeout (env PROXY_TIMEOUT_SECONDS); > 0.")
 	flag.DurationVar(&o.respHeaderTimeout, "response-header-timeout", router.DefaultResponseHeaderTimeout, "Wait for upstream response headers after the request was sent; X-Sandbox-Timeout raises it per request up to --proxy-timeout; > 0.")
 	flag.Int64Var(&o.maxBodyBytes, "max-request-body-bytes", 0, "Largest accepted request body (413 beyond); 0 is unlimited.")
+	flag.Int64Var(&o.maxRespHeaderBytes, "max-response-header-bytes", router.DefaultMaxResponseHeaderBytes, "Largest accepted sandbox response header block (502 beyond); > 0.")
 	flag.IntVar(&o.retries, "upstream-max-retries", router.DefaultUpstreamMaxRetries, "Retries of failed upstream dials; 0 disables.")
 	flag.DurationVar(&o.retryInitialDelay, "upstream-retry-initial-delay", router.DefaultUpstreamRetryInitialDelay, "First dial retry delay, doubled per retry.")
 	flag.DurationVar(&o.retryMaxDelay, "upstream-retry-max-delay", router.DefaultUpstreamRetryMaxDelay, "Cap of the dial retry delay.")
@@ -161,6 +163,9 @@ func (o *options) validate() error {
 	if o.maxBodyBytes < 0 {
 		errs = append(errs, errors.New("--max-request-body-bytes must be >= 0"))
 	}
+	if o.maxRespHeaderBytes <= 0 {
+		errs = append(errs, errors.New("--max-response-header-bytes must be > 0"))
+	}
 	if o.retries < 0 || o.retryInitialDelay <= 0 || o.retryMaxDelay < o.retryInitialDelay {
 		errs = append(errs, errors.New("--upstream-max-retries must be >= 0 and 0 < --upstream-retry-initial-delay <= --upstream-retry-max-delay"))
 	}
@@ -211,6 +216,7 @@ func run(ctx context.Context, o options) error {
 		ProxyTimeout:              o.proxyTimeout,
 		ResponseHeaderTimeout:     o.respHeaderTimeout,
 		MaxRequestBodyBytes:       o.maxBodyBytes,
+		MaxResponseHeaderBytes:    o.maxRespHeaderBytes,
 		UpstreamMaxRetries:        o.retries,
 		UpstreamRetryInitialDelay: o.retryInitialDelay,
 		UpstreamRetryMaxDelay:     o.retryMaxDelay,

@@ -30,6 +30,7 @@ func defaults() options {
 		proxyTimeout: router.DefaultProxyTimeout, respHeaderTimeout: router.DefaultResponseHeaderTimeout,
 		retries: 3, retryInitialDelay: 200 * time.Millisecond, retryMaxDelay: 800 * time.Millisecond,
 		qps: 50, burst: 100, authzMode: router.AuthzModeAllowAll, trTTL: time.Second, trCacheSize: 1,
+		maxRespHeaderBytes: router.DefaultMaxResponseHeaderBytes,
 	}
 	o.HTTPAddr = ":8080"
 	return o
@@ -69,6 +70,7 @@ func TestValidate(t *testing.T) {
 		"cache disabled":       {func(o *options) { o.cacheEnabled = false }, "--cache-enabled=false"},
 		"zero proxy timeout":   {func(o *options) { o.proxyTimeout = 0 }, "--proxy-timeout"},
 		"negative body limit":  {func(o *options) { o.maxBodyBytes = -1 }, "--max-request-body-bytes"},
+		"no header cap":        {func(o *options) { o.maxRespHeaderBytes = 0 }, "--max-response-header-bytes"},
 		"unknown mode":         {func(o *options) { o.authzMode = "nope" }, "unknown --authz-mode"},
 		"scoped without file":  {func(o *options) { o.authzMode = router.AuthzModeScopedToken }, "secret-file"},
 		"sar with zero ttl":    {func(o *options) { o.authzMode = router.AuthzModeSubjectAccessReview; o.trTTL = 0 }, "ttl"},

@@ -18,6 +18,7 @@ package router
 
 import (
 	"net/http"
+	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -37,6 +38,20 @@ const (
 	reasonTLS     = "tls"
 	reasonEOF     = "eof"
 	reasonOther   = "other"
+	// reasonHeadersTooLarge: the sandbox's response headers exceeded
+	// MaxResponseHeaderBytes.
+	reasonHeadersTooLarge = "headers_too_large"
+	// reasonInvalidStatus: the sandbox answered a status code outside
+	// 100-599.
+	reasonInvalidStatus = "invalid_status"
+)
+
+// Limits that refuse work, the values of the limit label of
+// sandbox_router_rejections_total.
+const (
+	limitInflight             = "inflight"
+	limitInflightPerClient    = "inflight_per_client"
+	limitConnectionsPerClient = "connections_per_client"
 )
 
 // Metrics are the router's Prometheus collectors (§1.13). No label carries
@@ -52,6 +67,7 @@ type Metrics struct {
 	CacheInvalidated *prometheus.CounterVec
 	AuthzDecisions   *prometheus.CounterVec
 	CertReloads      *prometheus.CounterVec
+	Rejections       *prometheus.CounterVec
 }
 
 // NewMetrics builds the collectors and registers them, and
@@ -91,10 +107,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "sandbox_router_cert_reloads_total",
 			Help: "Serving certificate reloads, by outcome.",
 		}, []string{"outcome"}),
+		Rejections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sandbox_router_rejections_total",
+			Help: "Requests answered 503 and connections closed at once because a concurrency limit was reached, by limit.",
+		}, []string{"limit"}),
 	}
 	for _, c := range []prometheus.Collector{
 		m.Requests, m.RequestDuration, m.Inflight, m.UpstreamErrors, m.UpstreamRetries,
-		m.CacheInvalidated, m.AuthzDecisions, m.CertReloads, BuildInfo(version.Get()),
+		m.CacheInvalidated, m.AuthzDecisions, m.CertReloads, m.Rejections, BuildInfo(version.Get()),
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
@@ -128,4 +148,30 @@ func methodLabel(m string) string {
 		return m
 	}
 	return "OTHER"
+}
+
+// codeLabels maps every status code the router can answer with to its
+// code label: the code itself when net/http knows it, its class ("2xx")
+// otherwise. The code comes from the sandbox, so the label set must not be
+// whatever it sends; the table also spares a strconv per request.
+var codeLabels = func() (t [600]string) {
+	for c := range t {
+		switch {
+		case c < 100:
+			t[c] = "other"
+		case http.StatusText(c) != "":
+			t[c] = strconv.Itoa(c)
+		default:
+			t[c] = strconv.Itoa(c/100) + "xx"
+		}
+	}
+	return t
+}()
+
+// codeLabel is the code label of status code c.
+func codeLabel(c int) string {
+	if c < 0 || c >= len(codeLabels) {
+		return "other"
+	}
+	return codeLabels[c]
 }

@@ -20,6 +20,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -199,6 +200,18 @@ func (r *Router) rewrite(pr *httputil.ProxyRequest) {
 	pr.SetXForwarded()
 }
 
+// modifyResponse refuses a status code net/http cannot relay: below 100
+// ReverseProxy's WriteHeader panics (the client gets a reset connection
+// and the router a stack trace per request), and above 599 no client
+// knows what it means. http.Transport never returns a 1xx other than 101
+// as final, so 100-599 is what passes.
+func (r *Router) modifyResponse(res *http.Response) error {
+	if res.StatusCode < 100 || res.StatusCode > 599 {
+		return fmt.Errorf("%w: %d", errInvalidStatus, res.StatusCode)
+	}
+	return nil
+}
+
 // proxyError answers an upstream failure: 413 for an oversized body, 504
 // for timeouts, 502 for everything else.
 func (r *Router) proxyError(w http.ResponseWriter, req *http.Request, err error) {
@@ -270,9 +283,9 @@ func (r *Router) observe(req *http.Request, rec *responseRecorder, st *requestSt
 		nsLabel, id, ns = st.nsLabel, st.target.ID, st.target.Namespace
 	}
 	method := methodLabel(req.Method)
-	codeLabel := strconv.Itoa(code)
-	r.metrics.Requests.WithLabelValues(method, codeLabel, nsLabel).Inc()
-	r.metrics.RequestDuration.WithLabelValues(method, codeLabel, nsLabel).Observe(d.Seconds())
+	cl := codeLabel(code)
+	r.metrics.Requests.WithLabelValues(method, cl, nsLabel).Inc()
+	r.metrics.RequestDuration.WithLabelValues(method, cl, nsLabel).Observe(d.Seconds())
 	if !r.opts.AccessLog {
 		return
 	}

@@ -43,6 +43,7 @@ const (
 	DefaultUpstreamMaxRetries        = 3
 	DefaultUpstreamRetryInitialDelay = 200 * time.Millisecond
 	DefaultUpstreamRetryMaxDelay     = 800 * time.Millisecond
+	DefaultMaxResponseHeaderBytes    = 64 << 10
 )
 
 // Options configures a Router. Start from DefaultOptions: zero durations
@@ -75,6 +76,9 @@ type Options struct {
 	DialTimeout time.Duration
 	// MaxRequestBodyBytes caps inbound bodies (413 beyond); 0 is no cap.
 	MaxRequestBodyBytes int64
+	// MaxResponseHeaderBytes caps the size of a sandbox's response
+	// headers (502 beyond); 0 means DefaultMaxResponseHeaderBytes.
+	MaxResponseHeaderBytes int64
 
 	// UpstreamMaxRetries is the number of dial retries; 0 disables.
 	UpstreamMaxRetries        int
@@ -102,6 +106,7 @@ func DefaultOptions() Options {
 		UpstreamMaxRetries:        DefaultUpstreamMaxRetries,
 		UpstreamRetryInitialDelay: DefaultUpstreamRetryInitialDelay,
 		UpstreamRetryMaxDelay:     DefaultUpstreamRetryMaxDelay,
+		MaxResponseHeaderBytes:    DefaultMaxResponseHeaderBytes,
 		AccessLog:                 true,
 	}
 }
@@ -114,8 +119,8 @@ func (o *Options) complete() error {
 	if o.ProxyTimeout < 0 || o.ResponseHeaderTimeout < 0 || o.DialTimeout < 0 {
 		errs = append(errs, errors.New("timeouts must be > 0"))
 	}
-	if o.MaxRequestBodyBytes < 0 {
-		errs = append(errs, errors.New("max request body bytes must be >= 0"))
+	if o.MaxRequestBodyBytes < 0 || o.MaxResponseHeaderBytes < 0 {
+		errs = append(errs, errors.New("max request body and response header bytes must be >= 0"))
 	}
 	if o.UpstreamMaxRetries < 0 || o.UpstreamRetryInitialDelay < 0 || o.UpstreamRetryMaxDelay < 0 {
 		errs = append(errs, errors.New("upstream retries and delays must be >= 0"))
@@ -138,6 +143,9 @@ func (o *Options) complete() error {
 	}
 	if o.DialTimeout == 0 {
 		o.DialTimeout = def.DialTimeout
+	}
+	if o.MaxResponseHeaderBytes == 0 {
+		o.MaxResponseHeaderBytes = def.MaxResponseHeaderBytes
 	}
 	if o.UpstreamRetryInitialDelay == 0 {
 		o.UpstreamRetryInitialDelay = def.UpstreamRetryInitialDelay
@@ -201,9 +209,10 @@ func New(opts Options) (*Router, error) {
 	if r.metrics, err = NewMetrics(opts.Registry); err != nil {
 		return nil, fmt.Errorf("registering router metrics: %w", err)
 	}
-	r.transport, r.dialer = newBaseTransport(opts.DialTimeout, opts.AllowLoopbackPodIP)
+	r.transport, r.dialer = newBaseTransport(opts.DialTimeout, opts.AllowLoopbackPodIP, opts.MaxResponseHeaderBytes)
 	r.proxy = &httputil.ReverseProxy{
-		Rewrite: r.rewrite,
+		Rewrite:        r.rewrite,
+		ModifyResponse: r.modifyResponse,
 		Transport: &retryTransport{
 			base:         r.transport,
 			maxRetries:   opts.UpstreamMaxRetries,

@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -35,6 +36,10 @@ import (
 // errResponseHeaderTimeout is the cause of an attempt cut off while
 // waiting for response headers.
 var errResponseHeaderTimeout = errors.New("timed out waiting for upstream response headers")
+
+// errInvalidStatus is a response whose status code no HTTP client could
+// take: below 100 (net/http panics writing one) or above 599.
+var errInvalidStatus = errors.New("upstream answered an invalid status code")
 
 // errForbiddenAddress is the dial error for an address no sandbox Pod has.
 var errForbiddenAddress = errors.New("refusing to dial an address of a class no sandbox pod has")
@@ -57,23 +62,27 @@ func dialGuard(allowLoopback bool) func(network, address string, _ syscall.RawCo
 // newBaseTransport is the upstream transport of §1.11: plain HTTP/1.1 only
 // (sandboxes speak nothing else, and HTTP/2 would break upgrades), and no
 // environment proxy, so traffic never leaves the cluster through one.
-// Every dial goes through dialGuard. Response header timeouts are per
-// request, in retryTransport. The dialer is returned for tests.
-func newBaseTransport(dialTimeout time.Duration, allowLoopback bool) (*http.Transport, *net.Dialer) {
+// Every dial goes through dialGuard. Response headers are capped at
+// maxHeaderBytes (net/http's default is 10 MiB per response, which lets one
+// hostile sandbox exhaust the shared router's memory with a hundred
+// concurrent answers). Response header timeouts are per request, in
+// retryTransport. The dialer is returned for tests.
+func newBaseTransport(dialTimeout time.Duration, allowLoopback bool, maxHeaderBytes int64) (*http.Transport, *net.Dialer) {
 	dialer := &net.Dialer{
 		Timeout:   dialTimeout,
 		KeepAlive: 30 * time.Second,
 		Control:   dialGuard(allowLoopback),
 	}
 	return &http.Transport{
-		Proxy:                 nil,
-		DialContext:           dialer.DialContext,
-		ForceAttemptHTTP2:     false,
-		TLSNextProto:          map[string]func(string, *tls.Conn) http.RoundTripper{},
-		MaxIdleConns:          200,
-		MaxIdleConnsPerHost:   16,
-		IdleConnTimeout:       90 * time.Second,
-		ExpectContinueTimeout: time.Second,
+		Proxy:                  nil,
+		DialContext:            dialer.DialContext,
+		ForceAttemptHTTP2:      false,
+		TLSNextProto:           map[string]func(string, *tls.Conn) http.RoundTripper{},
+		MaxIdleConns:           200,
+		MaxIdleConnsPerHost:    16,
+		IdleConnTimeout:        90 * time.Second,
+		ExpectContinueTimeout:  time.Second,
+		MaxResponseHeaderBytes: maxHeaderBytes,
 	}, dialer
 }
 
@@ -239,6 +248,12 @@ func classify(err error, reqCtx context.Context) (reason string, timeout bool) {
 	case deadline, errors.Is(err, context.DeadlineExceeded):
 		return reasonTimeout, true
 	}
+	if errors.Is(err, errInvalidStatus) {
+		return reasonInvalidStatus, false
+	}
+	if isHeadersTooLarge(err) {
+		return reasonHeadersTooLarge, false
+	}
 	var netErr net.Error
 	if errors.As(err, &netErr) && netErr.Timeout() {
 		return reasonTimeout, true
@@ -253,4 +268,11 @@ func classify(err error, reqCtx context.Context) (reason string, timeout bool) {
 		return reasonEOF, false
 	}
 	return reasonOther, false
+}
+
+// isHeadersTooLarge recognises http.Transport's error for response headers
+// beyond MaxResponseHeaderBytes; net/http has no sentinel for it, and
+// TestAttackHugeResponseHeaders pins the text.
+func isHeadersTooLarge(err error) bool {
+	return strings.Contains(err.Error(), "server response headers exceeded")
 }
