@@ -67,7 +67,12 @@ type options struct {
 	trCacheSize      int
 	trRequireToken   bool
 	trAudiences      string
+	trScope          string
+	trAllowOpaque    bool
+	reviewQPS        float64
+	reviewBurst      int
 	scopedSecretFile string
+	scopedRequireUID bool
 }
 
 func main() {
@@ -82,8 +87,8 @@ func main() {
 	flag.StringVar(&o.TLSKeyFile, "tls-key-file", "", "PEM key of the HTTPS listener; reloaded when it changes.")
 	flag.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", router.DefaultShutdownTimeout, "Drain budget on SIGTERM/SIGINT, shared by all listeners; >= 0.")
 	flag.StringVar(&o.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "Path to a kubeconfig (env KUBECONFIG); empty means in-cluster config, or the default kubeconfig outside a Pod.")
-	flag.Float64Var(&o.qps, "kube-api-qps", 50, "Client-side QPS towards the API server (TokenReview/SubjectAccessReview calls); > 0.")
-	flag.IntVar(&o.burst, "kube-api-burst", 100, "Client-side burst towards the API server; > 0.")
+	flag.Float64Var(&o.qps, "kube-api-qps", 50, "Client-side QPS of the routing cache's client; review calls have their own budget (--authz-review-qps); > 0.")
+	flag.IntVar(&o.burst, "kube-api-burst", 100, "Client-side burst of the routing cache's client; > 0.")
 
 	flag.BoolVar(&o.cacheEnabled, "cache-enabled", true, "Accepted for compatibility with the reference manifests; the Pod cache is always on and false is refused.")
 	flag.StringVar(&o.cacheNamespace, "cache-namespace", "", "Watch sandbox Pods in this namespace only; empty watches all namespaces.")
@@ -102,9 +107,14 @@ func main() {
 	flag.StringVar(&o.authzMode, "authz-mode", router.AuthzModeAllowAll, "allow-all, tokenreview, scoped-token or subjectaccessreview.")
 	flag.DurationVar(&o.trTTL, "authz-tokenreview-ttl", router.DefaultTokenReviewTTL, "How long TokenReview and SubjectAccessReview verdicts are cached; > 0.")
 	flag.IntVar(&o.trCacheSize, "authz-tokenreview-cache-size", router.DefaultTokenReviewCacheSize, "Size of each verdict cache; > 0.")
-	flag.BoolVar(&o.trRequireToken, "authz-tokenreview-require-token", false, "In tokenreview mode, answer 401 to requests without a bearer token.")
-	flag.StringVar(&o.trAudiences, "authz-tokenreview-audiences", "", "Comma-separated audiences for TokenReview.")
+	flag.BoolVar(&o.trRequireToken, "authz-tokenreview-require-token", true, "In tokenreview mode, answer 401 to requests without a bearer token; false lets them reach every sandbox.")
+	flag.StringVar(&o.trAudiences, "authz-tokenreview-audiences", "", "Comma-separated audiences a token must be bound to (TokenReview spec.audiences); empty accepts the API server's own audience, i.e. full API tokens.")
+	flag.StringVar(&o.trScope, "authz-tokenreview-scope", router.TokenReviewScopeNamespace, "tokenreview mode: namespace (a ServiceAccount reaches its own namespace's sandboxes; other principals are refused) or cluster (any authenticated principal reaches every sandbox).")
+	flag.BoolVar(&o.trAllowOpaque, "authz-tokenreview-allow-opaque-tokens", false, "Submit bearer tokens that are not JWTs to TokenReview (static-token or webhook authenticators); by default they are refused without an API call.")
+	flag.Float64Var(&o.reviewQPS, "authz-review-qps", router.DefaultReviewQPS, "TokenReview/SubjectAccessReview calls per second for tokens not in the cache, on a client of their own; over budget answers 503; > 0.")
+	flag.IntVar(&o.reviewBurst, "authz-review-burst", router.DefaultReviewBurst, "Burst of --authz-review-qps; > 0.")
 	flag.StringVar(&o.scopedSecretFile, "authz-scoped-token-secret-file", "", "HMAC secret (>= 32 bytes) of scoped-token mode.")
+	flag.BoolVar(&o.scopedRequireUID, "authz-scoped-token-require-uid", false, "scoped-token mode: refuse tokens without a uid claim, so a token never outlives the Sandbox it was minted for.")
 	flag.Parse()
 
 	if o.showVersion {
@@ -178,6 +188,12 @@ func (o *options) validate() error {
 		if o.trTTL <= 0 || o.trCacheSize <= 0 {
 			errs = append(errs, errors.New("--authz-tokenreview-ttl and --authz-tokenreview-cache-size must be > 0"))
 		}
+		if o.reviewQPS <= 0 || o.reviewBurst <= 0 {
+			errs = append(errs, errors.New("--authz-review-qps and --authz-review-burst must be > 0"))
+		}
+		if o.authzMode == router.AuthzModeTokenReview && o.trScope != router.TokenReviewScopeNamespace && o.trScope != router.TokenReviewScopeCluster {
+			errs = append(errs, fmt.Errorf("--authz-tokenreview-scope must be %s or %s", router.TokenReviewScopeNamespace, router.TokenReviewScopeCluster))
+		}
 	case router.AuthzModeScopedToken:
 		if o.scopedSecretFile == "" {
 			errs = append(errs, errors.New("--authz-mode=scoped-token requires --authz-scoped-token-secret-file"))
@@ -202,7 +218,17 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("building Kubernetes client: %w", err)
 	}
-	authz, err := authorizer(o, kube)
+	// Reviews get a client of their own: its calls never wait behind the
+	// cache's, nor the cache's behind a flood of unknown tokens. It has no
+	// client-side limiter (QPS < 0): the authorizer's own limiter refuses
+	// at once (503) instead of queueing requests.
+	reviewCfg := rest.CopyConfig(cfg)
+	reviewCfg.QPS, reviewCfg.Burst = -1, 0
+	reviewKube, err := kubernetes.NewForConfig(rest.AddUserAgent(reviewCfg, binaryName+"/authz"))
+	if err != nil {
+		return fmt.Errorf("building Kubernetes review client: %w", err)
+	}
+	authz, err := authorizer(o, reviewKube)
 	if err != nil {
 		return configError{err}
 	}
@@ -262,10 +288,14 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 
 func authorizer(o options, kube kubernetes.Interface) (router.Authorizer, error) {
 	tr := router.TokenReviewOptions{
-		Client:       kube,
-		TTL:          o.trTTL,
-		CacheSize:    o.trCacheSize,
-		RequireToken: o.trRequireToken,
+		Client:            kube,
+		TTL:               o.trTTL,
+		CacheSize:         o.trCacheSize,
+		AllowMissingToken: !o.trRequireToken,
+		AllowOpaqueTokens: o.trAllowOpaque,
+		Scope:             o.trScope,
+		ReviewQPS:         float32(o.reviewQPS),
+		ReviewBurst:       o.reviewBurst,
 	}
 	for a := range strings.SplitSeq(o.trAudiences, ",") {
 		if a = strings.TrimSpace(a); a != "" {
@@ -282,7 +312,11 @@ func authorizer(o options, kube kubernetes.Interface) (router.Authorizer, error)
 		if err != nil {
 			return nil, err
 		}
-		return router.NewScopedTokenAuthorizer(secret, nil)
+		var opts []router.ScopedTokenOption
+		if o.scopedRequireUID {
+			opts = append(opts, router.RequireScopedTokenUID())
+		}
+		return router.NewScopedTokenAuthorizer(secret, nil, opts...)
 	}
 	return router.AllowAll(), nil
 }

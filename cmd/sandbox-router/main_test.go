@@ -31,6 +31,7 @@ func defaults() options {
 		retries: 3, retryInitialDelay: 200 * time.Millisecond, retryMaxDelay: 800 * time.Millisecond,
 		qps: 50, burst: 100, authzMode: router.AuthzModeAllowAll, trTTL: time.Second, trCacheSize: 1,
 		maxRespHeaderBytes: router.DefaultMaxResponseHeaderBytes,
+		trRequireToken: true, trScope: router.TokenReviewScopeNamespace, reviewQPS: 20, reviewBurst: 40,
 	}
 	o.HTTPAddr = ":8080"
 	return o
@@ -75,6 +76,8 @@ func TestValidate(t *testing.T) {
 		"scoped without file":  {func(o *options) { o.authzMode = router.AuthzModeScopedToken }, "secret-file"},
 		"sar with zero ttl":    {func(o *options) { o.authzMode = router.AuthzModeSubjectAccessReview; o.trTTL = 0 }, "ttl"},
 		"retry delays swapped": {func(o *options) { o.retryMaxDelay = time.Millisecond }, "retry"},
+		"unknown scope":        {func(o *options) { o.authzMode = router.AuthzModeTokenReview; o.trScope = "all" }, "--authz-tokenreview-scope"},
+		"zero review qps":      {func(o *options) { o.authzMode = router.AuthzModeTokenReview; o.reviewQPS = 0 }, "--authz-review-qps"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -18,12 +18,15 @@ package main
 
 import (
 	"os"
+	"slices"
+	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandboxtemplate"
+	"github.com/agentsandbox/agent-sandbox/pkg/router"
 )
 
 // The secure default NetworkPolicy of every managed SandboxTemplate admits
@@ -54,5 +57,40 @@ func TestManifestPodsMatchSandboxNetworkPolicy(t *testing.T) {
 	}
 	if k.Namespace != sandboxtemplate.RouterNamespace {
 		t.Errorf("router namespace = %q, want %q", k.Namespace, sandboxtemplate.RouterNamespace)
+	}
+}
+
+// TestAttackRouterManifestFullAPITokens: the shipped router must not ask
+// callers for their full API tokens. It authenticates, it requires a token,
+// and it accepts only tokens bound to the router's own audience, which the
+// API server refuses: a token seen by the router (or on the wire) opens
+// nothing else.
+func TestAttackRouterManifestFullAPITokens(t *testing.T) {
+	raw, err := os.ReadFile("../../manifests/router/deployment.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d appsv1.Deployment
+	if err := yaml.UnmarshalStrict(raw, &d); err != nil {
+		t.Fatal(err)
+	}
+	args := d.Spec.Template.Spec.Containers[0].Args
+	flagValue := func(name string) (string, bool) {
+		for _, a := range args {
+			if v, ok := strings.CutPrefix(a, "--"+name+"="); ok {
+				return v, true
+			}
+		}
+		return "", false
+	}
+	mode, _ := flagValue("authz-mode")
+	if !slices.Contains([]string{router.AuthzModeSubjectAccessReview, router.AuthzModeTokenReview}, mode) {
+		t.Fatalf("--authz-mode = %q, want a Kubernetes-token mode", mode)
+	}
+	if aud, _ := flagValue("authz-tokenreview-audiences"); aud != router.ShippedAudience {
+		t.Errorf("--authz-tokenreview-audiences = %q, want %q: without it the router accepts (and sees) full API tokens", aud, router.ShippedAudience)
+	}
+	if v, ok := flagValue("authz-tokenreview-require-token"); ok && v != "true" {
+		t.Errorf("--authz-tokenreview-require-token = %s", v)
 	}
 }

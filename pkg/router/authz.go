@@ -21,14 +21,16 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // Authorizer decides whether a request may reach the sandbox
 // namespace/name. It runs after header validation and before resolution.
 // nil allows; an error wrapping ErrUnauthenticated answers 401, one
-// wrapping ErrForbidden 403, and any other error 500. The detail of a
-// denial is logged, never sent: clients only see "unauthenticated" or
-// "forbidden".
+// wrapping ErrForbidden 403, one wrapping ErrUnavailable 503 (with
+// Retry-After), and any other error 500. The detail of a denial is logged,
+// never sent: clients only see "unauthenticated" or "forbidden".
 type Authorizer interface {
 	Authorize(ctx context.Context, r *http.Request, namespace, name string) error
 }
@@ -41,11 +43,45 @@ func (f AuthorizerFunc) Authorize(ctx context.Context, r *http.Request, namespac
 	return f(ctx, r, namespace, name)
 }
 
+// ConstrainedAuthorizer is an Authorizer whose grant can depend on a fact
+// only known once the request is resolved, such as the UID of the Sandbox
+// a scoped token was minted for. The router calls AuthorizeConstrained
+// instead of Authorize and enforces the returned Constraint after
+// resolution (403 when it does not hold).
+type ConstrainedAuthorizer interface {
+	Authorizer
+	AuthorizeConstrained(ctx context.Context, r *http.Request, namespace, name string) (Constraint, error)
+}
+
+// Constraint is what a grant requires of the resolved sandbox; the zero
+// value requires nothing.
+type Constraint struct {
+	// SandboxUID, when set, must be the UID of the Sandbox the request
+	// resolves to. A request that cannot be resolved to a Sandbox object
+	// (the DNS fallback) does not satisfy it.
+	SandboxUID types.UID
+}
+
+// authorize runs a, constrained when it can be.
+func authorize(ctx context.Context, a Authorizer, r *http.Request, namespace, name string) (Constraint, error) {
+	if ca, ok := a.(ConstrainedAuthorizer); ok {
+		return ca.AuthorizeConstrained(ctx, r, namespace, name)
+	}
+	return Constraint{}, a.Authorize(ctx, r, namespace, name)
+}
+
 // Sentinel verdicts; wrap them with context for the logs.
 var (
 	ErrUnauthenticated = errors.New(msgUnauthenticated)
 	ErrForbidden       = errors.New(msgForbidden)
+	// ErrUnavailable says no verdict can be reached right now (the review
+	// budget is spent, the API server throttles): the client may retry.
+	// It is never cached.
+	ErrUnavailable = errors.New(msgAuthzUnavailable)
 )
+
+// msgAuthzUnavailable is the 503 detail of ErrUnavailable.
+const msgAuthzUnavailable = "Authorization is temporarily unavailable; retry later."
 
 // Authorization modes, the values of --authz-mode.
 const (

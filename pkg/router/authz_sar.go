@@ -19,6 +19,7 @@ package router
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -50,7 +51,11 @@ type sarResult struct {
 
 type sarAuthorizer struct {
 	tokens *tokenReviewer
-	cache  *ttlLRU[sarKey, sarResult]
+	// allowed and denied are apart, like the token caches: a caller
+	// probing many names can only evict its own denials.
+	allowed *ttlLRU[sarKey, struct{}]
+	denied  *ttlLRU[sarKey, sarResult]
+	flights flightGroup[sarKey, sarResult]
 }
 
 // NewSubjectAccessReviewAuthorizer authenticates the bearer token with a
@@ -58,15 +63,20 @@ type sarAuthorizer struct {
 // SubjectAccessReview whether that user may get sandboxes/proxy on the
 // requested Sandbox. Ordinary RBAC thus decides who reaches which sandbox:
 // a Role in one namespace never opens another. Verdicts are cached per
-// (token, namespace, name) like TokenReview results; o.RequireToken is
-// ignored.
+// (token, namespace, name) like TokenReview results, and both reviews
+// share one rate limiter; o.AllowMissingToken and o.Scope are ignored.
 func NewSubjectAccessReviewAuthorizer(o TokenReviewOptions) (Authorizer, error) {
-	o.RequireToken = true
+	o.AllowMissingToken = false
+	o.Scope = ""
 	t, err := newTokenReviewer(o)
 	if err != nil {
 		return nil, err
 	}
-	return &sarAuthorizer{tokens: t, cache: newTTLLRU[sarKey, sarResult](t.opts.CacheSize)}, nil
+	return &sarAuthorizer{
+		tokens:  t,
+		allowed: newTTLLRU[sarKey, struct{}](t.opts.CacheSize),
+		denied:  newTTLLRU[sarKey, sarResult](t.opts.CacheSize),
+	}, nil
 }
 
 func (a *sarAuthorizer) Authorize(ctx context.Context, r *http.Request, namespace, name string) error {
@@ -74,22 +84,22 @@ func (a *sarAuthorizer) Authorize(ctx context.Context, r *http.Request, namespac
 	if !ok {
 		return fmt.Errorf("%w: no bearer token", ErrUnauthenticated)
 	}
-	tk := sha256.Sum256([]byte(token))
-	key := sarKey{token: tk, namespace: namespace, name: name}
+	key := sarKey{token: sha256.Sum256([]byte(token)), namespace: namespace, name: name}
 	now := a.tokens.opts.Now()
-	res, ok := a.cache.get(key, now)
+	if _, ok := a.allowed.get(key, now); ok {
+		return nil
+	}
+	res, ok := a.denied.get(key, now)
 	if !ok {
-		user, err := a.tokens.authenticate(ctx, tk, token)
+		// Authentication has its own caches, and its own refusals.
+		user, err := a.tokens.authenticate(ctx, token)
 		if err != nil {
-			// Authentication has its own cache; nothing to add here.
 			return err
 		}
-		res = a.review(ctx, user, namespace, name)
-		ttl := a.tokens.opts.TTL
-		if res.err != nil {
-			ttl = a.tokens.opts.errorTTL()
+		res, err = a.flights.do(ctx, key, func() sarResult { return a.reviewAndCache(ctx, key, user) })
+		if err != nil {
+			return fmt.Errorf("waiting for a SubjectAccessReview: %w", err)
 		}
-		a.cache.add(key, res, now.Add(ttl))
 	}
 	switch {
 	case res.err != nil:
@@ -100,7 +110,33 @@ func (a *sarAuthorizer) Authorize(ctx context.Context, r *http.Request, namespac
 	return nil
 }
 
+func (a *sarAuthorizer) reviewAndCache(ctx context.Context, key sarKey, user *authenticationv1.UserInfo) sarResult {
+	o := &a.tokens.opts
+	now := o.Now()
+	if _, ok := a.allowed.get(key, now); ok {
+		return sarResult{allowed: true}
+	}
+	if res, ok := a.denied.get(key, now); ok {
+		return res
+	}
+	res := a.review(ctx, user, key.namespace, key.name)
+	now = o.Now()
+	switch {
+	case errors.Is(res.err, ErrUnavailable):
+	case res.err != nil:
+		a.denied.add(key, res, now.Add(o.errorTTL()))
+	case !res.allowed:
+		a.denied.add(key, res, now.Add(o.TTL))
+	default:
+		a.allowed.add(key, struct{}{}, now.Add(o.TTL))
+	}
+	return res
+}
+
 func (a *sarAuthorizer) review(ctx context.Context, user *authenticationv1.UserInfo, namespace, name string) sarResult {
+	if !a.tokens.opts.Limiter.TryAccept() {
+		return sarResult{err: fmt.Errorf("%w: SubjectAccessReview budget spent", ErrUnavailable)}
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.tokens.opts.Timeout)
 	defer cancel()
 	var extra map[string]authorizationv1.ExtraValue
@@ -127,7 +163,7 @@ func (a *sarAuthorizer) review(ctx context.Context, user *authenticationv1.UserI
 		},
 	}, metav1.CreateOptions{})
 	if err != nil {
-		return sarResult{err: fmt.Errorf("creating SubjectAccessReview: %w", err)}
+		return sarResult{err: apiError("creating SubjectAccessReview", err)}
 	}
 	return sarResult{allowed: sar.Status.Allowed && !sar.Status.Denied}
 }

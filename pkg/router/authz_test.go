@@ -124,7 +124,10 @@ func TestTokenReviewAuthorizer(t *testing.T) {
 	clock := func() time.Time { return now }
 	ctx := context.Background()
 
-	optional, err := NewTokenReviewAuthorizer(TokenReviewOptions{Client: client, Audiences: []string{"sandbox-router"}, Now: clock})
+	// The reference behaviour, every part of it opted into: tokenless
+	// requests pass, opaque tokens are reviewed, any principal anywhere.
+	optional, err := NewTokenReviewAuthorizer(TokenReviewOptions{Client: client, Audiences: []string{"sandbox-router"}, Now: clock,
+		AllowMissingToken: true, AllowOpaqueTokens: true, Scope: TokenReviewScopeCluster})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,14 +152,15 @@ func TestTokenReviewAuthorizer(t *testing.T) {
 		t.Errorf("TokenReview calls after TTL = %d, want 3", api.trCalls)
 	}
 
-	required, _ := NewTokenReviewAuthorizer(TokenReviewOptions{Client: client, RequireToken: true, Now: clock})
+	required, _ := NewTokenReviewAuthorizer(TokenReviewOptions{Client: client, Now: clock})
 	if err := required.Authorize(ctx, authRequest(""), "ns", "a"); !errors.Is(err, ErrUnauthenticated) {
 		t.Errorf("tokenless with require-token: %v", err)
 	}
 
 	// API errors are neither allow nor deny, and cached only briefly.
 	api.fail = errors.New("apiserver down")
-	flaky, _ := NewTokenReviewAuthorizer(TokenReviewOptions{Client: client, TTL: 30 * time.Second, Now: clock})
+	flaky, _ := NewTokenReviewAuthorizer(TokenReviewOptions{Client: client, TTL: 30 * time.Second, Now: clock,
+		AllowOpaqueTokens: true, Scope: TokenReviewScopeCluster})
 	err = flaky.Authorize(ctx, authRequest("good"), "ns", "a")
 	if err == nil || errors.Is(err, ErrUnauthenticated) || errors.Is(err, ErrForbidden) {
 		t.Fatalf("API error gave %v", err)
@@ -181,7 +185,7 @@ func TestSubjectAccessReviewAuthorizer(t *testing.T) {
 	}
 	api.install(client)
 	now := time.Unix(1000, 0)
-	a, err := NewSubjectAccessReviewAuthorizer(TokenReviewOptions{Client: client, Now: func() time.Time { return now }})
+	a, err := NewSubjectAccessReviewAuthorizer(TokenReviewOptions{Client: client, Now: func() time.Time { return now }, AllowOpaqueTokens: true})
 	if err != nil {
 		t.Fatal(err)
 	}

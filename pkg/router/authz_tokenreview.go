@@ -22,11 +22,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/flowcontrol"
 )
 
 // TokenReview defaults (§1.6).
@@ -34,23 +37,65 @@ const (
 	DefaultTokenReviewTTL       = 30 * time.Second
 	DefaultTokenReviewCacheSize = 2048
 	tokenReviewCallTimeout      = 3 * time.Second
+	// DefaultReviewQPS and DefaultReviewBurst bound the TokenReview and
+	// SubjectAccessReview calls one authorizer makes. Known tokens are
+	// answered from the cache, so this budget is only spent on tokens the
+	// router has not seen within the TTL.
+	DefaultReviewQPS   = 20
+	DefaultReviewBurst = 40
+)
+
+// ShippedAudience is the token audience the shipped manifests require
+// (--authz-tokenreview-audiences): callers present tokens minted for the
+// router alone, which the API server itself does not accept.
+const ShippedAudience = "agent-sandbox-router"
+
+// Scopes of tokenreview mode, the values of --authz-tokenreview-scope.
+const (
+	// TokenReviewScopeNamespace lets a ServiceAccount reach the sandboxes
+	// of its own namespace only, and refuses every other principal.
+	TokenReviewScopeNamespace = "namespace"
+	// TokenReviewScopeCluster lets any authenticated principal reach any
+	// sandbox in any namespace: the reference behaviour.
+	TokenReviewScopeCluster = "cluster"
 )
 
 // TokenReviewOptions configures the tokenreview and subjectaccessreview
 // authorizers.
 type TokenReviewOptions struct {
-	// Client submits the reviews; required.
+	// Client submits the reviews; required. Give it no client-side rate
+	// limiter of its own (rest.Config.QPS < 0): the authorizer's limiter
+	// refuses at once instead of queueing callers behind a flood.
 	Client kubernetes.Interface
 	// Audiences are sent as spec.audiences; empty means the API server's.
 	Audiences []string
 	// TTL is how long a verdict is cached; 0 means DefaultTokenReviewTTL.
-	// API errors are cached for max(TTL/3, 1s).
+	// API errors are cached for max(TTL/3, 1s); throttling is not cached.
 	TTL time.Duration
 	// CacheSize bounds each verdict cache; 0 means DefaultTokenReviewCacheSize.
+	// Grants and refusals are cached apart, each this size, so refusals
+	// (a flood of junk tokens) never evict a grant.
 	CacheSize int
-	// RequireToken makes tokenless requests 401 in tokenreview mode;
-	// otherwise they pass. subjectaccessreview always requires a token.
-	RequireToken bool
+	// AllowMissingToken lets tokenless requests through in tokenreview
+	// mode, the reference default; otherwise they are 401.
+	// subjectaccessreview always requires a token.
+	AllowMissingToken bool
+	// AllowOpaqueTokens submits tokens that are not JWTs. Without it a
+	// token must be a JWS compact serialization (three base64url segments,
+	// JSON header and payload) whose exp, if present, is in the future;
+	// anything else is refused without an API call. Set it for clusters
+	// whose static-token or webhook authenticators accept opaque tokens.
+	AllowOpaqueTokens bool
+	// Scope is TokenReviewScopeNamespace (also when empty) or
+	// TokenReviewScopeCluster; tokenreview mode only.
+	Scope string
+	// ReviewQPS and ReviewBurst bound the review calls (0 means the
+	// defaults). A call over budget is not made: the request gets 503 with
+	// Retry-After, and nothing is cached.
+	ReviewQPS   float32
+	ReviewBurst int
+	// Limiter replaces the ReviewQPS/ReviewBurst limiter; a test seam.
+	Limiter flowcontrol.RateLimiter
 	// Timeout bounds each API call; 0 means 3s.
 	Timeout time.Duration
 	// Now is the clock; nil means time.Now. A test seam.
@@ -61,8 +106,15 @@ func (o *TokenReviewOptions) defaults() error {
 	if o.Client == nil {
 		return errors.New("a Kubernetes client is required")
 	}
-	if o.TTL < 0 || o.CacheSize < 0 || o.Timeout < 0 {
-		return errors.New("TTL, cache size and timeout must not be negative")
+	if o.TTL < 0 || o.CacheSize < 0 || o.Timeout < 0 || o.ReviewQPS < 0 || o.ReviewBurst < 0 {
+		return errors.New("TTL, cache size, timeout and review QPS/burst must not be negative")
+	}
+	switch o.Scope {
+	case "":
+		o.Scope = TokenReviewScopeNamespace
+	case TokenReviewScopeNamespace, TokenReviewScopeCluster:
+	default:
+		return fmt.Errorf("unknown scope %q (want %s or %s)", o.Scope, TokenReviewScopeNamespace, TokenReviewScopeCluster)
 	}
 	if o.TTL == 0 {
 		o.TTL = DefaultTokenReviewTTL
@@ -72,6 +124,15 @@ func (o *TokenReviewOptions) defaults() error {
 	}
 	if o.Timeout == 0 {
 		o.Timeout = tokenReviewCallTimeout
+	}
+	if o.ReviewQPS == 0 {
+		o.ReviewQPS = DefaultReviewQPS
+	}
+	if o.ReviewBurst == 0 {
+		o.ReviewBurst = DefaultReviewBurst
+	}
+	if o.Limiter == nil {
+		o.Limiter = flowcontrol.NewTokenBucketRateLimiter(o.ReviewQPS, o.ReviewBurst)
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -88,37 +149,56 @@ func (o *TokenReviewOptions) errorTTL() time.Duration {
 // tokenKey is SHA-256 of a bearer token: raw tokens are never stored.
 type tokenKey [sha256.Size]byte
 
-// reviewResult is a cached TokenReview outcome: a user, a denial
-// (user == nil, err == nil), or an API error.
+// reviewResult is a TokenReview outcome: a user, a denial (user == nil,
+// err == nil), or an API error.
 type reviewResult struct {
 	user *authenticationv1.UserInfo
 	err  error
 }
 
 type tokenReviewer struct {
-	opts  TokenReviewOptions
-	cache *ttlLRU[tokenKey, reviewResult]
+	opts TokenReviewOptions
+	// users holds grants, refused holds denials and API errors: apart, so
+	// that junk can only ever evict junk.
+	users   *ttlLRU[tokenKey, *authenticationv1.UserInfo]
+	refused *ttlLRU[tokenKey, reviewResult]
+	flights flightGroup[tokenKey, reviewResult]
 }
 
 func newTokenReviewer(o TokenReviewOptions) (*tokenReviewer, error) {
 	if err := o.defaults(); err != nil {
 		return nil, fmt.Errorf("tokenreview authorizer: %w", err)
 	}
-	return &tokenReviewer{opts: o, cache: newTTLLRU[tokenKey, reviewResult](o.CacheSize)}, nil
+	return &tokenReviewer{
+		opts:    o,
+		users:   newTTLLRU[tokenKey, *authenticationv1.UserInfo](o.CacheSize),
+		refused: newTTLLRU[tokenKey, reviewResult](o.CacheSize),
+	}, nil
 }
 
-// authenticate returns the token's user, ErrUnauthenticated, or an API
-// error, from the cache when fresh.
-func (t *tokenReviewer) authenticate(ctx context.Context, key tokenKey, token string) (*authenticationv1.UserInfo, error) {
+// authenticate returns the token's user, ErrUnauthenticated, ErrUnavailable
+// or an API error, from the caches when fresh. Concurrent callers with the
+// same unknown token share one review.
+func (t *tokenReviewer) authenticate(ctx context.Context, token string) (*authenticationv1.UserInfo, error) {
 	now := t.opts.Now()
-	res, ok := t.cache.get(key, now)
-	if !ok {
-		res = t.review(ctx, token)
-		ttl := t.opts.TTL
-		if res.err != nil {
-			ttl = t.opts.errorTTL()
+	var exp time.Time
+	if !t.opts.AllowOpaqueTokens {
+		var err error
+		if exp, err = checkJWTShape(token, now); err != nil {
+			return nil, err
 		}
-		t.cache.add(key, res, now.Add(ttl))
+	}
+	key := tokenKey(sha256.Sum256([]byte(token)))
+	if user, ok := t.users.get(key, now); ok {
+		return user, nil
+	}
+	res, ok := t.refused.get(key, now)
+	if !ok {
+		var err error
+		res, err = t.flights.do(ctx, key, func() reviewResult { return t.reviewAndCache(ctx, key, token, exp) })
+		if err != nil {
+			return nil, fmt.Errorf("waiting for a TokenReview: %w", err)
+		}
 	}
 	if res.err != nil {
 		return nil, res.err
@@ -129,7 +209,41 @@ func (t *tokenReviewer) authenticate(ctx context.Context, key tokenKey, token st
 	return res.user, nil
 }
 
+// reviewAndCache runs one TokenReview and caches what it learnt: a grant
+// until the TTL or the token's own expiry, whichever is first; a denial
+// for the TTL; an API error briefly; throttling not at all.
+func (t *tokenReviewer) reviewAndCache(ctx context.Context, key tokenKey, token string, exp time.Time) reviewResult {
+	// A flight that finished between our cache miss and do() has cached
+	// its verdict; use it rather than review again.
+	now := t.opts.Now()
+	if user, ok := t.users.get(key, now); ok {
+		return reviewResult{user: user}
+	}
+	if res, ok := t.refused.get(key, now); ok {
+		return res
+	}
+	res := t.review(ctx, token)
+	now = t.opts.Now()
+	switch {
+	case errors.Is(res.err, ErrUnavailable):
+	case res.err != nil:
+		t.refused.add(key, res, now.Add(t.opts.errorTTL()))
+	case res.user == nil:
+		t.refused.add(key, res, now.Add(t.opts.TTL))
+	default:
+		until := now.Add(t.opts.TTL)
+		if !exp.IsZero() && exp.Before(until) {
+			until = exp
+		}
+		t.users.add(key, res.user, until)
+	}
+	return res
+}
+
 func (t *tokenReviewer) review(ctx context.Context, token string) reviewResult {
+	if !t.opts.Limiter.TryAccept() {
+		return reviewResult{err: fmt.Errorf("%w: TokenReview budget spent", ErrUnavailable)}
+	}
 	// Detached from the request: the verdict is cached and shared, so a
 	// client that hangs up must not poison it with a cancellation error.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), t.opts.Timeout)
@@ -138,7 +252,7 @@ func (t *tokenReviewer) review(ctx context.Context, token string) reviewResult {
 		Spec: authenticationv1.TokenReviewSpec{Token: token, Audiences: t.opts.Audiences},
 	}, metav1.CreateOptions{})
 	if err != nil {
-		return reviewResult{err: fmt.Errorf("creating TokenReview: %w", err)}
+		return reviewResult{err: apiError("creating TokenReview", err)}
 	}
 	if !tr.Status.Authenticated {
 		return reviewResult{}
@@ -152,6 +266,16 @@ func (t *tokenReviewer) review(ctx context.Context, token string) reviewResult {
 	return reviewResult{user: &user}
 }
 
+// apiError marks throttling and timeouts as ErrUnavailable: they say
+// nothing about the token, so they must be neither cached nor a 500.
+func apiError(what string, err error) error {
+	if apierrors.IsTooManyRequests(err) || apierrors.IsTimeout(err) || apierrors.IsServerTimeout(err) ||
+		errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %s: %w", ErrUnavailable, what, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
 func intersects(a, b []string) bool {
 	for _, x := range a {
 		for _, y := range b {
@@ -163,23 +287,50 @@ func intersects(a, b []string) bool {
 	return false
 }
 
+// serviceAccountNamespace returns the namespace of a ServiceAccount user
+// name, system:serviceaccount:<namespace>:<name>.
+func serviceAccountNamespace(username string) (string, bool) {
+	rest, ok := strings.CutPrefix(username, "system:serviceaccount:")
+	if !ok {
+		return "", false
+	}
+	ns, name, ok := strings.Cut(rest, ":")
+	if !ok || ns == "" || name == "" || strings.Contains(name, ":") {
+		return "", false
+	}
+	return ns, true
+}
+
 // NewTokenReviewAuthorizer authenticates the bearer token with a
-// TokenReview and lets any authenticated principal reach any sandbox.
-// Tokenless requests pass unless o.RequireToken.
+// TokenReview. With the default scope a ServiceAccount reaches the
+// sandboxes of its own namespace and nothing else, and any other principal
+// is refused (403); TokenReviewScopeCluster lets any authenticated
+// principal reach any sandbox. Tokenless requests are 401 unless
+// o.AllowMissingToken.
 func NewTokenReviewAuthorizer(o TokenReviewOptions) (Authorizer, error) {
 	t, err := newTokenReviewer(o)
 	if err != nil {
 		return nil, err
 	}
-	return AuthorizerFunc(func(ctx context.Context, r *http.Request, _, _ string) error {
+	return AuthorizerFunc(func(ctx context.Context, r *http.Request, namespace, _ string) error {
 		token, ok := BearerToken(r)
 		if !ok {
-			if t.opts.RequireToken {
-				return fmt.Errorf("%w: no bearer token", ErrUnauthenticated)
+			if t.opts.AllowMissingToken {
+				return nil
 			}
-			return nil
+			return fmt.Errorf("%w: no bearer token", ErrUnauthenticated)
 		}
-		_, err := t.authenticate(ctx, sha256.Sum256([]byte(token)), token)
-		return err
+		user, err := t.authenticate(ctx, token)
+		if err != nil || t.opts.Scope == TokenReviewScopeCluster {
+			return err
+		}
+		saNamespace, ok := serviceAccountNamespace(user.Username)
+		if !ok {
+			return fmt.Errorf("%w: %q is not a ServiceAccount; tokenreview scope %q admits ServiceAccounts only", ErrForbidden, user.Username, t.opts.Scope)
+		}
+		if saNamespace != namespace {
+			return fmt.Errorf("%w: ServiceAccount %q reaches namespace %s only", ErrForbidden, user.Username, saNamespace)
+		}
+		return nil
 	}), nil
 }

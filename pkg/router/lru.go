@@ -18,6 +18,7 @@ package router
 
 import (
 	"container/list"
+	"context"
 	"sync"
 	"time"
 )
@@ -85,4 +86,51 @@ func (c *ttlLRU[K, V]) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.ll.Len()
+}
+
+// flightGroup runs one call per key at a time and hands its result to
+// every caller that asked meanwhile: a burst of requests with the same
+// unknown token costs one review. golang.org/x/sync/singleflight would do,
+// but it is only an indirect dependency and untyped; this is the part we
+// need.
+type flightGroup[K comparable, V any] struct {
+	mu    sync.Mutex
+	calls map[K]*flight[V]
+}
+
+type flight[V any] struct {
+	done chan struct{}
+	val  V
+}
+
+// do returns fn's result for key, running fn unless a call for key is in
+// flight. A waiter whose ctx ends stops waiting (the call goes on for the
+// others); fn must not depend on any one caller's cancellation.
+func (g *flightGroup[K, V]) do(ctx context.Context, key K, fn func() V) (V, error) {
+	g.mu.Lock()
+	if f, ok := g.calls[key]; ok {
+		g.mu.Unlock()
+		select {
+		case <-f.done:
+			return f.val, nil
+		case <-ctx.Done():
+			var zero V
+			return zero, ctx.Err()
+		}
+	}
+	if g.calls == nil {
+		g.calls = map[K]*flight[V]{}
+	}
+	f := &flight[V]{done: make(chan struct{})}
+	g.calls[key] = f
+	g.mu.Unlock()
+	defer func() {
+		// Deferred so a panicking fn never leaves waiters stuck.
+		g.mu.Lock()
+		delete(g.calls, key)
+		g.mu.Unlock()
+		close(f.done)
+	}()
+	f.val = fn()
+	return f.val, nil
 }

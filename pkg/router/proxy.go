@@ -90,14 +90,22 @@ func (r *Router) serveProxy(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 
-	if err := r.opts.Authorizer.Authorize(req.Context(), req, t.Namespace, t.ID); err != nil {
+	grant, err := authorize(req.Context(), r.opts.Authorizer, req, t.Namespace, t.ID)
+	if err != nil {
 		r.metrics.AuthzDecisions.WithLabelValues(st.nsLabel, "deny").Inc()
 		r.deny(rec, req, t, err)
 		return
 	}
+	rerr = r.resolve(st)
+	if rerr == nil {
+		if err := checkConstraint(grant, st); err != nil {
+			r.metrics.AuthzDecisions.WithLabelValues(st.nsLabel, "deny").Inc()
+			r.deny(rec, req, t, err)
+			return
+		}
+	}
 	r.metrics.AuthzDecisions.WithLabelValues(st.nsLabel, "allow").Inc()
-
-	if rerr := r.resolve(st); rerr != nil {
+	if rerr != nil {
 		writeDetail(rec, rerr.Status, rerr.Detail)
 		return
 	}
@@ -134,6 +142,22 @@ func (r *Router) serveProxy(w http.ResponseWriter, req *http.Request) {
 	// sandbox answers while it reads); HTTP/1 servers need an opt-in.
 	_ = http.NewResponseController(w).EnableFullDuplex()
 	r.proxy.ServeHTTP(rec, req.WithContext(context.WithValue(ctx, stateKey{}, st)))
+}
+
+// checkConstraint enforces what the authorizer's grant requires of the
+// resolved sandbox. Only a cache entry, which comes from the Sandbox and
+// its Pod, can vouch for a UID; a DNS-resolved target never does.
+func checkConstraint(c Constraint, st *requestState) error {
+	if c.SandboxUID == "" {
+		return nil
+	}
+	if !st.fromCache {
+		return fmt.Errorf("%w: the grant names sandbox UID %s, which a DNS-resolved target cannot prove", ErrForbidden, c.SandboxUID)
+	}
+	if st.entry.SandboxUID != c.SandboxUID {
+		return fmt.Errorf("%w: the grant names sandbox UID %s, the sandbox is %s (recreated?)", ErrForbidden, c.SandboxUID, st.entry.SandboxUID)
+	}
+	return nil
 }
 
 // resolve picks the upstream host from the cache, by UID or by name, or
@@ -251,6 +275,9 @@ func (r *Router) deny(w http.ResponseWriter, req *http.Request, t Target, err er
 		writeDetail(w, http.StatusUnauthorized, msgUnauthenticated)
 	case errors.Is(err, ErrForbidden):
 		writeDetail(w, http.StatusForbidden, msgForbidden)
+	case errors.Is(err, ErrUnavailable):
+		w.Header().Set("Retry-After", "1")
+		writeDetail(w, http.StatusServiceUnavailable, msgAuthzUnavailable)
 	default:
 		r.logger.Error(err, "Authorization failed", "sandbox", klog.KRef(t.Namespace, t.ID))
 		writeDetail(w, http.StatusInternalServerError, msgInternal)

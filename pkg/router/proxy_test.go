@@ -328,7 +328,7 @@ func TestProxySubjectAccessReview(t *testing.T) {
 	)
 	api.install(client)
 	// The authorizer shares the router's client, as in the binary.
-	authz, err := NewSubjectAccessReviewAuthorizer(TokenReviewOptions{Client: client})
+	authz, err := NewSubjectAccessReviewAuthorizer(TokenReviewOptions{Client: client, AllowOpaqueTokens: true})
 	if err != nil {
 		t.Fatal(err)
 	}

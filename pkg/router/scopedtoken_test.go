@@ -20,11 +20,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/types"
 )
 
 var testSecret = []byte("0123456789abcdef0123456789abcdef")
@@ -173,4 +176,72 @@ func FuzzScopedTokenVerify(f *testing.F) {
 			t.Fatalf("Verify(%q) = %v, want ErrUnauthenticated", tok, err)
 		}
 	})
+}
+
+func TestScopedTokenUIDClaim(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	tok, err := MintScopedTokenForSandbox(testSecret, "team-a", "sb-1", "1b4e28ba-2fa1-11d2-883f-0016d3cca427", time.Minute, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[1])
+	if want := `{"ns":"team-a","name":"sb-1","exp":1700000060,"uid":"1b4e28ba-2fa1-11d2-883f-0016d3cca427"}`; string(raw) != want {
+		t.Errorf("payload = %s, want %s", raw, want)
+	}
+	v, _ := NewScopedTokenVerifier(testSecret)
+	c, err := v.Verify(tok, now)
+	if err != nil || c.UID != "1b4e28ba-2fa1-11d2-883f-0016d3cca427" {
+		t.Errorf("Verify = %+v, %v", c, err)
+	}
+	if _, err := MintScopedTokenForSandbox(testSecret, "team-a", "sb-1", "", time.Minute, now); err == nil {
+		t.Error("minted a token with an empty uid")
+	}
+	if _, err := MintScopedTokenForSandbox(testSecret, "team-a", "sb-1", types.UID(strings.Repeat("u", 129)), time.Minute, now); err == nil {
+		t.Error("minted a token with a 129-byte uid")
+	}
+}
+
+// TestAttackScopedTokenReplayAfterRecreateUnit: a token minted for one
+// incarnation of team-a/sb-1 is refused once the name resolves to another
+// Sandbox UID, and with RequireScopedTokenUID a token without a uid is
+// refused outright.
+func TestAttackScopedTokenReplayAfterRecreateUnit(t *testing.T) {
+	be := newBackend(t, "127.0.0.1", func(http.ResponseWriter, *http.Request) {})
+	plain, _ := NewScopedTokenAuthorizer(testSecret, nil)
+	strict, _ := NewScopedTokenAuthorizer(testSecret, nil, RequireScopedTokenUID())
+	// The cache holds team-a/sb-1 with UID sandboxUID("team-a","sb-1"): the
+	// token below was minted for an earlier incarnation.
+	r, _ := newTestRouter(t, nil, sandboxPod("team-a", "sb-1", "127.0.0.1"))
+	front := frontend(t, r)
+	current, _ := MintScopedTokenForSandbox(testSecret, "team-a", "sb-1", sandboxUID("team-a", "sb-1"), time.Minute, time.Now())
+	old, _ := MintScopedTokenForSandbox(testSecret, "team-a", "sb-1", "uid-of-the-deleted-sandbox", time.Minute, time.Now())
+	unbound, _ := MintScopedToken(testSecret, "team-a", "sb-1", time.Minute, time.Now())
+	for _, tc := range []struct {
+		name  string
+		authz Authorizer
+		token string
+		want  int
+	}{
+		{"current uid", plain, current, 200},
+		{"old uid", plain, old, 403},
+		{"no uid", plain, unbound, 200},
+		{"strict, current uid", strict, current, 200},
+		{"strict, old uid", strict, old, 403},
+		{"strict, no uid", strict, unbound, 401},
+	} {
+		r.opts.Authorizer = tc.authz
+		req := sandboxRequest(t, front, http.MethodGet, "/", "team-a", "sb-1", be.portNum())
+		req.Header.Set("Authorization", "Bearer "+tc.token)
+		resp := do(t, req)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s: status %d, want %d", tc.name, resp.StatusCode, tc.want)
+		}
+	}
+	// A caller that cannot enforce the constraint refuses a bound token.
+	req, _ := http.NewRequest(http.MethodGet, "http://x/", nil)
+	req.Header.Set("Authorization", "Bearer "+current)
+	if err := plain.Authorize(t.Context(), req, "team-a", "sb-1"); !errors.Is(err, ErrForbidden) {
+		t.Errorf("plain Authorize of a uid-bound token = %v, want forbidden", err)
+	}
 }
