@@ -24,6 +24,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -53,6 +54,7 @@ var kustomizations = []string{
 	"manifests/release/extensions",
 	"manifests/overlays/dev",
 	"manifests/overlays/kind",
+	"manifests/overlays/router-tls",
 	"manifests/router",
 }
 
@@ -118,6 +120,47 @@ func TestKustomizationsBuildAndApply(t *testing.T) {
 				run(t, env, out, "apply", "--dry-run=server", "--server-side", "-f", "-")
 			}
 		})
+	}
+}
+
+// TestRouterTLSOverlay: the HTTPS option serves only HTTPS, from the
+// mounted Secret, on the port the Service and the NetworkPolicy open, and
+// keeps the base's audience-bound tokens.
+func TestRouterTLSOverlay(t *testing.T) {
+	env := framework.Setup(t)
+	objs := map[string]*unstructured.Unstructured{}
+	for _, o := range decode(t, run(t, env, nil, "kustomize", "manifests/overlays/router-tls")) {
+		objs[o.GetKind()+"/"+o.GetName()] = o
+	}
+	d, svc, np := objs["Deployment/sandbox-router"], objs["Service/sandbox-router-svc"], objs["NetworkPolicy/sandbox-router"]
+	if d == nil || svc == nil || np == nil {
+		t.Fatalf("rendered %v", keys(objs))
+	}
+	var dep appsv1.Deployment
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(d.Object, &dep); err != nil {
+		t.Fatal(err)
+	}
+	c := dep.Spec.Template.Spec.Containers[0]
+	args := strings.Join(c.Args, " ")
+	for _, want := range []string{"--http-bind-address= ", "--https-bind-address=:8443", "--tls-cert-file=/etc/sandbox-router/tls/tls.crt",
+		"--tls-key-file=/etc/sandbox-router/tls/tls.key", "--authz-tokenreview-audiences=agent-sandbox-router"} {
+		if !strings.Contains(args+" ", want) {
+			t.Errorf("router args %q lack %q", args, want)
+		}
+	}
+	vols := dep.Spec.Template.Spec.Volumes
+	if len(vols) != 1 || vols[0].Secret == nil || vols[0].Secret.SecretName != "sandbox-router-tls" ||
+		len(c.VolumeMounts) != 1 || c.VolumeMounts[0].MountPath != "/etc/sandbox-router/tls" || !c.VolumeMounts[0].ReadOnly {
+		t.Errorf("TLS Secret not mounted read-only at /etc/sandbox-router/tls: %+v %+v", vols, c.VolumeMounts)
+	}
+	ports, _, _ := unstructured.NestedSlice(svc.Object, "spec", "ports")
+	if len(ports) != 1 || fmt.Sprint(ports[0].(map[string]any)["port"]) != "8443" {
+		t.Errorf("Service ports = %v, want 8443 only", ports)
+	}
+	ingress, _, _ := unstructured.NestedSlice(np.Object, "spec", "ingress")
+	first, _ := ingress[0].(map[string]any)["ports"].([]any)
+	if len(first) == 0 || fmt.Sprint(first[0].(map[string]any)["port"]) != "8443" {
+		t.Errorf("NetworkPolicy proxy ingress = %v, want port 8443", ingress[0])
 	}
 }
 
