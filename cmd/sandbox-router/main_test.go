@@ -31,7 +31,7 @@ func defaults() options {
 		retries: 3, retryInitialDelay: 200 * time.Millisecond, retryMaxDelay: 800 * time.Millisecond,
 		qps: 50, burst: 100, authzMode: router.AuthzModeAllowAll, trTTL: time.Second, trCacheSize: 1,
 		maxRespHeaderBytes: router.DefaultMaxResponseHeaderBytes,
-		trRequireToken: true, trScope: router.TokenReviewScopeNamespace, reviewQPS: 20, reviewBurst: 40,
+		trRequireToken:     true, trScope: router.TokenReviewScopeNamespace, reviewQPS: 20, reviewBurst: 40,
 	}
 	o.HTTPAddr = ":8080"
 	return o
