@@ -1,0 +1,323 @@
+/*
+Copyright The Agent Sandbox Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package routerauthz
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
+	"k8s.io/klog/v2/ktesting"
+	"k8s.io/utils/ptr"
+
+	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
+	"github.com/agentsandbox/agent-sandbox/pkg/router"
+	"github.com/agentsandbox/agent-sandbox/test/integration/framework"
+)
+
+const (
+	waitTimeout = 45 * time.Second
+	sandboxPort = 8888
+)
+
+// startRouter serves an in-process router on 127.0.0.1 with authz, loopback
+// Pod IPs allowed (kwok's) and no dial retries.
+func startRouter(t *testing.T, env *framework.Env, authz router.Authorizer) string {
+	t.Helper()
+	_, ctx := ktesting.NewTestContext(t)
+	ctx, cancel := context.WithCancel(ctx)
+	t.Cleanup(cancel)
+	o := router.DefaultOptions()
+	o.KubeClient = env.Kube
+	o.AllowLoopbackPodIP = true
+	o.UpstreamMaxRetries = 0
+	o.AccessLog = false
+	o.Authorizer = authz
+	o.Logger = klog.FromContext(ctx)
+	r, err := router.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Start(ctx)
+	syncCtx, syncCancel := context.WithTimeout(ctx, waitTimeout)
+	defer syncCancel()
+	if !r.WaitForCacheSync(syncCtx) {
+		t.Fatal("the router's cache never synced")
+	}
+	srv := httptest.NewServer(r.Handler())
+	t.Cleanup(func() {
+		srv.Close()
+		r.CloseIdleConnections()
+	})
+	return srv.URL
+}
+
+// countingTransport counts the TokenReviews a client sends.
+type countingTransport struct {
+	base         http.RoundTripper
+	tokenReviews atomic.Int64
+}
+
+func (c *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/tokenreviews") {
+		c.tokenReviews.Add(1)
+	}
+	return c.base.RoundTrip(req)
+}
+
+// reviewClient is the router's dedicated review client as the binary
+// builds it (no client-side limiter), with its TokenReviews counted.
+func reviewClient(t *testing.T, env *framework.Env) (kubernetes.Interface, *countingTransport) {
+	t.Helper()
+	cfg := rest.CopyConfig(env.Config)
+	cfg.QPS, cfg.Burst = -1, 0
+	counter := &countingTransport{}
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { counter.base = rt; return counter })
+	c, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, counter
+}
+
+// sandbox is one Ready Sandbox with a backend serving on its Pod's
+// address, answering "hello from <uid>".
+type sandbox struct {
+	name string
+	uid  string
+	stop func()
+}
+
+// createSandbox creates the Sandbox ns/name, waits until it is Ready with
+// a Pod IP, and serves a backend there until the test ends (or stop).
+func createSandbox(t *testing.T, env *framework.Env, ns, name string) *sandbox {
+	t.Helper()
+	ctx := context.Background()
+	sb := &agentsv1beta1.Sandbox{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: agentsv1beta1.SandboxSpec{SandboxBlueprint: agentsv1beta1.SandboxBlueprint{
+			PodTemplate: agentsv1beta1.PodTemplate{Spec: corev1.PodSpec{
+				Containers: []corev1.Container{{Name: "agent", Image: "agent:test", Ports: []corev1.ContainerPort{{ContainerPort: sandboxPort}}}},
+			}},
+		}},
+	}
+	created, err := env.Agents.AgentsV1beta1().Sandboxes(ns).Create(ctx, sb, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("creating sandbox %s/%s: %v", ns, name, err)
+	}
+	var ip string
+	err = wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, waitTimeout, true, func(ctx context.Context) (bool, error) {
+		got, err := env.Agents.AgentsV1beta1().Sandboxes(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil || got.UID != created.UID {
+			return false, nil
+		}
+		c := meta.FindStatusCondition(got.Status.Conditions, string(agentsv1beta1.SandboxConditionReady))
+		if c == nil || c.Status != metav1.ConditionTrue || len(got.Status.PodIPs) == 0 {
+			return false, nil
+		}
+		ip = got.Status.PodIPs[0]
+		return true, nil
+	})
+	if err != nil {
+		t.Fatalf("sandbox %s/%s never became Ready with a Pod IP", ns, name)
+	}
+	addr, err := netip.ParseAddr(ip)
+	if err != nil || !addr.IsLoopback() {
+		// Everything this test binds or dials stays on loopback.
+		t.Fatalf("pod IP %q is not a loopback address", ip)
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, fmt.Sprint(sandboxPort)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid := string(created.UID)
+	srv := &http.Server{
+		Handler:           http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "hello from "+uid) }),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	go func() { _ = srv.Serve(l) }()
+	s := &sandbox{name: name, uid: uid, stop: func() { _ = srv.Close() }}
+	t.Cleanup(s.stop)
+	return s
+}
+
+// deleteSandbox deletes ns/name and waits until it and its Pod are gone.
+func deleteSandbox(t *testing.T, env *framework.Env, ns string, s *sandbox) {
+	t.Helper()
+	ctx := context.Background()
+	s.stop()
+	if err := env.Agents.AgentsV1beta1().Sandboxes(ns).Delete(ctx, s.name, metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationForeground)}); err != nil {
+		t.Fatal(err)
+	}
+	err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, waitTimeout, true, func(ctx context.Context) (bool, error) {
+		_, err := env.Agents.AgentsV1beta1().Sandboxes(ns).Get(ctx, s.name, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+	if err != nil {
+		t.Fatalf("sandbox %s/%s was never deleted", ns, s.name)
+	}
+}
+
+// newNamespace creates a second namespace for the test.
+func newNamespace(t *testing.T, env *framework.Env, suffix string) string {
+	t.Helper()
+	ns := env.Namespace + "-" + suffix
+	if _, err := env.Kube.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = env.Kube.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
+	})
+	return ns
+}
+
+// serviceAccountToken creates ServiceAccount ns/name if needed and returns
+// a token for it from the TokenRequest API, bound to audiences (none: the
+// API server's own, a full API token).
+func serviceAccountToken(t *testing.T, env *framework.Env, ns, name string, audiences ...string) string {
+	t.Helper()
+	ctx := context.Background()
+	_, err := env.Kube.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	tr, err := env.Kube.CoreV1().ServiceAccounts(ns).CreateToken(ctx, name, &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600), Audiences: audiences},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr.Status.Token
+}
+
+// grantProxy lets ServiceAccount ns/sa get sandboxes/proxy in ns and waits
+// until the API server's authorizer agrees (the router caches denials).
+func grantProxy(t *testing.T, env *framework.Env, ns, sa string) {
+	t.Helper()
+	ctx := context.Background()
+	role := &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: "sandbox-proxy-" + sa},
+		Rules: []rbacv1.PolicyRule{{
+			APIGroups: []string{agentsv1beta1.GroupName},
+			Resources: []string{"sandboxes/" + router.ProxySubresource},
+			Verbs:     []string{router.ProxyVerb},
+		}},
+	}
+	if _, err := env.Kube.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	binding := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: role.Name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: sa, Namespace: ns}},
+	}
+	if _, err := env.Kube.RbacV1().RoleBindings(ns).Create(ctx, binding, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	user := "system:serviceaccount:" + ns + ":" + sa
+	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, waitTimeout, true, func(ctx context.Context) (bool, error) {
+		sar, err := env.Kube.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{
+			Spec: authorizationv1.SubjectAccessReviewSpec{
+				User:   user,
+				Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"},
+				ResourceAttributes: &authorizationv1.ResourceAttributes{
+					Namespace: ns, Verb: router.ProxyVerb, Group: agentsv1beta1.GroupName,
+					Resource: "sandboxes", Subresource: router.ProxySubresource, Name: "any",
+				},
+			},
+		}, metav1.CreateOptions{})
+		return err == nil && sar.Status.Allowed, nil
+	})
+	if err != nil {
+		t.Fatalf("%s never got get on sandboxes/proxy in %s", user, ns)
+	}
+}
+
+var httpClient = &http.Client{
+	Transport:     &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64},
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	Timeout:       30 * time.Second,
+}
+
+// call sends GET / for ns/name through the router with token (none when
+// empty) and returns the status and body.
+func call(ctx context.Context, routerURL, ns, name, token string) (int, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, routerURL+"/", nil)
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("X-Sandbox-ID", name)
+	req.Header.Set("X-Sandbox-Namespace", ns)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), err
+}
+
+// expect checks one call's status (and, for 200, that the sandbox answered).
+func expect(t *testing.T, routerURL, what, ns, name, token string, want int) {
+	t.Helper()
+	code, body, err := call(context.Background(), routerURL, ns, name, token)
+	if err != nil {
+		t.Errorf("%s: %v", what, err)
+		return
+	}
+	if code != want || (want == http.StatusOK && !strings.HasPrefix(body, "hello from ")) {
+		t.Errorf("%s: status %d %q, want %d", what, code, body, want)
+	}
+}
+
+// waitStatus polls until a call answers want: the router's cache learns of
+// a new Sandbox a moment after the API server does.
+func waitStatus(t *testing.T, routerURL, what, ns, name, token string, want int) string {
+	t.Helper()
+	var last string
+	err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, waitTimeout, true, func(ctx context.Context) (bool, error) {
+		code, body, err := call(ctx, routerURL, ns, name, token)
+		last = fmt.Sprintf("%d %q %v", code, body, err)
+		return err == nil && code == want, nil
+	})
+	if err != nil {
+		t.Fatalf("%s: never %d, last %s", what, want, last)
+	}
+	return last
+}
