@@ -325,3 +325,20 @@ func TestProxyAuthzUnavailable(t *testing.T) {
 	}
 	readDetail(t, resp, http.StatusServiceUnavailable, msgAuthzUnavailable)
 }
+
+// A cached SubjectAccessReview grant does not outlive the token's exp.
+func TestSubjectAccessReviewExpiredTokenRefusedWhileCached(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	tok := fakeJWT("a", now.Unix()+5)
+	client := k8sfake.NewClientset()
+	api := &fakeAuthAPI{users: map[string]string{tok: "alice"}, grants: map[string][]string{"alice": {"ns"}}}
+	api.install(client)
+	a, _ := NewSubjectAccessReviewAuthorizer(TokenReviewOptions{Client: client, Now: func() time.Time { return now }})
+	if err := a.Authorize(context.Background(), authRequest(tok), "ns", "sb"); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(5 * time.Second)
+	if err := a.Authorize(context.Background(), authRequest(tok), "ns", "sb"); !errors.Is(err, ErrUnauthenticated) {
+		t.Errorf("expired token with a cached grant: %v, want unauthenticated", err)
+	}
+}

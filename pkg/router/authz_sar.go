@@ -84,8 +84,11 @@ func (a *sarAuthorizer) Authorize(ctx context.Context, r *http.Request, namespac
 	if !ok {
 		return fmt.Errorf("%w: no bearer token", ErrUnauthenticated)
 	}
-	key := sarKey{token: sha256.Sum256([]byte(token)), namespace: namespace, name: name}
 	now := a.tokens.opts.Now()
+	if _, err := a.tokens.precheck(token, now); err != nil {
+		return err
+	}
+	key := sarKey{token: sha256.Sum256([]byte(token)), namespace: namespace, name: name}
 	if _, ok := a.allowed.get(key, now); ok {
 		return nil
 	}

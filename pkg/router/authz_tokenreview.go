@@ -181,12 +181,9 @@ func newTokenReviewer(o TokenReviewOptions) (*tokenReviewer, error) {
 // same unknown token share one review.
 func (t *tokenReviewer) authenticate(ctx context.Context, token string) (*authenticationv1.UserInfo, error) {
 	now := t.opts.Now()
-	var exp time.Time
-	if !t.opts.AllowOpaqueTokens {
-		var err error
-		if exp, err = checkJWTShape(token, now); err != nil {
-			return nil, err
-		}
+	exp, err := t.precheck(token, now)
+	if err != nil {
+		return nil, err
 	}
 	key := tokenKey(sha256.Sum256([]byte(token)))
 	if user, ok := t.users.get(key, now); ok {
@@ -194,7 +191,6 @@ func (t *tokenReviewer) authenticate(ctx context.Context, token string) (*authen
 	}
 	res, ok := t.refused.get(key, now)
 	if !ok {
-		var err error
 		res, err = t.flights.do(ctx, key, func() reviewResult { return t.reviewAndCache(ctx, key, token, exp) })
 		if err != nil {
 			return nil, fmt.Errorf("waiting for a TokenReview: %w", err)
@@ -207,6 +203,17 @@ func (t *tokenReviewer) authenticate(ctx context.Context, token string) (*authen
 		return nil, fmt.Errorf("%w: token not authenticated", ErrUnauthenticated)
 	}
 	return res.user, nil
+}
+
+// precheck is what a token must pass before any cache or API call: the JWT
+// shape and expiry, unless opaque tokens are allowed. It runs before cache
+// lookups too, so an expired token is refused even while a grant for it is
+// cached.
+func (t *tokenReviewer) precheck(token string, now time.Time) (time.Time, error) {
+	if t.opts.AllowOpaqueTokens {
+		return time.Time{}, nil
+	}
+	return checkJWTShape(token, now)
 }
 
 // reviewAndCache runs one TokenReview and caches what it learnt: a grant
