@@ -57,6 +57,10 @@ type options struct {
 	respHeaderTimeout  time.Duration
 	maxBodyBytes       int64
 	maxRespHeaderBytes int64
+	maxInflight        int
+	maxInflightClient  int
+	writeTimeout       time.Duration
+	tunnelIdleTimeout  time.Duration
 	retries            int
 	retryInitialDelay  time.Duration
 	retryMaxDelay      time.Duration
@@ -99,6 +103,13 @@ func main() {
 	flag.DurationVar(&o.respHeaderTimeout, "response-header-timeout", router.DefaultResponseHeaderTimeout, "Wait for upstream response headers after the request was sent; X-Sandbox-Timeout raises it per request up to --proxy-timeout; > 0.")
 	flag.Int64Var(&o.maxBodyBytes, "max-request-body-bytes", 0, "Largest accepted request body (413 beyond); 0 is unlimited.")
 	flag.Int64Var(&o.maxRespHeaderBytes, "max-response-header-bytes", router.DefaultMaxResponseHeaderBytes, "Largest accepted sandbox response header block (502 beyond); > 0.")
+	flag.IntVar(&o.maxInflight, "max-inflight-requests", router.DefaultMaxInflightRequests, "Requests in flight, upgraded connections included, beyond which requests are answered 503 with Retry-After; 0 disables.")
+	flag.IntVar(&o.maxInflightClient, "max-inflight-requests-per-client", router.DefaultMaxInflightPerClient, "The same bound per client IP (the TCP peer: behind a proxy that terminates connections, that proxy); 0 disables.")
+	flag.IntVar(&o.MaxConnections, "max-connections", router.DefaultMaxConnections, "Connections each proxy listener holds open; further clients wait to be accepted; 0 disables.")
+	flag.IntVar(&o.MaxConnectionsPerClient, "max-connections-per-client", router.DefaultMaxConnectionsPerClient, "Connections per client IP on each proxy listener; the excess is closed at once; 0 disables.")
+	flag.IntVar(&o.MaxRequestHeaderBytes, "max-request-header-bytes", router.DefaultMaxRequestHeaderBytes, "Largest accepted client request header block on the proxy listeners (431 beyond); > 0.")
+	flag.DurationVar(&o.writeTimeout, "write-timeout", router.DefaultWriteTimeout, "Longest one write to a client (on upgraded connections, to either peer) may block before the connection is closed; 0 disables.")
+	flag.DurationVar(&o.tunnelIdleTimeout, "tunnel-idle-timeout", router.DefaultTunnelIdleTimeout, "Close an upgraded (WebSocket) connection after this long without a byte in either direction; 0 disables.")
 	flag.IntVar(&o.retries, "upstream-max-retries", router.DefaultUpstreamMaxRetries, "Retries of failed upstream dials; 0 disables.")
 	flag.DurationVar(&o.retryInitialDelay, "upstream-retry-initial-delay", router.DefaultUpstreamRetryInitialDelay, "First dial retry delay, doubled per retry.")
 	flag.DurationVar(&o.retryMaxDelay, "upstream-retry-max-delay", router.DefaultUpstreamRetryMaxDelay, "Cap of the dial retry delay.")
@@ -173,8 +184,11 @@ func (o *options) validate() error {
 	if o.maxBodyBytes < 0 {
 		errs = append(errs, errors.New("--max-request-body-bytes must be >= 0"))
 	}
-	if o.maxRespHeaderBytes <= 0 {
-		errs = append(errs, errors.New("--max-response-header-bytes must be > 0"))
+	if o.maxRespHeaderBytes <= 0 || o.MaxRequestHeaderBytes <= 0 {
+		errs = append(errs, errors.New("--max-response-header-bytes and --max-request-header-bytes must be > 0"))
+	}
+	if o.maxInflight < 0 || o.maxInflightClient < 0 || o.writeTimeout < 0 || o.tunnelIdleTimeout < 0 {
+		errs = append(errs, errors.New("--max-inflight-requests, --max-inflight-requests-per-client, --write-timeout and --tunnel-idle-timeout must be >= 0"))
 	}
 	if o.retries < 0 || o.retryInitialDelay <= 0 || o.retryMaxDelay < o.retryInitialDelay {
 		errs = append(errs, errors.New("--upstream-max-retries must be >= 0 and 0 < --upstream-retry-initial-delay <= --upstream-retry-max-delay"))
@@ -234,21 +248,25 @@ func run(ctx context.Context, o options) error {
 	}
 
 	r, err := router.New(router.Options{
-		KubeClient:                kube,
-		CacheNamespace:            o.cacheNamespace,
-		DNSFallback:               o.dnsFallback,
-		ClusterDomain:             o.clusterDomain,
-		AllowLoopbackPodIP:        o.allowLoopbackPodIP,
-		ProxyTimeout:              o.proxyTimeout,
-		ResponseHeaderTimeout:     o.respHeaderTimeout,
-		MaxRequestBodyBytes:       o.maxBodyBytes,
-		MaxResponseHeaderBytes:    o.maxRespHeaderBytes,
-		UpstreamMaxRetries:        o.retries,
-		UpstreamRetryInitialDelay: o.retryInitialDelay,
-		UpstreamRetryMaxDelay:     o.retryMaxDelay,
-		Authorizer:                authz,
-		AccessLog:                 o.accessLog,
-		Logger:                    logger,
+		KubeClient:                   kube,
+		CacheNamespace:               o.cacheNamespace,
+		DNSFallback:                  o.dnsFallback,
+		ClusterDomain:                o.clusterDomain,
+		AllowLoopbackPodIP:           o.allowLoopbackPodIP,
+		ProxyTimeout:                 o.proxyTimeout,
+		ResponseHeaderTimeout:        o.respHeaderTimeout,
+		MaxRequestBodyBytes:          o.maxBodyBytes,
+		MaxResponseHeaderBytes:       o.maxRespHeaderBytes,
+		MaxInflightRequests:          o.maxInflight,
+		MaxInflightRequestsPerClient: o.maxInflightClient,
+		WriteTimeout:                 o.writeTimeout,
+		TunnelIdleTimeout:            o.tunnelIdleTimeout,
+		UpstreamMaxRetries:           o.retries,
+		UpstreamRetryInitialDelay:    o.retryInitialDelay,
+		UpstreamRetryMaxDelay:        o.retryMaxDelay,
+		Authorizer:                   authz,
+		AccessLog:                    o.accessLog,
+		Logger:                       logger,
 	})
 	if err != nil {
 		return configError{err}

@@ -34,6 +34,7 @@ func defaults() options {
 		trRequireToken:     true, trScope: router.TokenReviewScopeNamespace, reviewQPS: 20, reviewBurst: 40,
 	}
 	o.HTTPAddr = ":8080"
+	o.MaxRequestHeaderBytes = router.DefaultMaxRequestHeaderBytes
 	return o
 }
 
@@ -72,6 +73,8 @@ func TestValidate(t *testing.T) {
 		"zero proxy timeout":   {func(o *options) { o.proxyTimeout = 0 }, "--proxy-timeout"},
 		"negative body limit":  {func(o *options) { o.maxBodyBytes = -1 }, "--max-request-body-bytes"},
 		"no header cap":        {func(o *options) { o.maxRespHeaderBytes = 0 }, "--max-response-header-bytes"},
+		"negative inflight":    {func(o *options) { o.maxInflightClient = -1 }, "--max-inflight-requests-per-client"},
+		"negative connections": {func(o *options) { o.MaxConnections = -1 }, "--max-connections"},
 		"unknown mode":         {func(o *options) { o.authzMode = "nope" }, "unknown --authz-mode"},
 		"scoped without file":  {func(o *options) { o.authzMode = router.AuthzModeScopedToken }, "secret-file"},
 		"sar with zero ttl":    {func(o *options) { o.authzMode = router.AuthzModeSubjectAccessReview; o.trTTL = 0 }, "ttl"},

@@ -21,6 +21,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -29,6 +30,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/klog/v2"
 )
 
@@ -52,6 +54,12 @@ type requestState struct {
 	entry     CacheEntry
 	// responseHeaderTimeout is this request's, X-Sandbox-Timeout applied.
 	responseHeaderTimeout time.Duration
+	// tunnel is set on upgrade requests: the idle and write bounds of
+	// both sides once the sandbox answers 101. upstreamConn is the
+	// connection the transport used, where the upstream side's deadlines
+	// go.
+	tunnel       *tunnel
+	upstreamConn net.Conn
 }
 
 type stateKey struct{}
@@ -62,22 +70,49 @@ func stateFrom(ctx context.Context) *requestState {
 }
 
 func (r *Router) serveProxy(w http.ResponseWriter, req *http.Request) {
-	if req.URL.Path == "/healthz" {
-		writeHealthz(w)
-		return
-	}
 	start := time.Now()
 	rec := &responseRecorder{ResponseWriter: w}
-	var st *requestState
+	if r.opts.WriteTimeout > 0 {
+		// First thing, before any write: the connection still carries the
+		// deadline of its previous request, possibly long past.
+		rec.dl, _ = w.(writeDeadliner)
+		rec.writeTimeout = r.opts.WriteTimeout
+		rec.extendWriteDeadline(start)
+	}
+	if req.URL.Path == "/healthz" {
+		writeHealthz(rec)
+		return
+	}
+	var (
+		st     *requestState
+		client string
+		held   bool
+	)
 	r.metrics.Inflight.Inc()
-	r.inflight.Add(1)
+	n := r.inflight.Add(1)
 	defer func() {
 		// Deferred so an aborted stream (ReverseProxy panics with
-		// http.ErrAbortHandler) is still counted and logged.
+		// http.ErrAbortHandler) is still counted and logged. Logged
+		// before the request leaves the in-flight count, which a drain
+		// waits for.
+		r.observe(req, rec, st, time.Since(start))
+		if held {
+			r.clients.release(client)
+		}
 		r.inflight.Add(-1)
 		r.metrics.Inflight.Dec()
-		r.observe(req, rec, st, time.Since(start))
 	}()
+	if limit := r.opts.MaxInflightRequests; limit > 0 && n > int64(limit) {
+		r.reject(rec, r.rejectInflight)
+		return
+	}
+	if r.clients != nil {
+		client = clientIP(req)
+		if held = r.clients.acquire(client); !held {
+			r.reject(rec, r.rejectInflightPerClient)
+			return
+		}
+	}
 
 	t, rerr := ParseTarget(req.Header, r.opts.AllowLoopbackPodIP)
 	if rerr != nil {
@@ -127,9 +162,14 @@ func (r *Router) serveProxy(w http.ResponseWriter, req *http.Request) {
 		// announces how long it may take; honour that, within our bound.
 		st.responseHeaderTimeout = max(st.responseHeaderTimeout, min(t.Timeout, r.opts.ProxyTimeout))
 	}
-	if !isUpgrade(req.Header) {
-		// Upgraded connections live as long as their peers want: no
-		// end-to-end deadline for them.
+	if isUpgrade(req.Header) {
+		// Upgraded connections live as long as their peers keep them
+		// busy: no end-to-end deadline, an idle bound instead.
+		if r.opts.TunnelIdleTimeout > 0 || r.opts.WriteTimeout > 0 {
+			st.tunnel = newTunnel(r.opts.TunnelIdleTimeout, r.opts.WriteTimeout)
+			rec.tunnel = st.tunnel
+		}
+	} else {
 		timeout := r.opts.ProxyTimeout
 		if t.Timeout > 0 {
 			timeout = min(timeout, t.Timeout)
@@ -233,7 +273,23 @@ func (r *Router) modifyResponse(res *http.Response) error {
 	if res.StatusCode < 100 || res.StatusCode > 599 {
 		return fmt.Errorf("%w: %d", errInvalidStatus, res.StatusCode)
 	}
+	if res.StatusCode == http.StatusSwitchingProtocols {
+		// The sandbox's side of the tunnel; the client's is wrapped in
+		// responseRecorder.Hijack.
+		if st := stateFrom(res.Request.Context()); st != nil && st.tunnel != nil && st.upstreamConn != nil {
+			if rwc, ok := res.Body.(io.ReadWriteCloser); ok {
+				res.Body = &tunnelConn{Conn: st.upstreamConn, rw: rwc, t: st.tunnel}
+			}
+		}
+	}
 	return nil
+}
+
+// reject answers a request refused by a concurrency limit.
+func (r *Router) reject(w http.ResponseWriter, counter prometheus.Counter) {
+	counter.Inc()
+	w.Header().Set("Retry-After", "1")
+	writeDetail(w, http.StatusServiceUnavailable, msgOverloaded)
 }
 
 // proxyError answers an upstream failure: 413 for an oversized body, 504
@@ -362,15 +418,43 @@ func isUpgrade(h http.Header) bool {
 	return false
 }
 
+// writeDeadliner is the server's ResponseWriter (HTTP/1 and HTTP/2 alike);
+// asserted once per request instead of going through a
+// ResponseController per write.
+type writeDeadliner interface{ SetWriteDeadline(time.Time) error }
+
 // responseRecorder captures status and size for metrics and the access
 // log while passing Flush and Hijack through (ReverseProxy needs both).
+// It also moves the connection's write deadline ahead before writes, so a
+// client that stops reading is cut off writeTimeout after its last
+// progress instead of pinning the request forever.
 type responseRecorder struct {
 	http.ResponseWriter
 	status  int
 	written int64
+
+	dl           writeDeadliner // nil: no write deadlines
+	writeTimeout time.Duration
+	// refreshAt is when the deadline is next moved: deadlines move at
+	// most every writeTimeout/4, so a write never starts with less than
+	// three quarters of the timeout ahead and a streamed response does
+	// not pay for a timer update per chunk.
+	refreshAt time.Time
+	tunnel    *tunnel
+}
+
+func (w *responseRecorder) extendWriteDeadline(now time.Time) {
+	if w.dl == nil || now.Before(w.refreshAt) {
+		return
+	}
+	_ = w.dl.SetWriteDeadline(now.Add(w.writeTimeout))
+	w.refreshAt = now.Add(w.writeTimeout / 4)
 }
 
 func (w *responseRecorder) WriteHeader(code int) {
+	if w.dl != nil {
+		w.extendWriteDeadline(time.Now())
+	}
 	// 1xx informational responses may precede the final one.
 	if w.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
 		w.status = code
@@ -382,22 +466,40 @@ func (w *responseRecorder) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
+	if w.dl != nil {
+		w.extendWriteDeadline(time.Now())
+	}
 	n, err := w.ResponseWriter.Write(b)
 	w.written += int64(n)
 	return n, err
 }
 
 func (w *responseRecorder) Flush() {
+	if w.dl != nil {
+		w.extendWriteDeadline(time.Now())
+	}
 	_ = http.NewResponseController(w.ResponseWriter).Flush()
 }
 
-// Hijack is only used by ReverseProxy after the sandbox answered 101.
+// Hijack is only used by ReverseProxy after the sandbox answered 101. The
+// client's side of the tunnel gets its idle and write bounds here.
 func (w *responseRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err == nil && w.status == 0 {
+	if err != nil {
+		return conn, brw, err
+	}
+	if w.status == 0 {
 		w.status = http.StatusSwitchingProtocols
 	}
-	return conn, brw, err
+	if w.tunnel != nil {
+		if w.tunnel.write > 0 {
+			// The 101 goes out through brw, straight to the connection.
+			_ = conn.SetWriteDeadline(time.Now().Add(w.tunnel.write))
+		}
+		w.tunnel.touch()
+		conn = &tunnelConn{Conn: conn, rw: conn, t: w.tunnel}
+	}
+	return conn, brw, nil
 }
 
 // Unwrap lets http.ResponseController reach the server's writer.

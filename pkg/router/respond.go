@@ -29,6 +29,7 @@ const (
 	msgGatewayTimeout     = "Timed out waiting for the backend sandbox: "
 	msgBodyTooLarge       = "Request body too large."
 	msgInternal           = "An internal error occurred in the proxy."
+	msgOverloaded         = "Too many requests in flight; retry later."
 	msgUnauthenticated    = "unauthenticated"
 	msgForbidden          = "forbidden"
 	contentTypeJSON       = "application/json"

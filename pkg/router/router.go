@@ -44,6 +44,10 @@ const (
 	DefaultUpstreamRetryInitialDelay = 200 * time.Millisecond
 	DefaultUpstreamRetryMaxDelay     = 800 * time.Millisecond
 	DefaultMaxResponseHeaderBytes    = 64 << 10
+	DefaultMaxInflightRequests       = 2048
+	DefaultMaxInflightPerClient      = 256
+	DefaultWriteTimeout              = 60 * time.Second
+	DefaultTunnelIdleTimeout         = time.Hour
 )
 
 // Options configures a Router. Start from DefaultOptions: zero durations
@@ -80,6 +84,20 @@ type Options struct {
 	// headers (502 beyond); 0 means DefaultMaxResponseHeaderBytes.
 	MaxResponseHeaderBytes int64
 
+	// MaxInflightRequests bounds the requests in flight, upgraded
+	// connections included; beyond it requests are answered 503 with
+	// Retry-After. MaxInflightRequestsPerClient does the same per client
+	// IP (the TCP peer). 0 disables either.
+	MaxInflightRequests          int
+	MaxInflightRequestsPerClient int
+	// WriteTimeout bounds each write to a client, and on upgraded
+	// connections to either peer: a peer that reads nothing for that long
+	// is disconnected. 0 disables.
+	WriteTimeout time.Duration
+	// TunnelIdleTimeout closes an upgraded connection after that long
+	// without a byte in either direction. 0 disables.
+	TunnelIdleTimeout time.Duration
+
 	// UpstreamMaxRetries is the number of dial retries; 0 disables.
 	UpstreamMaxRetries        int
 	UpstreamRetryInitialDelay time.Duration
@@ -99,15 +117,19 @@ type Options struct {
 // DefaultOptions returns the documented defaults, without a client.
 func DefaultOptions() Options {
 	return Options{
-		ClusterDomain:             DefaultClusterDomain,
-		ProxyTimeout:              DefaultProxyTimeout,
-		ResponseHeaderTimeout:     DefaultResponseHeaderTimeout,
-		DialTimeout:               DefaultDialTimeout,
-		UpstreamMaxRetries:        DefaultUpstreamMaxRetries,
-		UpstreamRetryInitialDelay: DefaultUpstreamRetryInitialDelay,
-		UpstreamRetryMaxDelay:     DefaultUpstreamRetryMaxDelay,
-		MaxResponseHeaderBytes:    DefaultMaxResponseHeaderBytes,
-		AccessLog:                 true,
+		ClusterDomain:                DefaultClusterDomain,
+		ProxyTimeout:                 DefaultProxyTimeout,
+		ResponseHeaderTimeout:        DefaultResponseHeaderTimeout,
+		DialTimeout:                  DefaultDialTimeout,
+		UpstreamMaxRetries:           DefaultUpstreamMaxRetries,
+		UpstreamRetryInitialDelay:    DefaultUpstreamRetryInitialDelay,
+		UpstreamRetryMaxDelay:        DefaultUpstreamRetryMaxDelay,
+		MaxResponseHeaderBytes:       DefaultMaxResponseHeaderBytes,
+		MaxInflightRequests:          DefaultMaxInflightRequests,
+		MaxInflightRequestsPerClient: DefaultMaxInflightPerClient,
+		WriteTimeout:                 DefaultWriteTimeout,
+		TunnelIdleTimeout:            DefaultTunnelIdleTimeout,
+		AccessLog:                    true,
 	}
 }
 
@@ -118,6 +140,9 @@ func (o *Options) complete() error {
 	}
 	if o.ProxyTimeout < 0 || o.ResponseHeaderTimeout < 0 || o.DialTimeout < 0 {
 		errs = append(errs, errors.New("timeouts must be > 0"))
+	}
+	if o.MaxInflightRequests < 0 || o.MaxInflightRequestsPerClient < 0 || o.WriteTimeout < 0 || o.TunnelIdleTimeout < 0 {
+		errs = append(errs, errors.New("in-flight limits, write and tunnel idle timeouts must be >= 0"))
 	}
 	if o.MaxRequestBodyBytes < 0 || o.MaxResponseHeaderBytes < 0 {
 		errs = append(errs, errors.New("max request body and response header bytes must be >= 0"))
@@ -178,6 +203,10 @@ type Router struct {
 	transport *http.Transport
 	dialer    *net.Dialer
 	handler   http.Handler
+	// clients is nil without a per-client in-flight limit.
+	clients                 *clientLimiter
+	rejectInflight          prometheus.Counter
+	rejectInflightPerClient prometheus.Counter
 
 	startOnce sync.Once
 	synced    atomic.Bool
@@ -209,6 +238,11 @@ func New(opts Options) (*Router, error) {
 	if r.metrics, err = NewMetrics(opts.Registry); err != nil {
 		return nil, fmt.Errorf("registering router metrics: %w", err)
 	}
+	if opts.MaxInflightRequestsPerClient > 0 {
+		r.clients = newClientLimiter(opts.MaxInflightRequestsPerClient)
+	}
+	r.rejectInflight = r.metrics.Rejections.WithLabelValues(limitInflight)
+	r.rejectInflightPerClient = r.metrics.Rejections.WithLabelValues(limitInflightPerClient)
 	r.transport, r.dialer = newBaseTransport(opts.DialTimeout, opts.AllowLoopbackPodIP, opts.MaxResponseHeaderBytes)
 	r.proxy = &httputil.ReverseProxy{
 		Rewrite:        r.rewrite,

@@ -38,6 +38,10 @@ const (
 	DefaultTLSReloadInterval = 10 * time.Second
 	readHeaderTimeout        = 10 * time.Second
 	idleTimeout              = 120 * time.Second
+
+	DefaultMaxConnections          = 4096
+	DefaultMaxConnectionsPerClient = 512
+	DefaultMaxRequestHeaderBytes   = 64 << 10
 )
 
 // ServeOptions configures the listeners of Run. An empty address disables
@@ -56,6 +60,15 @@ type ServeOptions struct {
 	// CacheSyncTimeout bounds the wait for the initial Pod LIST; 0 means
 	// 60s. Startup fails beyond it (usually missing RBAC).
 	CacheSyncTimeout time.Duration
+	// MaxConnections bounds the connections each proxy listener holds
+	// open (further clients wait in the kernel's backlog);
+	// MaxConnectionsPerClient bounds them per client IP (the excess is
+	// closed at once). 0 disables either.
+	MaxConnections          int
+	MaxConnectionsPerClient int
+	// MaxRequestHeaderBytes caps a client's request headers on the proxy
+	// listeners (431 beyond); 0 means DefaultMaxRequestHeaderBytes.
+	MaxRequestHeaderBytes int
 }
 
 // Validate checks the listener configuration.
@@ -69,6 +82,9 @@ func (o *ServeOptions) Validate() error {
 	}
 	if o.ShutdownTimeout < 0 || o.CacheSyncTimeout < 0 || o.TLSReloadInterval < 0 {
 		errs = append(errs, errors.New("shutdown, cache sync and TLS reload intervals must be >= 0"))
+	}
+	if o.MaxConnections < 0 || o.MaxConnectionsPerClient < 0 || o.MaxRequestHeaderBytes < 0 {
+		errs = append(errs, errors.New("--max-connections, --max-connections-per-client and --max-request-header-bytes must be >= 0"))
 	}
 	return errors.Join(errs...)
 }
@@ -141,6 +157,9 @@ func (r *Router) Run(ctx context.Context, ls *Listeners, o ServeOptions) error {
 	if o.TLSReloadInterval == 0 {
 		o.TLSReloadInterval = DefaultTLSReloadInterval
 	}
+	if o.MaxRequestHeaderBytes == 0 {
+		o.MaxRequestHeaderBytes = DefaultMaxRequestHeaderBytes
+	}
 	logger := r.logger
 	errLog := log.New(logWriter{logger}, "", 0)
 
@@ -198,13 +217,24 @@ func (r *Router) Run(ctx context.Context, ls *Listeners, o ServeOptions) error {
 	}
 	logger.Info("Pod cache synced", "sandboxes", r.cache.Len())
 
+	// The proxy listeners face every client: bounded connections and
+	// request headers. Write deadlines are per write, in serveProxy.
+	rejectConn := r.metrics.Rejections.WithLabelValues(limitConnectionsPerClient)
+	newProxyServer := func() *http.Server {
+		s := newServer(r.Handler())
+		s.MaxHeaderBytes = o.MaxRequestHeaderBytes
+		return s
+	}
+	limit := func(l net.Listener) net.Listener {
+		return newLimitListener(l, o.MaxConnections, o.MaxConnectionsPerClient, rejectConn.Inc)
+	}
 	if ls.HTTP != nil {
-		serve(namedServer{name: "http", srv: newServer(r.Handler()), l: ls.HTTP})
+		serve(namedServer{name: "http", srv: newProxyServer(), l: limit(ls.HTTP)})
 	}
 	if ls.HTTPS != nil {
-		s := newServer(r.Handler())
+		s := newProxyServer()
 		s.TLSConfig = tlsConfig
-		serve(namedServer{name: "https", srv: s, l: ls.HTTPS, tls: true})
+		serve(namedServer{name: "https", srv: s, l: limit(ls.HTTPS), tls: true})
 	}
 
 	var runErr error

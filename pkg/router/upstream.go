@@ -148,7 +148,11 @@ func (t *retryTransport) attempt(req *http.Request, st *requestState, rb *retrya
 	if st != nil {
 		rht = st.responseHeaderTimeout
 	}
-	if rht <= 0 && rb == nil {
+	var tun *tunnel
+	if st != nil {
+		tun = st.tunnel
+	}
+	if rht <= 0 && rb == nil && tun == nil {
 		return t.base.RoundTrip(req)
 	}
 	ctx, cancel := context.WithCancelCause(req.Context())
@@ -158,9 +162,13 @@ func (t *retryTransport) attempt(req *http.Request, st *requestState, rb *retrya
 		finished bool
 	)
 	trace := &httptrace.ClientTrace{
-		GotConn: func(httptrace.GotConnInfo) {
+		GotConn: func(info httptrace.GotConnInfo) {
 			if rb != nil {
 				rb.connected.Store(true)
+			}
+			if tun != nil {
+				// Called on this goroutine, before RoundTrip returns.
+				st.upstreamConn = info.Conn
 			}
 		},
 		WroteRequest: func(httptrace.WroteRequestInfo) {
