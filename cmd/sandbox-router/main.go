@@ -34,6 +34,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
+	"github.com/agentsandbox/agent-sandbox/generated/clientset/versioned"
 	"github.com/agentsandbox/agent-sandbox/pkg/router"
 	"github.com/agentsandbox/agent-sandbox/pkg/signals"
 	"github.com/agentsandbox/agent-sandbox/pkg/version"
@@ -95,8 +96,8 @@ func main() {
 	flag.IntVar(&o.burst, "kube-api-burst", 100, "Client-side burst of the routing cache's client; > 0.")
 
 	flag.BoolVar(&o.cacheEnabled, "cache-enabled", true, "Accepted for compatibility with the reference manifests; the Pod cache is always on and false is refused.")
-	flag.StringVar(&o.cacheNamespace, "cache-namespace", "", "Watch sandbox Pods in this namespace only; empty watches all namespaces.")
-	flag.BoolVar(&o.dnsFallback, "dns-fallback", false, "Route sandboxes missing from the cache to <id>.<namespace>.svc.<cluster-domain> (Service-backed sandboxes) instead of answering 404.")
+	flag.StringVar(&o.cacheNamespace, "cache-namespace", "", "Watch Sandboxes and their Pods in this namespace only; empty watches all namespaces.")
+	flag.BoolVar(&o.dnsFallback, "dns-fallback", false, "Route sandboxes missing from the cache to <id>.<namespace>.svc.<cluster-domain> (Service-backed sandboxes) instead of answering 404; only addresses in that Sandbox's status.podIPs are dialled.")
 	flag.StringVar(&o.clusterDomain, "cluster-domain", router.DefaultClusterDomain, "Cluster DNS domain for --dns-fallback (env CLUSTER_DOMAIN).")
 	flag.BoolVar(&o.allowLoopbackPodIP, "allow-loopback-pod-ip", false, "Accept loopback X-Sandbox-Pod-IP hints (sidecar and test use only).")
 	flag.DurationVar(&o.proxyTimeout, "proxy-timeout", router.DefaultProxyTimeout, "End-to-end bound of each non-upgrade request, and the cap of X-Sandbox-Timeout (env PROXY_TIMEOUT_SECONDS); > 0.")
@@ -232,6 +233,10 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("building Kubernetes client: %w", err)
 	}
+	agents, err := versioned.NewForConfig(rest.AddUserAgent(cfg, binaryName))
+	if err != nil {
+		return fmt.Errorf("building agent-sandbox client: %w", err)
+	}
 	// Reviews get a client of their own: its calls never wait behind the
 	// cache's, nor the cache's behind a flood of unknown tokens. It has no
 	// client-side limiter (QPS < 0): the authorizer's own limiter refuses
@@ -249,6 +254,7 @@ func run(ctx context.Context, o options) error {
 
 	r, err := router.New(router.Options{
 		KubeClient:                   kube,
+		AgentsClient:                 agents,
 		CacheNamespace:               o.cacheNamespace,
 		DNSFallback:                  o.dnsFallback,
 		ClusterDomain:                o.clusterDomain,

@@ -34,6 +34,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
+	"github.com/agentsandbox/agent-sandbox/generated/clientset/versioned"
+	agentsinformers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions"
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 )
 
@@ -41,22 +43,27 @@ import (
 // controllers still reference agents.x-k8s.io/v1alpha1.
 var sandboxGroupKind = schema.GroupKind{Group: agentsv1beta1.GroupName, Kind: agentsv1beta1.SandboxKind}
 
+// trackedPodIndex indexes Sandboxes by namespace/<name of the Pod they
+// track>, so a Pod event finds the Sandboxes it may serve without believing
+// anything the Pod says about its owner.
+const trackedPodIndex = "trackedPod"
+
 // CacheEntry is what the router knows about one routable sandbox.
 type CacheEntry struct {
-	// SandboxUID is the UID of the owning Sandbox, the primary key.
+	// SandboxUID is the UID of the Sandbox.
 	SandboxUID types.UID
-	// PodUID identifies the Pod the entry came from, so a stale Pod's
-	// delete never evicts its successor.
+	// PodUID identifies the Pod the entry came from.
 	PodUID types.UID
-	// Namespace and Name are the owning Sandbox's; Name is what
-	// X-Sandbox-ID must carry.
+	// Namespace and Name are the Sandbox's; Name is what X-Sandbox-ID must
+	// carry.
 	Namespace, Name string
-	// PodIP is status.podIP, the address the router dials.
+	// PodIP is the Pod's status.podIP, the address the router dials.
 	PodIP netip.Addr
-	// PodIPs are all of status.podIPs (dual stack); a hint may name any.
+	// PodIPs are the Pod's addresses that the Sandbox's status also lists
+	// (dual stack); a hint may name any.
 	PodIPs []netip.Addr
-	// NameIndexed is false for unadopted warm-pool Pods: reachable by UID
-	// only, so nobody reaches an unclaimed pool Pod by guessing its name.
+	// NameIndexed is false for unadopted warm-pool members: reachable by
+	// UID only, so nobody reaches an unclaimed pool Pod by guessing its name.
 	NameIndexed bool
 }
 
@@ -65,23 +72,50 @@ func (e CacheEntry) HasIP(ip netip.Addr) bool {
 	return slices.Contains(e.PodIPs, ip.Unmap())
 }
 
+func (e *CacheEntry) equal(o *CacheEntry) bool {
+	if e == nil || o == nil {
+		return e == o
+	}
+	return e.SandboxUID == o.SandboxUID && e.PodUID == o.PodUID && e.Namespace == o.Namespace &&
+		e.Name == o.Name && e.PodIP == o.PodIP && slices.Equal(e.PodIPs, o.PodIPs) && e.NameIndexed == o.NameIndexed
+}
+
 type nameKey struct{ namespace, name string }
 
-// PodCache maps Sandboxes to the IPs of their ready Pods, fed by a Pod
-// informer. Lookups never call the API server.
-//
-// Invariants, under mu: byUID holds at most one entry per Sandbox (the last
-// Pod written wins); byName[k] names a UID whose entry is name-indexed;
-// byPod[pod] names the Sandbox UID whose entry that Pod wrote last.
-type PodCache struct {
-	informer cache.SharedIndexInformer
-	synced   cache.InformerSynced
-	logger   klog.Logger
+// uidKey scopes a Sandbox UID to its namespace: whatever a caller or a Pod
+// claims, a UID never reaches across namespaces.
+type uidKey struct {
+	namespace string
+	uid       types.UID
+}
 
+// PodCache resolves Sandboxes to the IPs of their Pods from two informers,
+// Sandboxes and Pods. Lookups never call the API server.
+//
+// Routing trust comes from the Sandbox: its name, UID, pod-name annotation
+// and status.podIPs (written by the Sandbox controller through the status
+// subresource). A Pod only supplies the address, and only when it is the Pod
+// that Sandbox tracks, controlled by that Sandbox's UID, labelled with its
+// name hash, Ready, not terminating, with an IP the Sandbox's status lists.
+// A Pod's ownerReferences and labels are never enough on their own: anyone
+// who may create Pods in a namespace writes them.
+//
+// Entries are derived, never edited: every Pod or Sandbox event recomputes
+// the entries of the Sandboxes concerned from the informers' current
+// stores. Invariants, under mu: byName holds one entry per Sandbox in the
+// store that resolves (name-indexed or not); byUID[k] points to an entry of
+// byName with that namespace and UID.
+type PodCache struct {
+	pods       cache.SharedIndexInformer
+	sandboxes  cache.SharedIndexInformer
+	podSynced  cache.InformerSynced
+	sbSynced   cache.InformerSynced
+	kubeFac    kubeinformers.SharedInformerFactory
+	agentsFac  agentsinformers.SharedInformerFactory
+	logger     klog.Logger
 	mu         sync.RWMutex
-	byUID      map[types.UID]*CacheEntry
-	byName     map[nameKey]types.UID
-	byPod      map[types.UID]types.UID
+	byName     map[nameKey]*CacheEntry
+	byUID      map[uidKey]*CacheEntry
 	namespaces map[string]int
 }
 
@@ -95,18 +129,17 @@ type PodCacheOptions struct {
 	Logger klog.Logger
 }
 
-// PodSelector is the server-side filter of the cache's LIST and WATCH:
+// PodSelector is the server-side filter of the cache's Pod LIST and WATCH:
 // only Pods carrying the sandbox-name-hash label and an IP, so memory and
 // watch traffic track sandboxes rather than the size of the cluster.
 func PodSelector() (labelSelector, fieldSelector string) {
 	return agentsv1beta1.SandboxNameHashLabel, fields.OneTermNotEqualSelector("status.podIP", "").String()
 }
 
-// NewPodCache builds the cache and its informer factory; nothing runs
-// until Start.
-func NewPodCache(client kubernetes.Interface, o PodCacheOptions) (*PodCache, kubeinformers.SharedInformerFactory, error) {
-	if client == nil {
-		return nil, nil, fmt.Errorf("pod cache: a Kubernetes client is required")
+// NewPodCache builds the cache and its informers; nothing runs until Start.
+func NewPodCache(client kubernetes.Interface, agents versioned.Interface, o PodCacheOptions) (*PodCache, error) {
+	if client == nil || agents == nil {
+		return nil, fmt.Errorf("pod cache: a Kubernetes client and an agent-sandbox client are required")
 	}
 	if o.Resync == 0 {
 		o.Resync = 10 * time.Minute
@@ -115,68 +148,92 @@ func NewPodCache(client kubernetes.Interface, o PodCacheOptions) (*PodCache, kub
 		o.Logger = klog.Background()
 	}
 	labelSel, fieldSel := PodSelector()
-	factory := kubeinformers.NewSharedInformerFactoryWithOptions(client, o.Resync,
+	c := &PodCache{
+		logger:     o.Logger.WithName("pod-cache"),
+		byName:     map[nameKey]*CacheEntry{},
+		byUID:      map[uidKey]*CacheEntry{},
+		namespaces: map[string]int{},
+	}
+	c.kubeFac = kubeinformers.NewSharedInformerFactoryWithOptions(client, o.Resync,
 		kubeinformers.WithNamespace(o.Namespace),
 		kubeinformers.WithTweakListOptions(func(lo *metav1.ListOptions) {
 			lo.LabelSelector = labelSel
 			lo.FieldSelector = fieldSel
 		}))
-	informer := factory.Core().V1().Pods().Informer()
-	if err := informer.SetTransform(slimPod); err != nil {
-		return nil, nil, fmt.Errorf("pod cache: setting transform: %w", err)
+	c.agentsFac = agentsinformers.NewSharedInformerFactoryWithOptions(agents, o.Resync,
+		agentsinformers.WithNamespace(o.Namespace))
+	c.pods = c.kubeFac.Core().V1().Pods().Informer()
+	c.sandboxes = c.agentsFac.Agents().V1beta1().Sandboxes().Informer()
+	if err := c.pods.SetTransform(slimPod); err != nil {
+		return nil, fmt.Errorf("pod cache: setting pod transform: %w", err)
 	}
-	c := &PodCache{
-		informer:   informer,
-		logger:     o.Logger.WithName("pod-cache"),
-		byUID:      map[types.UID]*CacheEntry{},
-		byName:     map[nameKey]types.UID{},
-		byPod:      map[types.UID]types.UID{},
-		namespaces: map[string]int{},
+	if err := c.sandboxes.SetTransform(slimSandbox); err != nil {
+		return nil, fmt.Errorf("pod cache: setting sandbox transform: %w", err)
 	}
-	reg, err := informer.AddEventHandlerWithOptions(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { c.upsert(obj) },
-		UpdateFunc: func(_, obj any) { c.upsert(obj) },
-		DeleteFunc: c.onDelete,
+	if err := c.sandboxes.AddIndexers(cache.Indexers{trackedPodIndex: indexTrackedPod}); err != nil {
+		return nil, fmt.Errorf("pod cache: adding sandbox index: %w", err)
+	}
+	podReg, err := c.pods.AddEventHandlerWithOptions(cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.onPod,
+		UpdateFunc: func(_, obj any) { c.onPod(obj) },
+		DeleteFunc: c.onPod,
 	}, cache.HandlerOptions{Logger: &c.logger})
 	if err != nil {
-		return nil, nil, fmt.Errorf("pod cache: adding event handler: %w", err)
+		return nil, fmt.Errorf("pod cache: adding pod handler: %w", err)
 	}
-	// The registration's HasSynced is stricter than the informer's: it also
-	// waits until this handler has seen the initial list.
-	c.synced = reg.HasSynced
-	return c, factory, nil
+	sbReg, err := c.sandboxes.AddEventHandlerWithOptions(cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.onSandbox,
+		UpdateFunc: func(_, obj any) { c.onSandbox(obj) },
+		DeleteFunc: c.onSandbox,
+	}, cache.HandlerOptions{Logger: &c.logger})
+	if err != nil {
+		return nil, fmt.Errorf("pod cache: adding sandbox handler: %w", err)
+	}
+	// The registrations' HasSynced are stricter than the informers': they
+	// also wait until the handlers have seen the initial lists.
+	c.podSynced, c.sbSynced = podReg.HasSynced, sbReg.HasSynced
+	return c, nil
 }
 
-// HasSynced reports whether the initial LIST has been applied.
-func (c *PodCache) HasSynced() bool { return c.synced() }
+// Start starts both informers; they stop when stop is closed.
+func (c *PodCache) Start(stop <-chan struct{}) {
+	c.kubeFac.Start(stop)
+	c.agentsFac.Start(stop)
+}
+
+// Shutdown waits for the informers' goroutines once stop was closed.
+func (c *PodCache) Shutdown() {
+	c.kubeFac.Shutdown()
+	c.agentsFac.Shutdown()
+}
+
+// HasSynced reports whether both initial LISTs have been applied.
+func (c *PodCache) HasSynced() bool { return c.podSynced() && c.sbSynced() }
 
 // WaitForSync blocks until the cache has synced or ctx ends.
 func (c *PodCache) WaitForSync(ctx context.Context) bool {
-	return cache.WaitForNamedCacheSyncWithContext(ctx, c.synced)
+	return cache.WaitForNamedCacheSyncWithContext(ctx, c.podSynced, c.sbSynced)
 }
 
-// ByUID returns the entry of the Sandbox with this UID, name-indexed or not.
-func (c *PodCache) ByUID(uid types.UID) (CacheEntry, bool) {
+// ByUID returns the entry of the Sandbox with this UID in namespace,
+// name-indexed or not.
+func (c *PodCache) ByUID(namespace string, uid types.UID) (CacheEntry, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	e, ok := c.byUID[uid]
+	e, ok := c.byUID[uidKey{namespace, uid}]
 	if !ok {
 		return CacheEntry{}, false
 	}
 	return *e, true
 }
 
-// ByName returns the entry of the named Sandbox; unadopted warm-pool Pods
+// ByName returns the entry of the named Sandbox; unadopted warm-pool members
 // are never found this way.
 func (c *PodCache) ByName(namespace, name string) (CacheEntry, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	uid, ok := c.byName[nameKey{namespace, name}]
-	if !ok {
-		return CacheEntry{}, false
-	}
-	e, ok := c.byUID[uid]
-	if !ok {
+	e, ok := c.byName[nameKey{namespace, name}]
+	if !ok || !e.NameIndexed {
 		return CacheEntry{}, false
 	}
 	return *e, true
@@ -194,103 +251,154 @@ func (c *PodCache) HasNamespace(namespace string) bool {
 func (c *PodCache) Len() int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return len(c.byUID)
+	return len(c.byName)
 }
 
-// Invalidate evicts the Sandbox's entry if it still holds ip, after a dial
-// to ip failed in a way that says the host is gone. The informer would
-// evict it too, but only after the kubelet and API server noticed.
-func (c *PodCache) Invalidate(uid types.UID, ip netip.Addr) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.byUID[uid]
-	if !ok || e.PodIP != ip {
+// Recheck re-derives the entry of the Sandbox namespace/name from the
+// informers' stores and reports whether it changed. The router calls it
+// after a dial failure that looks like a dead host: the stores are updated
+// before event handlers run, so this may pick up a change a moment early.
+// It never evicts on its own: a client's request, whatever port it names,
+// must not change routing state.
+func (c *PodCache) Recheck(namespace, name string) bool {
+	return c.recompute(namespace + "/" + name)
+}
+
+// SandboxHasIP reports whether the Sandbox namespace/name lists ip in its
+// status.podIPs. It checks addresses the router did not get from the cache
+// (the DNS fallback), so only the Sandbox's status counts, not a Pod.
+func (c *PodCache) SandboxHasIP(namespace, name string, ip netip.Addr) bool {
+	obj, exists, err := c.sandboxes.GetStore().GetByKey(namespace + "/" + name)
+	if err != nil || !exists {
 		return false
 	}
-	c.removeLocked(e)
+	sb, ok := obj.(*agentsv1beta1.Sandbox)
+	return ok && slices.Contains(statusIPs(sb), ip.Unmap())
+}
+
+func (c *PodCache) onSandbox(obj any) {
+	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
+	if err != nil {
+		return
+	}
+	c.recompute(key)
+}
+
+func (c *PodCache) onPod(obj any) {
+	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
+	if err != nil {
+		return
+	}
+	// Only the Sandboxes that track a Pod of this name are concerned; the
+	// Pod's own ownerReferences are not consulted.
+	objs, err := c.sandboxes.GetIndexer().ByIndex(trackedPodIndex, key)
+	if err != nil {
+		return
+	}
+	for _, o := range objs {
+		if sbKey, err := cache.MetaNamespaceKeyFunc(o); err == nil {
+			c.recompute(sbKey)
+		}
+	}
+}
+
+// recompute sets the Sandbox key's entry to what the stores say now. The
+// stores are read under mu, so of two racing recomputes the later one
+// also read the later state and its result stands.
+func (c *PodCache) recompute(key string) bool {
+	ns, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var e *CacheEntry
+	if obj, exists, err := c.sandboxes.GetStore().GetByKey(key); err == nil && exists {
+		if sb, ok := obj.(*agentsv1beta1.Sandbox); ok {
+			if pobj, exists, err := c.pods.GetStore().GetByKey(ns + "/" + trackedPodName(sb)); err == nil && exists {
+				if pod, ok := pobj.(*corev1.Pod); ok {
+					e = entryFor(sb, pod)
+				}
+			}
+		}
+	}
+	return c.setLocked(nameKey{ns, name}, e)
+}
+
+// setLocked replaces the entry of k with e (nil removes it) and reports
+// whether anything changed.
+func (c *PodCache) setLocked(k nameKey, e *CacheEntry) bool {
+	old := c.byName[k]
+	if old.equal(e) {
+		return false
+	}
+	if old != nil {
+		delete(c.byName, k)
+		if uk := (uidKey{old.Namespace, old.SandboxUID}); c.byUID[uk] == old {
+			delete(c.byUID, uk)
+		}
+		if c.namespaces[old.Namespace]--; c.namespaces[old.Namespace] <= 0 {
+			delete(c.namespaces, old.Namespace)
+		}
+	}
+	if e != nil {
+		c.byName[k] = e
+		c.byUID[uidKey{e.Namespace, e.SandboxUID}] = e
+		c.namespaces[e.Namespace]++
+		c.logger.V(5).Info("Cached sandbox", "sandbox", klog.KRef(e.Namespace, e.Name), "podIP", e.PodIP, "nameIndexed", e.NameIndexed)
+	} else {
+		c.logger.V(5).Info("Sandbox not routable", "sandbox", klog.KRef(k.namespace, k.name))
+	}
 	return true
 }
 
-func (c *PodCache) upsert(obj any) {
-	pod, ok := obj.(*corev1.Pod)
+// trackedPodName is the Pod the Sandbox controller manages for sb: the
+// pod-name annotation when set (an adopted Pod keeps its name), else the
+// Sandbox's name.
+func trackedPodName(sb *agentsv1beta1.Sandbox) string {
+	if n := sb.Annotations[agentsv1beta1.PodNameAnnotation]; n != "" {
+		return n
+	}
+	return sb.Name
+}
+
+func indexTrackedPod(obj any) ([]string, error) {
+	sb, ok := obj.(*agentsv1beta1.Sandbox)
 	if !ok {
-		return
+		return nil, nil
 	}
-	e := entryFor(pod)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.forgetPodLocked(pod.UID)
-	if e == nil {
-		return
-	}
-	if old, ok := c.byUID[e.SandboxUID]; ok {
-		c.removeLocked(old)
-	}
-	c.byUID[e.SandboxUID] = e
-	c.byPod[e.PodUID] = e.SandboxUID
-	c.namespaces[e.Namespace]++
-	if e.NameIndexed {
-		// Last writer wins on a name collision (a Sandbox recreated while
-		// its predecessor's Pod lingers); removal is guarded by UID.
-		c.byName[nameKey{e.Namespace, e.Name}] = e.SandboxUID
-	}
-	c.logger.V(5).Info("Cached sandbox pod", "sandbox", klog.KRef(e.Namespace, e.Name), "podIP", e.PodIP, "nameIndexed", e.NameIndexed)
+	return []string{sb.Namespace + "/" + trackedPodName(sb)}, nil
 }
 
-func (c *PodCache) onDelete(obj any) {
-	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = d.Obj
+// statusIPs parses the Sandbox's status.podIPs, which only the controller
+// writes; unparsable values are skipped.
+func statusIPs(sb *agentsv1beta1.Sandbox) []netip.Addr {
+	ips := make([]netip.Addr, 0, len(sb.Status.PodIPs))
+	for _, s := range sb.Status.PodIPs {
+		if a, err := netip.ParseAddr(s); err == nil {
+			ips = append(ips, a.Unmap())
+		}
 	}
-	pod, ok := obj.(*corev1.Pod)
-	if !ok {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.forgetPodLocked(pod.UID)
+	return ips
 }
 
-// forgetPodLocked removes whatever this Pod contributed, and only that: if
-// another Pod has since written the Sandbox's entry, it stays.
-func (c *PodCache) forgetPodLocked(podUID types.UID) {
-	sandboxUID, ok := c.byPod[podUID]
-	if !ok {
-		return
-	}
-	delete(c.byPod, podUID)
-	if e, ok := c.byUID[sandboxUID]; ok && e.PodUID == podUID {
-		c.removeLocked(e)
-	}
-}
-
-func (c *PodCache) removeLocked(e *CacheEntry) {
-	delete(c.byUID, e.SandboxUID)
-	if c.byPod[e.PodUID] == e.SandboxUID {
-		delete(c.byPod, e.PodUID)
-	}
-	k := nameKey{e.Namespace, e.Name}
-	if c.byName[k] == e.SandboxUID {
-		delete(c.byName, k)
-	}
-	if c.namespaces[e.Namespace]--; c.namespaces[e.Namespace] <= 0 {
-		delete(c.namespaces, e.Namespace)
-	}
-}
-
-// entryFor applies the cache rules: a controller owner of group
-// agents.x-k8s.io and kind Sandbox, the name-hash label, Ready=True, a
-// parseable Pod IP, and not terminating (a Pod being deleted must not get
-// new requests, whatever its readiness says for the next few seconds).
-// It returns nil for a Pod that must not be routable.
-func entryFor(pod *corev1.Pod) *CacheEntry {
-	if pod.DeletionTimestamp != nil {
+// entryFor applies the routing rules to a Sandbox and the Pod found under
+// the name it tracks. The Pod must: live in the Sandbox's namespace under
+// that name; have a controller owner of group agents.x-k8s.io, kind
+// Sandbox and the Sandbox's UID; carry the name-hash label with the value
+// NameHash(sandbox name); be Ready=True and not terminating (a Pod being
+// deleted must not get new requests, whatever its readiness says); and
+// have a status.podIP that the Sandbox's status.podIPs lists. It returns
+// nil when the Sandbox must not be routable.
+func entryFor(sb *agentsv1beta1.Sandbox, pod *corev1.Pod) *CacheEntry {
+	if pod.DeletionTimestamp != nil || pod.Namespace != sb.Namespace || pod.Name != trackedPodName(sb) {
 		return nil
 	}
-	if _, ok := pod.Labels[agentsv1beta1.SandboxNameHashLabel]; !ok {
+	if sb.UID == "" || pod.Labels[agentsv1beta1.SandboxNameHashLabel] != agentsv1beta1.NameHash(sb.Name) {
 		return nil
 	}
 	ref := metav1.GetControllerOfNoCopy(pod)
-	if ref == nil || ref.Kind != sandboxGroupKind.Kind || ref.UID == "" || ref.Name == "" {
+	if ref == nil || ref.Kind != sandboxGroupKind.Kind || ref.UID != sb.UID {
 		return nil
 	}
 	if gv, err := schema.ParseGroupVersion(ref.APIVersion); err != nil || gv.Group != sandboxGroupKind.Group {
@@ -304,24 +412,29 @@ func entryFor(pod *corev1.Pod) *CacheEntry {
 		return nil
 	}
 	ip = ip.Unmap()
+	listed := statusIPs(sb)
+	if !slices.Contains(listed, ip) {
+		return nil
+	}
 	ips := []netip.Addr{ip}
 	for _, p := range pod.Status.PodIPs {
-		if a, err := netip.ParseAddr(p.IP); err == nil && !slices.Contains(ips, a.Unmap()) {
+		if a, err := netip.ParseAddr(p.IP); err == nil && slices.Contains(listed, a.Unmap()) && !slices.Contains(ips, a.Unmap()) {
 			ips = append(ips, a.Unmap())
 		}
 	}
-	_, warm := pod.Labels[agentsv1beta1.WarmPoolSandboxLabel]
+	// Either side marking pool membership keeps the entry off the name
+	// index: the claim clears the Sandbox's label first and the Pod's
+	// follows, and until both are gone the member counts as unclaimed.
+	_, warmPod := pod.Labels[agentsv1beta1.WarmPoolSandboxLabel]
+	_, warmSandbox := sb.Labels[agentsv1beta1.WarmPoolSandboxLabel]
 	return &CacheEntry{
-		SandboxUID: ref.UID,
-		PodUID:     pod.UID,
-		Namespace:  pod.Namespace,
-		// The owner's name, not the Pod's: authorization is decided on the
-		// Sandbox name, so routing must resolve that same name. The two are
-		// equal except for adopted Pods (agents.x-k8s.io/pod-name).
-		Name:        ref.Name,
+		SandboxUID:  sb.UID,
+		PodUID:      pod.UID,
+		Namespace:   sb.Namespace,
+		Name:        sb.Name,
 		PodIP:       ip,
 		PodIPs:      ips,
-		NameIndexed: !warm,
+		NameIndexed: !warmPod && !warmSandbox,
 	}
 }
 
@@ -349,27 +462,59 @@ func slimPod(obj any) (any, error) {
 			UID:               pod.UID,
 			ResourceVersion:   pod.ResourceVersion,
 			DeletionTimestamp: pod.DeletionTimestamp,
-			OwnerReferences:   pod.OwnerReferences,
 		},
 		Status: corev1.PodStatus{
 			PodIP:  pod.Status.PodIP,
 			PodIPs: pod.Status.PodIPs,
 		},
 	}
-	for _, k := range []string{agentsv1beta1.SandboxNameHashLabel, agentsv1beta1.WarmPoolSandboxLabel} {
-		if v, ok := pod.Labels[k]; ok {
-			if slim.Labels == nil {
-				slim.Labels = map[string]string{}
-			}
-			slim.Labels[k] = v
-		}
+	if ref := metav1.GetControllerOfNoCopy(pod); ref != nil {
+		slim.OwnerReferences = []metav1.OwnerReference{{
+			APIVersion: ref.APIVersion, Kind: ref.Kind, Name: ref.Name, UID: ref.UID, Controller: ref.Controller,
+		}}
 	}
+	slim.Labels = keep(pod.Labels, agentsv1beta1.SandboxNameHashLabel, agentsv1beta1.WarmPoolSandboxLabel)
 	for _, c := range pod.Status.Conditions {
 		if c.Type == corev1.PodReady {
 			slim.Status.Conditions = []corev1.PodCondition{{Type: c.Type, Status: c.Status}}
 		}
 	}
 	return slim, nil
+}
+
+// slimSandbox keeps only what entryFor and the index read: no spec (pod
+// templates are large), no conditions, no managed fields.
+func slimSandbox(obj any) (any, error) {
+	sb, ok := obj.(*agentsv1beta1.Sandbox)
+	if !ok {
+		return obj, nil
+	}
+	return &agentsv1beta1.Sandbox{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:              sb.Name,
+			Namespace:         sb.Namespace,
+			UID:               sb.UID,
+			ResourceVersion:   sb.ResourceVersion,
+			DeletionTimestamp: sb.DeletionTimestamp,
+			Labels:            keep(sb.Labels, agentsv1beta1.WarmPoolSandboxLabel),
+			Annotations:       keep(sb.Annotations, agentsv1beta1.PodNameAnnotation),
+		},
+		Status: agentsv1beta1.SandboxStatus{PodIPs: sb.Status.PodIPs},
+	}, nil
+}
+
+// keep returns the entries of m under keys, or nil when there are none.
+func keep(m map[string]string, keys ...string) map[string]string {
+	var out map[string]string
+	for _, k := range keys {
+		if v, ok := m[k]; ok {
+			if out == nil {
+				out = make(map[string]string, len(keys))
+			}
+			out[k] = v
+		}
+	}
+	return out
 }
 
 func typesUID(s string) types.UID { return types.UID(s) }

@@ -24,62 +24,136 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
+	k8sfake "k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2/ktesting"
 
+	agentsfake "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned/fake"
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 )
 
+type sbOpt func(*agentsv1beta1.Sandbox)
+
 func TestEntryFor(t *testing.T) {
+	other := sandboxUID("ns", "other")
 	cases := map[string]struct {
 		pod        *corev1.Pod
+		sbOpts     []sbOpt
 		wantCached bool
 		wantIndex  bool
 	}{
-		"ready sandbox pod":    {pod: sandboxPod("ns", "a", "127.30.0.1"), wantCached: true, wantIndex: true},
-		"v1alpha1 owner":       {pod: sandboxPod("ns", "a", "127.30.0.1", ownedBy("agents.x-k8s.io/v1alpha1", "Sandbox", "a", "u")), wantCached: true, wantIndex: true},
-		"warm pool pod":        {pod: sandboxPod("ns", "a", "127.30.0.1", warm), wantCached: true, wantIndex: false},
-		"not ready":            {pod: sandboxPod("ns", "a", "127.30.0.1", notReady), wantCached: false},
-		"no ready condition":   {pod: sandboxPod("ns", "a", "127.30.0.1", func(p *corev1.Pod) { p.Status.Conditions = nil }), wantCached: false},
-		"no ip":                {pod: sandboxPod("ns", "a", ""), wantCached: false},
-		"garbage ip":           {pod: sandboxPod("ns", "a", "not-an-ip"), wantCached: false},
-		"other group":          {pod: sandboxPod("ns", "a", "127.30.0.1", ownedBy("evil.example.com/v1", "Sandbox", "a", "u")), wantCached: false},
-		"other kind":           {pod: sandboxPod("ns", "a", "127.30.0.1", ownedBy("agents.x-k8s.io/v1beta1", "SandboxClaim", "a", "u")), wantCached: false},
-		"no owner":             {pod: sandboxPod("ns", "a", "127.30.0.1", func(p *corev1.Pod) { p.OwnerReferences = nil }), wantCached: false},
-		"non-controller owner": {pod: sandboxPod("ns", "a", "127.30.0.1", func(p *corev1.Pod) { p.OwnerReferences[0].Controller = nil }), wantCached: false},
-		"no name hash label":   {pod: sandboxPod("ns", "a", "127.30.0.1", func(p *corev1.Pod) { delete(p.Labels, agentsv1beta1.SandboxNameHashLabel) }), wantCached: false},
-		"terminating":          {pod: sandboxPod("ns", "a", "127.30.0.1", func(p *corev1.Pod) { p.DeletionTimestamp = &metav1.Time{Time: time.Now()} }), wantCached: false},
+		"ready sandbox pod": {pod: sandboxPod("ns", "a", "127.30.0.1"), wantCached: true, wantIndex: true},
+		"v1alpha1 owner":    {pod: sandboxPod("ns", "a", "127.30.0.1", ownedBy("agents.x-k8s.io/v1alpha1", "Sandbox", "a", sandboxUID("ns", "a"))), wantCached: true, wantIndex: true},
+		"warm pool pod":     {pod: sandboxPod("ns", "a", "127.30.0.1", warm), wantCached: true, wantIndex: false},
+		"warm pool sandbox": {pod: sandboxPod("ns", "a", "127.30.0.1"), sbOpts: []sbOpt{func(sb *agentsv1beta1.Sandbox) {
+			sb.Labels = map[string]string{agentsv1beta1.WarmPoolSandboxLabel: "x"}
+		}}, wantCached: true, wantIndex: false},
+		"not ready":                      {pod: sandboxPod("ns", "a", "127.30.0.1", notReady)},
+		"no ready condition":             {pod: sandboxPod("ns", "a", "127.30.0.1", func(p *corev1.Pod) { p.Status.Conditions = nil })},
+		"no ip":                          {pod: sandboxPod("ns", "a", "")},
+		"garbage ip":                     {pod: sandboxPod("ns", "a", "not-an-ip")},
+		"other group":                    {pod: sandboxPod("ns", "a", "127.30.0.1", ownedBy("evil.example.com/v1", "Sandbox", "a", sandboxUID("ns", "a")))},
+		"other kind":                     {pod: sandboxPod("ns", "a", "127.30.0.1", ownedBy("agents.x-k8s.io/v1beta1", "SandboxClaim", "a", sandboxUID("ns", "a")))},
+		"no owner":                       {pod: sandboxPod("ns", "a", "127.30.0.1", func(p *corev1.Pod) { p.OwnerReferences = nil })},
+		"non-controller owner":           {pod: sandboxPod("ns", "a", "127.30.0.1", func(p *corev1.Pod) { p.OwnerReferences[0].Controller = nil })},
+		"owner is another sandbox's uid": {pod: sandboxPod("ns", "a", "127.30.0.1", ownedBy("agents.x-k8s.io/v1beta1", "Sandbox", "a", other))},
+		"no name hash label":             {pod: sandboxPod("ns", "a", "127.30.0.1", func(p *corev1.Pod) { delete(p.Labels, agentsv1beta1.SandboxNameHashLabel) })},
+		"name hash of another name":      {pod: sandboxPod("ns", "a", "127.30.0.1", func(p *corev1.Pod) { p.Labels[agentsv1beta1.SandboxNameHashLabel] = agentsv1beta1.NameHash("b") })},
+		"terminating":                    {pod: sandboxPod("ns", "a", "127.30.0.1", func(p *corev1.Pod) { p.DeletionTimestamp = &metav1.Time{Time: time.Now()} })},
+		"ip not in sandbox status":       {pod: sandboxPod("ns", "a", "127.30.0.1"), sbOpts: []sbOpt{func(sb *agentsv1beta1.Sandbox) { sb.Status.PodIPs = []string{"127.30.0.2"} }}},
+		"sandbox status empty":           {pod: sandboxPod("ns", "a", "127.30.0.1"), sbOpts: []sbOpt{func(sb *agentsv1beta1.Sandbox) { sb.Status.PodIPs = nil }}},
+		"pod of another namespace":       {pod: sandboxPod("ns", "a", "127.30.0.1"), sbOpts: []sbOpt{func(sb *agentsv1beta1.Sandbox) { sb.Namespace = "ns2" }}},
+		"pod not the tracked one": {pod: sandboxPod("ns", "a", "127.30.0.1"), sbOpts: []sbOpt{func(sb *agentsv1beta1.Sandbox) {
+			sb.Annotations = map[string]string{agentsv1beta1.PodNameAnnotation: "adopted"}
+		}}},
+		"adopted pod by annotation": {
+			pod:        sandboxPod("ns", "adopted", "127.30.0.1", ownedBy("agents.x-k8s.io/v1beta1", "Sandbox", "a", sandboxUID("ns", "a")), func(p *corev1.Pod) { p.Labels[agentsv1beta1.SandboxNameHashLabel] = agentsv1beta1.NameHash("a") }),
+			wantCached: true, wantIndex: true,
+		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
+			// The Sandbox a working controller reports for the ordinary Pod
+			// of ns/a; the cases then break one rule each.
+			sb := sandboxFor(sandboxPod("ns", "a", "127.30.0.1"))
+			if tc.pod.Name != "a" {
+				sb.Annotations = map[string]string{agentsv1beta1.PodNameAnnotation: tc.pod.Name}
+			}
+			for _, o := range tc.sbOpts {
+				o(sb)
+			}
 			slim, _ := slimPod(tc.pod.DeepCopy())
-			e := entryFor(slim.(*corev1.Pod))
+			slimSb, _ := slimSandbox(sb)
+			e := entryFor(slimSb.(*agentsv1beta1.Sandbox), slim.(*corev1.Pod))
 			if (e != nil) != tc.wantCached {
 				t.Fatalf("entryFor() = %+v, want cached %v", e, tc.wantCached)
 			}
-			if e != nil && e.NameIndexed != tc.wantIndex {
-				t.Errorf("NameIndexed = %v, want %v", e.NameIndexed, tc.wantIndex)
+			if e != nil && (e.NameIndexed != tc.wantIndex || e.Name != "a" || e.SandboxUID != sb.UID) {
+				t.Errorf("entry = %+v, want Sandbox a (%s), NameIndexed %v", e, sb.UID, tc.wantIndex)
 			}
 		})
 	}
 }
 
-func newBareCache(t *testing.T) *PodCache {
-	t.Helper()
-	logger, _ := ktesting.NewTestContext(t)
-	return &PodCache{
-		logger:     logger,
-		byUID:      map[types.UID]*CacheEntry{},
-		byName:     map[nameKey]types.UID{},
-		byPod:      map[types.UID]types.UID{},
-		namespaces: map[string]int{},
-		synced:     func() bool { return true },
-	}
+// bareCache is a cache whose informers never run: tests write the stores
+// and call the handlers, as the informers would, in a chosen order.
+type bareCache struct {
+	*PodCache
+	t *testing.T
 }
 
-func lookup(c *PodCache, ns, name string) string {
+func newBareCache(t *testing.T) bareCache {
+	t.Helper()
+	logger, _ := ktesting.NewTestContext(t)
+	c, err := NewPodCache(k8sfake.NewClientset(), agentsfake.NewSimpleClientset(), PodCacheOptions{Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bareCache{c, t}
+}
+
+func (c bareCache) putPod(p *corev1.Pod) {
+	slim, _ := slimPod(p.DeepCopy())
+	if err := c.pods.GetStore().Update(slim); err != nil {
+		c.t.Fatal(err)
+	}
+	c.onPod(slim)
+}
+
+func (c bareCache) deletePod(p *corev1.Pod) {
+	slim, _ := slimPod(p.DeepCopy())
+	if err := c.pods.GetStore().Delete(slim); err != nil {
+		c.t.Fatal(err)
+	}
+	c.onPod(cache.DeletedFinalStateUnknown{Key: p.Namespace + "/" + p.Name, Obj: slim})
+}
+
+func (c bareCache) putSandbox(sb *agentsv1beta1.Sandbox) {
+	slim, _ := slimSandbox(sb.DeepCopy())
+	if err := c.sandboxes.GetStore().Update(slim); err != nil {
+		c.t.Fatal(err)
+	}
+	c.onSandbox(slim)
+}
+
+func (c bareCache) deleteSandbox(sb *agentsv1beta1.Sandbox) {
+	slim, _ := slimSandbox(sb.DeepCopy())
+	if err := c.sandboxes.GetStore().Delete(slim); err != nil {
+		c.t.Fatal(err)
+	}
+	c.onSandbox(slim)
+}
+
+// put stores a Pod and the Sandbox its controller reports.
+func (c bareCache) put(p *corev1.Pod) *agentsv1beta1.Sandbox {
+	sb := sandboxFor(p)
+	c.putPod(p)
+	c.putSandbox(sb)
+	return sb
+}
+
+func lookup(c bareCache, ns, name string) string {
 	e, ok := c.ByName(ns, name)
 	if !ok {
 		return ""
@@ -90,120 +164,213 @@ func lookup(c *PodCache, ns, name string) string {
 func TestPodCacheIndexes(t *testing.T) {
 	c := newBareCache(t)
 	a := sandboxPod("ns1", "a", "127.30.0.1")
-	c.upsert(a)
+	sbA := c.put(a)
 	if got := lookup(c, "ns1", "a"); got != "127.30.0.1" {
 		t.Fatalf("ByName(ns1/a) = %q, want 127.30.0.1", got)
 	}
 	if got := lookup(c, "ns2", "a"); got != "" {
 		t.Fatalf("ByName(ns2/a) = %q, want miss: namespaces must not leak", got)
 	}
-	if e, ok := c.ByUID(sandboxUID("ns1", "a")); !ok || e.Name != "a" || e.Namespace != "ns1" {
+	if e, ok := c.ByUID("ns1", sbA.UID); !ok || e.Name != "a" || e.Namespace != "ns1" {
 		t.Fatalf("ByUID = %+v, %v", e, ok)
+	}
+	if _, ok := c.ByUID("ns2", sbA.UID); ok {
+		t.Fatal("ByUID found ns1's Sandbox under ns2")
 	}
 	if !c.HasNamespace("ns1") || c.HasNamespace("ns2") {
 		t.Fatal("HasNamespace wrong")
 	}
 
-	// Unadopted warm-pool Pod: by UID only.
+	// Unadopted warm-pool member: by UID only.
 	w := sandboxPod("ns1", "pool-x", "127.30.0.2", warm)
-	c.upsert(w)
+	sbW := c.put(w)
 	if got := lookup(c, "ns1", "pool-x"); got != "" {
 		t.Fatalf("warm pool pod reachable by name: %q", got)
 	}
-	if _, ok := c.ByUID(sandboxUID("ns1", "pool-x")); !ok {
+	if _, ok := c.ByUID("ns1", sbW.UID); !ok {
 		t.Fatal("warm pool pod not reachable by UID")
 	}
-	// Adoption removes the label: now name-indexed.
+	// The claim clears the Sandbox's label first: still unclaimed while
+	// the Pod keeps its own.
+	claimed := sbW.DeepCopy()
+	claimed.Labels = nil
+	c.putSandbox(claimed)
+	if got := lookup(c, "ns1", "pool-x"); got != "" {
+		t.Fatalf("pool pod reachable by name while its Pod keeps the pool label: %q", got)
+	}
 	adopted := w.DeepCopy()
 	delete(adopted.Labels, agentsv1beta1.WarmPoolSandboxLabel)
-	c.upsert(adopted)
+	c.putPod(adopted)
 	if got := lookup(c, "ns1", "pool-x"); got != "127.30.0.2" {
 		t.Fatalf("adopted pod ByName = %q, want 127.30.0.2", got)
 	}
 
 	// Leaving Ready evicts.
-	c.upsert(sandboxPod("ns1", "a", "127.30.0.1", notReady))
+	c.putPod(sandboxPod("ns1", "a", "127.30.0.1", notReady))
 	if got := lookup(c, "ns1", "a"); got != "" {
 		t.Fatalf("unready pod still cached: %q", got)
 	}
-	if _, ok := c.ByUID(sandboxUID("ns1", "a")); ok {
+	if _, ok := c.ByUID("ns1", sbA.UID); ok {
 		t.Fatal("unready pod still cached by UID")
 	}
-	// IP change follows the Pod.
-	c.upsert(sandboxPod("ns1", "a", "127.30.0.9"))
+	// An IP change needs both the Pod and the Sandbox's status.
+	moved := sandboxPod("ns1", "a", "127.30.0.9")
+	c.putPod(moved)
+	if got := lookup(c, "ns1", "a"); got != "" {
+		t.Fatalf("ByName = %q before the Sandbox's status lists the new IP", got)
+	}
+	c.putSandbox(sandboxFor(moved))
 	if got := lookup(c, "ns1", "a"); got != "127.30.0.9" {
 		t.Fatalf("ByName after IP change = %q", got)
 	}
-	// Delete evicts, including through a tombstone.
-	c.onDelete(cache.DeletedFinalStateUnknown{Key: "ns1/a", Obj: sandboxPod("ns1", "a", "127.30.0.9")})
+	// The controller clearing status.podIPs evicts.
+	cleared := sandboxFor(moved)
+	cleared.Status.PodIPs = nil
+	c.putSandbox(cleared)
+	if got := lookup(c, "ns1", "a"); got != "" {
+		t.Fatalf("ByName with empty status.podIPs = %q", got)
+	}
+	c.putSandbox(sandboxFor(moved))
+	// Pod delete evicts, including through a tombstone.
+	c.deletePod(moved)
 	if got := lookup(c, "ns1", "a"); got != "" {
 		t.Fatalf("deleted pod still cached: %q", got)
 	}
-	c.onDelete(adopted)
-	c.onDelete(w)
-	if c.Len() != 0 || c.HasNamespace("ns1") || len(c.byName) != 0 || len(c.byPod) != 0 {
-		t.Fatalf("cache not empty: uid=%v name=%v pod=%v ns=%v", c.byUID, c.byName, c.byPod, c.namespaces)
+	// Sandbox delete evicts.
+	c.deleteSandbox(claimed)
+	if _, ok := c.ByUID("ns1", sbW.UID); ok {
+		t.Fatal("deleted Sandbox still cached")
+	}
+	if c.Len() != 0 || c.HasNamespace("ns1") || len(c.byName) != 0 || len(c.byUID) != 0 {
+		t.Fatalf("cache not empty: name=%v uid=%v ns=%v", c.byName, c.byUID, c.namespaces)
 	}
 }
 
-func TestPodCacheNameCollision(t *testing.T) {
+// A Pod forged by someone who may create Pods in the namespace, with a
+// controller ownerReference to the victim Sandbox's UID and its name-hash
+// label, never takes the victim's route, whatever the event order.
+func TestPodCacheForgedPodNeverWins(t *testing.T) {
 	c := newBareCache(t)
-	// Sandbox ns/a recreated: the old Pod (old Sandbox UID) lingers while
-	// the new one becomes ready. Last writer wins...
+	real := sandboxPod("ns", "victim", "127.30.0.1")
+	sb := c.put(real)
+	forged := sandboxPod("ns", "victim-forged", "127.30.0.66", ownedBy("agents.x-k8s.io/v1beta1", "Sandbox", "victim", sb.UID),
+		func(p *corev1.Pod) { p.Labels[agentsv1beta1.SandboxNameHashLabel] = agentsv1beta1.NameHash("victim") })
+	c.putPod(forged)
+	c.putPod(real)
+	c.putPod(forged)
+	if got := lookup(c, "ns", "victim"); got != "127.30.0.1" {
+		t.Fatalf("ByName = %q, want the real Pod 127.30.0.1", got)
+	}
+	if e, _ := c.ByUID("ns", sb.UID); e.PodIP.String() != "127.30.0.1" {
+		t.Fatalf("ByUID = %+v, want the real Pod", e)
+	}
+	// The forged Pod's delete leaves the real route alone.
+	c.deletePod(forged)
+	if got := lookup(c, "ns", "victim"); got != "127.30.0.1" {
+		t.Fatalf("ByName after the forged Pod's delete = %q", got)
+	}
+	// With the real Pod gone and the Sandbox's status cleared, a forged
+	// Pod under the tracked name gets nothing either.
+	c.deletePod(real)
+	cleared := sb.DeepCopy()
+	cleared.Status.PodIPs = nil
+	c.putSandbox(cleared)
+	impostor := sandboxPod("ns", "victim", "127.30.0.66", ownedBy("agents.x-k8s.io/v1beta1", "Sandbox", "victim", sb.UID))
+	c.putPod(impostor)
+	if got := lookup(c, "ns", "victim"); got != "" {
+		t.Fatalf("ByName = %q for a Pod the Sandbox's status does not list", got)
+	}
+}
+
+// A Pod in another namespace that carries a Sandbox's UID, name and label
+// neither evicts nor replaces that Sandbox's entry, and is not routable
+// itself.
+func TestPodCacheForeignNamespaceUID(t *testing.T) {
+	c := newBareCache(t)
+	sb := c.put(sandboxPod("team-a", "victim", "127.30.0.1"))
+	foreign := sandboxPod("team-b", "victim", "127.30.0.66", ownedBy("agents.x-k8s.io/v1beta1", "Sandbox", "victim", sb.UID))
+	c.putPod(foreign)
+	if got := lookup(c, "team-a", "victim"); got != "127.30.0.1" {
+		t.Fatalf("team-a/victim = %q, want 127.30.0.1", got)
+	}
+	if got := lookup(c, "team-b", "victim"); got != "" {
+		t.Fatalf("team-b/victim = %q, want a miss", got)
+	}
+	if _, ok := c.ByUID("team-b", sb.UID); ok {
+		t.Fatal("team-a's UID resolves in team-b")
+	}
+	c.deletePod(foreign)
+	if e, ok := c.ByUID("team-a", sb.UID); !ok || e.PodIP.String() != "127.30.0.1" {
+		t.Fatalf("team-a's entry after the foreign Pod's delete = %+v, %v", e, ok)
+	}
+	// Even a Sandbox in team-b with the same name does not touch team-a's
+	// entry.
+	c.put(sandboxPod("team-b", "victim", "127.30.0.7"))
+	if got := lookup(c, "team-a", "victim"); got != "127.30.0.1" {
+		t.Fatalf("team-a/victim = %q after team-b's own victim appeared", got)
+	}
+	if got := lookup(c, "team-b", "victim"); got != "127.30.0.7" {
+		t.Fatalf("team-b/victim = %q", got)
+	}
+}
+
+func TestPodCacheRecreatedSandbox(t *testing.T) {
+	c := newBareCache(t)
 	old := sandboxPod("ns", "a", "127.30.0.1", ownedBy("agents.x-k8s.io/v1beta1", "Sandbox", "a", "old"))
-	old.UID = "pod-old"
+	oldSb := c.put(old)
+	// Sandbox ns/a deleted and recreated; the old Pod lingers.
+	c.deleteSandbox(oldSb)
 	cur := sandboxPod("ns", "a", "127.30.0.2", ownedBy("agents.x-k8s.io/v1beta1", "Sandbox", "a", "new"))
-	cur.UID = "pod-new"
-	c.upsert(old)
-	c.upsert(cur)
+	curSb := sandboxFor(cur)
+	curSb.Status.PodIPs = nil
+	c.putSandbox(curSb)
+	if got := lookup(c, "ns", "a"); got != "" {
+		t.Fatalf("ByName = %q: the old Sandbox's Pod serves its successor", got)
+	}
+	c.putPod(cur)
+	c.putSandbox(sandboxFor(cur))
 	if got := lookup(c, "ns", "a"); got != "127.30.0.2" {
-		t.Fatalf("ByName = %q, want the last writer 127.30.0.2", got)
+		t.Fatalf("ByName = %q, want 127.30.0.2", got)
 	}
-	// ...and the old Pod's delete does not remove the new name key.
-	c.onDelete(old)
-	if got := lookup(c, "ns", "a"); got != "127.30.0.2" {
-		t.Fatalf("ByName after stale delete = %q, want 127.30.0.2", got)
-	}
-	if _, ok := c.ByUID("old"); ok {
-		t.Fatal("old sandbox still cached by UID")
-	}
-
-	// Two Pods of one Sandbox: the later write owns the entry and the
-	// earlier Pod's delete leaves it alone.
-	p2 := sandboxPod("ns", "a", "127.30.0.3", ownedBy("agents.x-k8s.io/v1beta1", "Sandbox", "a", "new"))
-	p2.UID = "pod-new-2"
-	c.upsert(p2)
-	c.onDelete(cur)
-	if got := lookup(c, "ns", "a"); got != "127.30.0.3" {
-		t.Fatalf("ByName = %q, want 127.30.0.3", got)
+	if _, ok := c.ByUID("ns", "old"); ok {
+		t.Fatal("old Sandbox still cached by UID")
 	}
 }
 
-func TestPodCacheInvalidate(t *testing.T) {
+// Recheck re-derives from the stores: it changes nothing while they do
+// not, and follows them when the handler has not run yet.
+func TestPodCacheRecheck(t *testing.T) {
 	c := newBareCache(t)
-	c.upsert(sandboxPod("ns", "a", "127.30.0.1"))
-	uid := sandboxUID("ns", "a")
-	if c.Invalidate(uid, netip.MustParseAddr("127.30.0.2")) {
-		t.Fatal("Invalidate with a different IP evicted the entry")
+	p := sandboxPod("ns", "a", "127.30.0.1")
+	sb := c.put(p)
+	if c.Recheck("ns", "a") {
+		t.Fatal("Recheck reported a change with unchanged stores")
 	}
-	if !c.Invalidate(uid, netip.MustParseAddr("127.30.0.1")) {
-		t.Fatal("Invalidate did not evict")
-	}
-	if got := lookup(c, "ns", "a"); got != "" {
-		t.Fatalf("invalidated entry still cached: %q", got)
-	}
-	// The next informer event brings it back.
-	c.upsert(sandboxPod("ns", "a", "127.30.0.1"))
 	if got := lookup(c, "ns", "a"); got != "127.30.0.1" {
-		t.Fatalf("ByName after re-add = %q", got)
+		t.Fatalf("entry gone after Recheck: %q", got)
+	}
+	// The store already has the Pod unready; its handler has not run.
+	unready, _ := slimPod(sandboxPod("ns", "a", "127.30.0.1", notReady))
+	if err := c.pods.GetStore().Update(unready); err != nil {
+		t.Fatal(err)
+	}
+	if !c.Recheck("ns", "a") {
+		t.Fatal("Recheck missed the store's change")
+	}
+	if _, ok := c.ByUID("ns", sb.UID); ok {
+		t.Fatal("unready Pod still cached after Recheck")
 	}
 }
 
 func TestPodCacheDualStack(t *testing.T) {
 	c := newBareCache(t)
 	p := sandboxPod("ns", "a", "127.30.0.1")
-	p.Status.PodIPs = []corev1.PodIP{{IP: "127.30.0.1"}, {IP: "fd00::1"}}
-	c.upsert(p)
+	p.Status.PodIPs = []corev1.PodIP{{IP: "127.30.0.1"}, {IP: "fd00::1"}, {IP: "fd00::2"}}
+	sb := sandboxFor(p)
+	// The status lists only two: the third is not the controller's word.
+	sb.Status.PodIPs = []string{"127.30.0.1", "fd00::1"}
+	c.putPod(p)
+	c.putSandbox(sb)
 	e, _ := c.ByName("ns", "a")
 	want := []netip.Addr{netip.MustParseAddr("127.30.0.1"), netip.MustParseAddr("fd00::1")}
 	if diff := cmp.Diff(want, e.PodIPs, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
@@ -212,25 +379,61 @@ func TestPodCacheDualStack(t *testing.T) {
 	if !e.HasIP(netip.MustParseAddr("fd00::1")) || e.HasIP(netip.MustParseAddr("fd00::2")) {
 		t.Error("HasIP wrong")
 	}
+	if !c.SandboxHasIP("ns", "a", netip.MustParseAddr("fd00::1")) || c.SandboxHasIP("ns", "a", netip.MustParseAddr("fd00::2")) || c.SandboxHasIP("ns2", "a", netip.MustParseAddr("fd00::1")) {
+		t.Error("SandboxHasIP wrong")
+	}
 }
 
-// TestPodCacheInformer runs the real informer path on a fake clientset:
-// selectors, transform, handler registration and sync.
+func TestSlimSandbox(t *testing.T) {
+	sb := sandboxFor(sandboxPod("ns", "a", "127.30.0.1"))
+	sb.Labels = map[string]string{"tenant": "x", agentsv1beta1.WarmPoolSandboxLabel: "p"}
+	sb.Annotations = map[string]string{"big": "y", agentsv1beta1.PodNameAnnotation: "a"}
+	sb.Spec.PodTemplate.Spec.Containers = []corev1.Container{{Name: "c", Image: "i"}}
+	sb.Status.Conditions = []metav1.Condition{{Type: "Ready"}}
+	got, _ := slimSandbox(sb)
+	want := &agentsv1beta1.Sandbox{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: "a", Namespace: "ns", UID: sb.UID,
+			Labels:      map[string]string{agentsv1beta1.WarmPoolSandboxLabel: "p"},
+			Annotations: map[string]string{agentsv1beta1.PodNameAnnotation: "a"},
+		},
+		Status: agentsv1beta1.SandboxStatus{PodIPs: []string{"127.30.0.1"}},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("slimSandbox (-want,+got):\n%s", diff)
+	}
+}
+
+// TestPodCacheInformer runs the real informer path on fake clientsets:
+// selectors, transforms, handler registration, sync, and events of both
+// kinds after the initial lists.
 func TestPodCacheInformer(t *testing.T) {
-	r, client := newTestRouter(t, nil,
-		sandboxPod("ns1", "a", "127.30.0.1"),
-		sandboxPod("ns1", "pool-x", "127.30.0.2", warm),
-		sandboxPod("ns1", "b", "127.30.0.3", notReady),
+	r, client, agents := newTestRouterObjs(t, nil,
+		sandboxPod("ns1", "a", "127.30.0.1"), sandboxFor(sandboxPod("ns1", "a", "127.30.0.1")),
+		sandboxPod("ns1", "pool-x", "127.30.0.2", warm), sandboxFor(sandboxPod("ns1", "pool-x", "127.30.0.2", warm)),
+		sandboxPod("ns1", "b", "127.30.0.3", notReady), sandboxFor(sandboxPod("ns1", "b", "127.30.0.3")),
+		// A Pod without its Sandbox is never routable.
+		sandboxPod("ns1", "orphan", "127.30.0.4"),
 	)
 	c := r.Cache()
-	if got := lookup(c, "ns1", "a"); got != "127.30.0.1" {
+	byName := func(ns, name string) string {
+		e, ok := c.ByName(ns, name)
+		if !ok {
+			return ""
+		}
+		return e.PodIP.String()
+	}
+	if got := byName("ns1", "a"); got != "127.30.0.1" {
 		t.Errorf("ByName(ns1/a) = %q", got)
 	}
-	if got := lookup(c, "ns1", "pool-x"); got != "" {
+	if got := byName("ns1", "pool-x"); got != "" {
 		t.Errorf("warm pod by name = %q", got)
 	}
-	if got := lookup(c, "ns1", "b"); got != "" {
+	if got := byName("ns1", "b"); got != "" {
 		t.Errorf("unready pod by name = %q", got)
+	}
+	if got := byName("ns1", "orphan"); got != "" {
+		t.Errorf("pod without a Sandbox by name = %q", got)
 	}
 	if c.Len() != 2 {
 		t.Errorf("Len() = %d, want 2", c.Len())
@@ -252,4 +455,16 @@ func TestPodCacheInformer(t *testing.T) {
 	if !listed {
 		t.Error("no pods LIST recorded")
 	}
+
+	// Events after the sync: the orphan's Sandbox appears.
+	ctx := t.Context()
+	if _, err := agents.AgentsV1beta1().Sandboxes("ns1").Create(ctx, sandboxFor(sandboxPod("ns1", "orphan", "127.30.0.4")), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return byName("ns1", "orphan") == "127.30.0.4" })
+	// b's Pod turns Ready.
+	if _, err := client.CoreV1().Pods("ns1").Update(ctx, sandboxPod("ns1", "b", "127.30.0.3"), metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return byName("ns1", "b") == "127.30.0.3" })
 }

@@ -24,6 +24,9 @@ import (
 	"testing"
 
 	"golang.org/x/net/dns/dnsmessage"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 )
 
 // fakeDNS answers every A question with addr and every other question with
@@ -124,5 +127,50 @@ func TestDialGuard(t *testing.T) {
 		if (err == nil) != tc.ok {
 			t.Errorf("dialGuard(%v)(%q) = %v, want ok=%v", tc.allowLoopback, tc.addr, err, tc.ok)
 		}
+	}
+}
+
+// TestAttackDNSFallbackReachesOtherSandbox: with the fallback on, a tenant
+// creates a Service (ExternalName, or a selector) named like an ID they
+// may use, resolving to another tenant's sandbox Pod. The router must only
+// dial addresses that the requested Sandbox's own status.podIPs lists.
+func TestAttackDNSFallbackReachesOtherSandbox(t *testing.T) {
+	victim := newBackend(t, "127.0.0.1", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("victim")) })
+	dnsAddr := fakeDNS(t, netip.MustParseAddr("127.0.0.1"))
+	victimPod := sandboxPod("team-b", "victim", "127.0.0.1")
+	// team-a/svc-sb is a Service-backed Sandbox whose Pod the cache does
+	// not hold (not Ready yet, say); its status lists the address.
+	svcSb := &agentsv1beta1.Sandbox{ObjectMeta: metav1.ObjectMeta{Name: "svc-sb", Namespace: "team-a", UID: "svc-sb-uid"}}
+	svcSb.Status.PodIPs = []string{"127.0.0.1"}
+	r, _, _ := newTestRouterObjs(t, func(o *Options) {
+		o.DNSFallback = true
+		o.ClusterDomain = "cluster.test"
+		o.UpstreamMaxRetries = 0
+		o.DNSResolver = &net.Resolver{
+			PreferGo: true,
+			Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, "udp", dnsAddr)
+			},
+		}
+	}, victimPod, sandboxFor(victimPod), svcSb)
+	front := frontend(t, r)
+
+	for _, tc := range []struct{ ns, id string }{
+		{"team-a", "steal"},  // no such Sandbox in team-a
+		{"team-a", "victim"}, // a name that exists only in team-b
+		{"team-c", "victim"},
+	} {
+		req := sandboxRequest(t, front, http.MethodGet, "/", tc.ns, tc.id, victim.portNum())
+		readDetail(t, do(t, req), 502, "Could not connect to the backend sandbox: "+tc.id)
+	}
+	if n := victim.hits.Load(); n != 0 {
+		t.Fatalf("the DNS fallback reached team-b's sandbox %d times", n)
+	}
+	// The fallback still serves the Sandbox whose status lists the address.
+	resp := do(t, sandboxRequest(t, front, http.MethodGet, "/", "team-a", "svc-sb", victim.portNum()))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("fallback to a Sandbox's own status address: status %d, want 200", resp.StatusCode)
 	}
 }

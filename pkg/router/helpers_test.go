@@ -33,6 +33,7 @@ import (
 	k8sfake "k8s.io/client-go/kubernetes/fake"
 	"k8s.io/klog/v2/ktesting"
 
+	agentsfake "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned/fake"
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 )
 
@@ -73,19 +74,78 @@ func sandboxPod(ns, name, ip string, opts ...podOpt) *corev1.Pod {
 
 func sandboxUID(ns, name string) types.UID { return types.UID("sb-" + ns + "-" + name) }
 
-// newTestRouter builds a router on a fake clientset seeded with pods,
+// sandboxFor is the Sandbox a working controller reports for pod: the
+// owner's name and UID, the Pod's IPs in status, the pod-name annotation
+// when the names differ, and the pool label when the Pod has it.
+func sandboxFor(pod *corev1.Pod) *agentsv1beta1.Sandbox {
+	ref := metav1.GetControllerOf(pod)
+	if ref == nil {
+		return nil
+	}
+	sb := &agentsv1beta1.Sandbox{ObjectMeta: metav1.ObjectMeta{Name: ref.Name, Namespace: pod.Namespace, UID: ref.UID}}
+	for _, ip := range pod.Status.PodIPs {
+		sb.Status.PodIPs = append(sb.Status.PodIPs, ip.IP)
+	}
+	if pod.Name != ref.Name {
+		sb.Annotations = map[string]string{agentsv1beta1.PodNameAnnotation: pod.Name}
+	}
+	if v, ok := pod.Labels[agentsv1beta1.WarmPoolSandboxLabel]; ok {
+		sb.Labels = map[string]string{agentsv1beta1.WarmPoolSandboxLabel: v}
+	}
+	return sb
+}
+
+// newTestRouter builds a router on fake clientsets seeded with pods and,
+// for each, the Sandbox its controller would report (sandboxFor), then
 // starts and syncs its cache. Loopback Pod-IP hints are allowed, since
 // every test backend listens on 127.0.0.0/8.
 func newTestRouter(t *testing.T, mutate func(*Options), pods ...*corev1.Pod) (*Router, *k8sfake.Clientset) {
 	t.Helper()
-	logger, ctx := ktesting.NewTestContext(t)
-	objs := make([]runtime.Object, 0, len(pods))
+	objs := make([]runtime.Object, 0, 2*len(pods))
 	for _, p := range pods {
 		objs = append(objs, p)
+		if sb := sandboxFor(p); sb != nil {
+			objs = append(objs, sb)
+		}
 	}
-	client := k8sfake.NewClientset(objs...)
+	r, client, _ := newTestRouterObjs(t, mutate, objs...)
+	return r, client
+}
+
+// newAgentsClient is a fake agent-sandbox clientset holding sandboxes. They
+// are created through the client: the fake's constructor files objects
+// under a guessed resource ("sandboxs") that List never reads.
+func newAgentsClient(t *testing.T, sandboxes ...runtime.Object) *agentsfake.Clientset {
+	t.Helper()
+	c := agentsfake.NewSimpleClientset()
+	for _, o := range sandboxes {
+		sb := o.(*agentsv1beta1.Sandbox)
+		if _, err := c.AgentsV1beta1().Sandboxes(sb.Namespace).Create(context.Background(), sb, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.ClearActions()
+	return c
+}
+
+// newTestRouterObjs is newTestRouter with exactly the given Pods and
+// Sandboxes, nothing derived.
+func newTestRouterObjs(t *testing.T, mutate func(*Options), objs ...runtime.Object) (*Router, *k8sfake.Clientset, *agentsfake.Clientset) {
+	t.Helper()
+	logger, ctx := ktesting.NewTestContext(t)
+	var kubeObjs, agentObjs []runtime.Object
+	for _, o := range objs {
+		if _, ok := o.(*agentsv1beta1.Sandbox); ok {
+			agentObjs = append(agentObjs, o)
+		} else {
+			kubeObjs = append(kubeObjs, o)
+		}
+	}
+	client := k8sfake.NewClientset(kubeObjs...)
+	agents := newAgentsClient(t, agentObjs...)
 	o := DefaultOptions()
 	o.KubeClient = client
+	o.AgentsClient = agents
 	o.AllowLoopbackPodIP = true
 	o.Logger = logger
 	o.UpstreamRetryInitialDelay = 10 * time.Millisecond
@@ -106,7 +166,7 @@ func newTestRouter(t *testing.T, mutate func(*Options), pods ...*corev1.Pod) (*R
 		t.Fatal("cache did not sync")
 	}
 	t.Cleanup(r.CloseIdleConnections)
-	return r, client
+	return r, client, agents
 }
 
 // frontend serves the router's handler on loopback for the test's life.

@@ -97,7 +97,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"sandbox_namespace"}),
 		CacheInvalidated: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sandbox_router_cache_invalidations_total",
-			Help: "Cache entries evicted after a dial showed their Pod IP dead.",
+			Help: "Cache entries found changed in the informers' stores when re-checked after a dead-host dial failure; requests never evict entries.",
 		}, []string{"sandbox_namespace"}),
 		AuthzDecisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sandbox_router_authz_decisions_total",

@@ -210,7 +210,7 @@ func (r *Router) resolve(st *requestState) *RequestError {
 		ok bool
 	)
 	if t.UID != "" {
-		e, ok = r.cache.ByUID(typesUID(t.UID))
+		e, ok = r.cache.ByUID(t.Namespace, typesUID(t.UID))
 		// The UID must name the sandbox the caller was authorized for;
 		// otherwise a UID would reach around the authorizer.
 		ok = ok && e.Namespace == t.Namespace && e.Name == t.ID
@@ -340,12 +340,15 @@ func (r *Router) deny(w http.ResponseWriter, req *http.Request, t Target, err er
 	}
 }
 
-// invalidate evicts a cache entry whose Pod IP just failed to dial in a
-// way that says the host is gone.
-func (r *Router) invalidate(st *requestState) {
-	if r.cache.Invalidate(st.entry.SandboxUID, st.entry.PodIP) {
+// recheck runs after a cached Pod IP failed to dial in a way that says the
+// host may be gone. It never evicts: the dial failed for a port and a path
+// the client chose (a port a NetworkPolicy drops times out just like a dead
+// Pod), so the entry is only re-derived from the informers' stores, which
+// the API server alone changes.
+func (r *Router) recheck(st *requestState) {
+	if r.cache.Recheck(st.entry.Namespace, st.entry.Name) {
 		r.metrics.CacheInvalidated.WithLabelValues(st.nsLabel).Inc()
-		r.logger.V(2).Info("Evicted unreachable sandbox pod from the cache", "sandbox", klog.KRef(st.entry.Namespace, st.entry.Name), "podIP", st.entry.PodIP)
+		r.logger.V(2).Info("Sandbox entry changed on a re-check after a failed dial", "sandbox", klog.KRef(st.entry.Namespace, st.entry.Name), "podIP", st.entry.PodIP)
 	}
 }
 

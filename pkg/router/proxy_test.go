@@ -799,9 +799,11 @@ func metricValue(t *testing.T, r *Router, name string, labelPairs ...string) flo
 	return 0
 }
 
-// A dead-host dial failure (not connection refused) on a cached IP evicts
-// the entry, so the next request does not wait for the informer.
-func TestProxyInvalidatesDeadHost(t *testing.T) {
+// A dead-host dial failure (not connection refused) on a cached IP never
+// evicts the entry: the client chose the port, and a port a NetworkPolicy
+// drops times out just like a dead Pod. The entry is re-derived from the
+// informers' stores, which have not changed, so nothing is counted.
+func TestProxyDeadHostNeverEvicts(t *testing.T) {
 	r, _ := newTestRouter(t, func(o *Options) { o.UpstreamMaxRetries = 1 }, sandboxPod("team-a", "sb-1", "127.0.0.1"))
 	rt := r.proxy.Transport.(*retryTransport)
 	var calls int
@@ -810,17 +812,19 @@ func TestProxyInvalidatesDeadHost(t *testing.T) {
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: no route to host")}
 	})
 	front := frontend(t, r)
-	readDetail(t, do(t, sandboxRequest(t, front, http.MethodGet, "/", "team-a", "sb-1", 8888)), 502, "Could not connect to the backend sandbox: sb-1")
+	readDetail(t, do(t, sandboxRequest(t, front, http.MethodGet, "/", "team-a", "sb-1", 1234)), 502, "Could not connect to the backend sandbox: sb-1")
 	if calls != 2 {
 		t.Errorf("attempts = %d, want 2", calls)
 	}
-	if _, ok := r.Cache().ByName("team-a", "sb-1"); ok {
-		t.Error("dead host still cached")
+	if _, ok := r.Cache().ByName("team-a", "sb-1"); !ok {
+		t.Error("a failed dial evicted the entry")
 	}
-	if got := metricValue(t, r, "sandbox_router_cache_invalidations_total", "sandbox_namespace", "team-a"); got != 1 {
-		t.Errorf("invalidations = %v, want 1", got)
+	if got := metricValue(t, r, "sandbox_router_cache_invalidations_total", "sandbox_namespace", "team-a"); got != 0 {
+		t.Errorf("invalidations = %v, want 0 (the stores did not change)", got)
 	}
-	readDetail(t, do(t, sandboxRequest(t, front, http.MethodGet, "/", "team-a", "sb-1", 8888)), 404, "Sandbox not found: sb-1")
+	// The next request is resolved as before (and fails the same way,
+	// not with a 404).
+	readDetail(t, do(t, sandboxRequest(t, front, http.MethodGet, "/", "team-a", "sb-1", 8888)), 502, "Could not connect to the backend sandbox: sb-1")
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)

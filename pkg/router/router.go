@@ -29,9 +29,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
+
+	"github.com/agentsandbox/agent-sandbox/generated/clientset/versioned"
 )
 
 // Defaults of Options (§1.10, §1.11).
@@ -53,9 +54,12 @@ const (
 // Options configures a Router. Start from DefaultOptions: zero durations
 // take their defaults, but a zero UpstreamMaxRetries means no retries.
 type Options struct {
-	// KubeClient feeds the Pod cache; required, since every request is
-	// resolved from the cache.
+	// KubeClient feeds the Pod informer of the cache; required, since
+	// every request is resolved from the cache.
 	KubeClient kubernetes.Interface
+	// AgentsClient feeds the Sandbox informer of the cache; required: a
+	// Pod is only routed to when its Sandbox's status vouches for it.
+	AgentsClient versioned.Interface
 	// CacheNamespace limits the cache to one namespace; empty is all.
 	CacheNamespace string
 	// CacheResync is the informer resync period; 0 means 10 minutes.
@@ -63,9 +67,12 @@ type Options struct {
 
 	// DNSFallback routes sandboxes missing from the cache to
 	// <id>.<namespace>.svc.<ClusterDomain> (Service-backed sandboxes)
-	// instead of answering 404.
+	// instead of answering 404. Whatever the name resolves to, only an
+	// address listed in that Sandbox's status.podIPs is dialled.
 	DNSFallback   bool
 	ClusterDomain string
+	// DNSResolver resolves the fallback's names; nil is the system's.
+	DNSResolver *net.Resolver
 	// AllowLoopbackPodIP admits loopback X-Sandbox-Pod-IP hints.
 	AllowLoopbackPodIP bool
 
@@ -138,6 +145,9 @@ func (o *Options) complete() error {
 	if o.KubeClient == nil {
 		errs = append(errs, errors.New("a Kubernetes client is required (the router resolves sandboxes from its Pod cache)"))
 	}
+	if o.AgentsClient == nil {
+		errs = append(errs, errors.New("an agent-sandbox client is required (the router resolves sandboxes through their Sandbox objects)"))
+	}
 	if o.ProxyTimeout < 0 || o.ResponseHeaderTimeout < 0 || o.DialTimeout < 0 {
 		errs = append(errs, errors.New("timeouts must be > 0"))
 	}
@@ -197,7 +207,6 @@ type Router struct {
 	logger    klog.Logger
 	accessLog klog.Logger
 	cache     *PodCache
-	factory   kubeinformers.SharedInformerFactory
 	metrics   *Metrics
 	proxy     *httputil.ReverseProxy
 	transport *http.Transport
@@ -227,7 +236,7 @@ func New(opts Options) (*Router, error) {
 		accessLog: opts.Logger.WithName("sandbox-router.access"),
 	}
 	var err error
-	r.cache, r.factory, err = NewPodCache(opts.KubeClient, PodCacheOptions{
+	r.cache, err = NewPodCache(opts.KubeClient, opts.AgentsClient, PodCacheOptions{
 		Namespace: opts.CacheNamespace,
 		Resync:    opts.CacheResync,
 		Logger:    opts.Logger,
@@ -244,6 +253,10 @@ func New(opts Options) (*Router, error) {
 	r.rejectInflight = r.metrics.Rejections.WithLabelValues(limitInflight)
 	r.rejectInflightPerClient = r.metrics.Rejections.WithLabelValues(limitInflightPerClient)
 	r.transport, r.dialer = newBaseTransport(opts.DialTimeout, opts.AllowLoopbackPodIP, opts.MaxResponseHeaderBytes)
+	// The DNS fallback's check needs the request and the Sandbox store;
+	// ControlContext takes precedence over the class-only Control.
+	r.dialer.ControlContext = r.guardDial
+	r.dialer.Resolver = opts.DNSResolver
 	r.proxy = &httputil.ReverseProxy{
 		Rewrite:        r.rewrite,
 		ModifyResponse: r.modifyResponse,
@@ -255,7 +268,7 @@ func New(opts Options) (*Router, error) {
 			onRetry: func(st *requestState) {
 				r.metrics.UpstreamRetries.WithLabelValues(st.nsLabel).Inc()
 			},
-			onDeadHost: r.invalidate,
+			onDeadHost: r.recheck,
 		},
 		// Negative: flush after every write, so SSE and chunked output
 		// reach the client as the sandbox produces them.
@@ -282,20 +295,20 @@ func (r *Router) MetricsHandler() http.Handler {
 	return promhttp.HandlerFor(r.opts.Registry, promhttp.HandlerOpts{Registry: r.opts.Registry})
 }
 
-// Start starts the Pod informer; it is idempotent and returns at once.
-// The informer stops when ctx ends.
+// Start starts the Pod and Sandbox informers; it is idempotent and
+// returns at once. The informers stop when ctx ends.
 func (r *Router) Start(ctx context.Context) {
 	r.startOnce.Do(func() {
-		r.factory.Start(ctx.Done())
+		r.cache.Start(ctx.Done())
 		go func() {
 			<-ctx.Done()
-			r.factory.Shutdown()
+			r.cache.Shutdown()
 		}()
 	})
 }
 
-// WaitForCacheSync blocks until the Pod cache holds the initial LIST, or
-// ctx ends; it reports which.
+// WaitForCacheSync blocks until the cache holds the initial LISTs, or ctx
+// ends; it reports which.
 func (r *Router) WaitForCacheSync(ctx context.Context) bool {
 	if !r.cache.WaitForSync(ctx) {
 		return false

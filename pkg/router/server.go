@@ -213,7 +213,7 @@ func (r *Router) Run(ctx context.Context, ls *Listeners, o ServeOptions) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		return fmt.Errorf("pod cache did not sync within %s; does the router's ServiceAccount have list and watch on pods?", o.CacheSyncTimeout)
+		return fmt.Errorf("pod cache did not sync within %s; does the router's ServiceAccount have list and watch on pods and sandboxes.agents.x-k8s.io?", o.CacheSyncTimeout)
 	}
 	logger.Info("Pod cache synced", "sandboxes", r.cache.Len())
 

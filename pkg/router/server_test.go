@@ -41,6 +41,8 @@ import (
 	k8sfake "k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/klog/v2/ktesting"
+
+	agentsfake "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned/fake"
 )
 
 func get(t *testing.T, c *http.Client, url string) (int, string) {
@@ -85,9 +87,11 @@ func writeSelfSigned(t *testing.T, dir, cn string) (certFile, keyFile string) {
 func TestRunServesAndDrains(t *testing.T) {
 	be := newBackend(t, "127.0.0.1", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "sandbox") })
 	logger, ctx := ktesting.NewTestContext(t)
-	client := k8sfake.NewClientset(sandboxPod("team-a", "sb-1", "127.0.0.1"))
+	pod := sandboxPod("team-a", "sb-1", "127.0.0.1")
+	client := k8sfake.NewClientset(pod)
 	o := DefaultOptions()
 	o.KubeClient, o.AllowLoopbackPodIP, o.Logger = client, true, logger
+	o.AgentsClient = newAgentsClient(t, sandboxFor(pod))
 	r, err := New(o)
 	if err != nil {
 		t.Fatal(err)
@@ -182,6 +186,7 @@ func TestRunFailsWithoutCacheSync(t *testing.T) {
 	})
 	o := DefaultOptions()
 	o.KubeClient, o.Logger = client, logger
+	o.AgentsClient = agentsfake.NewSimpleClientset()
 	r, err := New(o)
 	if err != nil {
 		t.Fatal(err)
@@ -234,6 +239,10 @@ func TestNewValidatesOptions(t *testing.T) {
 	}
 	o := DefaultOptions()
 	o.KubeClient = k8sfake.NewClientset()
+	if _, err := New(o); err == nil {
+		t.Error("New without an agent-sandbox client succeeded")
+	}
+	o.AgentsClient = agentsfake.NewSimpleClientset()
 	o.MaxRequestBodyBytes = -1
 	if _, err := New(o); err == nil {
 		t.Error("New with a negative body limit succeeded")

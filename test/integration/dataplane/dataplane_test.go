@@ -405,18 +405,28 @@ func requestCount(t *testing.T, r *router.Router, method string, code int, names
 // subjectaccessreview mode, with loopback Pod IPs allowed (kwok's).
 func startRouter(t *testing.T, env *framework.Env) (string, *router.Router) {
 	t.Helper()
-	_, ctx := ktesting.NewTestContext(t)
-	ctx, cancel := context.WithCancel(ctx)
-	t.Cleanup(cancel)
 	authz, err := router.NewSubjectAccessReviewAuthorizer(router.TokenReviewOptions{Client: env.Kube})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startRouterWith(t, env, func(o *router.Options) { o.Authorizer = authz })
+}
+
+// startRouterWith serves an in-process router on 127.0.0.1 with loopback
+// Pod IPs allowed (kwok's), allow-all unless mutate says otherwise.
+func startRouterWith(t *testing.T, env *framework.Env, mutate func(*router.Options)) (string, *router.Router) {
+	t.Helper()
+	_, ctx := ktesting.NewTestContext(t)
+	ctx, cancel := context.WithCancel(ctx)
+	t.Cleanup(cancel)
 	o := router.DefaultOptions()
 	o.KubeClient = env.Kube
+	o.AgentsClient = env.Agents
 	o.AllowLoopbackPodIP = true
-	o.Authorizer = authz
 	o.Logger = klog.FromContext(ctx)
+	if mutate != nil {
+		mutate(&o)
+	}
 	r, err := router.New(o)
 	if err != nil {
 		t.Fatal(err)
@@ -425,7 +435,7 @@ func startRouter(t *testing.T, env *framework.Env) (string, *router.Router) {
 	syncCtx, syncCancel := context.WithTimeout(ctx, waitTimeout)
 	defer syncCancel()
 	if !r.WaitForCacheSync(syncCtx) {
-		t.Fatal("the router's Pod cache never synced")
+		t.Fatal("the router's cache never synced")
 	}
 	srv := httptest.NewServer(r.Handler())
 	t.Cleanup(func() {

@@ -49,9 +49,11 @@ const (
 	// port the router and the SDK default to.
 	runtimePort = 8888
 	// backendLabel on a Pod makes the fixture bind a redirecting server
-	// instead of the runtime (value backendRedirect).
+	// instead of the runtime (value backendRedirect), or nothing at all
+	// (backendNone: an attacker's Pod, whose address a test binds itself).
 	backendLabel    = "backend"
 	backendRedirect = "redirect"
+	backendNone     = "none"
 	// waitTimeout bounds every poll of the test: generous, for a loaded
 	// machine.
 	waitTimeout = 60 * time.Second
@@ -182,7 +184,7 @@ func (f *backends) sync(ctx context.Context) {
 	want := map[types.UID]*corev1.Pod{}
 	for i := range pods.Items {
 		p := &pods.Items[i]
-		if p.DeletionTimestamp == nil && p.Status.PodIP != "" && podReady(p) {
+		if p.DeletionTimestamp == nil && p.Status.PodIP != "" && podReady(p) && p.Labels[backendLabel] != backendNone {
 			want[p.UID] = p
 		}
 	}
