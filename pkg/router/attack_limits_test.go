@@ -162,7 +162,9 @@ func runRouter(t *testing.T, so ServeOptions) (*Router, string) {
 	t.Helper()
 	logger, ctx := ktesting.NewTestContext(t)
 	o := DefaultOptions()
-	o.KubeClient, o.AllowLoopbackPodIP, o.Logger = k8sfake.NewClientset(sandboxPod("team-a", "sb-1", "127.0.0.1")), true, logger
+	pod := sandboxPod("team-a", "sb-1", "127.0.0.1")
+	o.KubeClient, o.AllowLoopbackPodIP, o.Logger = k8sfake.NewClientset(pod), true, logger
+	o.AgentsClient = newAgentsClient(t, sandboxFor(pod))
 	r, err := New(o)
 	if err != nil {
 		t.Fatal(err)

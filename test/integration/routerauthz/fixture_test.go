@@ -62,6 +62,7 @@ func startRouter(t *testing.T, env *framework.Env, authz router.Authorizer) stri
 	t.Cleanup(cancel)
 	o := router.DefaultOptions()
 	o.KubeClient = env.Kube
+	o.AgentsClient = env.Agents
 	o.AllowLoopbackPodIP = true
 	o.UpstreamMaxRetries = 0
 	o.AccessLog = false
