@@ -99,7 +99,7 @@ func sandboxFor(pod *corev1.Pod) *agentsv1beta1.Sandbox {
 // for each, the Sandbox its controller would report (sandboxFor), then
 // starts and syncs its cache. Loopback Pod-IP hints are allowed, since
 // every test backend listens on 127.0.0.0/8.
-func newTestRouter(t *testing.T, mutate func(*Options), pods ...*corev1.Pod) (*Router, *k8sfake.Clientset) {
+func newTestRouter(t testing.TB, mutate func(*Options), pods ...*corev1.Pod) (*Router, *k8sfake.Clientset) {
 	t.Helper()
 	objs := make([]runtime.Object, 0, 2*len(pods))
 	for _, p := range pods {
@@ -186,7 +186,7 @@ type backend struct {
 	port string
 }
 
-func newBackend(t *testing.T, ip string, h http.HandlerFunc) *backend {
+func newBackend(t testing.TB, ip string, h http.HandlerFunc) *backend {
 	t.Helper()
 	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
