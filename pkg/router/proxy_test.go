@@ -391,6 +391,65 @@ func TestProxyStreamsResponse(t *testing.T) {
 	}
 }
 
+// TestProxyStreamsKnownLengthResponse: a body with a Content-Length that
+// the sandbox writes in parts reaches the client part by part (the
+// router flushes every write that leaves it incomplete).
+func TestProxyStreamsKnownLengthResponse(t *testing.T) {
+	release := make(chan struct{})
+	be := newBackend(t, "127.0.0.1", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Length", "13")
+		_, _ = io.WriteString(w, "first\n")
+		w.(http.Flusher).Flush()
+		<-release
+		_, _ = io.WriteString(w, "second\n")
+	})
+	r, _ := newTestRouter(t, nil, sandboxPod("team-a", "sb-1", "127.0.0.1"))
+	front := frontend(t, r)
+	req := sandboxRequest(t, front, http.MethodGet, "/download", "team-a", "sb-1", be.portNum())
+	type first struct {
+		resp *http.Response
+		br   *bufio.Reader
+		line string
+		err  error
+	}
+	got := make(chan first, 1)
+	go func() {
+		// Headers and the first part both arrive only if nothing buffers
+		// them until the body is complete.
+		resp, err := noRedirectClient().Do(req)
+		if err != nil {
+			got <- first{err: err}
+			return
+		}
+		br := bufio.NewReader(resp.Body)
+		line, err := br.ReadString('\n')
+		got <- first{resp, br, line, err}
+	}()
+	var f first
+	select {
+	case f = <-got:
+	case <-time.After(5 * time.Second):
+		close(release)
+		f = <-got
+		if f.resp != nil {
+			f.resp.Body.Close()
+		}
+		t.Fatal("first part not received before the second was written: response buffered")
+	}
+	close(release)
+	if f.err != nil {
+		t.Fatal(f.err)
+	}
+	defer f.resp.Body.Close()
+	if f.resp.ContentLength != 13 || f.line != "first\n" {
+		t.Fatalf("Content-Length %d, first line %q", f.resp.ContentLength, f.line)
+	}
+	rest, _ := io.ReadAll(f.br)
+	if string(rest) != "second\n" {
+		t.Errorf("rest = %q", rest)
+	}
+}
+
 func TestProxyStreamsRequestBody(t *testing.T) {
 	gotFirst := make(chan string, 1)
 	be := newBackend(t, "127.0.0.1", func(w http.ResponseWriter, r *http.Request) {

@@ -270,9 +270,14 @@ func New(opts Options) (*Router, error) {
 			},
 			onDeadHost: r.recheck,
 		},
-		// Negative: flush after every write, so SSE and chunked output
-		// reach the client as the sandbox produces them.
-		FlushInterval: -1,
+		// Zero, yet every write reaches the client at once: ReverseProxy
+		// itself flushes every write of SSE and of bodies without a
+		// Content-Length (chunked output), and responseRecorder flushes
+		// every write that leaves a known-length body incomplete. A
+		// negative interval would add, per request, a timer goroutine that
+		// flushes the headers alone: one more write syscall and a lock
+		// race with the body, for nothing a client can use.
+		FlushInterval: 0,
 		ErrorHandler:  r.proxyError,
 		ErrorLog:      nil,
 	}
