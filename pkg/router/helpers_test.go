@@ -115,7 +115,7 @@ func newTestRouter(t testing.TB, mutate func(*Options), pods ...*corev1.Pod) (*R
 // newAgentsClient is a fake agent-sandbox clientset holding sandboxes. They
 // are created through the client: the fake's constructor files objects
 // under a guessed resource ("sandboxs") that List never reads.
-func newAgentsClient(t *testing.T, sandboxes ...runtime.Object) *agentsfake.Clientset {
+func newAgentsClient(t testing.TB, sandboxes ...runtime.Object) *agentsfake.Clientset {
 	t.Helper()
 	c := agentsfake.NewSimpleClientset()
 	for _, o := range sandboxes {
@@ -130,7 +130,7 @@ func newAgentsClient(t *testing.T, sandboxes ...runtime.Object) *agentsfake.Clie
 
 // newTestRouterObjs is newTestRouter with exactly the given Pods and
 // Sandboxes, nothing derived.
-func newTestRouterObjs(t *testing.T, mutate func(*Options), objs ...runtime.Object) (*Router, *k8sfake.Clientset, *agentsfake.Clientset) {
+func newTestRouterObjs(t testing.TB, mutate func(*Options), objs ...runtime.Object) (*Router, *k8sfake.Clientset, *agentsfake.Clientset) {
 	t.Helper()
 	logger, ctx := ktesting.NewTestContext(t)
 	var kubeObjs, agentObjs []runtime.Object
