@@ -51,6 +51,7 @@ import (
 	informers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions"
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/pkg/clientconn"
+	"github.com/agentsandbox/agent-sandbox/pkg/conversion"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandbox"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandboxclaim"
@@ -137,6 +138,11 @@ func main() {
 	flag.StringVar(&o.webhook.namespace, "webhook-namespace", "agent-sandbox-system", "Namespace of that Service and of the certificate Secret.")
 	flag.BoolVar(&o.webhook.manageCerts, "manage-webhook-certs", true, "Create and renew the webhook certificate (Secret agent-sandbox-webhook-certs) and inject its CA into the CRDs.")
 	flag.StringVar(&o.webhook.url, "webhook-url", "", "Point the CRDs at this URL instead of the Service (a controller run outside the cluster, e.g. https://127.0.0.1:9443/convert).")
+	o.webhook.limits = conversion.DefaultLimits()
+	flag.Int64Var(&o.webhook.limits.MaxRequestBytes, "webhook-max-request-bytes", o.webhook.limits.MaxRequestBytes, "Largest ConversionReview the webhook reads (413 beyond); a v1alpha1 list page is converted in one review.")
+	flag.IntVar(&o.webhook.limits.MaxInFlight, "webhook-max-in-flight", o.webhook.limits.MaxInFlight, "Reviews of up to 1 MiB handled at once; more get 503 with Retry-After, which the API server retries.")
+	flag.Int64Var(&o.webhook.limits.MaxInFlightBytes, "webhook-max-in-flight-bytes", o.webhook.limits.MaxInFlightBytes, "Summed declared size of larger reviews handled at once; must be >= --webhook-max-request-bytes.")
+	flag.DurationVar(&o.webhook.limits.ReadTimeout, "webhook-read-timeout", o.webhook.limits.ReadTimeout, "Longest time to read one webhook request, headers and body.")
 	flag.DurationVar(&o.writeBehindWindow, "sandbox-write-behind-window", 0, "Defer an owned Pod's metadata patch by up to this long (at most 1s) so a burst of changes costs one patch; 0 is off.")
 	flag.DurationVar(&o.firstStatusDelay, "sandbox-first-status-delay", 5*time.Second, "Hold a new Sandbox's (and claim's) first status while its Pod is merely starting, for at most this long after creation, so a Pod Ready in time costs one status write, not two; 0 writes at once.")
 	flag.BoolVar(&o.disableClaimEvents, "disable-claim-events", false, "The SandboxClaim controller emits no Events.")
@@ -209,6 +215,11 @@ func (o *options) validate() error {
 	}
 	if o.firstStatusDelay < 0 {
 		errs = append(errs, errors.New("--sandbox-first-status-delay must be >= 0"))
+	}
+	if o.webhook.enabled {
+		if err := o.webhook.limits.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("--webhook-max-request-bytes, --webhook-max-in-flight, --webhook-max-in-flight-bytes, --webhook-read-timeout: %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }

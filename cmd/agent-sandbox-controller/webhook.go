@@ -24,10 +24,8 @@ import (
 	"net/url"
 	"path/filepath"
 	"strconv"
-	"time"
 
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
@@ -35,13 +33,8 @@ import (
 	"github.com/agentsandbox/agent-sandbox/pkg/conversion"
 )
 
-const (
-	// certSecretName holds the self-managed webhook certificate.
-	certSecretName = "agent-sandbox-webhook-certs"
-	// certCheckInterval is how often the certificate's remaining validity
-	// is checked against the renewal margin.
-	certCheckInterval = 12 * time.Hour
-)
+// certSecretName holds the self-managed webhook certificate.
+const certSecretName = "agent-sandbox-webhook-certs"
 
 type webhookOptions struct {
 	enabled                     bool
@@ -50,6 +43,7 @@ type webhookOptions struct {
 	serviceName, namespace, url string
 	manageCerts                 bool
 	clusterDomain               string
+	limits                      conversion.Limits
 }
 
 // startWebhook serves the conversion webhook in the background: with
@@ -86,28 +80,14 @@ func startWebhook(ctx context.Context, o options, cfg *rest.Config) error {
 		if err != nil {
 			return err
 		}
-		rotating := &conversion.RotatingCert{}
-		ensure := func(ctx context.Context) error {
-			certs, err := conversion.EnsureCertSecret(ctx, kube, w.namespace, certSecretName, dnsNames, ips)
-			if err != nil {
-				return err
-			}
-			if err := rotating.Set(certs); err != nil {
-				return err
-			}
-			return conversion.InjectCABundle(ctx, ext, certs.CA, endpoint)
+		rotator := &conversion.CertRotator{
+			Kube: kube, CRDs: ext, Namespace: w.namespace, Secret: certSecretName,
+			DNSNames: dnsNames, IPs: ips, Endpoint: endpoint,
 		}
-		if err := ensure(ctx); err != nil {
+		if err := rotator.Start(ctx); err != nil {
 			return err
 		}
-		// Renew well before expiry, also in a controller that never
-		// restarts: the check is cheap and idempotent.
-		go wait.UntilWithContext(ctx, func(ctx context.Context) {
-			if err := ensure(ctx); err != nil {
-				logger.Error(err, "Renewing the webhook certificate")
-			}
-		}, certCheckInterval)
-		getCert = rotating.GetCertificate
+		getCert = rotator.GetCertificate
 	} else {
 		certFile, keyFile := filepath.Join(w.certDir, w.certName), filepath.Join(w.certDir, w.keyName)
 		if _, err := tls.LoadX509KeyPair(certFile, keyFile); err != nil {
@@ -120,7 +100,7 @@ func startWebhook(ctx context.Context, o options, cfg *rest.Config) error {
 		return err
 	}
 	go func() {
-		if err := conversion.Serve(ctx, l, getCert); err != nil {
+		if err := conversion.Serve(ctx, l, getCert, w.limits); err != nil {
 			logger.Error(err, "Conversion webhook stopped")
 		}
 	}()

@@ -18,7 +18,6 @@ package conversion
 
 import (
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -26,15 +25,10 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"fmt"
+	"errors"
 	"math/big"
 	"net"
 	"time"
-
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 )
 
 // Certs are a CA and the webhook's serving certificate, PEM encoded.
@@ -42,27 +36,30 @@ type Certs struct {
 	CA, Cert, Key []byte
 }
 
-const (
-	certLifetime = 365 * 24 * time.Hour
-	// renewBefore: certificates this close to expiry are replaced at
-	// start-up, long before the API server would start refusing them.
-	renewBefore = 30 * 24 * time.Hour
-
-	secretCA   = "ca.crt"
-	secretCert = "tls.crt"
-	secretKey  = "tls.key"
-)
+// CertLifetime is how long a self-managed CA and serving certificate are
+// valid.
+const CertLifetime = 365 * 24 * time.Hour
 
 // NewCerts creates a CA (ECDSA P-256) and a serving certificate for the
-// given DNS names and IPs, valid for a year.
+// given DNS names and IPs, valid for CertLifetime from now.
 func NewCerts(dnsNames []string, ips []net.IP, now time.Time) (*Certs, error) {
+	return NewCertsUntil(dnsNames, ips, now, now.Add(CertLifetime))
+}
+
+// NewCertsUntil is NewCerts with a chosen expiry; both certificates are
+// valid from an hour before now (clock skew) until notAfter.
+func NewCertsUntil(dnsNames []string, ips []net.IP, now, notAfter time.Time) (*Certs, error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
 	}
+	caSerial, err := randomSerial()
+	if err != nil {
+		return nil, err
+	}
 	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "agent-sandbox-webhook-ca"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(certLifetime),
+		SerialNumber: caSerial, Subject: pkix.Name{CommonName: "agent-sandbox-webhook-ca"},
+		NotBefore: now.Add(-time.Hour), NotAfter: notAfter,
 		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature, BasicConstraintsValid: true, IsCA: true,
 	}
 	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
@@ -77,9 +74,13 @@ func NewCerts(dnsNames []string, ips []net.IP, now time.Time) (*Certs, error) {
 	if err != nil {
 		return nil, err
 	}
+	serial, err := randomSerial()
+	if err != nil {
+		return nil, err
+	}
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "agent-sandbox-webhook"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(certLifetime),
+		SerialNumber: serial, Subject: pkix.Name{CommonName: "agent-sandbox-webhook"},
+		NotBefore: now.Add(-time.Hour), NotAfter: notAfter,
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		DNSNames: dnsNames, IPAddresses: ips,
 	}
@@ -98,15 +99,51 @@ func NewCerts(dnsNames []string, ips []net.IP, now time.Time) (*Certs, error) {
 	}, nil
 }
 
-// usable reports whether the serving certificate covers dnsNames and ips
-// and stays valid past the renewal margin.
-func (c *Certs) usable(dnsNames []string, ips []net.IP, now time.Time) bool {
+// randomSerial is 128 random bits: every CA this code mints has the same
+// subject, so fixed serials would make (issuer, serial) ambiguous across
+// rotations, which RFC 5280 forbids and revocation and caching rely on.
+func randomSerial() (*big.Int, error) {
+	limit := new(big.Int).Lsh(big.NewInt(1), 128)
+	for {
+		n, err := rand.Int(rand.Reader, limit)
+		if err != nil {
+			return nil, err
+		}
+		if n.Sign() > 0 {
+			return n, nil
+		}
+	}
+}
+
+// leaf parses the serving pair and its CA, and checks that the CA signed
+// the certificate.
+func (c *Certs) leaf() (*x509.Certificate, *x509.Certificate, error) {
+	if c == nil {
+		return nil, nil, errors.New("no certificate")
+	}
 	pair, err := tls.X509KeyPair(c.Cert, c.Key)
-	if err != nil || len(c.CA) == 0 {
-		return false
+	if err != nil {
+		return nil, nil, err
 	}
 	leaf, err := x509.ParseCertificate(pair.Certificate[0])
-	if err != nil || now.Add(renewBefore).After(leaf.NotAfter) {
+	if err != nil {
+		return nil, nil, err
+	}
+	cas, err := parseCerts(c.CA)
+	if err != nil || len(cas) != 1 {
+		return nil, nil, errors.New("ca.crt must hold exactly one certificate")
+	}
+	if err := leaf.CheckSignatureFrom(cas[0]); err != nil {
+		return nil, nil, err
+	}
+	return leaf, cas[0], nil
+}
+
+// valid reports whether the serving certificate is in its validity
+// period at now and covers dnsNames and ips.
+func (c *Certs) valid(dnsNames []string, ips []net.IP, now time.Time) bool {
+	leaf, _, err := c.leaf()
+	if err != nil || now.Before(leaf.NotBefore) || !now.Before(leaf.NotAfter) {
 		return false
 	}
 	for _, n := range dnsNames {
@@ -122,45 +159,56 @@ func (c *Certs) usable(dnsNames []string, ips []net.IP, now time.Time) bool {
 	return true
 }
 
-// EnsureCertSecret returns the certificates kept in Secret ns/name,
-// creating or replacing them when missing, not covering the names, or
-// near expiry. Every replica of the controller serves the same
-// certificate, so whichever one the API server reaches is trusted.
-func EnsureCertSecret(ctx context.Context, kube kubernetes.Interface, ns, name string, dnsNames []string, ips []net.IP) (*Certs, error) {
-	secrets := kube.CoreV1().Secrets(ns)
-	now := time.Now()
-	existing, err := secrets.Get(ctx, name, metav1.GetOptions{})
-	found := err == nil
-	if found {
-		have := &Certs{CA: existing.Data[secretCA], Cert: existing.Data[secretCert], Key: existing.Data[secretKey]}
-		if have.usable(dnsNames, ips, now) {
-			return have, nil
+// parseCerts decodes every CERTIFICATE block of a PEM bundle.
+func parseCerts(b []byte) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	for {
+		var block *pem.Block
+		block, b = pem.Decode(b)
+		if block == nil {
+			return out, nil
 		}
-	} else if !apierrors.IsNotFound(err) {
-		return nil, fmt.Errorf("reading webhook certificate secret: %w", err)
-	}
-	certs, err := NewCerts(dnsNames, ips, now)
-	if err != nil {
-		return nil, err
-	}
-	data := map[string][]byte{secretCA: certs.CA, secretCert: certs.Cert, secretKey: certs.Key}
-	if found {
-		existing.Data = data
-		if _, err := secrets.Update(ctx, existing, metav1.UpdateOptions{}); err != nil {
-			return nil, fmt.Errorf("renewing webhook certificate secret: %w", err)
+		if block.Type != "CERTIFICATE" {
+			continue
 		}
-		return certs, nil
-	}
-	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Type: corev1.SecretTypeTLS, Data: data}
-	if _, err := secrets.Create(ctx, s, metav1.CreateOptions{}); err != nil {
-		if apierrors.IsAlreadyExists(err) {
-			// Another replica won the race: use its certificates.
-			return EnsureCertSecret(ctx, kube, ns, name, dnsNames, ips)
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, err
 		}
-		return nil, fmt.Errorf("creating webhook certificate secret: %w", err)
+		out = append(out, c)
 	}
-	return certs, nil
+}
+
+func encodeCerts(certs []*x509.Certificate) []byte {
+	var b bytes.Buffer
+	for _, c := range certs {
+		_ = pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+	}
+	return b.Bytes()
 }
 
 // SameCA reports whether bundle already holds ca.
 func SameCA(bundle, ca []byte) bool { return bytes.Equal(bytes.TrimSpace(bundle), bytes.TrimSpace(ca)) }
+
+// BundleHas reports whether the PEM bundle holds every certificate of
+// want (PEM).
+func BundleHas(bundle, want []byte) bool {
+	have, err := parseCerts(bundle)
+	if err != nil {
+		return false
+	}
+	wanted, err := parseCerts(want)
+	if err != nil || len(wanted) == 0 {
+		return false
+	}
+	for _, w := range wanted {
+		found := false
+		for _, h := range have {
+			found = found || bytes.Equal(h.Raw, w.Raw)
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}

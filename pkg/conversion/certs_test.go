@@ -17,6 +17,7 @@ limitations under the License.
 package conversion
 
 import (
+	"crypto/x509"
 	"net"
 	"os"
 	"path/filepath"
@@ -24,7 +25,7 @@ import (
 	"time"
 )
 
-func TestCertsCoverNamesAndRenewal(t *testing.T) {
+func TestCertsCoverNamesAndExpire(t *testing.T) {
 	now := time.Now()
 	ips := []net.IP{net.ParseIP("127.0.0.1")}
 	names := []string{"agent-sandbox-webhook-service.agent-sandbox-system.svc"}
@@ -32,14 +33,47 @@ func TestCertsCoverNamesAndRenewal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.usable(names, ips, now) {
-		t.Fatal("fresh certificate not usable")
+	if !c.valid(names, ips, now) {
+		t.Fatal("fresh certificate not valid")
 	}
-	if c.usable([]string{"other.svc"}, nil, now) {
+	if c.valid([]string{"other.svc"}, nil, now) {
 		t.Error("certificate accepted for a name it does not cover")
 	}
-	if c.usable(names, ips, now.Add(certLifetime-renewBefore+time.Hour)) {
-		t.Error("certificate inside the renewal margin still counts as usable")
+	if c.valid(names, ips, now.Add(CertLifetime)) {
+		t.Error("expired certificate still counts as valid")
+	}
+	r := &CertRotator{RenewBefore: DefaultRenewBefore}
+	if r.expiring(c, now) || !r.expiring(c, now.Add(CertLifetime-DefaultRenewBefore+time.Hour)) {
+		t.Error("the renewal margin is not where RenewBefore puts it")
+	}
+	other, err := NewCerts(names, ips, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if (&Certs{CA: other.CA, Cert: c.Cert, Key: c.Key}).valid(names, ips, now) {
+		t.Error("a pair is valid next to a CA that did not sign it")
+	}
+}
+
+// Every certificate gets 128 random bits of serial: the CAs share one
+// subject, so fixed serials would repeat (issuer, serial) across rotations.
+func TestCertSerialsAreRandom(t *testing.T) {
+	seen := map[string]bool{}
+	for range 4 {
+		c, err := NewCerts(nil, []net.IP{net.ParseIP("127.0.0.1")}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf, ca, err := c.leaf()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cert := range []*x509.Certificate{leaf, ca} {
+			if cert.SerialNumber.BitLen() < 64 || seen[cert.SerialNumber.String()] {
+				t.Errorf("serial %s: want 128 random bits, never repeated", cert.SerialNumber)
+			}
+			seen[cert.SerialNumber.String()] = true
+		}
 	}
 }
 
@@ -73,20 +107,5 @@ func TestFileCertReloadsRenewedFiles(t *testing.T) {
 	}
 	if string(c1.Certificate[0]) == string(c2.Certificate[0]) {
 		t.Error("the renewed certificate was not picked up")
-	}
-
-	r := &RotatingCert{}
-	if _, err := r.GetCertificate(nil); err == nil {
-		t.Error("a rotating cert with nothing set served something")
-	}
-	if err := r.Set(first); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Set(second); err != nil {
-		t.Fatal(err)
-	}
-	got, _ := r.GetCertificate(nil)
-	if string(got.Certificate[0]) != string(c2.Certificate[0]) {
-		t.Error("the rotating cert does not serve the latest pair")
 	}
 }

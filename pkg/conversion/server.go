@@ -24,23 +24,34 @@ import (
 	"net/http"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"k8s.io/klog/v2"
 )
 
 // Serve serves the conversion webhook at /convert over TLS on l until ctx
-// is done. getCert supplies the serving certificate per handshake, so a
-// renewed certificate is picked up without a restart.
-func Serve(ctx context.Context, l net.Listener, getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) error {
+// is done, within limits. getCert supplies the serving certificate per
+// handshake, so a renewed certificate is picked up without a restart.
+func Serve(ctx context.Context, l net.Listener, getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error), limits Limits) error {
+	if err := limits.Validate(); err != nil {
+		return err
+	}
 	mux := http.NewServeMux()
-	mux.Handle("/convert", Handler{})
+	mux.Handle("/convert", newLimitedHandler(limits))
 	srv := &http.Server{
 		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: getCert},
-		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ReadHeaderTimeout: min(10*time.Second, limits.ReadTimeout),
+		// The whole request, body included: a client trickling its body
+		// holds its admission for this long at most (HTTP/1 and, per
+		// stream, HTTP/2).
+		ReadTimeout: limits.ReadTimeout,
+		// Reading, converting and answering; a client that stops reading
+		// the answer is cut off instead of pinning the converted objects.
+		WriteTimeout:   limits.ReadTimeout + 30*time.Second,
+		IdleTimeout:    limits.IdleTimeout,
+		MaxHeaderBytes: 64 << 10,
+		TLSConfig:      &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: getCert},
+		BaseContext:    func(net.Listener) context.Context { return ctx },
 	}
 	go func() {
 		<-ctx.Done()
@@ -48,7 +59,9 @@ func Serve(ctx context.Context, l net.Listener, getCert func(*tls.ClientHelloInf
 		defer cancel()
 		_ = srv.Shutdown(shutdown)
 	}()
-	klog.FromContext(ctx).Info("Serving the conversion webhook", "address", l.Addr().String())
+	klog.FromContext(ctx).Info("Serving the conversion webhook", "address", l.Addr().String(),
+		"maxRequestBytes", limits.MaxRequestBytes, "maxInFlight", limits.MaxInFlight,
+		"maxInFlightBytes", limits.MaxInFlightBytes, "readTimeout", limits.ReadTimeout)
 	if err := srv.ServeTLS(l, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
@@ -62,30 +75,6 @@ func StaticCert(c *Certs) (func(*tls.ClientHelloInfo) (*tls.Certificate, error),
 		return nil, err
 	}
 	return func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &pair, nil }, nil
-}
-
-// RotatingCert serves the current certificate of a self-managed pair and
-// lets a background loop replace it; handshakes always see a whole pair.
-type RotatingCert struct {
-	current atomic.Pointer[tls.Certificate]
-}
-
-// Set installs c as the certificate served from now on.
-func (r *RotatingCert) Set(c *Certs) error {
-	pair, err := tls.X509KeyPair(c.Cert, c.Key)
-	if err != nil {
-		return err
-	}
-	r.current.Store(&pair)
-	return nil
-}
-
-// GetCertificate is a tls.Config.GetCertificate.
-func (r *RotatingCert) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	if c := r.current.Load(); c != nil {
-		return c, nil
-	}
-	return nil, errors.New("no serving certificate yet")
 }
 
 // FileCert serves the pair in certFile and keyFile, reloading it when the

@@ -19,22 +19,16 @@ package conversion
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/klog/v2"
 
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
 )
-
-// maxReviewBytes bounds a ConversionReview body; the API server's own
-// request limit is 3 MiB per object, and a list is sent in chunks.
-const maxReviewBytes = 64 << 20
 
 // converter turns one object's JSON into the other version.
 type converter struct {
@@ -123,38 +117,6 @@ type review struct {
 	metav1.TypeMeta `json:",inline"`
 	Request         *apiextensionsv1.ConversionRequest  `json:"request,omitempty"`
 	Response        *apiextensionsv1.ConversionResponse `json:"response,omitempty"`
-}
-
-// Handler serves ConversionReviews (apiextensions.k8s.io/v1 and v1beta1)
-// at /convert. A malformed review gets 400 with the reason; a review whose
-// objects cannot be converted gets a Failure result naming the object; it
-// never panics on input.
-type Handler struct{}
-
-func (Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	logger := klog.FromContext(r.Context())
-	if r.Method != http.MethodPost {
-		http.Error(w, "conversion reviews are POSTed", http.StatusMethodNotAllowed)
-		return
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxReviewBytes+1))
-	if err != nil {
-		http.Error(w, "reading body: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	if len(body) > maxReviewBytes {
-		http.Error(w, fmt.Sprintf("conversion review larger than %d bytes", maxReviewBytes), http.StatusRequestEntityTooLarge)
-		return
-	}
-	resp, status, msg := HandleReview(body)
-	if status != http.StatusOK {
-		http.Error(w, msg, status)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	if _, err := w.Write(resp); err != nil {
-		logger.V(2).Info("Writing conversion response failed", "err", err)
-	}
 }
 
 // HandleReview answers one ConversionReview body; status is the HTTP
