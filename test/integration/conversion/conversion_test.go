@@ -61,7 +61,7 @@ func startWebhook(t *testing.T, env *framework.Env) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- conversion.Serve(ctx, l, getCert) }()
+	go func() { done <- conversion.Serve(ctx, l, getCert, conversion.DefaultLimits()) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -29,15 +29,19 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
 	"github.com/agentsandbox/agent-sandbox/test/integration/framework"
@@ -325,4 +329,108 @@ func capNames(caps []corev1.Capability) []string {
 		out = append(out, string(c))
 	}
 	return out
+}
+
+// The shipped NetworkPolicies admit only what must reach each workload:
+// every container port of the controller and the router is covered by a
+// rule, and the metrics ports (which name every tenant's namespaces and
+// sandboxes) only from the monitoring namespace, by the label the API
+// server sets and no tenant can forge. (Enforcement is the CNI's; the local
+// cluster has none, so this checks what the policies say and that the API
+// server accepts them, above.)
+func TestNetworkPoliciesAdmitOnlyWhatMustReach(t *testing.T) {
+	env := framework.Setup(t)
+	monitoring := map[string]string{corev1.LabelMetadataName: "monitoring"}
+	for _, tc := range []struct {
+		dir, deployment, policy string
+		metricsPort             int32
+	}{
+		{"manifests/default", "agent-sandbox-controller", "agent-sandbox-controller", 8080},
+		{"manifests/router", "sandbox-router", "sandbox-router", 9090},
+	} {
+		t.Run(strings.ReplaceAll(tc.dir, "/", "_"), func(t *testing.T) {
+			var d *appsv1.Deployment
+			var np *networkingv1.NetworkPolicy
+			for _, o := range decode(t, run(t, env, nil, "kustomize", tc.dir)) {
+				switch {
+				case o.GetKind() == "Deployment" && o.GetName() == tc.deployment:
+					d = &appsv1.Deployment{}
+					if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, d); err != nil {
+						t.Fatal(err)
+					}
+				case o.GetKind() == "NetworkPolicy" && o.GetName() == tc.policy:
+					np = &networkingv1.NetworkPolicy{}
+					if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, np); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if d == nil || np == nil {
+				t.Fatalf("%s renders no Deployment %s or no NetworkPolicy %s", tc.dir, tc.deployment, tc.policy)
+			}
+			sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+			if err != nil || sel.Empty() || !sel.Matches(labels.Set(d.Spec.Template.Labels)) {
+				t.Fatalf("the NetworkPolicy's podSelector %v does not select the %s Pods %v", np.Spec.PodSelector, tc.deployment, d.Spec.Template.Labels)
+			}
+			if !contains(policyTypes(np), string(networkingv1.PolicyTypeIngress)) {
+				t.Fatal("the NetworkPolicy does not restrict ingress")
+			}
+			for _, rule := range np.Spec.Ingress {
+				if len(rule.Ports) == 0 {
+					t.Errorf("ingress rule %+v admits every port", rule)
+				}
+			}
+			for _, c := range d.Spec.Template.Spec.Containers {
+				for _, p := range c.Ports {
+					peers, covered := admitted(np, p)
+					switch {
+					case !covered:
+						t.Errorf("container port %s/%d is admitted by no rule", p.Name, p.ContainerPort)
+					case p.ContainerPort != tc.metricsPort:
+					case len(peers) == 0:
+						t.Errorf("metrics port %d is open to every source", p.ContainerPort)
+					default:
+						for _, peer := range peers {
+							if peer.NamespaceSelector == nil || peer.PodSelector != nil || peer.IPBlock != nil ||
+								len(peer.NamespaceSelector.MatchExpressions) > 0 ||
+								!reflect.DeepEqual(peer.NamespaceSelector.MatchLabels, monitoring) {
+								t.Errorf("metrics port %d admits %+v; want only the namespace labelled %v", p.ContainerPort, peer, monitoring)
+							}
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+func policyTypes(np *networkingv1.NetworkPolicy) []string {
+	var out []string
+	for _, p := range np.Spec.PolicyTypes {
+		out = append(out, string(p))
+	}
+	return out
+}
+
+// admitted returns the peers the policy admits to container port p and
+// whether any rule covers it; no peers with covered means every source.
+func admitted(np *networkingv1.NetworkPolicy, p corev1.ContainerPort) ([]networkingv1.NetworkPolicyPeer, bool) {
+	var peers []networkingv1.NetworkPolicyPeer
+	covered := false
+	for _, rule := range np.Spec.Ingress {
+		for _, rp := range rule.Ports {
+			match := rp.Port == nil ||
+				(rp.Port.Type == intstr.Int && rp.Port.IntVal == p.ContainerPort) ||
+				(rp.Port.Type == intstr.String && rp.Port.StrVal == p.Name)
+			if !match {
+				continue
+			}
+			if len(rule.From) == 0 {
+				return nil, true
+			}
+			covered = true
+			peers = append(peers, rule.From...)
+		}
+	}
+	return peers, covered
 }
