@@ -250,7 +250,6 @@ func (r *CertRotator) sync(ctx context.Context) error {
 		return fmt.Errorf("reading the webhook certificate secret: %w", err)
 	}
 	st := readState(s)
-	before := st.data()
 
 	switch {
 	case !st.cur.valid(r.DNSNames, r.IPs, now):
@@ -294,7 +293,7 @@ func (r *CertRotator) sync(ctx context.Context) error {
 		if _, err := secrets.Create(ctx, s, metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("creating the webhook certificate secret: %w", err)
 		}
-	} else if !sameData(before, st.data()) {
+	} else if !sameData(s.Data, st.data()) {
 		s.Data = st.data()
 		if _, err := secrets.Update(ctx, s, metav1.UpdateOptions{}); err != nil {
 			return fmt.Errorf("updating the webhook certificate secret: %w", err)
