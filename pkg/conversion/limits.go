@@ -97,7 +97,7 @@ func (l Limits) Validate() error {
 	if l.MaxInFlight <= 0 {
 		errs = append(errs, errors.New("the webhook's maximum in-flight reviews must be > 0"))
 	}
-	if l.MaxInFlightBytes < l.MaxRequestBytes && l.MaxRequestBytes > smallReviewBytes {
+	if l.MaxInFlightBytes < l.MaxRequestBytes {
 		errs = append(errs, fmt.Errorf("the webhook's in-flight bytes (%d) must hold one review of the maximum request size (%d)", l.MaxInFlightBytes, l.MaxRequestBytes))
 	}
 	if l.ReadTimeout <= 0 || l.IdleTimeout <= 0 {

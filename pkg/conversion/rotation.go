@@ -312,13 +312,30 @@ func (r *CertRotator) expiring(c *Certs, now time.Time) bool {
 
 // bundle is the current CA, the next one, and previous ones until they
 // expire: a replica that has not yet switched to the current pair still
-// serves one signed by a previous CA.
+// serves one signed by a previous CA. The order is stable (oldest first,
+// new CAs appended), so a promotion, which changes no CA, does not
+// rewrite the CRDs (each rewrite rebuilds the API server's storage for
+// them).
 func (r *CertRotator) bundle(st certState, now time.Time) []*x509.Certificate {
+	var keep []*x509.Certificate
+	if _, ca, err := st.cur.leaf(); err == nil {
+		keep = append(keep, ca)
+	}
+	if st.next != nil {
+		if _, ca, err := st.next.leaf(); err == nil {
+			keep = append(keep, ca)
+		}
+	}
+	kept := func(c *x509.Certificate) bool {
+		for _, k := range keep {
+			if bytes.Equal(k.Raw, c.Raw) {
+				return true
+			}
+		}
+		return false
+	}
 	var out []*x509.Certificate
 	add := func(c *x509.Certificate) {
-		if c == nil || !now.Before(c.NotAfter) || len(out) == maxBundleCAs {
-			return
-		}
 		for _, have := range out {
 			if bytes.Equal(have.Raw, c.Raw) {
 				return
@@ -326,14 +343,22 @@ func (r *CertRotator) bundle(st certState, now time.Time) []*x509.Certificate {
 		}
 		out = append(out, c)
 	}
-	_, curCA, _ := st.cur.leaf()
-	add(curCA)
-	if st.next != nil {
-		_, nextCA, _ := st.next.leaf()
-		add(nextCA)
-	}
 	for _, c := range st.bundle {
+		if now.Before(c.NotAfter) || kept(c) {
+			add(c)
+		}
+	}
+	for _, c := range keep {
 		add(c)
+	}
+	// Over the cap: drop the oldest previous CAs, never the current or
+	// next one.
+	for i := 0; len(out) > maxBundleCAs && i < len(out); {
+		if kept(out[i]) {
+			i++
+			continue
+		}
+		out = append(out[:i], out[i+1:]...)
 	}
 	return out
 }

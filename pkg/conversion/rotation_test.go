@@ -178,6 +178,7 @@ func TestBundleDropsExpiredCAs(t *testing.T) {
 	f := newRotationFixture()
 	now := time.Now()
 	var cas [][]byte
+	var pairs []*Certs
 	st := certState{}
 	for i := range 5 {
 		c, err := NewCertsUntil(nil, f.ips, now, now.Add(time.Duration(i+1)*time.Hour))
@@ -185,8 +186,9 @@ func TestBundleDropsExpiredCAs(t *testing.T) {
 			t.Fatal(err)
 		}
 		cas = append(cas, c.CA)
+		pairs = append(pairs, c)
 		prev, _ := parseCerts(c.CA)
-		st.bundle = append(prev, st.bundle...)
+		st.bundle = append(st.bundle, prev...)
 		st.cur = c
 	}
 	got := f.replica().bundle(st, now.Add(90*time.Minute))
@@ -195,5 +197,17 @@ func TestBundleDropsExpiredCAs(t *testing.T) {
 	}
 	if b := encodeCerts(got); BundleHas(b, cas[0]) || !BundleHas(b, cas[4]) {
 		t.Error("want the expired CA dropped and the current one kept")
+	}
+	if !bytes.Equal(got[len(got)-1].Raw, firstDER(cas[4])) || !bytes.Equal(got[0].Raw, firstDER(cas[2])) {
+		t.Error("want the stable order, oldest first, the oldest dropped over the cap")
+	}
+	// cur 3 with next 4 pending, then 4 promoted: the same bundle.
+	st.bundle = got
+	st.cur, st.next = pairs[3], pairs[4]
+	pending := f.replica().bundle(st, now.Add(90*time.Minute))
+	st.bundle = pending
+	st.cur, st.next = pairs[4], nil
+	if !bytes.Equal(encodeCerts(f.replica().bundle(st, now.Add(90*time.Minute))), encodeCerts(pending)) {
+		t.Error("a promotion, which changes no CA, changed the bundle")
 	}
 }
