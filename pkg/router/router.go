@@ -278,6 +278,7 @@ func New(opts Options) (*Router, error) {
 		// flushes the headers alone: one more write syscall and a lock
 		// race with the body, for nothing a client can use.
 		FlushInterval: 0,
+		BufferPool:    newBufferPool(),
 		ErrorHandler:  r.proxyError,
 		ErrorLog:      nil,
 	}
