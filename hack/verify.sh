@@ -22,6 +22,19 @@ echo "=== go vet"
 go vet ./... || fail=1
 go vet -tags e2e ./test/e2e/... || fail=1
 
+# Bounded fuzzing of the parsers that take attacker input first: the
+# router's routing headers and the runtime's path resolver. -fuzz takes
+# one package at a time. FUZZTIME=0 skips (the seed corpus still runs in
+# every go test).
+fuzztime=${FUZZTIME:-10s}
+if [[ ${fuzztime} != 0 ]]; then
+  echo "=== fuzz (${fuzztime} each)"
+  for target in "FuzzParseTarget ./pkg/router" "FuzzResolveInBase ./pkg/runtime"; do
+    read -r name pkg <<<"${target}"
+    go test -run='^$' -fuzz="^${name}\$" -fuzztime="${fuzztime}" "${pkg}" || fail=1
+  done
+fi
+
 echo "=== license headers"
 missing=$(git ls-files --cached --others --exclude-standard '*.go' | while read -r f; do
   head -5 "$f" | grep -q "Copyright The Agent Sandbox Authors" || echo "$f"

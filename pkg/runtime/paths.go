@@ -30,6 +30,10 @@ import (
 // directory; every handler answers it with 403 {"message":"Access denied"}.
 var errAccessDenied = errors.New("access denied")
 
+// errThroughMissing is a symlink target that climbs with ".." out of a
+// directory that does not exist; the kernel fails it (ENOENT).
+var errThroughMissing = fmt.Errorf("path goes through a missing directory: %w", fs.ErrNotExist)
+
 // maxSymlinkHops bounds symlink resolution, so a link cycle ends in ELOOP
 // instead of spinning. It is filepath.EvalSymlinks' limit; the kernel's
 // (40 per lookup) does not apply, because the operation afterwards gets a
@@ -46,7 +50,8 @@ const maxSymlinkHops = 255
 // symlink is followed component by component, as the kernel would, up to
 // the first component that does not exist; the missing tail is appended
 // as is, because directories that uploads create there are real
-// directories. The physical result must be base or below it.
+// directories (a tail that climbs back out with "..", which only a
+// symlink target can bring, is refused: the kernel fails it). The physical result must be base or below it.
 //
 // The returned relative path contains no symlinks at the time of the
 // check. Handlers hand it to an os.Root on base, which refuses to leave
@@ -60,12 +65,15 @@ func resolveInBase(base, clientPath string) (string, error) {
 		return "", errAccessDenied
 	}
 	physical, err := followSymlinks(base, cleaned)
-	if err != nil {
+	if err != nil && !errors.Is(err, errThroughMissing) {
 		return "", err
 	}
 	rel, ok := relativeToBase(base, physical)
 	if !ok {
 		return "", errAccessDenied
+	}
+	if err != nil {
+		return "", err
 	}
 	return rel, nil
 }
@@ -92,6 +100,15 @@ func followSymlinks(dir, rel string) (string, error) {
 		if err != nil {
 			// Missing (or unreachable) here: nothing below can be a
 			// symlink the kernel would follow, so the tail is literal.
+			// Unless it climbs back out with "..": only a symlink target
+			// can bring one (client paths are cleaned first), the kernel
+			// fails such a path (ENOENT), and cleaning it lexically would
+			// land on whatever is there, symlinks to anywhere included.
+			// The lexical result still goes back, so the caller refuses
+			// it as an escape when it lands outside base.
+			if hasDotDot(rest) {
+				return filepath.Join(next, rest), fmt.Errorf("resolving %s: %w", next, errThroughMissing)
+			}
 			return filepath.Join(next, rest), nil
 		}
 		if info.Mode()&fs.ModeSymlink == 0 {
@@ -112,6 +129,19 @@ func followSymlinks(dir, rel string) (string, error) {
 		rest = target + "/" + rest
 	}
 	return resolved, nil
+}
+
+// hasDotDot reports whether the slash-separated path has a ".."
+// component.
+func hasDotDot(p string) bool {
+	for p != "" {
+		var name string
+		name, p, _ = strings.Cut(p, "/")
+		if name == ".." {
+			return true
+		}
+	}
+	return false
 }
 
 // relativeToBase returns physical relative to base ("." for base itself)
