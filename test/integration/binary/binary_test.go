@@ -16,7 +16,8 @@ limitations under the License.
 
 // Package binary runs the agent-sandbox-controller binary itself against
 // the real API server: flags, leader election, metrics and probes, and a
-// graceful shutdown that releases the lease.
+// graceful shutdown that releases the lease. It also runs the
+// sandbox-router binary against a hostile sandbox (router_test.go).
 package binary
 
 import (
