@@ -23,6 +23,7 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandboxtemplate"
@@ -92,5 +93,37 @@ func TestAttackRouterManifestFullAPITokens(t *testing.T) {
 	}
 	if v, ok := flagValue("authz-tokenreview-require-token"); ok && v != "true" {
 		t.Errorf("--authz-tokenreview-require-token = %s", v)
+	}
+}
+
+// The router's cache watches Pods and Sandboxes (a Pod is routed to only
+// when its Sandbox's status vouches for it); without both rules the cache
+// never syncs and the router never turns ready.
+func TestManifestRBACCoversTheCache(t *testing.T) {
+	raw, err := os.ReadFile("../../manifests/router/rbac.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var role *rbacv1.ClusterRole
+	for doc := range strings.SplitSeq(string(raw), "\n---\n") {
+		var r rbacv1.ClusterRole
+		if err := yaml.Unmarshal([]byte(doc), &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Kind == "ClusterRole" {
+			role = &r
+		}
+	}
+	if role == nil {
+		t.Fatal("no ClusterRole in manifests/router/rbac.yaml")
+	}
+	for _, want := range []struct{ group, resource string }{{"", "pods"}, {"agents.x-k8s.io", "sandboxes"}} {
+		ok := slices.ContainsFunc(role.Rules, func(r rbacv1.PolicyRule) bool {
+			return slices.Contains(r.APIGroups, want.group) && slices.Contains(r.Resources, want.resource) &&
+				slices.Contains(r.Verbs, "list") && slices.Contains(r.Verbs, "watch")
+		})
+		if !ok {
+			t.Errorf("the router's ClusterRole lacks list/watch on %q %s", want.group, want.resource)
+		}
 	}
 }
