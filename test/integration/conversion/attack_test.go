@@ -179,7 +179,8 @@ func heapWatch(limit uint64, exceeded func()) (peak func() uint64, stop func()) 
 			}
 		}
 	}()
-	return max.Load, func() { close(done); <-finished }
+	var stopOnce sync.Once
+	return max.Load, func() { stopOnce.Do(func() { close(done); <-finished }) }
 }
 
 // Many Pods post large reviews as fast as loopback allows, and others
