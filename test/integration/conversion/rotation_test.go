@@ -150,7 +150,11 @@ func pemDER(b []byte) []byte {
 // client keeps reading v1alpha1 objects, and the API server keeps opening
 // new connections to both replicas: not one conversion may fail through
 // the renewal, and both replicas end up serving the renewed certificate
-// with random serials, the old CA still trusted.
+// with random serials, the old CA still trusted. The renewal as it was
+// before issue 13 (mint and serve at once, replace the caBundle with the new
+// CA alone, replicas polling instead of watching), even polling every
+// second instead of every 12 h, failed 9 of 72 reads here with "x509:
+// certificate signed by unknown authority".
 func TestAttackCertRotationTwoReplicas(t *testing.T) {
 	env := framework.Setup(t)
 	ctx := framework.Context(t, 3*time.Minute)
