@@ -88,6 +88,12 @@ type Options struct {
 	Detach bool
 	// Logf reports progress; nil is silent.
 	Logf func(format string, args ...any)
+	// PodCIDRSlot picks which part of each node's pod range this control
+	// plane allocates from (see PodCIDR), in [0, PodCIDRSlots). Control
+	// planes that run at once and bind real servers to their Pod IPs (test
+	// packages run in parallel) need different slots, or two of them hand
+	// out the same loopback address. 0 is the default of a lone cluster.
+	PodCIDRSlot int
 }
 
 // ControlPlane is a running local control plane.
@@ -115,6 +121,9 @@ func (o Options) logf(format string, args ...any) {
 func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("localcluster: Options.Dir is required")
+	}
+	if opts.PodCIDRSlot < 0 || opts.PodCIDRSlot >= PodCIDRSlots {
+		return nil, fmt.Errorf("localcluster: PodCIDRSlot %d is outside [0, %d)", opts.PodCIDRSlot, PodCIDRSlots)
 	}
 	// Components run with the state directory as their working directory
 	// and get absolute paths in their flags.
@@ -319,9 +328,15 @@ leaderElection:
 	return nil
 }
 
-// PodCIDR returns the pod CIDR of the i-th fake node: 127.(10+i).0.0/16, so
-// every pod IP is a loopback address and each node has room for 65k pods.
-func PodCIDR(i int) string { return fmt.Sprintf("127.%d.0.0/16", 10+i) }
+// PodCIDRSlots is how many control planes can run at once without sharing
+// a pod IP: each node's 127.(10+i).0.0/16 is cut into this many /20s.
+const PodCIDRSlots = 16
+
+// PodCIDR returns the pod CIDR of the i-th fake node in a slot:
+// 127.(10+i).(16*slot).0/20, so every pod IP is a loopback address, each
+// node has room for 4k pods, and control planes in different slots never
+// hand out the same address.
+func PodCIDR(slot, i int) string { return fmt.Sprintf("127.%d.%d.0/20", 10+i, 16*slot) }
 
 // MaxNodes bounds the fake nodes so their pod CIDRs stay inside 127/8 and
 // clear of ServiceClusterIPRange and kwok's fallback pool.
@@ -344,7 +359,7 @@ func (cp *ControlPlane) createNode(ctx context.Context, client kubernetes.Interf
 				"node-role.kubernetes.io/agent": "",
 			},
 		},
-		Spec: corev1.NodeSpec{PodCIDR: PodCIDR(i), PodCIDRs: []string{PodCIDR(i)}},
+		Spec: corev1.NodeSpec{PodCIDR: PodCIDR(cp.opts.PodCIDRSlot, i), PodCIDRs: []string{PodCIDR(cp.opts.PodCIDRSlot, i)}},
 		Status: corev1.NodeStatus{
 			Allocatable: corev1.ResourceList{
 				corev1.ResourceCPU:    resource.MustParse("64"),

@@ -71,7 +71,7 @@ func TestDataPlane(t *testing.T) {
 		framework.ControllerSandboxWarmPool, framework.ControllerSandboxClaim)
 
 	// Decoys on loopback addresses outside every node's pod CIDR
-	// (127.10.0.0/16 and up) and the service range (127.96.0.0/16).
+	// (127.10-13.x.x, one /16 per node) and the service range (127.96.0.0/16).
 	hintDecoy := newDecoy(t, "127.77.0.1")
 	redirectDecoy := newDecoy(t, "127.77.0.2")
 	redirectTarget := "http://" + redirectDecoy.addr + "/stolen"

@@ -106,7 +106,15 @@ func run(m *testing.M, opts ...Option) int {
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(os.Stderr, "integration: "+format+"\n", args...)
 	}
-	controlPlane, err = localcluster.Start(ctx, localcluster.Options{Dir: dir, Binaries: binaries, Logf: logf})
+	// Packages run in parallel, each with its own control plane; a slot of
+	// its own keeps their Pod IPs, to which tests bind servers, apart.
+	slot, releaseSlot, err := localcluster.ClaimPodCIDRSlot()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "integration: %v\n", err)
+		return 1
+	}
+	defer releaseSlot()
+	controlPlane, err = localcluster.Start(ctx, localcluster.Options{Dir: dir, Binaries: binaries, Logf: logf, PodCIDRSlot: slot})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "integration: starting control plane: %v\n", err)
 		return 1
