@@ -33,6 +33,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
@@ -54,8 +55,8 @@ func TestAttackTokenlessRequestRefused(t *testing.T) {
 	sb := createSandbox(t, env, env.Namespace, "victim")
 	owner := serviceAccountToken(t, env, env.Namespace, "owner")
 	// Positive control: the sandbox is there and routable.
-	waitStatus(t, routerURL, "owner's token", env.Namespace, sb.name, owner, http.StatusOK)
-	expect(t, routerURL, "no token", env.Namespace, sb.name, "", http.StatusUnauthorized)
+	waitStatus(t, routerURL, "owner's token", env.Namespace, sb, owner, http.StatusOK)
+	expect(t, routerURL, "no token", env.Namespace, sb, "", http.StatusUnauthorized)
 }
 
 // TestAttackTokenReviewCrossNamespace: a perfectly valid ServiceAccount
@@ -74,8 +75,8 @@ func TestAttackTokenReviewCrossNamespace(t *testing.T) {
 	attackerNS := newNamespace(t, env, "attacker")
 	attacker := serviceAccountToken(t, env, attackerNS, "intruder")
 
-	waitStatus(t, routerURL, "owner's token", env.Namespace, sb.name, owner, http.StatusOK)
-	expect(t, routerURL, "another namespace's ServiceAccount", env.Namespace, sb.name, attacker, http.StatusForbidden)
+	waitStatus(t, routerURL, "owner's token", env.Namespace, sb, owner, http.StatusOK)
+	expect(t, routerURL, "another namespace's ServiceAccount", env.Namespace, sb, attacker, http.StatusForbidden)
 
 	// The documented way to widen it: every authenticated principal.
 	wide, err := router.NewTokenReviewAuthorizer(router.TokenReviewOptions{Client: env.Kube, Scope: router.TokenReviewScopeCluster})
@@ -83,7 +84,7 @@ func TestAttackTokenReviewCrossNamespace(t *testing.T) {
 		t.Fatal(err)
 	}
 	wideURL := startRouter(t, env, wide)
-	waitStatus(t, wideURL, "cluster scope, another namespace's ServiceAccount", env.Namespace, sb.name, attacker, http.StatusOK)
+	waitStatus(t, wideURL, "cluster scope, another namespace's ServiceAccount", env.Namespace, sb, attacker, http.StatusOK)
 }
 
 // randomJWT is junk shaped like a live JWT: it passes every cheap check
@@ -115,7 +116,7 @@ func TestAttackTokenReviewFlood(t *testing.T) {
 	routerURL := startRouter(t, env, authz)
 	sb := createSandbox(t, env, env.Namespace, "busy")
 	legit := serviceAccountToken(t, env, env.Namespace, "agent")
-	waitStatus(t, routerURL, "legitimate token", env.Namespace, sb.name, legit, http.StatusOK)
+	waitStatus(t, routerURL, "legitimate token", env.Namespace, sb, legit, http.StatusOK)
 
 	ctx := framework.Context(t, 2*time.Minute)
 	start := time.Now()
@@ -136,7 +137,7 @@ func TestAttackTokenReviewFlood(t *testing.T) {
 				return
 			default:
 			}
-			code, _, err := call(ctx, routerURL, env.Namespace, sb.name, legit)
+			code, _, err := call(ctx, routerURL, env.Namespace, sb, legit)
 			mu.Lock()
 			if err != nil {
 				legitErrors = append(legitErrors, err)
@@ -155,7 +156,7 @@ func TestAttackTokenReviewFlood(t *testing.T) {
 					_, _ = rand.Read(b)
 					tok = hex.EncodeToString(b) // an opaque random token
 				}
-				code, _, err := call(ctx, routerURL, env.Namespace, sb.name, tok)
+				code, _, err := call(ctx, routerURL, env.Namespace, sb, tok)
 				mu.Lock()
 				if err == nil {
 					floodCodes[code]++
@@ -213,7 +214,7 @@ func TestAttackScopedTokenReplayAfterRecreate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitStatus(t, routerURL, "token of the first incarnation", env.Namespace, first.name, oldToken, http.StatusOK)
+	waitStatus(t, routerURL, "token of the first incarnation", env.Namespace, first, oldToken, http.StatusOK)
 
 	// The session ends; another user's session gets the same name.
 	deleteSandbox(t, env, env.Namespace, first)
@@ -225,20 +226,20 @@ func TestAttackScopedTokenReplayAfterRecreate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body := waitStatus(t, routerURL, "token of the second incarnation", env.Namespace, second.name, newToken, http.StatusOK)
+	body := waitStatus(t, routerURL, "token of the second incarnation", env.Namespace, second, newToken, http.StatusOK)
 	if !strings.Contains(body, second.uid) {
 		t.Fatalf("the router reached %s, want the second incarnation %s", body, second.uid)
 	}
-	expect(t, routerURL, "old token replayed against the recreated sandbox", env.Namespace, second.name, oldToken, http.StatusForbidden)
+	expect(t, routerURL, "old token replayed against the recreated sandbox", env.Namespace, second, oldToken, http.StatusForbidden)
 
 	// With the flag, only UID-bound tokens are accepted.
 	unbound, err := router.MintScopedToken(secret, env.Namespace, second.name, time.Hour, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitStatus(t, strictURL, "strict router, bound token", env.Namespace, second.name, newToken, http.StatusOK)
-	expect(t, strictURL, "strict router, token without uid", env.Namespace, second.name, unbound, http.StatusUnauthorized)
-	expect(t, strictURL, "strict router, old token", env.Namespace, second.name, oldToken, http.StatusForbidden)
+	waitStatus(t, strictURL, "strict router, bound token", env.Namespace, second, newToken, http.StatusOK)
+	expect(t, strictURL, "strict router, token without uid", env.Namespace, second, unbound, http.StatusUnauthorized)
+	expect(t, strictURL, "strict router, old token", env.Namespace, second, oldToken, http.StatusForbidden)
 }
 
 // shippedAudiences reads --authz-tokenreview-audiences from the shipped
@@ -284,8 +285,17 @@ func TestAttackFullAPITokenRefused(t *testing.T) {
 	bound := serviceAccountToken(t, env, env.Namespace, "agent", router.ShippedAudience)
 	full := serviceAccountToken(t, env, env.Namespace, "agent")
 
-	waitStatus(t, routerURL, "audience-bound token", env.Namespace, sb.name, bound, http.StatusOK)
-	expect(t, routerURL, "full API token", env.Namespace, sb.name, full, http.StatusUnauthorized)
+	// The attack first, once the router's cache knows the sandbox (404
+	// until then), so it fails as the attack and not on the control.
+	var code int
+	err = wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, waitTimeout, true, func(ctx context.Context) (bool, error) {
+		code, _, err = call(ctx, routerURL, env.Namespace, sb, full)
+		return err == nil && code != http.StatusNotFound, nil
+	})
+	if err != nil || code != http.StatusUnauthorized {
+		t.Errorf("full API token: status %d (%v), want 401", code, err)
+	}
+	waitStatus(t, routerURL, "audience-bound token", env.Namespace, sb, bound, http.StatusOK)
 
 	// And the token the router accepts opens nothing at the API server.
 	cfg := rest.AnonymousClientConfig(env.Config)

@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -48,10 +49,7 @@ import (
 	"github.com/agentsandbox/agent-sandbox/test/integration/framework"
 )
 
-const (
-	waitTimeout = 45 * time.Second
-	sandboxPort = 8888
-)
+const waitTimeout = 45 * time.Second
 
 // startRouter serves an in-process router on 127.0.0.1 with authz, loopback
 // Pod IPs allowed (kwok's) and no dial retries.
@@ -119,6 +117,7 @@ func reviewClient(t *testing.T, env *framework.Env) (kubernetes.Interface, *coun
 type sandbox struct {
 	name string
 	uid  string
+	port int
 	stop func()
 }
 
@@ -131,7 +130,7 @@ func createSandbox(t *testing.T, env *framework.Env, ns, name string) *sandbox {
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: agentsv1beta1.SandboxSpec{SandboxBlueprint: agentsv1beta1.SandboxBlueprint{
 			PodTemplate: agentsv1beta1.PodTemplate{Spec: corev1.PodSpec{
-				Containers: []corev1.Container{{Name: "agent", Image: "agent:test", Ports: []corev1.ContainerPort{{ContainerPort: sandboxPort}}}},
+				Containers: []corev1.Container{{Name: "agent", Image: "agent:test", Ports: []corev1.ContainerPort{{ContainerPort: 8888}}}},
 			}},
 		}},
 	}
@@ -160,7 +159,9 @@ func createSandbox(t *testing.T, env *framework.Env, ns, name string) *sandbox {
 		// Everything this test binds or dials stays on loopback.
 		t.Fatalf("pod IP %q is not a loopback address", ip)
 	}
-	l, err := net.Listen("tcp", net.JoinHostPort(ip, fmt.Sprint(sandboxPort)))
+	// Any free port rather than 8888: other test processes on this
+	// machine get the same loopback Pod IPs from their own clusters.
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +171,7 @@ func createSandbox(t *testing.T, env *framework.Env, ns, name string) *sandbox {
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	go func() { _ = srv.Serve(l) }()
-	s := &sandbox{name: name, uid: uid, stop: func() { _ = srv.Close() }}
+	s := &sandbox{name: name, uid: uid, port: l.Addr().(*net.TCPAddr).Port, stop: func() { _ = srv.Close() }}
 	t.Cleanup(s.stop)
 	return s
 }
@@ -273,15 +274,16 @@ var httpClient = &http.Client{
 	Timeout:       30 * time.Second,
 }
 
-// call sends GET / for ns/name through the router with token (none when
+// call sends GET / for ns/sb through the router with token (none when
 // empty) and returns the status and body.
-func call(ctx context.Context, routerURL, ns, name, token string) (int, string, error) {
+func call(ctx context.Context, routerURL, ns string, sb *sandbox, token string) (int, string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, routerURL+"/", nil)
 	if err != nil {
 		return 0, "", err
 	}
-	req.Header.Set("X-Sandbox-ID", name)
+	req.Header.Set("X-Sandbox-ID", sb.name)
 	req.Header.Set("X-Sandbox-Namespace", ns)
+	req.Header.Set("X-Sandbox-Port", strconv.Itoa(sb.port))
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -295,9 +297,9 @@ func call(ctx context.Context, routerURL, ns, name, token string) (int, string, 
 }
 
 // expect checks one call's status (and, for 200, that the sandbox answered).
-func expect(t *testing.T, routerURL, what, ns, name, token string, want int) {
+func expect(t *testing.T, routerURL, what, ns string, sb *sandbox, token string, want int) {
 	t.Helper()
-	code, body, err := call(context.Background(), routerURL, ns, name, token)
+	code, body, err := call(context.Background(), routerURL, ns, sb, token)
 	if err != nil {
 		t.Errorf("%s: %v", what, err)
 		return
@@ -309,11 +311,11 @@ func expect(t *testing.T, routerURL, what, ns, name, token string, want int) {
 
 // waitStatus polls until a call answers want: the router's cache learns of
 // a new Sandbox a moment after the API server does.
-func waitStatus(t *testing.T, routerURL, what, ns, name, token string, want int) string {
+func waitStatus(t *testing.T, routerURL, what, ns string, sb *sandbox, token string, want int) string {
 	t.Helper()
 	var last string
 	err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, waitTimeout, true, func(ctx context.Context) (bool, error) {
-		code, body, err := call(ctx, routerURL, ns, name, token)
+		code, body, err := call(ctx, routerURL, ns, sb, token)
 		last = fmt.Sprintf("%d %q %v", code, body, err)
 		return err == nil && code == want, nil
 	})
