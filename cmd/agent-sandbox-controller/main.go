@@ -345,6 +345,9 @@ func runControllers(ctx context.Context, o options, apiCfg, watchCfg *rest.Confi
 		}
 		runs = append(runs, func(ctx context.Context) { templateController.Run(ctx, max(o.templateWorkers, 1)) })
 
+		// The pool records the members it makes; the claim controller
+		// hands out members of an earlier template only from that record.
+		provenance := controller.NewMemberProvenance()
 		pods := childFactory.Core().V1().Pods()
 		poolController, err := sandboxwarmpool.NewController(ctx, kube, agents,
 			agentsFactory.Extensions().V1beta1().SandboxWarmPools(), agentsFactory.Extensions().V1beta1().SandboxTemplates(),
@@ -355,6 +358,7 @@ func runControllers(ctx context.Context, o options, apiCfg, watchCfg *rest.Confi
 				EvictableMembers:     o.warmPoolEviction,
 				ReplenishDelay:       o.poolReplenishDelay,
 				MaxRefillRate:        o.poolMaxRefillRate,
+				Provenance:           provenance,
 				Metrics:              reconcileMetrics,
 			})
 		if err != nil {
@@ -370,7 +374,7 @@ func runControllers(ctx context.Context, o options, apiCfg, watchCfg *rest.Confi
 			agentsFactory.Extensions().V1beta1().SandboxClaims(), agentsFactory.Extensions().V1beta1().SandboxWarmPools(),
 			agentsFactory.Extensions().V1beta1().SandboxTemplates(), sandboxes,
 			sandboxclaim.Options{AllowedLabelDomains: allowedLabelDomains(logger), Metrics: reconcileMetrics, ClaimMetrics: claimMetrics,
-				DisableEvents: o.disableClaimEvents, FirstStatusDelay: o.firstStatusDelay})
+				DisableEvents: o.disableClaimEvents, FirstStatusDelay: o.firstStatusDelay, Provenance: provenance})
 		if err != nil {
 			return fmt.Errorf("building sandboxclaim controller: %w", err)
 		}

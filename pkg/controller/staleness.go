@@ -19,6 +19,7 @@ package controller
 import (
 	"encoding/json"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
@@ -54,6 +55,8 @@ type StalenessChecker struct {
 	hashOK bool
 	// byHash caches verdicts per member hash label within one pass.
 	byHash map[string]bool
+	// want is the template's pod spec after secure defaults, built once.
+	want *corev1.PodSpec
 }
 
 func NewStalenessChecker(tmpl *extv1beta1.SandboxTemplate) *StalenessChecker {
@@ -81,13 +84,24 @@ func (s *StalenessChecker) Stale(sb *agentsv1beta1.Sandbox, orphan bool) bool {
 	return v
 }
 
+// Matches reports whether sb runs exactly what a member built from the
+// template now would run, judged from its spec alone, never from the hash
+// labels (anyone who can create a Sandbox can write those): the same
+// blueprint (see sameBlueprint), running, with no expiry of its own.
+func (s *StalenessChecker) Matches(sb *agentsv1beta1.Sandbox) bool {
+	mode := sb.Spec.OperatingMode
+	return (mode == "" || mode == agentsv1beta1.SandboxOperatingModeRunning) && sb.Spec.ShutdownTime == nil && s.sameBlueprint(sb)
+}
+
 // sameBlueprint compares what runs: the pod spec after the same secure
 // defaults, volume claim templates by position (name and spec), and the
 // service pointer; metadata is ignored.
 func (s *StalenessChecker) sameBlueprint(sb *agentsv1beta1.Sandbox) bool {
-	want := s.tmpl.Spec.PodTemplate.Spec.DeepCopy()
-	ApplySecureDefaults(s.tmpl, want)
-	if !equality.Semantic.DeepEqual(*want, sb.Spec.PodTemplate.Spec) {
+	if s.want == nil {
+		s.want = s.tmpl.Spec.PodTemplate.Spec.DeepCopy()
+		ApplySecureDefaults(s.tmpl, s.want)
+	}
+	if !equality.Semantic.DeepEqual(*s.want, sb.Spec.PodTemplate.Spec) {
 		return false
 	}
 	a, b := s.tmpl.Spec.VolumeClaimTemplates, sb.Spec.VolumeClaimTemplates

@@ -55,24 +55,20 @@ var poolLabels = []string{
 }
 
 // candidates returns the pool's members a claim may take: controlled by
-// that pool (by group and kind; an unowned Sandbox with forged labels is
-// never taken), labelled with the pool's and the template's hashes, not
-// being deleted, fresh under Recreate, and with a Pod IP, ordered ready first, then from the node
-// with most candidates (draining it), then oldest.
+// that pool (by group, kind and UID; an unowned Sandbox with forged labels
+// is never taken), labelled with the pool's and the template's hashes,
+// in the pool's namespace, not being deleted, passing the takeover check
+// (takeable), and with a Pod IP, ordered ready first, then from the node
+// with most candidates (draining it), then oldest. starting counts the
+// takeable ones still waiting for their IP.
 func (c *Controller) candidates(pool *extv1beta1.SandboxWarmPool, tmpl *extv1beta1.SandboxTemplate) (out []*agentsv1beta1.Sandbox, starting int, err error) {
 	objs, err := c.sandboxIndexer.ByIndex(controller.WarmPoolMemberIndex, pool.Namespace+"/"+agentsv1beta1.NameHash(pool.Name))
 	if err != nil {
 		return nil, 0, err
 	}
-	perNode := map[string]int{}
-	// Under Recreate a stale member is on its way out: never hand it to a
-	// claim. (OnReplenish keeps serving stale members until they are used.)
-	var staleness *controller.StalenessChecker
-	if pool.Spec.UpdateStrategy != nil && pool.Spec.UpdateStrategy.Type == extv1beta1.RecreateSandboxWarmPoolUpdateStrategyType {
-		staleness = controller.NewStalenessChecker(tmpl)
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	recreate := pool.Spec.UpdateStrategy != nil && pool.Spec.UpdateStrategy.Type == extv1beta1.RecreateSandboxWarmPoolUpdateStrategyType
+	checker := controller.NewStalenessChecker(tmpl)
+	var takeable []*agentsv1beta1.Sandbox
 	for _, o := range objs {
 		sb := o.(*agentsv1beta1.Sandbox)
 		ref := controller.ControllerOfKind(sb, poolGroupKind)
@@ -80,9 +76,14 @@ func (c *Controller) candidates(pool *extv1beta1.SandboxWarmPool, tmpl *extv1bet
 			sb.Labels[agentsv1beta1.SandboxTemplateRefHashLabel] != agentsv1beta1.NameHash(tmpl.Name) {
 			continue
 		}
-		if staleness != nil && staleness.Stale(sb, false) {
-			continue
+		if c.takeable(pool, checker, recreate, sb) {
+			takeable = append(takeable, sb)
 		}
+	}
+	perNode := map[string]int{}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, sb := range takeable {
 		if len(sb.Status.PodIPs) == 0 {
 			starting++
 			continue
@@ -153,6 +154,9 @@ func (c *Controller) adoptWarm(ctx context.Context, claim *extv1beta1.SandboxCla
 			metav1.PatchOptions{FieldManager: FieldManager})
 		switch {
 		case err == nil:
+			c.mu.Lock()
+			c.boundSandbox[claim.UID] = adopted.UID
+			c.mu.Unlock()
 			logger.V(2).Info("Adopted warm Sandbox", "sandbox", klog.KObj(adopted))
 			c.event(claim, adopted, ReasonSandboxAdopted, "Adoption", "Adopted warm Sandbox %s from pool %s", adopted.Name, pool.Name)
 			c.opts.ClaimMetrics.bound(claim, adopted, agentsv1beta1.LaunchTypeWarm, tmpl.Name)
@@ -171,6 +175,25 @@ func (c *Controller) adoptWarm(ctx context.Context, claim *extv1beta1.SandboxCla
 		}
 	}
 	return nil, 0, nil
+}
+
+// takeable is the takeover check: a member is handed to a claim only if
+// it runs exactly the current template (whoever made it: an identical
+// Sandbox in the claim's own namespace is as good as the pool's), or,
+// under OnReplenish, if this process's pool made it from an earlier
+// template and nobody changed its spec since. Under Recreate a stale
+// member is on its way out and never handed out. The spec is compared
+// (once per member generation and template version, from a cache), never
+// the hash labels: anyone who can create a Sandbox can write those. The
+// pool reports the members it refuses; this only skips them.
+func (c *Controller) takeable(pool *extv1beta1.SandboxWarmPool, checker *controller.StalenessChecker, recreate bool, sb *agentsv1beta1.Sandbox) bool {
+	switch controller.JudgeMember(pool.UID, sb, c.matches.Matches(checker, sb), c.opts.Provenance) {
+	case controller.MemberCurrent:
+		return true
+	case controller.MemberOwn:
+		return !recreate
+	}
+	return false
 }
 
 func (c *Controller) reserve(uid types.UID) bool {
@@ -213,10 +236,20 @@ func takeoverPatch(claim *extv1beta1.SandboxClaim, tmpl *extv1beta1.SandboxTempl
 		"ownerReferences": []metav1.OwnerReference{*metav1.NewControllerRef(claim, extv1beta1.SandboxClaimGroupVersionKind)},
 		"labels":          labels,
 	}
-	if _, ok := sb.Annotations[agentsv1beta1.SafeToEvictAnnotation]; ok {
+	annotations := map[string]any{}
+	for _, k := range []string{
 		// The pool's hint that its idle Pod may be evicted: a claimed
 		// sandbox is in use.
-		metadata["annotations"] = map[string]any{agentsv1beta1.SafeToEvictAnnotation: nil}
+		agentsv1beta1.SafeToEvictAnnotation,
+		// No longer a pool member.
+		agentsv1beta1.WarmPoolMemberAnnotation,
+	} {
+		if _, ok := sb.Annotations[k]; ok {
+			annotations[k] = nil
+		}
+	}
+	if len(annotations) > 0 {
+		metadata["annotations"] = annotations
 	}
 	patch := map[string]any{"metadata": metadata}
 

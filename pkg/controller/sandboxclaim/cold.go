@@ -37,6 +37,33 @@ import (
 // creating a second), with the claim's volume claim templates and
 // environment merged in as the template's policies allow.
 func (c *Controller) createCold(ctx context.Context, claim *extv1beta1.SandboxClaim, tmpl *extv1beta1.SandboxTemplate) (*agentsv1beta1.Sandbox, error) {
+	sb, err := buildCold(claim, tmpl)
+	if err != nil {
+		return nil, err
+	}
+	c.remember(claim.UID)
+	created, err := c.client.AgentsV1beta1().Sandboxes(claim.Namespace).Create(ctx, sb, metav1.CreateOptions{FieldManager: FieldManager})
+	if apierrors.IsAlreadyExists(err) {
+		// Ours from an earlier pass whose response was lost, or someone
+		// else's: the next sync tells them apart once the cache has it.
+		return nil, claimErrorf(extv1beta1.ClaimReasonSandboxCreatePending, "sandbox %s already exists; waiting for the cache", claim.Name)
+	}
+	if err != nil {
+		c.forget(claim.UID)
+		return nil, fmt.Errorf("creating sandbox: %w", err)
+	}
+	c.mu.Lock()
+	c.boundSandbox[claim.UID] = created.UID
+	c.mu.Unlock()
+	klog.FromContext(ctx).V(2).Info("Created Sandbox", "sandbox", klog.KObj(created))
+	c.event(claim, created, ReasonSandboxProvisioned, "Provisioning", "Created Sandbox %s from template %s", created.Name, tmpl.Name)
+	c.opts.ClaimMetrics.bound(claim, created, agentsv1beta1.LaunchTypeCold, tmpl.Name)
+	return created, nil
+}
+
+// buildCold is the Sandbox the cold path creates for claim: deterministic,
+// so a Sandbox found later can be checked against it.
+func buildCold(claim *extv1beta1.SandboxClaim, tmpl *extv1beta1.SandboxTemplate) (*agentsv1beta1.Sandbox, error) {
 	podMeta, err := podMetadata(claim, tmpl)
 	if err != nil {
 		return nil, err
@@ -71,22 +98,7 @@ func (c *Controller) createCold(ctx context.Context, claim *extv1beta1.SandboxCl
 		return nil, err
 	}
 	controller.ApplySecureDefaults(tmpl, &sb.Spec.PodTemplate.Spec)
-
-	c.remember(claim.UID)
-	created, err := c.client.AgentsV1beta1().Sandboxes(claim.Namespace).Create(ctx, sb, metav1.CreateOptions{FieldManager: FieldManager})
-	if apierrors.IsAlreadyExists(err) {
-		// Ours from an earlier pass whose response was lost, or someone
-		// else's: the next sync tells them apart once the cache has it.
-		return nil, claimErrorf(extv1beta1.ClaimReasonSandboxCreatePending, "sandbox %s already exists; waiting for the cache", claim.Name)
-	}
-	if err != nil {
-		c.forget(claim.UID)
-		return nil, fmt.Errorf("creating sandbox: %w", err)
-	}
-	klog.FromContext(ctx).V(2).Info("Created Sandbox", "sandbox", klog.KObj(created))
-	c.event(claim, created, ReasonSandboxProvisioned, "Provisioning", "Created Sandbox %s from template %s", created.Name, tmpl.Name)
-	c.opts.ClaimMetrics.bound(claim, created, agentsv1beta1.LaunchTypeCold, tmpl.Name)
-	return created, nil
+	return sb, nil
 }
 
 // podMetadata is the pod template metadata of the claim's Sandbox: the

@@ -75,6 +75,11 @@ type Options struct {
 	// is merely starting, for at most this long after the claim's creation
 	// (--sandbox-first-status-delay, shared with the Sandbox controller).
 	FirstStatusDelay time.Duration
+	// Provenance is the warm pool controller's record of the members it
+	// made in this process (the same object): a member made from an
+	// earlier template is handed out under OnReplenish only when it is
+	// there. Nil knows none.
+	Provenance *controller.MemberProvenance
 	// DisableEvents stops the controller emitting Events
 	// (--disable-claim-events): at high claim rates they are a large share
 	// of the API writes.
@@ -114,6 +119,15 @@ type Controller struct {
 	firstSeen map[types.UID]time.Time
 	// readyCounted marks claims whose first Ready this controller counted.
 	readyCounted map[types.UID]bool
+	// boundSandbox is the Sandbox each claim was bound to by this process
+	// (or, after a restart, first accepted as its binding): a Sandbox that
+	// later names the claim as its controller with another UID is not it.
+	boundSandbox map[types.UID]types.UID
+	// untrusted remembers the refused Sandboxes already reported, so each
+	// is reported once (its status updates would repeat it otherwise).
+	untrusted map[types.UID]struct{}
+	// matches caches which pool members run their current template.
+	matches *controller.MatchCache
 }
 
 // NewController builds the controller and registers its handlers. The
@@ -151,6 +165,9 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 		reserved:       map[types.UID]time.Time{},
 		firstSeen:      map[types.UID]time.Time{},
 		readyCounted:   map[types.UID]bool{},
+		boundSandbox:   map[types.UID]types.UID{},
+		untrusted:      map[types.UID]struct{}{},
+		matches:        controller.NewMatchCache(),
 	}
 	if err := controller.AddIndexers(sandboxInformer.Informer(), cache.Indexers{
 		controller.WarmPoolMemberIndex: controller.IndexByWarmPool,
@@ -182,6 +199,7 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 				delete(c.firstSeen, claim.UID)
 				delete(c.readyCounted, claim.UID)
 				delete(c.bound, claim.UID)
+				delete(c.boundSandbox, claim.UID)
 				c.mu.Unlock()
 			}
 			c.enqueue(obj)
@@ -194,7 +212,18 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 	reg, err = sandboxInformer.Informer().AddEventHandlerWithOptions(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.sandboxChanged,
 		UpdateFunc: func(_, obj any) { c.sandboxChanged(obj) },
-		DeleteFunc: c.sandboxChanged,
+		DeleteFunc: func(obj any) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			if sb, ok := obj.(*agentsv1beta1.Sandbox); ok {
+				c.mu.Lock()
+				delete(c.untrusted, sb.UID)
+				c.mu.Unlock()
+				c.matches.Forget(sb.UID)
+			}
+			c.sandboxChanged(obj)
+		},
 	}, handlerOpts)
 	if err != nil {
 		return nil, err
@@ -239,6 +268,7 @@ func (c *Controller) sandboxChanged(obj any) {
 		delete(c.reserved, sb.UID)
 		c.mu.Unlock()
 	}
+
 	if ref := controller.ControllerOfKind(sb, claimGroupKind); ref != nil {
 		c.queue.Add(cache.ObjectName{Namespace: sb.Namespace, Name: ref.Name})
 	}

@@ -112,14 +112,9 @@ func (c *Controller) expire(ctx context.Context, claim *extv1beta1.SandboxClaim)
 
 // ownedSandbox is the Sandbox the claim controls, from the cache.
 func (c *Controller) ownedSandbox(claim *extv1beta1.SandboxClaim) *agentsv1beta1.Sandbox {
-	objs, err := c.sandboxIndexer.ByIndex(controllerUIDIndex, string(claim.UID))
-	if err != nil {
+	own, _, err := c.bindings(claim)
+	if err != nil || len(own) == 0 {
 		return nil
 	}
-	for _, o := range objs {
-		if sb := o.(*agentsv1beta1.Sandbox); sb.Namespace == claim.Namespace {
-			return sb
-		}
-	}
-	return nil
+	return own[0]
 }

@@ -104,7 +104,7 @@ func TestTakeoverPatchTouchesSpecOnlyWhenNeeded(t *testing.T) {
 		sb := &agentsv1beta1.Sandbox{ObjectMeta: metav1.ObjectMeta{
 			Name: "pool-x", ResourceVersion: "7",
 			Labels:      map[string]string{agentsv1beta1.WarmPoolSandboxLabel: "h"},
-			Annotations: map[string]string{agentsv1beta1.SafeToEvictAnnotation: "true"},
+			Annotations: map[string]string{agentsv1beta1.SafeToEvictAnnotation: "true", agentsv1beta1.WarmPoolMemberAnnotation: "pool-uid"},
 		}}
 		sb.Spec.PodTemplate.ObjectMeta = agentsv1beta1.PodMetadata{Labels: podLabels, Annotations: podAnnotations}
 		return sb
@@ -134,6 +134,11 @@ func TestTakeoverPatchTouchesSpecOnlyWhenNeeded(t *testing.T) {
 		t.Errorf("patch %s does not remove the Sandbox's eviction hint", b)
 	} else if _, ok := ann[agentsv1beta1.SafeToEvictAnnotation]; !ok {
 		t.Errorf("patch %s does not remove the Sandbox's eviction hint", b)
+	}
+	if ann, _ := md["annotations"].(map[string]any); ann == nil {
+		t.Errorf("patch %s does not remove the pool member annotation", b)
+	} else if v, ok := ann[agentsv1beta1.WarmPoolMemberAnnotation]; !ok || v != nil {
+		t.Errorf("patch %s does not remove the pool member annotation", b)
 	}
 	if labels := md["labels"].(map[string]any); labels[agentsv1beta1.SandboxIDLabel] != "claim-uid" || labels[agentsv1beta1.WarmPoolSandboxLabel] != nil {
 		t.Errorf("patch %s: want the claim-uid label set and the pool label removed", b)

@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -138,17 +139,14 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue ti
 // anything, because the claim's own earlier write is not in the cache yet,
 // or because pool members are about to get their IPs.
 func (c *Controller) resolve(ctx context.Context, claim *extv1beta1.SandboxClaim) (*agentsv1beta1.Sandbox, bool, error) {
-	// The controller reference is the binding: whatever the claim controls
-	// is its Sandbox.
-	objs, err := c.sandboxIndexer.ByIndex(controllerUIDIndex, string(claim.UID))
+	// The controller reference is the binding, once it is shown to be
+	// the claim's own (bindings).
+	owned, others, err := c.bindings(claim)
 	if err != nil {
 		return nil, false, err
 	}
-	var owned []*agentsv1beta1.Sandbox
-	for _, o := range objs {
-		if sb := o.(*agentsv1beta1.Sandbox); sb.Namespace == claim.Namespace {
-			owned = append(owned, sb)
-		}
+	for _, sb := range others {
+		c.reportUntrusted(ctx, claim, sb)
 	}
 	switch {
 	case len(owned) > 1:
@@ -166,6 +164,12 @@ func (c *Controller) resolve(ctx context.Context, claim *extv1beta1.SandboxClaim
 	// A Sandbox named like the claim that it does not control is someone
 	// else's: never take it, never shadow it.
 	if sb, err := c.sandboxLister.Sandboxes(claim.Namespace).Get(claim.Name); err == nil {
+		if slices.ContainsFunc(others, func(o *agentsv1beta1.Sandbox) bool { return o.UID == sb.UID }) {
+			// Made to look like the claim's own; its changes wake the
+			// claim, so there is nothing to retry meanwhile.
+			return nil, false, claimErrorf(extv1beta1.ClaimReasonReconcilerError,
+				"sandbox %s names this claim as its controller but was not created by it and does not run its template; delete it or use a different claim name", sb.Name)
+		}
 		return nil, false, fmt.Errorf("sandbox %s exists and is not controlled by this claim; use a different claim name", sb.Name)
 	}
 

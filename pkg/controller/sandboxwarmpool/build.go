@@ -39,7 +39,7 @@ func newMember(pool *extv1beta1.SandboxWarmPool, tmpl *extv1beta1.SandboxTemplat
 			GenerateName:    pool.Name + "-",
 			Namespace:       pool.Namespace,
 			Labels:          map[string]string{agentsv1beta1.LaunchTypeLabel: agentsv1beta1.LaunchTypeWarm, agentsv1beta1.CreatedByLabel: agentsv1beta1.CreatedByController},
-			Annotations:     map[string]string{agentsv1beta1.SandboxTemplateRefAnnotation: tmpl.Name},
+			Annotations:     map[string]string{agentsv1beta1.SandboxTemplateRefAnnotation: tmpl.Name, agentsv1beta1.WarmPoolMemberAnnotation: string(pool.UID)},
 			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(pool, extv1beta1.SandboxWarmPoolGroupVersionKind)},
 		},
 		Spec: agentsv1beta1.SandboxSpec{SandboxBlueprint: *tmpl.Spec.SandboxBlueprint.DeepCopy()},

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
@@ -75,8 +76,13 @@ type Options struct {
 	// MaxRefillRate caps each pool's creates per second
 	// (--sandbox-warm-pool-max-refill-rate); 0 is unlimited.
 	MaxRefillRate float64
-	Clock         clock.WithTicker
-	Metrics       *metrics.ReconcileMetrics
+	// Provenance records the members this controller creates; the claim
+	// controller of the same process must get the same one, so it can hand
+	// out members made from an earlier template (OnReplenish). Nil makes a
+	// private one.
+	Provenance *controller.MemberProvenance
+	Clock      clock.WithTicker
+	Metrics    *metrics.ReconcileMetrics
 }
 
 // Controller reconciles SandboxWarmPools.
@@ -107,6 +113,11 @@ type Controller struct {
 	// the Warning and the recovery Event are sent on transitions only.
 	mu             sync.Mutex
 	notProgressing map[string]bool
+	// refused remembers the refused Sandboxes already reported, so each
+	// is reported once (its status updates would repeat it otherwise).
+	refused map[types.UID]struct{}
+	// matches caches which members run the current template.
+	matches *controller.MatchCache
 }
 
 // NewController builds the controller and registers its handlers. The
@@ -127,6 +138,9 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 	}
 	if opts.UnschedulableRecheck <= 0 {
 		opts.UnschedulableRecheck = time.Minute
+	}
+	if opts.Provenance == nil {
+		opts.Provenance = controller.NewMemberProvenance()
 	}
 	broadcaster, recorder, err := controller.NewEventRecorder(kube, FieldManager)
 	if err != nil {
@@ -149,6 +163,8 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 		refill:         newRefillShaper(opts.ReplenishDelay, opts.MaxRefillRate),
 		statusPacer:    newStatusPacer(statusWriteInterval),
 		notProgressing: map[string]bool{},
+		refused:        map[types.UID]struct{}{},
+		matches:        controller.NewMatchCache(),
 	}
 	if err := controller.AddIndexers(sandboxInformer.Informer(), cache.Indexers{controller.WarmPoolMemberIndex: controller.IndexByWarmPool}); err != nil {
 		return nil, err
@@ -181,10 +197,17 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 					c.queue.Add(key)
 				}
 			}
+			if _, ok := poolKey(newObj); !ok {
+				// Claimed (or released): no longer a member to judge.
+				c.forgetMember(newObj.(metav1.Object).GetUID())
+			}
 		},
 		DeleteFunc: func(obj any) {
 			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 				obj = d.Obj
+			}
+			if m, ok := obj.(metav1.Object); ok {
+				c.forgetMember(m.GetUID())
 			}
 			if key, ok := poolKey(obj); ok {
 				c.expectations.DeletionObserved(key.String(), string(obj.(metav1.Object).GetUID()))
@@ -233,6 +256,15 @@ func (c *Controller) enqueuePoolsOf(obj any) {
 	for _, p := range pools {
 		c.enqueue(p)
 	}
+}
+
+// forgetMember drops what is remembered about a Sandbox that left.
+func (c *Controller) forgetMember(uid types.UID) {
+	c.opts.Provenance.Forget(uid)
+	c.matches.Forget(uid)
+	c.mu.Lock()
+	delete(c.refused, uid)
+	c.mu.Unlock()
 }
 
 // poolKey is the pool that controls a Sandbox, by group and kind.

@@ -53,6 +53,9 @@ const (
 	ReasonFailedDelete     = "FailedDelete"
 	ReasonNotProgressing   = extv1beta1.WarmPoolNotProgressingReason
 	ReasonProgressing      = extv1beta1.WarmPoolProgressingReason
+	// ReasonRefusedMember: a Sandbox names the pool as its controller but
+	// is not one of its members (docs/controllers/sandboxwarmpool.md).
+	ReasonRefusedMember = "RefusedMember"
 )
 
 // members is one pass's view of a pool.
@@ -191,6 +194,8 @@ func (c *Controller) classify(ctx context.Context, pool *extv1beta1.SandboxWarmP
 		return members{}, err
 	}
 	recreate := pool.Spec.UpdateStrategy != nil && pool.Spec.UpdateStrategy.Type == extv1beta1.RecreateSandboxWarmPoolUpdateStrategyType
+	// Without a template nothing can be judged: members are counted as
+	// they are until it is back (no creates happen meanwhile).
 	var staleness *controller.StalenessChecker
 	if tmpl != nil {
 		staleness = controller.NewStalenessChecker(tmpl)
@@ -200,6 +205,9 @@ func (c *Controller) classify(ctx context.Context, pool *extv1beta1.SandboxWarmP
 	now := c.opts.Clock.Now()
 	for _, o := range objs {
 		sb := o.(*agentsv1beta1.Sandbox)
+		if sb.Namespace != pool.Namespace {
+			continue // the index is by namespace; never another's, whatever it says
+		}
 		owned := controller.IsControlledByUID(sb, pool)
 		orphan := metav1.GetControllerOfNoCopy(sb) == nil
 		switch {
@@ -214,7 +222,29 @@ func (c *Controller) classify(ctx context.Context, pool *extv1beta1.SandboxWarmP
 		case !owned && !orphan:
 			continue // claimed, or someone else's
 		}
-		if staleness != nil && (recreate || orphan) && staleness.Stale(sb, orphan) {
+		if orphan && staleness == nil {
+			continue // adopted only once it can be checked against the template
+		}
+		stale := orphan && staleness.Stale(sb, true)
+		if owned && staleness != nil {
+			// Judged from the spec and from what the API server assigned,
+			// never from labels: a Sandbox anyone made with this pool as its
+			// controller is not a member unless it runs the template.
+			switch controller.JudgeMember(pool.UID, sb, c.matches.Matches(staleness, sb), c.opts.Provenance) {
+			case controller.MemberRefused:
+				c.refuse(ctx, pool, sb)
+				continue
+			case controller.MemberUnverified:
+				stale = true
+			case controller.MemberOwn:
+				stale = recreate
+			case controller.MemberCurrent:
+				// Re-pointing a Recreate pool at another template rolls it,
+				// even an identically specified one.
+				stale = recreate && staleness.Stale(sb, false)
+			}
+		}
+		if stale {
 			if err := c.deleteMember(ctx, pool, sb, owned, "stale: the template changed"); err != nil {
 				errs = append(errs, err)
 				continue
@@ -283,15 +313,44 @@ func (c *Controller) adopt(ctx context.Context, pool *extv1beta1.SandboxWarmPool
 	}
 	updated.Labels[agentsv1beta1.LaunchTypeLabel] = agentsv1beta1.LaunchTypeWarm
 	if orphan {
+		// It was just found to run the template (classify), so it is as
+		// good as one the pool made: marked and remembered as such.
 		updated.OwnerReferences = append(updated.OwnerReferences, *metav1.NewControllerRef(pool, extv1beta1.SandboxWarmPoolGroupVersionKind))
+		if updated.Annotations == nil {
+			updated.Annotations = map[string]string{}
+		}
+		updated.Annotations[agentsv1beta1.WarmPoolMemberAnnotation] = string(pool.UID)
 	}
-	if _, err := c.client.AgentsV1beta1().Sandboxes(sb.Namespace).Update(ctx, updated, metav1.UpdateOptions{FieldManager: FieldManager}); err != nil {
+	written, err := c.client.AgentsV1beta1().Sandboxes(sb.Namespace).Update(ctx, updated, metav1.UpdateOptions{FieldManager: FieldManager})
+	if err != nil {
 		return fmt.Errorf("adopting sandbox %s: %w", sb.Name, err)
 	}
 	if orphan {
+		c.opts.Provenance.Created(pool.UID, written)
 		klog.FromContext(ctx).V(2).Info("Adopted orphan Sandbox", "sandbox", klog.KObj(sb))
 	}
 	return nil
+}
+
+// refuse reports, once per Sandbox (per process), one that names this
+// pool as its controller but neither runs the template nor was made by
+// this process: it is not counted and is left alone (it may be someone's,
+// and it is never handed to a claim).
+func (c *Controller) refuse(ctx context.Context, pool *extv1beta1.SandboxWarmPool, sb *agentsv1beta1.Sandbox) {
+	c.mu.Lock()
+	_, seen := c.refused[sb.UID]
+	c.refused[sb.UID] = struct{}{}
+	c.mu.Unlock()
+	if seen {
+		return
+	}
+	why := "its spec differs from the template and this controller did not create it"
+	if !controller.RunsOwnPod(sb) {
+		why = "it names a Pod other than its own (" + agentsv1beta1.PodNameAnnotation + ")"
+	}
+	klog.FromContext(ctx).Info("Not counting a Sandbox that names this pool as its controller", "sandbox", klog.KObj(sb), "reason", why)
+	c.recorder.Eventf(pool, sb, corev1.EventTypeWarning, ReasonRefusedMember, "Classify",
+		"Sandbox %s names this pool as its controller but is not counted as a member or handed to claims: %s", sb.Name, why)
 }
 
 // createMembers creates n members in slow-start batches. The expectation
@@ -314,6 +373,7 @@ func (c *Controller) createMembers(ctx context.Context, pool *extv1beta1.Sandbox
 			}
 			return err
 		}
+		c.opts.Provenance.Created(pool.UID, created)
 		firstName.Do(func() { klog.FromContext(ctx).V(2).Info("Creating members", "first", klog.KObj(created), "count", n) })
 		return nil
 	})

@@ -31,6 +31,7 @@ import (
 	informers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions"
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
+	"github.com/agentsandbox/agent-sandbox/pkg/controller"
 )
 
 // A member create observed after the pass counted the members but before
@@ -44,14 +45,17 @@ func TestNoCreateWhenExpectationsSettleMidPass(t *testing.T) {
 	}
 	tmpl := &extv1beta1.SandboxTemplate{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "t"}}
 	member := func(name string) *agentsv1beta1.Sandbox {
-		return &agentsv1beta1.Sandbox{ObjectMeta: metav1.ObjectMeta{
+		// Built from the template as the pool builds members, so it counts.
+		sb := newMember(pool, tmpl, controller.TemplateHashes{}, false)
+		sb.ObjectMeta = metav1.ObjectMeta{
 			Namespace: "ns", Name: name, UID: types.UID("uid-" + name),
 			Labels: map[string]string{
 				agentsv1beta1.WarmPoolSandboxLabel: agentsv1beta1.NameHash("pool"),
 				agentsv1beta1.LaunchTypeLabel:      agentsv1beta1.LaunchTypeWarm,
 			},
 			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(pool, extv1beta1.SandboxWarmPoolGroupVersionKind)},
-		}}
+		}
+		return sb
 	}
 	client := fake.NewSimpleClientset()
 	kube := k8sfake.NewClientset()

@@ -87,6 +87,19 @@ type ControllerOptions struct {
 	// refill, as the binary's flags do.
 	PoolReplenishDelay time.Duration
 	PoolMaxRefillRate  float64
+	// ClusterWide watches every namespace, as the shipped controller does,
+	// instead of env's only: what another namespace holds is then in the
+	// controllers' caches, and only their own checks keep it out.
+	ClusterWide bool
+}
+
+// provenances holds one member record per Env, shared by its pool and
+// claim controllers as the binary shares one between them.
+var provenances sync.Map
+
+func provenanceOf(env *Env) *controller.MemberProvenance {
+	p, _ := provenances.LoadOrStore(env, controller.NewMemberProvenance())
+	return p.(*controller.MemberProvenance)
 }
 
 // StartControllersWithOptions is StartControllers with a degraded API.
@@ -108,10 +121,14 @@ func StartControllersWithOptions(t testing.TB, env *Env, opts ControllerOptions,
 	if err != nil {
 		t.Fatal(err)
 	}
-	kubeFactory := kubeinformers.NewSharedInformerFactoryWithOptions(kube, 0,
-		kubeinformers.WithNamespace(env.Namespace), kubeinformers.WithTransform(controller.StripForCache))
-	agentsFactory := informers.NewSharedInformerFactoryWithOptions(agents, 0,
-		informers.WithNamespace(env.Namespace), informers.WithTransform(controller.StripForCache))
+	kubeOpts := []kubeinformers.SharedInformerOption{kubeinformers.WithTransform(controller.StripForCache)}
+	agentsOpts := []informers.SharedInformerOption{informers.WithTransform(controller.StripForCache)}
+	if !opts.ClusterWide {
+		kubeOpts = append(kubeOpts, kubeinformers.WithNamespace(env.Namespace))
+		agentsOpts = append(agentsOpts, informers.WithNamespace(env.Namespace))
+	}
+	kubeFactory := kubeinformers.NewSharedInformerFactoryWithOptions(kube, 0, kubeOpts...)
+	agentsFactory := informers.NewSharedInformerFactoryWithOptions(agents, 0, agentsOpts...)
 
 	reg := prometheus.NewRegistry()
 	reconcileMetrics := metrics.NewReconcileMetrics(reg)
@@ -142,7 +159,7 @@ func StartControllersWithOptions(t testing.TB, env *Env, opts ControllerOptions,
 			c, err := sandboxwarmpool.NewController(ctx, kube, agents, agentsFactory.Extensions().V1beta1().SandboxWarmPools(),
 				agentsFactory.Extensions().V1beta1().SandboxTemplates(), agentsFactory.Agents().V1beta1().Sandboxes(),
 				pods.Lister(), pods.Informer().HasSynced, sandboxwarmpool.Options{Metrics: reconcileMetrics, EvictableMembers: true,
-					ReplenishDelay: opts.PoolReplenishDelay, MaxRefillRate: opts.PoolMaxRefillRate})
+					ReplenishDelay: opts.PoolReplenishDelay, MaxRefillRate: opts.PoolMaxRefillRate, Provenance: provenanceOf(env)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -151,7 +168,7 @@ func StartControllersWithOptions(t testing.TB, env *Env, opts ControllerOptions,
 			c, err := sandboxclaim.NewController(ctx, kube, agents, agentsFactory.Extensions().V1beta1().SandboxClaims(),
 				agentsFactory.Extensions().V1beta1().SandboxWarmPools(), agentsFactory.Extensions().V1beta1().SandboxTemplates(),
 				agentsFactory.Agents().V1beta1().Sandboxes(), sandboxclaim.Options{Metrics: reconcileMetrics, ClaimMetrics: claimMetrics,
-					FirstStatusDelay: 5 * time.Second})
+					FirstStatusDelay: 5 * time.Second, Provenance: provenanceOf(env)})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -141,6 +141,12 @@ const (
 	// PodNameAnnotation names the backing Pod when it may differ from the
 	// Sandbox name (an adopted Pod keeps its own name).
 	PodNameAnnotation = "agents.x-k8s.io/pod-name"
+	// WarmPoolMemberAnnotation is set by the warm pool controller on every
+	// member it creates, to the pool's UID, and removed when a claim takes
+	// the member over. It is a hint, not a proof (anyone who can create a
+	// Sandbox can write it): a pool deletes a stale member that carries it
+	// and leaves one that does not alone (docs/controllers/sandboxwarmpool.md).
+	WarmPoolMemberAnnotation = "agents.x-k8s.io/warm-pool-member"
 	// SandboxTemplateRefAnnotation names the template a Sandbox came from.
 	SandboxTemplateRefAnnotation = "agents.x-k8s.io/sandbox-template-ref"
 	// PropagatedLabelsAnnotation lists, sorted and comma separated, the label

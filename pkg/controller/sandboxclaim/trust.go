@@ -1,0 +1,126 @@
+/*
+Copyright The Agent Sandbox Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package sandboxclaim
+
+import (
+	"context"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/klog/v2"
+
+	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
+	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
+	"github.com/agentsandbox/agent-sandbox/pkg/controller"
+)
+
+// ReasonUntrustedSandbox: a Sandbox names the claim as its controller but
+// is not the one the claim was bound to.
+const ReasonUntrustedSandbox = "UntrustedSandbox"
+
+// bindings returns the Sandboxes of the claim's namespace that name the
+// claim as their controller: the claim's own, and the others. A
+// controller reference is something anyone who can create a Sandbox can
+// write (a claim's UID is no secret), so it is the binding only together
+// with something else, see trustedBinding.
+func (c *Controller) bindings(claim *extv1beta1.SandboxClaim) (own, others []*agentsv1beta1.Sandbox, err error) {
+	objs, err := c.sandboxIndexer.ByIndex(controllerUIDIndex, string(claim.UID))
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, o := range objs {
+		sb := o.(*agentsv1beta1.Sandbox)
+		switch {
+		case sb.Namespace != claim.Namespace:
+		case c.trustedBinding(claim, sb):
+			own = append(own, sb)
+		default:
+			others = append(others, sb)
+		}
+	}
+	return own, others, nil
+}
+
+// trustedBinding reports whether sb, which names claim as its controller,
+// is the claim's binding. In order:
+//   - this process bound the claim: only that very Sandbox (by UID) is;
+//   - the claim's status, which only this controller writes, names it;
+//   - it runs exactly what the claim would get now: the pool's current
+//     template (as a warm member would), or, under the claim's own name,
+//     what the cold path would create. A Sandbox identical to that is as
+//     good as the claim's own, whoever made it; this is also how a binding
+//     made just before a restart, whose status was never written, is found
+//     again.
+//
+// Whatever is accepted is remembered, so a later replacement with another
+// UID is refused.
+func (c *Controller) trustedBinding(claim *extv1beta1.SandboxClaim, sb *agentsv1beta1.Sandbox) bool {
+	c.mu.Lock()
+	uid, known := c.boundSandbox[claim.UID]
+	c.mu.Unlock()
+	if known {
+		return uid == sb.UID
+	}
+	if claim.Status.SandboxStatus.Name != sb.Name && !c.runsWhatItShould(claim, sb) {
+		return false
+	}
+	c.mu.Lock()
+	c.boundSandbox[claim.UID] = sb.UID
+	c.mu.Unlock()
+	return true
+}
+
+// runsWhatItShould compares sb's spec with what the claim would get.
+func (c *Controller) runsWhatItShould(claim *extv1beta1.SandboxClaim, sb *agentsv1beta1.Sandbox) bool {
+	if !controller.RunsOwnPod(sb) {
+		return false
+	}
+	_, tmpl, err := c.poolAndTemplate(claim)
+	if err != nil {
+		return false
+	}
+	if len(claim.Spec.Env) == 0 && len(claim.Spec.VolumeClaimTemplates) == 0 && c.matches.Matches(controller.NewStalenessChecker(tmpl), sb) {
+		return true
+	}
+	if sb.Name != claim.Name {
+		return false
+	}
+	want, err := buildCold(claim, tmpl)
+	if err != nil {
+		return false
+	}
+	cold := tmpl.DeepCopy()
+	cold.Spec.SandboxBlueprint = want.Spec.SandboxBlueprint
+	return controller.NewStalenessChecker(cold).Matches(sb)
+}
+
+// reportUntrusted says once per Sandbox (per process) that a Sandbox naming the
+// claim as its controller is ignored: an Event on the claim and a log line.
+func (c *Controller) reportUntrusted(ctx context.Context, claim *extv1beta1.SandboxClaim, sb *agentsv1beta1.Sandbox) {
+	c.mu.Lock()
+	_, seen := c.untrusted[sb.UID]
+	c.untrusted[sb.UID] = struct{}{}
+	c.mu.Unlock()
+	if seen {
+		return
+	}
+	klog.FromContext(ctx).Info("Ignoring a Sandbox that names this claim as its controller but is not its binding", "sandbox", klog.KObj(sb))
+	if c.opts.DisableEvents {
+		return
+	}
+	c.recorder.Eventf(claim, sb, corev1.EventTypeWarning, ReasonUntrustedSandbox, "Binding",
+		"Sandbox %s names this claim as its controller, but the claim did not create or take it and it does not run the claim's template; it is ignored", sb.Name)
+}
