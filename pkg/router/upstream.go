@@ -156,37 +156,13 @@ func (t *retryTransport) attempt(req *http.Request, st *requestState, rb *retrya
 		return t.base.RoundTrip(req)
 	}
 	ctx, cancel := context.WithCancelCause(req.Context())
-	var (
-		mu       sync.Mutex
-		timer    *time.Timer
-		finished bool
-	)
-	trace := &httptrace.ClientTrace{
-		GotConn: func(info httptrace.GotConnInfo) {
-			if rb != nil {
-				rb.connected.Store(true)
-			}
-			if tun != nil {
-				// Called on this goroutine, before RoundTrip returns.
-				st.upstreamConn = info.Conn
-			}
-		},
-		WroteRequest: func(httptrace.WroteRequestInfo) {
-			if rht <= 0 {
-				return
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if !finished {
-				timer = time.AfterFunc(rht, func() { cancel(errResponseHeaderTimeout) })
-			}
-		},
-	}
-	resp, err := t.base.RoundTrip(req.WithContext(httptrace.WithClientTrace(ctx, trace)))
-	mu.Lock()
-	finished = true
-	fired := timer != nil && !timer.Stop()
-	mu.Unlock()
+	a := &attemptHooks{rht: rht, rb: rb, tun: tun, st: st, cancel: cancel}
+	a.trace.GotConn, a.trace.WroteRequest = a.gotConn, a.wroteRequest
+	resp, err := t.base.RoundTrip(req.WithContext(httptrace.WithClientTrace(ctx, &a.trace)))
+	a.mu.Lock()
+	a.finished = true
+	fired := a.timer != nil && !a.timer.Stop()
+	a.mu.Unlock()
 	if err != nil {
 		cause := context.Cause(ctx)
 		cancel(nil)
@@ -205,6 +181,46 @@ func (t *retryTransport) attempt(req *http.Request, st *requestState, rb *retrya
 	// streams; it ends with the inbound request's context.
 	return resp, nil
 }
+
+// attemptHooks is one attempt's httptrace hooks and their state, in one
+// allocation rather than one per captured variable.
+type attemptHooks struct {
+	trace httptrace.ClientTrace
+	rht   time.Duration
+	rb    *retryableBody
+	tun   *tunnel
+	st    *requestState
+	// cancel ends the attempt's context; the timer calls it with
+	// errResponseHeaderTimeout.
+	cancel context.CancelCauseFunc
+
+	mu       sync.Mutex
+	timer    *time.Timer
+	finished bool
+}
+
+func (a *attemptHooks) gotConn(info httptrace.GotConnInfo) {
+	if a.rb != nil {
+		a.rb.connected.Store(true)
+	}
+	if a.tun != nil {
+		// Called on this goroutine, before RoundTrip returns.
+		a.st.upstreamConn = info.Conn
+	}
+}
+
+func (a *attemptHooks) wroteRequest(httptrace.WroteRequestInfo) {
+	if a.rht <= 0 {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.finished {
+		a.timer = time.AfterFunc(a.rht, a.headerTimeout)
+	}
+}
+
+func (a *attemptHooks) headerTimeout() { a.cancel(errResponseHeaderTimeout) }
 
 // retryableBody shields the inbound body from the transport's close on a
 // failed dial. Once a connection exists the transport may have read from
