@@ -31,10 +31,7 @@ import (
 	"testing"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
-	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -450,71 +447,16 @@ func startRouterWith(t *testing.T, env *framework.Env, mutate func(*router.Optio
 // with the same rights there only, and mints a token for each.
 func identities(t *testing.T, env *framework.Env) (token, otherNS, otherToken string) {
 	t.Helper()
-	ctx := context.Background()
-	otherNS = env.Namespace + "-other"
-	if _, err := env.Kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: otherNS}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = env.Kube.CoreV1().Namespaces().Delete(context.Background(), otherNS, metav1.DeleteOptions{})
-	})
+	otherNS = framework.CreateNamespace(t, env, "other")
 	return grantProxy(t, env, env.Namespace), otherNS, grantProxy(t, env, otherNS)
 }
 
-// grantProxy creates ServiceAccount agent in ns, lets it get
-// sandboxes/proxy in ns, waits until the API server's authorizer agrees,
-// and returns a token for it from the TokenRequest API.
+// grantProxy lets ServiceAccount agent in ns get sandboxes/proxy in ns,
+// once RBAC is in effect, and returns a token for it.
 func grantProxy(t *testing.T, env *framework.Env, ns string) string {
 	t.Helper()
-	ctx := context.Background()
-	if _, err := env.Kube.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: agentSA}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	role := &rbacv1.Role{
-		ObjectMeta: metav1.ObjectMeta{Name: "sandbox-proxy"},
-		Rules: []rbacv1.PolicyRule{{
-			APIGroups: []string{agentsv1beta1.GroupName},
-			Resources: []string{"sandboxes/" + router.ProxySubresource},
-			Verbs:     []string{router.ProxyVerb},
-		}},
-	}
-	if _, err := env.Kube.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	binding := &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "agent-sandbox-proxy"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: agentSA, Namespace: ns}},
-	}
-	if _, err := env.Kube.RbacV1().RoleBindings(ns).Create(ctx, binding, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	// The router caches verdicts, denials included: only use the token
-	// once RBAC is in effect, so no early denial is remembered.
-	user := "system:serviceaccount:" + ns + ":" + agentSA
-	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, waitTimeout, true, func(ctx context.Context) (bool, error) {
-		sar, err := env.Kube.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{
-			Spec: authorizationv1.SubjectAccessReviewSpec{
-				User:   user,
-				Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"},
-				ResourceAttributes: &authorizationv1.ResourceAttributes{
-					Namespace: ns, Verb: router.ProxyVerb, Group: agentsv1beta1.GroupName,
-					Resource: "sandboxes", Subresource: router.ProxySubresource, Name: "any",
-				},
-			},
-		}, metav1.CreateOptions{})
-		return err == nil && sar.Status.Allowed, nil
-	})
-	if err != nil {
-		t.Fatalf("%s never got get on sandboxes/proxy in %s", user, ns)
-	}
-	tr, err := env.Kube.CoreV1().ServiceAccounts(ns).CreateToken(ctx, agentSA, &authenticationv1.TokenRequest{
-		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tr.Status.Token
+	framework.GrantSandboxProxy(t, env, ns, agentSA)
+	return framework.ServiceAccountToken(t, env, ns, agentSA)
 }
 
 func createPool(t *testing.T, env *framework.Env, name string, replicas int32, podLabels map[string]string) {

@@ -53,7 +53,7 @@ func TestAttackTokenlessRequestRefused(t *testing.T) {
 	}
 	routerURL := startRouter(t, env, authz)
 	sb := createSandbox(t, env, env.Namespace, "victim")
-	owner := serviceAccountToken(t, env, env.Namespace, "owner")
+	owner := framework.ServiceAccountToken(t, env, env.Namespace, "owner")
 	// Positive control: the sandbox is there and routable.
 	waitStatus(t, routerURL, "owner's token", env.Namespace, sb, owner, http.StatusOK)
 	expect(t, routerURL, "no token", env.Namespace, sb, "", http.StatusUnauthorized)
@@ -71,9 +71,9 @@ func TestAttackTokenReviewCrossNamespace(t *testing.T) {
 	}
 	routerURL := startRouter(t, env, authz)
 	sb := createSandbox(t, env, env.Namespace, "victim")
-	owner := serviceAccountToken(t, env, env.Namespace, "owner")
-	attackerNS := newNamespace(t, env, "attacker")
-	attacker := serviceAccountToken(t, env, attackerNS, "intruder")
+	owner := framework.ServiceAccountToken(t, env, env.Namespace, "owner")
+	attackerNS := framework.CreateNamespace(t, env, "attacker")
+	attacker := framework.ServiceAccountToken(t, env, attackerNS, "intruder")
 
 	waitStatus(t, routerURL, "owner's token", env.Namespace, sb, owner, http.StatusOK)
 	expect(t, routerURL, "another namespace's ServiceAccount", env.Namespace, sb, attacker, http.StatusForbidden)
@@ -115,7 +115,7 @@ func TestAttackTokenReviewFlood(t *testing.T) {
 	}
 	routerURL := startRouter(t, env, authz)
 	sb := createSandbox(t, env, env.Namespace, "busy")
-	legit := serviceAccountToken(t, env, env.Namespace, "agent")
+	legit := framework.ServiceAccountToken(t, env, env.Namespace, "agent")
 	waitStatus(t, routerURL, "legitimate token", env.Namespace, sb, legit, http.StatusOK)
 
 	ctx := framework.Context(t, 2*time.Minute)
@@ -281,9 +281,9 @@ func TestAttackFullAPITokenRefused(t *testing.T) {
 	}
 	routerURL := startRouter(t, env, authz)
 	sb := createSandbox(t, env, env.Namespace, "target")
-	grantProxy(t, env, env.Namespace, "agent")
-	bound := serviceAccountToken(t, env, env.Namespace, "agent", router.ShippedAudience)
-	full := serviceAccountToken(t, env, env.Namespace, "agent")
+	framework.GrantSandboxProxy(t, env, env.Namespace, "agent")
+	bound := framework.ServiceAccountToken(t, env, env.Namespace, "agent", router.ShippedAudience)
+	full := framework.ServiceAccountToken(t, env, env.Namespace, "agent")
 
 	// The attack first, once the router's cache knows the sandbox (404
 	// until then), so it fails as the attack and not on the control.

@@ -30,10 +30,7 @@ import (
 	"testing"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
-	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -190,81 +187,6 @@ func deleteSandbox(t *testing.T, env *framework.Env, ns string, s *sandbox) {
 	})
 	if err != nil {
 		t.Fatalf("sandbox %s/%s was never deleted", ns, s.name)
-	}
-}
-
-// newNamespace creates a second namespace for the test.
-func newNamespace(t *testing.T, env *framework.Env, suffix string) string {
-	t.Helper()
-	ns := env.Namespace + "-" + suffix
-	if _, err := env.Kube.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = env.Kube.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
-	})
-	return ns
-}
-
-// serviceAccountToken creates ServiceAccount ns/name if needed and returns
-// a token for it from the TokenRequest API, bound to audiences (none: the
-// API server's own, a full API token).
-func serviceAccountToken(t *testing.T, env *framework.Env, ns, name string, audiences ...string) string {
-	t.Helper()
-	ctx := context.Background()
-	_, err := env.Kube.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
-	tr, err := env.Kube.CoreV1().ServiceAccounts(ns).CreateToken(ctx, name, &authenticationv1.TokenRequest{
-		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600), Audiences: audiences},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tr.Status.Token
-}
-
-// grantProxy lets ServiceAccount ns/sa get sandboxes/proxy in ns and waits
-// until the API server's authorizer agrees (the router caches denials).
-func grantProxy(t *testing.T, env *framework.Env, ns, sa string) {
-	t.Helper()
-	ctx := context.Background()
-	role := &rbacv1.Role{
-		ObjectMeta: metav1.ObjectMeta{Name: "sandbox-proxy-" + sa},
-		Rules: []rbacv1.PolicyRule{{
-			APIGroups: []string{agentsv1beta1.GroupName},
-			Resources: []string{"sandboxes/" + router.ProxySubresource},
-			Verbs:     []string{router.ProxyVerb},
-		}},
-	}
-	if _, err := env.Kube.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	binding := &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: role.Name},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: sa, Namespace: ns}},
-	}
-	if _, err := env.Kube.RbacV1().RoleBindings(ns).Create(ctx, binding, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	user := "system:serviceaccount:" + ns + ":" + sa
-	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, waitTimeout, true, func(ctx context.Context) (bool, error) {
-		sar, err := env.Kube.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{
-			Spec: authorizationv1.SubjectAccessReviewSpec{
-				User:   user,
-				Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"},
-				ResourceAttributes: &authorizationv1.ResourceAttributes{
-					Namespace: ns, Verb: router.ProxyVerb, Group: agentsv1beta1.GroupName,
-					Resource: "sandboxes", Subresource: router.ProxySubresource, Name: "any",
-				},
-			},
-		}, metav1.CreateOptions{})
-		return err == nil && sar.Status.Allowed, nil
-	})
-	if err != nil {
-		t.Fatalf("%s never got get on sandboxes/proxy in %s", user, ns)
 	}
 }
 
