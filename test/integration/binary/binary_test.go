@@ -50,17 +50,47 @@ func TestMain(m *testing.M) { framework.Main(m, framework.WithNodes(1)) }
 
 const leaseName = "a3317529.agent-sandbox.x-k8s.io"
 
-func buildController(t *testing.T) string {
+func buildController(t *testing.T) string { return buildBinary(t, "agent-sandbox-controller") }
+
+// buildBinary compiles ./cmd/<name> into the test's temp dir, with a
+// version stamp so --version and build_info have something to show.
+func buildBinary(t *testing.T, name string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "agent-sandbox-controller")
+	bin := filepath.Join(t.TempDir(), name)
 	cmd := exec.Command("go", "build", "-o", bin, "-ldflags",
 		"-X github.com/agentsandbox/agent-sandbox/pkg/version.gitVersion=v0.0.0-test",
-		"./cmd/agent-sandbox-controller")
+		"./cmd/"+name)
 	cmd.Dir = framework.RepoRoot()
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the controller: %v\n%s", err, out)
+		t.Fatalf("building %s: %v\n%s", name, err, out)
 	}
 	return bin
+}
+
+// startLogged starts cmd with its output in a file of the test's temp dir
+// and returns a channel that receives Wait's result. The process is killed
+// when the test ends; if the test failed, the last lines of its log are
+// shown.
+func startLogged(t *testing.T, cmd *exec.Cmd, what string, lines int) <-chan error {
+	t.Helper()
+	logs, err := os.Create(filepath.Join(t.TempDir(), what+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		if t.Failed() {
+			b, _ := os.ReadFile(logs.Name())
+			t.Logf("%s log:\n%s", what, tail(string(b), lines))
+		}
+	})
+	return exited
 }
 
 func freePort(t *testing.T) string {
@@ -124,23 +154,7 @@ func TestControllerBinary(t *testing.T) {
 		"--webhook-namespace", env.Namespace,
 		"--webhook-url", "https://"+webhookAddr+"/convert",
 	)
-	logs, err := os.Create(filepath.Join(t.TempDir(), "controller.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		if t.Failed() {
-			b, _ := os.ReadFile(logs.Name())
-			t.Logf("controller log:\n%s", tail(string(b), 40))
-		}
-	})
+	exited := startLogged(t, cmd, "controller", 40)
 
 	// It takes the lease and reconciles.
 	sandboxes := env.Agents.AgentsV1beta1().Sandboxes(env.Namespace)
@@ -153,7 +167,7 @@ func TestControllerBinary(t *testing.T) {
 	if _, err := sandboxes.Create(ctx, sb, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	err = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
 		got, err := sandboxes.Get(ctx, "via-binary", metav1.GetOptions{})
 		return err == nil && meta.IsStatusConditionTrue(got.Status.Conditions, "Ready"), nil
 	})

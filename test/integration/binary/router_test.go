@@ -27,7 +27,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -47,16 +46,7 @@ import (
 // this test are at most a second.
 const attackWait = 20 * time.Second
 
-func buildRouter(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "sandbox-router")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/sandbox-router")
-	cmd.Dir = framework.RepoRoot()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the router: %v\n%s", err, out)
-	}
-	return bin
-}
+func buildRouter(t *testing.T) string { return buildBinary(t, "sandbox-router") }
 
 // readySandbox creates a Sandbox, waits until it is Ready and returns its
 // (loopback, under kwok) Pod IP.
@@ -178,25 +168,9 @@ func TestAttackRouterBinaryHostileSandbox(t *testing.T) {
 		"--tunnel-idle-timeout", "500ms",
 		"--write-timeout", "1s",
 	)
-	logs, err := os.Create(filepath.Join(t.TempDir(), "router.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		if t.Failed() {
-			b, _ := os.ReadFile(logs.Name())
-			t.Logf("router log:\n%s", tail(string(b), 60))
-		}
-	})
+	exited := startLogged(t, cmd, "router", 60)
 	ctx := framework.Context(t, 2*time.Minute)
-	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
 		select {
 		case err := <-exited:
 			return false, fmt.Errorf("the router exited: %v", err)
