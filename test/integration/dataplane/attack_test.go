@@ -248,12 +248,22 @@ func createVictim(t *testing.T, ctx context.Context, env *framework.Env, routerU
 // Running and Ready at ip through pods/status.
 func forgePod(t *testing.T, ctx context.Context, kube kubernetes.Interface, ns, name, ip string, owner *agentsv1beta1.Sandbox, hash string) *corev1.Pod {
 	t.Helper()
+	ownerAPIVersion := agentsv1beta1.SchemeGroupVersion.String()
+	if ns != owner.Namespace {
+		// The garbage collector deletes, within about a second, a Pod whose
+		// owner it cannot find in the Pod's namespace, which would end the
+		// attack before it is checked (and race the status write below).
+		// An owner version the server does not serve leaves the GC unable
+		// to resolve it, so the Pod stays; the router compares the group,
+		// kind and UID only, as it must for Pods of older controllers.
+		ownerAPIVersion = agentsv1beta1.GroupName + "/v1"
+	}
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:   name,
 			Labels: map[string]string{agentsv1beta1.SandboxNameHashLabel: hash, backendLabel: backendNone},
 			OwnerReferences: []metav1.OwnerReference{{
-				APIVersion: agentsv1beta1.SchemeGroupVersion.String(), Kind: agentsv1beta1.SandboxKind,
+				APIVersion: ownerAPIVersion, Kind: agentsv1beta1.SandboxKind,
 				Name: owner.Name, UID: owner.UID, Controller: ptr.To(true),
 			}},
 		},
