@@ -105,9 +105,10 @@ func TestDialGuard(t *testing.T) {
 		ok            bool
 	}{
 		// The guard is a pure check of the address before connect(): no
-		// address here is dialled. A private pod IP must pass it (real
-		// clusters), loopback only when allowed.
-		{"10.1.2.3:8888", false, true},
+		// address here is dialled. A non-loopback pod IP (here an RFC 5737
+		// documentation address) must pass it (real clusters), loopback
+		// only when allowed.
+		{"192.0.2.3:8888", false, true},
 		{"[fd00::1]:8888", false, true},
 		{"127.0.0.1:8888", false, false},
 		{"127.0.0.1:8888", true, true},

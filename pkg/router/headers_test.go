@@ -44,9 +44,9 @@ func TestParseTarget(t *testing.T) {
 		"all headers, any case": {
 			headers: map[string]string{
 				"x-sandbox-id": "a", "X-SANDBOX-NAMESPACE": "team-a", "X-Sandbox-Port": "65535",
-				"X-Sandbox-Pod-IP": "10.0.0.7", "X-Sandbox-UID": "u-1", "X-Sandbox-Timeout": "1.5",
+				"X-Sandbox-Pod-IP": "192.0.2.7", "X-Sandbox-UID": "u-1", "X-Sandbox-Timeout": "1.5",
 			},
-			want: Target{ID: "a", Namespace: "team-a", Port: 65535, PodIP: netip.MustParseAddr("10.0.0.7"), UID: "u-1", Timeout: 1500 * time.Millisecond},
+			want: Target{ID: "a", Namespace: "team-a", Port: 65535, PodIP: netip.MustParseAddr("192.0.2.7"), UID: "u-1", Timeout: 1500 * time.Millisecond},
 		},
 		"ipv6 hint":               {headers: map[string]string{"X-Sandbox-ID": "a", "X-Sandbox-Pod-IP": "fd00::1"}, want: Target{ID: "a", Namespace: "default", Port: 8888, PodIP: netip.MustParseAddr("fd00::1")}},
 		"loopback allowed":        {headers: map[string]string{"X-Sandbox-ID": "a", "X-Sandbox-Pod-IP": "127.0.0.5"}, allowLoopback: true, want: Target{ID: "a", Namespace: "default", Port: 8888, PodIP: netip.MustParseAddr("127.0.0.5")}},
@@ -119,7 +119,7 @@ var dnsLabelRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 func FuzzParseTarget(f *testing.F) {
 	seeds := [][6]string{
 		{"sb-1", "", "", "", "", ""},
-		{"a", "team-a", "8888", "10.0.0.1", "uid", "1.5"},
+		{"a", "team-a", "8888", "192.0.2.1", "uid", "1.5"},
 		{"A", "ns", "0", "::1", "", "NaN"},
 		{"a-", "-ns", "65536", "169.254.169.254", "", "-1"},
 		{"a.b", "a/b", "+80", "::ffff:127.0.0.1", "", "1e309"},
