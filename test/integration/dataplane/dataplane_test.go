@@ -23,7 +23,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strconv"
@@ -36,8 +35,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/klog/v2"
-	"k8s.io/klog/v2/ktesting"
 	"k8s.io/utils/ptr"
 
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
@@ -413,33 +410,7 @@ func startRouter(t *testing.T, env *framework.Env) (string, *router.Router) {
 // Pod IPs allowed (kwok's), allow-all unless mutate says otherwise.
 func startRouterWith(t *testing.T, env *framework.Env, mutate func(*router.Options)) (string, *router.Router) {
 	t.Helper()
-	_, ctx := ktesting.NewTestContext(t)
-	ctx, cancel := context.WithCancel(ctx)
-	t.Cleanup(cancel)
-	o := router.DefaultOptions()
-	o.KubeClient = env.Kube
-	o.AgentsClient = env.Agents
-	o.AllowLoopbackPodIP = true
-	o.Logger = klog.FromContext(ctx)
-	if mutate != nil {
-		mutate(&o)
-	}
-	r, err := router.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Start(ctx)
-	syncCtx, syncCancel := context.WithTimeout(ctx, waitTimeout)
-	defer syncCancel()
-	if !r.WaitForCacheSync(syncCtx) {
-		t.Fatal("the router's cache never synced")
-	}
-	srv := httptest.NewServer(r.Handler())
-	t.Cleanup(func() {
-		srv.Close()
-		r.CloseIdleConnections()
-	})
-	return srv.URL, r
+	return framework.StartRouter(t, env, mutate)
 }
 
 // identities creates the agent's ServiceAccount with get on

@@ -18,6 +18,7 @@ package framework
 
 import (
 	"context"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -28,13 +29,16 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/klog/v2"
+	"k8s.io/klog/v2/ktesting"
 	"k8s.io/utils/ptr"
 
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/pkg/router"
 )
 
-// rbacWait bounds the wait for a new RoleBinding to take effect.
+// rbacWait bounds the wait for a new RoleBinding to take effect, and for
+// a router's cache to sync.
 const rbacWait = 60 * time.Second
 
 // CreateNamespace creates a second namespace for the test, named after the
@@ -113,4 +117,39 @@ func GrantSandboxProxy(t testing.TB, env *Env, ns, sa string) {
 	if err != nil {
 		t.Fatalf("%s never got get on sandboxes/proxy in %s", user, ns)
 	}
+}
+
+// StartRouter serves an in-process router on 127.0.0.1 for the test, with
+// loopback Pod IPs allowed (kwok gives Pods loopback addresses) and
+// allow-all unless mutate says otherwise, and waits for its cache. It
+// returns the router's URL; everything stops when the test ends.
+func StartRouter(t testing.TB, env *Env, mutate func(*router.Options)) (string, *router.Router) {
+	t.Helper()
+	_, ctx := ktesting.NewTestContext(t)
+	ctx, cancel := context.WithCancel(ctx)
+	t.Cleanup(cancel)
+	o := router.DefaultOptions()
+	o.KubeClient = env.Kube
+	o.AgentsClient = env.Agents
+	o.AllowLoopbackPodIP = true
+	o.Logger = klog.FromContext(ctx)
+	if mutate != nil {
+		mutate(&o)
+	}
+	r, err := router.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Start(ctx)
+	syncCtx, syncCancel := context.WithTimeout(ctx, rbacWait)
+	defer syncCancel()
+	if !r.WaitForCacheSync(syncCtx) {
+		t.Fatal("the router's cache never synced")
+	}
+	srv := httptest.NewServer(r.Handler())
+	t.Cleanup(func() {
+		srv.Close()
+		r.CloseIdleConnections()
+	})
+	return srv.URL, r
 }

@@ -22,7 +22,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -37,8 +36,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/klog/v2"
-	"k8s.io/klog/v2/ktesting"
 	"k8s.io/utils/ptr"
 
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
@@ -52,33 +49,12 @@ const waitTimeout = 45 * time.Second
 // Pod IPs allowed (kwok's) and no dial retries.
 func startRouter(t *testing.T, env *framework.Env, authz router.Authorizer) string {
 	t.Helper()
-	_, ctx := ktesting.NewTestContext(t)
-	ctx, cancel := context.WithCancel(ctx)
-	t.Cleanup(cancel)
-	o := router.DefaultOptions()
-	o.KubeClient = env.Kube
-	o.AgentsClient = env.Agents
-	o.AllowLoopbackPodIP = true
-	o.UpstreamMaxRetries = 0
-	o.AccessLog = false
-	o.Authorizer = authz
-	o.Logger = klog.FromContext(ctx)
-	r, err := router.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Start(ctx)
-	syncCtx, syncCancel := context.WithTimeout(ctx, waitTimeout)
-	defer syncCancel()
-	if !r.WaitForCacheSync(syncCtx) {
-		t.Fatal("the router's cache never synced")
-	}
-	srv := httptest.NewServer(r.Handler())
-	t.Cleanup(func() {
-		srv.Close()
-		r.CloseIdleConnections()
+	url, _ := framework.StartRouter(t, env, func(o *router.Options) {
+		o.UpstreamMaxRetries = 0
+		o.AccessLog = false
+		o.Authorizer = authz
 	})
-	return srv.URL
+	return url
 }
 
 // countingTransport counts the TokenReviews a client sends.
