@@ -23,50 +23,17 @@ import (
 	"net/netip"
 	"testing"
 
-	"golang.org/x/net/dns/dnsmessage"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
+	"github.com/agentsandbox/agent-sandbox/test/fakedns"
 )
 
-// fakeDNS answers every A question with addr and every other question with
-// no records, like a cluster DNS resolving an ExternalName Service (a CNAME
-// anywhere) to an address a Pod never has.
+// fakeDNS answers every name with addr, like a cluster DNS resolving an
+// ExternalName Service (a CNAME anywhere) to an address a Pod never has.
 func fakeDNS(t *testing.T, addr netip.Addr) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	go func() {
-		buf := make([]byte, 1500)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			var q dnsmessage.Message
-			if q.Unpack(buf[:n]) != nil || len(q.Questions) != 1 {
-				continue
-			}
-			resp := dnsmessage.Message{
-				Header:    dnsmessage.Header{ID: q.ID, Response: true, Authoritative: true},
-				Questions: q.Questions,
-			}
-			if qq := q.Questions[0]; qq.Type == dnsmessage.TypeA {
-				resp.Answers = []dnsmessage.Resource{{
-					Header: dnsmessage.ResourceHeader{Name: qq.Name, Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET, TTL: 5},
-					Body:   &dnsmessage.AResource{A: addr.As4()},
-				}}
-			}
-			out, err := resp.Pack()
-			if err == nil {
-				_, _ = pc.WriteTo(out, from)
-			}
-		}
-	}()
-	return pc.LocalAddr().String()
+	return fakedns.Serve(t, func(string) (netip.Addr, bool) { return addr, true })
 }
 
 // With the DNS fallback, the name <id>.<ns>.svc.<domain> is whatever the

@@ -28,7 +28,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/net/dns/dnsmessage"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -39,6 +38,7 @@ import (
 
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/pkg/router"
+	"github.com/agentsandbox/agent-sandbox/test/fakedns"
 	"github.com/agentsandbox/agent-sandbox/test/integration/framework"
 )
 
@@ -454,43 +454,10 @@ func statusSandbox(t *testing.T, ctx context.Context, env *framework.Env, ns, na
 // nothing else, like a cluster DNS serving the tenants' Services.
 func fakeDNS(t *testing.T, names map[string]netip.Addr) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	go func() {
-		buf := make([]byte, 1500)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			var q dnsmessage.Message
-			if q.Unpack(buf[:n]) != nil || len(q.Questions) != 1 {
-				continue
-			}
-			qq := q.Questions[0]
-			resp := dnsmessage.Message{
-				Header:    dnsmessage.Header{ID: q.ID, Response: true, Authoritative: true},
-				Questions: q.Questions,
-			}
-			addr, known := names[strings.ToLower(qq.Name.String())]
-			switch {
-			case !known:
-				resp.RCode = dnsmessage.RCodeNameError
-			case qq.Type == dnsmessage.TypeA:
-				resp.Answers = []dnsmessage.Resource{{
-					Header: dnsmessage.ResourceHeader{Name: qq.Name, Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET, TTL: 5},
-					Body:   &dnsmessage.AResource{A: addr.As4()},
-				}}
-			}
-			if out, err := resp.Pack(); err == nil {
-				_, _ = pc.WriteTo(out, from)
-			}
-		}
-	}()
-	return pc.LocalAddr().String()
+	return fakedns.Serve(t, func(fqdn string) (netip.Addr, bool) {
+		addr, ok := names[fqdn]
+		return addr, ok
+	})
 }
 
 // counter sums a counter family of the router's registry.
