@@ -5,7 +5,10 @@
 #   hack/test.sh [unit|integration]
 # The output is also kept in _output/test/<phase>.log; on failure the last
 # lines printed name every failed test and package, so a log that is only
-# read from its tail (CI) still says what broke.
+# read from its tail (CI) still says what broke. Failed tests run once more
+# on their own: passing then marks them FLAKY (listed, not failing the run:
+# a 2-core CI machine under -race shakes out timing that a second run does
+# not repeat); failing twice fails the run.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "${ROOT}"
@@ -32,12 +35,55 @@ summarize() {
   ' "${log}" | tail -150
 }
 
-# run PHASE CMD...: runs CMD with its output teed to the phase log.
+# failed_tests LOG: one line per failed package, "PKG<TAB>REGEX", REGEX
+# matching its failed top-level tests ("." when none is named: a panic, a
+# timeout or a build failure fails the whole package). go test prints each
+# package's output in one piece, ended by its "ok"/"FAIL" line.
+failed_tests() {
+  awk -F'\t' '
+    /^--- FAIL: / { split($0, f, " "); names = names (names == "" ? "" : "|") f[3] }
+    /^(ok  |FAIL)\t/ {
+      if ($1 == "FAIL") print $2 "\t" (names == "" ? "." : "^(" names ")$")
+      names = ""
+    }
+  ' "$1"
+}
+
+# run PHASE CMD...: runs CMD with its output teed to the phase log. When it
+# fails, the failed tests run once more, alone (package by package, only
+# the tests that failed). A test that passes the second time is reported
+# as FLAKY at the end of the log and does not fail the run; one that fails
+# again does. CI reads only the tail of the log, so both lists come last.
 run() {
   local phase=$1 log="${logdir}/$1.log"
   shift
-  if ! "$@" 2>&1 | tee "${log}"; then
-    summarize "${log}"
+  if "$@" 2>&1 | tee "${log}"; then
+    return 0
+  fi
+  summarize "${log}"
+  local failed flaky=() broken=() pkg regex
+  failed=$(failed_tests "${log}")
+  if [[ -z ${failed} ]]; then
+    echo "=== ${phase}: the run failed but no failed package was found in its output"
+    return 1
+  fi
+  : >"${logdir}/${phase}-rerun.log"
+  while IFS=$'\t' read -r pkg regex; do
+    echo "=== ${phase}: running again: ${pkg} -run '${regex}'"
+    if go test -race -count=1 -timeout=30m -v -run "${regex}" "${pkg}" 2>&1 | tee -a "${logdir}/${phase}-rerun.log"; then
+      flaky+=("${pkg} ${regex}")
+    else
+      broken+=("${pkg} ${regex}")
+    fi
+  done <<<"${failed}"
+  if ((${#flaky[@]})); then
+    echo "=== FLAKY (${phase}): failed, then passed when run again; each is a bug to fix:"
+    printf '    %s\n' "${flaky[@]}"
+  fi
+  if ((${#broken[@]})); then
+    summarize "${logdir}/${phase}-rerun.log"
+    echo "=== FAILED TWICE (${phase}):"
+    printf '    %s\n' "${broken[@]}"
     return 1
   fi
 }
