@@ -60,8 +60,9 @@ var poolLabels = []string{
 // in the pool's namespace, not being deleted, passing the takeover check
 // (takeable), and with a Pod IP, ordered ready first, then from the node
 // with most candidates (draining it), then oldest. starting counts the
-// takeable ones still waiting for their IP.
-func (c *Controller) candidates(pool *extv1beta1.SandboxWarmPool, tmpl *extv1beta1.SandboxTemplate) (out []*agentsv1beta1.Sandbox, starting int, err error) {
+// takeable ones still waiting for their IP. Members in tried (lost earlier
+// in this sync) are left out.
+func (c *Controller) candidates(pool *extv1beta1.SandboxWarmPool, tmpl *extv1beta1.SandboxTemplate, tried map[types.UID]bool) (out []*agentsv1beta1.Sandbox, starting int, err error) {
 	objs, err := c.sandboxIndexer.ByIndex(controller.WarmPoolMemberIndex, pool.Namespace+"/"+agentsv1beta1.NameHash(pool.Name))
 	if err != nil {
 		return nil, 0, err
@@ -88,7 +89,7 @@ func (c *Controller) candidates(pool *extv1beta1.SandboxWarmPool, tmpl *extv1bet
 			starting++
 			continue
 		}
-		if _, taken := c.reserved[sb.UID]; taken {
+		if _, taken := c.reserved[sb.UID]; taken || tried[sb.UID] {
 			continue
 		}
 		out = append(out, sb)
@@ -124,8 +125,12 @@ func (c *Controller) candidates(pool *extv1beta1.SandboxWarmPool, tmpl *extv1bet
 // is what makes a Sandbox impossible to bind to two claims.
 func (c *Controller) adoptWarm(ctx context.Context, claim *extv1beta1.SandboxClaim, pool *extv1beta1.SandboxWarmPool, tmpl *extv1beta1.SandboxTemplate) (*agentsv1beta1.Sandbox, time.Duration, error) {
 	logger := klog.FromContext(ctx)
+	// The cache still shows a lost candidate as the pool's until the
+	// winner's write arrives: without this, the next attempt would pick
+	// the same one again.
+	tried := map[types.UID]bool{}
 	for range maxAdoptAttempts {
-		cands, starting, err := c.candidates(pool, tmpl)
+		cands, starting, err := c.candidates(pool, tmpl, tried)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -166,6 +171,7 @@ func (c *Controller) adoptWarm(ctx context.Context, claim *extv1beta1.SandboxCla
 			// moved on): not ours this time.
 			c.forget(claim.UID)
 			c.release(sb.UID)
+			tried[sb.UID] = true
 			logger.V(4).Info("Candidate taken or gone; trying another", "sandbox", klog.KObj(sb))
 			continue
 		default:

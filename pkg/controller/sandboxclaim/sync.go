@@ -245,8 +245,12 @@ func (c *Controller) forget(claim types.UID) {
 func (c *Controller) writeStatus(ctx context.Context, claim *extv1beta1.SandboxClaim, sb *agentsv1beta1.Sandbox, reason, message string) (*extv1beta1.SandboxClaimStatus, error) {
 	status := claim.Status.DeepCopy()
 	setReady := func(s metav1.ConditionStatus, r, m string) {
+		// The transition time comes from the controller's clock (used
+		// only when the status flips), not from SetStatusCondition's
+		// wall clock, so a fake clock makes status writes reproducible.
 		meta.SetStatusCondition(&status.Conditions, metav1.Condition{
 			Type: string(agentsv1beta1.SandboxConditionReady), Status: s, Reason: r, Message: m, ObservedGeneration: claim.Generation,
+			LastTransitionTime: metav1.NewTime(c.opts.Clock.Now()),
 		})
 	}
 	switch {
