@@ -23,13 +23,16 @@ go vet ./... || fail=1
 go vet -tags e2e ./test/e2e/... || fail=1
 
 # Bounded fuzzing of the parsers that take attacker input first: the
-# router's routing headers and the runtime's path resolver. -fuzz takes
-# one package at a time. FUZZTIME=0 skips (the seed corpus still runs in
-# every go test).
+# router's routing headers, the runtime's path resolver and the conversion
+# webhook's ConversionReview handler; then the conversions' round trips
+# (hub and spoke), whose heuristics branch on user-chosen names. -fuzz
+# takes one target of one package at a time. FUZZTIME=0 skips (the seed
+# corpus still runs in every go test). Five targets at 10s: ~50s.
 fuzztime=${FUZZTIME:-10s}
 if [[ ${fuzztime} != 0 ]]; then
   echo "=== fuzz (${fuzztime} each)"
-  for target in "FuzzParseTarget ./pkg/router" "FuzzResolveInBase ./pkg/runtime"; do
+  for target in "FuzzParseTarget ./pkg/router" "FuzzResolveInBase ./pkg/runtime" \
+    "FuzzHandleReview ./pkg/conversion" "FuzzHubRoundTrip ./pkg/conversion" "FuzzSpokeRoundTrip ./pkg/conversion"; do
     read -r name pkg <<<"${target}"
     go test -run='^$' -fuzz="^${name}\$" -fuzztime="${fuzztime}" "${pkg}" || fail=1
   done

@@ -105,7 +105,9 @@ func TestHandleReviewRefusesByName(t *testing.T) {
 }
 
 // FuzzHandleReview: whatever arrives, the handler answers and never
-// panics; a 200 answer is always a well-formed review.
+// panics; a 200 answer is always a well-formed review of the request's
+// UID, and a successful one holds every object, each in the desired
+// version (the API server refuses a response that does not).
 func FuzzHandleReview(f *testing.F) {
 	f.Add(reviewOf(f, "apiextensions.k8s.io/v1", "agents.x-k8s.io/v1beta1", alphaSandbox))
 	f.Add(reviewOf(f, "apiextensions.k8s.io/v1beta1", "extensions.agents.x-k8s.io/v1alpha1",
@@ -116,10 +118,29 @@ func FuzzHandleReview(f *testing.F) {
 	f.Add([]byte("\x00\xff{"))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		resp, status, _ := HandleReview(body)
-		if status == http.StatusOK {
-			var out review
-			if err := json.Unmarshal(resp, &out); err != nil || out.Response == nil {
-				t.Fatalf("200 with a malformed review: %q", resp)
+		if status != http.StatusOK {
+			return
+		}
+		var in, out review
+		if err := json.Unmarshal(body, &in); err != nil || in.Request == nil {
+			t.Fatalf("200 for an unusable review %q", body)
+		}
+		if err := json.Unmarshal(resp, &out); err != nil || out.Response == nil {
+			t.Fatalf("200 with a malformed review: %q", resp)
+		}
+		if out.Response.UID != in.Request.UID || out.APIVersion != in.APIVersion {
+			t.Fatalf("answer %s for %s, request %q: want the same UID and review version", out.Response.UID, out.APIVersion, in.Request.UID)
+		}
+		if out.Response.Result.Status != metav1.StatusSuccess {
+			return
+		}
+		if len(out.Response.ConvertedObjects) != len(in.Request.Objects) {
+			t.Fatalf("%d objects converted of %d", len(out.Response.ConvertedObjects), len(in.Request.Objects))
+		}
+		for i, o := range out.Response.ConvertedObjects {
+			var tm metav1.TypeMeta
+			if err := json.Unmarshal(o.Raw, &tm); err != nil || tm.APIVersion != in.Request.DesiredAPIVersion {
+				t.Fatalf("object %d converted to %q (%v), want %s", i, tm.APIVersion, err, in.Request.DesiredAPIVersion)
 			}
 		}
 	})
