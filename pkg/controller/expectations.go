@@ -56,7 +56,11 @@ func NewExpectations(clk clock.PassiveClock) *Expectations {
 
 func (e *Expectations) get(key string) *expectation {
 	exp, ok := e.m[key]
-	if !ok {
+	// An expired record says nothing any more (Satisfied ignores it), so a
+	// new expectation starts afresh: neither a lost event's count nor the
+	// keys of deletes never observed carry over, wedging the owner again
+	// or piling up for as long as it lives.
+	if !ok || e.clock.Since(exp.timestamp) > ExpectationsTTL {
 		exp = &expectation{deletes: sets.New[string]()}
 		e.m[key] = exp
 	}

@@ -83,6 +83,7 @@ func RunsOwnPod(sb *agentsv1beta1.Sandbox) bool {
 type MemberProvenance struct {
 	mu      sync.Mutex
 	created map[types.UID]memberRecord
+	sweep   UIDSweep
 }
 
 type memberRecord struct {
@@ -126,6 +127,18 @@ func (p *MemberProvenance) Forget(uid types.UID) {
 	delete(p.created, uid)
 }
 
+// Sweep drops the records of Sandboxes live has rejected on two
+// consecutive sweeps (see UIDSweep): members whose delete event, or the
+// update that took them out of the pool, was never seen.
+func (p *MemberProvenance) Sweep(live func(types.UID) bool) int {
+	if p == nil {
+		return 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return Sweep(&p.sweep, p.created, live)
+}
+
 // Len is the number of members remembered.
 func (p *MemberProvenance) Len() int {
 	if p == nil {
@@ -141,8 +154,9 @@ func (p *MemberProvenance) Len() int {
 // resourceVersion, so a pool pass compares each member's spec once, not
 // on every pass.
 type MatchCache struct {
-	mu sync.Mutex
-	m  map[types.UID]matchEntry
+	mu    sync.Mutex
+	m     map[types.UID]matchEntry
+	sweep UIDSweep
 }
 
 type matchEntry struct {
@@ -174,4 +188,19 @@ func (c *MatchCache) Forget(uid types.UID) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.m, uid)
+}
+
+// Sweep drops the verdicts of Sandboxes live has rejected on two
+// consecutive sweeps (see UIDSweep).
+func (c *MatchCache) Sweep(live func(types.UID) bool) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return Sweep(&c.sweep, c.m, live)
+}
+
+// Len is the number of verdicts cached.
+func (c *MatchCache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m)
 }

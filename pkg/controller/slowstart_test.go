@@ -95,3 +95,24 @@ func TestExpectationsGateCreates(t *testing.T) {
 		t.Fatal("expectations never expire")
 	}
 }
+
+// An expired record is not added to: the keys of deletes never observed
+// and the count of creates never seen would otherwise pile up for as long
+// as the owner lives, and wedge it again for another TTL.
+func TestExpectationsExpiredRecordStartsAfresh(t *testing.T) {
+	clk := clocktesting.NewFakePassiveClock(time.Now())
+	e := NewExpectations(clk)
+	const key = "ns/pool"
+	e.ExpectCreations(key, 2)
+	e.ExpectDeletions(key, "uid-lost")
+	clk.SetTime(clk.Now().Add(ExpectationsTTL + time.Second))
+	e.ExpectDeletions(key, "uid-new")
+	adds, dels := e.Pending(key)
+	if adds != 0 || len(dels) != 1 || dels[0] != "uid-new" {
+		t.Errorf("pending after expiry = %d creates, deletes %v; want 0 and [uid-new]", adds, dels)
+	}
+	e.DeletionObserved(key, "uid-new")
+	if !e.Satisfied(key) {
+		t.Error("not satisfied once the one live expectation was observed")
+	}
+}

@@ -141,7 +141,9 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 	}
 
 	handlerOpts := cache.HandlerOptions{Logger: &logger}
-	reg, err := sandboxInformer.Informer().AddEventHandlerWithOptions(controller.EnqueueSelf(c.queue), handlerOpts)
+	sandboxHandler := controller.EnqueueSelf(c.queue)
+	sandboxHandler.DeleteFunc = c.onSandboxDeleted
+	reg, err := sandboxInformer.Informer().AddEventHandlerWithOptions(sandboxHandler, handlerOpts)
 	if err != nil {
 		return nil, err
 	}
@@ -240,6 +242,25 @@ func (c *Controller) updateChild(oldObj, newObj any) {
 	if metav1.GetControllerOfNoCopy(o) != nil {
 		c.enqueueOwner(oldObj)
 	}
+}
+
+// onSandboxDeleted forgets the Sandbox's state at once and queues it; the
+// sync that finds it gone forgets again (delete events can be missed, and
+// a Sandbox recreated under the same name must not inherit the old one's
+// expectations).
+func (c *Controller) onSandboxDeleted(obj any) {
+	key, err := cache.DeletionHandlingObjectToName(obj)
+	if err != nil {
+		return
+	}
+	c.forget(key.String())
+	c.queue.Add(key)
+}
+
+// forget drops everything kept per Sandbox key.
+func (c *Controller) forget(key string) {
+	c.expectations.Forget(key)
+	c.writeBehind.done(key)
 }
 
 func (c *Controller) onPodAdded(obj any) {

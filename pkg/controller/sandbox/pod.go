@@ -39,6 +39,12 @@ import (
 // may be one the Sandbox does not own, or nil).
 func (c *Controller) reconcilePod(ctx context.Context, sb *agentsv1beta1.Sandbox) (*corev1.Pod, error) {
 	pod, err := c.locatePod(ctx, sb)
+	if err != nil || pod == nil || sb.Spec.OperatingMode == agentsv1beta1.SandboxOperatingModeSuspended {
+		// No running Pod whose metadata this pass patches: a deferred patch
+		// is moot, and its entry would requeue the Sandbox every
+		// millisecond for as long as it stays so.
+		c.writeBehind.done(sandboxKey(sb))
+	}
 	if err != nil {
 		return pod, err
 	}
@@ -221,6 +227,9 @@ func podSpec(sb *agentsv1beta1.Sandbox) *corev1.PodSpec {
 // Pod is never touched.
 func (c *Controller) reconcileExistingPod(ctx context.Context, sb *agentsv1beta1.Sandbox, pod *corev1.Pod) (*corev1.Pod, error) {
 	adopt, err := checkOwnership(sb, pod, "pod")
+	if err != nil || pod.DeletionTimestamp != nil {
+		c.writeBehind.done(sandboxKey(sb)) // as in reconcilePod: nothing to patch
+	}
 	if err != nil {
 		if sb.Annotations[agentsv1beta1.PodNameAnnotation] != "" {
 			if perr := c.patchSandboxAnnotation(ctx, sb, agentsv1beta1.PodNameAnnotation, nil); perr != nil {

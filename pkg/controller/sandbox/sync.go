@@ -69,8 +69,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeueAft
 
 	cached, err := c.sandboxLister.Sandboxes(key.Namespace).Get(key.Name)
 	if apierrors.IsNotFound(err) {
-		c.expectations.Forget(key.String())
-		c.writeBehind.done(key.String())
+		c.forget(key.String())
 		return requeueAfter, nil
 	}
 	if err != nil {

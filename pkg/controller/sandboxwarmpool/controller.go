@@ -115,7 +115,8 @@ type Controller struct {
 	notProgressing map[string]bool
 	// refused remembers the refused Sandboxes already reported, so each
 	// is reported once (its status updates would repeat it otherwise).
-	refused map[types.UID]struct{}
+	refused      map[types.UID]struct{}
+	refusedSweep controller.UIDSweep
 	// matches caches which members run the current template.
 	matches *controller.MatchCache
 }
@@ -174,7 +175,9 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 	}
 
 	handlerOpts := cache.HandlerOptions{Logger: &logger}
-	reg, err := poolInformer.Informer().AddEventHandlerWithOptions(controller.EnqueueSelf(c.queue), handlerOpts)
+	poolHandler := controller.EnqueueSelf(c.queue)
+	poolHandler.DeleteFunc = c.onPoolDeleted
+	reg, err := poolInformer.Informer().AddEventHandlerWithOptions(poolHandler, handlerOpts)
 	if err != nil {
 		return nil, err
 	}
@@ -231,11 +234,36 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 	return c, nil
 }
 
-// Run syncs pools with workers goroutines until ctx is done.
+// Run syncs pools with workers goroutines until ctx is done, and sweeps
+// the per-member state every memberSweepInterval.
 func (c *Controller) Run(ctx context.Context, workers int) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { c.sweepEvery(ctx, memberSweepInterval) })
 	w := controller.Workers{Name: Name, KeyName: "sandboxWarmPool", Queue: c.queue, Broadcaster: c.broadcaster,
 		Synced: c.synced, Metrics: c.opts.Metrics, Clock: c.opts.Clock, Sync: c.sync}
 	w.Run(ctx, workers)
+}
+
+// onPoolDeleted forgets the pool's state at once and queues it (the sync
+// that finds it gone forgets again: delete events can be missed, and a
+// pool recreated under the same name must not inherit the old one's
+// expectations).
+func (c *Controller) onPoolDeleted(obj any) {
+	key, err := cache.DeletionHandlingObjectToName(obj)
+	if err != nil {
+		return
+	}
+	c.forgetPool(key.String())
+	c.queue.Add(key)
+}
+
+// forgetPool drops everything kept per pool key.
+func (c *Controller) forgetPool(key string) {
+	c.expectations.Forget(key)
+	c.refill.forget(key)
+	c.statusPacer.forget(key)
+	c.setProgressing(key, nil, 0, 0)
 }
 
 func (c *Controller) enqueue(obj any) { controller.EnqueueKey(c.queue, obj) }

@@ -106,6 +106,8 @@ func newFixture(t *testing.T, opts ...func(*Options)) *fixture {
 	}
 	f.recorder = events.NewFakeRecorder(100)
 	c.recorder = f.recorder
+	// The informers never run: their caches are what the test seeded.
+	c.synced = nil
 	f.c = c
 	return f
 }

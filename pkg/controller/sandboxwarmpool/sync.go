@@ -78,10 +78,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue ti
 	pool, err := c.poolLister.SandboxWarmPools(key.Namespace).Get(key.Name)
 	if apierrors.IsNotFound(err) || (err == nil && pool.DeletionTimestamp != nil) {
 		// Members go by garbage collection; forget what we remembered.
-		c.expectations.Forget(key.String())
-		c.refill.forget(key.String())
-		c.statusPacer.forget(key.String())
-		c.setProgressing(key.String(), nil, 0, 0)
+		c.forgetPool(key.String())
 		return requeue, nil
 	}
 	if err != nil {
