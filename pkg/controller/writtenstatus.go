@@ -75,3 +75,10 @@ func (w *WrittenStatus) Forget(uid types.UID) {
 	defer w.mu.Unlock()
 	delete(w.last, uid)
 }
+
+// Len is the number of objects with a record.
+func (w *WrittenStatus) Len() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.last)
+}

@@ -38,8 +38,14 @@ func TestWrittenStatus(t *testing.T) {
 		t.Error("the record should be gone once the cache moved on")
 	}
 	w.Wrote("v", "5", "x")
+	if n := w.Len(); n != 1 {
+		t.Errorf("Len %d, want 1 (u's record dropped, v's kept)", n)
+	}
 	w.Forget("v")
 	if w.AlreadyWritten("v", "5", "x") {
 		t.Error("forgotten")
+	}
+	if n := w.Len(); n != 0 {
+		t.Errorf("Len %d after Forget, want 0", n)
 	}
 }

@@ -89,7 +89,7 @@ func (c *Controller) candidates(pool *extv1beta1.SandboxWarmPool, tmpl *extv1bet
 			starting++
 			continue
 		}
-		if _, taken := c.reserved[sb.UID]; taken || tried[sb.UID] {
+		if tried[sb.UID] || c.reservedLocked(sb.UID) {
 			continue
 		}
 		out = append(out, sb)
@@ -143,7 +143,7 @@ func (c *Controller) adoptWarm(ctx context.Context, claim *extv1beta1.SandboxCla
 			return nil, 0, nil
 		}
 		sb := cands[0]
-		if !c.reserve(sb.UID) {
+		if !c.reserve(sb) {
 			continue
 		}
 		patch, err := takeoverPatch(claim, tmpl, sb)
@@ -176,7 +176,10 @@ func (c *Controller) adoptWarm(ctx context.Context, claim *extv1beta1.SandboxCla
 			continue
 		default:
 			// Unknown outcome (timeout): keep the binding marker, so the
-			// next sync waits to see whether the write landed.
+			// next sync waits to see whether the write landed. The
+			// reservation is left to end by itself: at the member's next
+			// event (the write landed, or can no longer land) or after
+			// reservationTTL.
 			return nil, 0, fmt.Errorf("adopting sandbox %s: %w", sb.Name, err)
 		}
 	}
@@ -202,20 +205,69 @@ func (c *Controller) takeable(pool *extv1beta1.SandboxWarmPool, checker *control
 	return false
 }
 
-func (c *Controller) reserve(uid types.UID) bool {
+// reservationTTL bounds a reservation. A reservation only steers
+// concurrent workers to different candidates (the resourceVersion
+// precondition is the guarantee), so it need not outlive the takeover
+// write: a write that returned released it or moved the member (whose
+// event ends it), and one with an unknown outcome has had this long to
+// show up in the informer.
+const reservationTTL = 5 * time.Second
+
+// reservation is a candidate a worker is taking over.
+type reservation struct {
+	// resourceVersion is the member's, which the takeover patch carries:
+	// once the informer shows another, the patch has landed or never
+	// will.
+	resourceVersion string
+	expires         time.Time
+}
+
+// reserve marks sb as being taken over, unless another worker has it.
+func (c *Controller) reserve(sb *agentsv1beta1.Sandbox) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, taken := c.reserved[uid]; taken {
+	if c.reservedLocked(sb.UID) {
 		return false
 	}
-	c.reserved[uid] = c.opts.Clock.Now()
+	now := c.opts.Clock.Now()
+	// Sweep, so a reservation whose member is never looked at again
+	// still goes.
+	for uid, r := range c.reserved {
+		if !now.Before(r.expires) {
+			delete(c.reserved, uid)
+		}
+	}
+	c.reserved[sb.UID] = reservation{resourceVersion: sb.ResourceVersion, expires: now.Add(reservationTTL)}
 	return true
+}
+
+// reservedLocked reports whether uid is reserved, dropping an expired
+// reservation. c.mu must be held.
+func (c *Controller) reservedLocked(uid types.UID) bool {
+	r, ok := c.reserved[uid]
+	if ok && !c.opts.Clock.Now().Before(r.expires) {
+		delete(c.reserved, uid)
+		return false
+	}
+	return ok
 }
 
 func (c *Controller) release(uid types.UID) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.reserved, uid)
+}
+
+// releaseIfMoved ends the reservation of a member the informer shows
+// changed: out of its pool (taken, by us or anyone), gone, or at another
+// resourceVersion than the takeover patch carries.
+func (c *Controller) releaseIfMoved(sb *agentsv1beta1.Sandbox, deleted bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.reserved[sb.UID]
+	if ok && (deleted || r.resourceVersion != sb.ResourceVersion || controller.ControllerOfKind(sb, poolGroupKind) == nil) {
+		delete(c.reserved, sb.UID)
+	}
 }
 
 // takeoverPatch moves sb from its pool to claim in one write: controller

@@ -112,8 +112,10 @@ type Controller struct {
 	// the binding.
 	bound map[types.UID]time.Time
 	// reserved marks candidates a worker is taking over, so concurrent
-	// workers pick different ones instead of colliding on one.
-	reserved map[types.UID]time.Time
+	// workers pick different ones instead of colliding on one. Keyed by
+	// Sandbox UID; each entry ends at the member's next event or after
+	// reservationTTL.
+	reserved map[types.UID]reservation
 	// firstSeen is when this controller first saw each claim, for the
 	// startup latency metric.
 	firstSeen map[types.UID]time.Time
@@ -162,7 +164,7 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 		recorder:       recorder,
 		opts:           opts,
 		bound:          map[types.UID]time.Time{},
-		reserved:       map[types.UID]time.Time{},
+		reserved:       map[types.UID]reservation{},
 		firstSeen:      map[types.UID]time.Time{},
 		readyCounted:   map[types.UID]bool{},
 		boundSandbox:   map[types.UID]types.UID{},
@@ -181,29 +183,9 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 
 	handlerOpts := cache.HandlerOptions{Logger: &logger}
 	reg, err := claimInformer.Informer().AddEventHandlerWithOptions(cache.ResourceEventHandlerFuncs{
-		AddFunc: func(obj any) {
-			if claim, ok := obj.(*extv1beta1.SandboxClaim); ok {
-				c.mu.Lock()
-				c.firstSeen[claim.UID] = c.opts.Clock.Now()
-				c.mu.Unlock()
-			}
-			c.enqueue(obj)
-		},
+		AddFunc:    c.claimAdded,
 		UpdateFunc: func(_, obj any) { c.enqueue(obj) },
-		DeleteFunc: func(obj any) {
-			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				obj = d.Obj
-			}
-			if claim, ok := obj.(*extv1beta1.SandboxClaim); ok {
-				c.mu.Lock()
-				delete(c.firstSeen, claim.UID)
-				delete(c.readyCounted, claim.UID)
-				delete(c.bound, claim.UID)
-				delete(c.boundSandbox, claim.UID)
-				c.mu.Unlock()
-			}
-			c.enqueue(obj)
-		},
+		DeleteFunc: c.claimDeleted,
 	}, handlerOpts)
 	if err != nil {
 		return nil, err
@@ -212,18 +194,7 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 	reg, err = sandboxInformer.Informer().AddEventHandlerWithOptions(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.sandboxChanged,
 		UpdateFunc: func(_, obj any) { c.sandboxChanged(obj) },
-		DeleteFunc: func(obj any) {
-			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				obj = d.Obj
-			}
-			if sb, ok := obj.(*agentsv1beta1.Sandbox); ok {
-				c.mu.Lock()
-				delete(c.untrusted, sb.UID)
-				c.mu.Unlock()
-				c.matches.Forget(sb.UID)
-			}
-			c.sandboxChanged(obj)
-		},
+		DeleteFunc: c.sandboxDeleted,
 	}, handlerOpts)
 	if err != nil {
 		return nil, err
@@ -253,8 +224,47 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 
 func (c *Controller) enqueue(obj any) { controller.EnqueueKey(c.queue, obj) }
 
-// sandboxChanged wakes the claim that controls a Sandbox, and drops the
-// reservation of a candidate that is no longer the pool's.
+func (c *Controller) claimAdded(obj any) {
+	if claim, ok := obj.(*extv1beta1.SandboxClaim); ok {
+		c.mu.Lock()
+		c.firstSeen[claim.UID] = c.opts.Clock.Now()
+		c.mu.Unlock()
+	}
+	c.enqueue(obj)
+}
+
+func (c *Controller) claimDeleted(obj any) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	if claim, ok := obj.(*extv1beta1.SandboxClaim); ok {
+		c.mu.Lock()
+		delete(c.firstSeen, claim.UID)
+		delete(c.readyCounted, claim.UID)
+		delete(c.bound, claim.UID)
+		delete(c.boundSandbox, claim.UID)
+		c.mu.Unlock()
+		c.writtenStatus.Forget(claim.UID)
+	}
+	c.enqueue(obj)
+}
+
+func (c *Controller) sandboxDeleted(obj any) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	if sb, ok := obj.(*agentsv1beta1.Sandbox); ok {
+		c.mu.Lock()
+		delete(c.untrusted, sb.UID)
+		c.mu.Unlock()
+		c.matches.Forget(sb.UID)
+		c.releaseIfMoved(sb, true)
+	}
+	c.sandboxChanged(obj)
+}
+
+// sandboxChanged wakes the claim that controls a Sandbox, and ends the
+// reservation of a candidate that moved on.
 func (c *Controller) sandboxChanged(obj any) {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = d.Obj
@@ -263,11 +273,7 @@ func (c *Controller) sandboxChanged(obj any) {
 	if !ok {
 		return
 	}
-	if controller.ControllerOfKind(sb, poolGroupKind) == nil {
-		c.mu.Lock()
-		delete(c.reserved, sb.UID)
-		c.mu.Unlock()
-	}
+	c.releaseIfMoved(sb, false)
 
 	if ref := controller.ControllerOfKind(sb, claimGroupKind); ref != nil {
 		c.queue.Add(cache.ObjectName{Namespace: sb.Namespace, Name: ref.Name})

@@ -306,11 +306,16 @@ func newMember(name string, state memberState, age time.Duration) *agentsv1beta1
 	return sb
 }
 
-// takeover is the patch that moves member name (at resourceVersion 5)
-// from the pool to claim.
+// takeover is the patch that moves member name (at resourceVersion 5, as
+// newMember makes it) from the pool to claim.
 func takeover(t *testing.T, claim *extv1beta1.SandboxClaim, name string) action {
+	return takeoverAt(t, claim, name, "5")
+}
+
+// takeoverAt is takeover of a member at resourceVersion rv.
+func takeoverAt(t *testing.T, claim *extv1beta1.SandboxClaim, name, rv string) action {
 	return patchSandbox(t, name, `{"metadata":{
-		"resourceVersion":"5",
+		"resourceVersion":"`+rv+`",
 		"ownerReferences":[{"apiVersion":"extensions.agents.x-k8s.io/v1beta1","kind":"SandboxClaim","name":"`+claim.Name+`","uid":"`+string(claim.UID)+`","controller":true,"blockOwnerDeletion":true}],
 		"labels":{
 			"agents.x-k8s.io/launch-type":"warm",

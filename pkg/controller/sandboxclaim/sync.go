@@ -286,8 +286,11 @@ func (c *Controller) writeStatus(ctx context.Context, claim *extv1beta1.SandboxC
 			meta.RemoveStatusCondition(&status.Conditions, string(agentsv1beta1.SandboxConditionFinished))
 		}
 	}
-	if equality.Semantic.DeepEqual(claim.Status, *status) ||
-		c.writtenStatus.AlreadyWritten(claim.UID, claim.ResourceVersion, *status) {
+	// The record is consulted first: that is also what drops it once the
+	// cache has moved past the write (else it would stay for the claim's
+	// life).
+	if c.writtenStatus.AlreadyWritten(claim.UID, claim.ResourceVersion, *status) ||
+		equality.Semantic.DeepEqual(claim.Status, *status) {
 		return status, nil
 	}
 	type statusOnly struct {
