@@ -82,14 +82,12 @@ func (c *Controller) candidates(pool *extv1beta1.SandboxWarmPool, tmpl *extv1bet
 		}
 	}
 	perNode := map[string]int{}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	for _, sb := range takeable {
 		if len(sb.Status.PodIPs) == 0 {
 			starting++
 			continue
 		}
-		if tried[sb.UID] || c.reservedLocked(sb.UID) {
+		if tried[sb.UID] || c.state.isReserved(sb.UID) {
 			continue
 		}
 		out = append(out, sb)
@@ -143,25 +141,23 @@ func (c *Controller) adoptWarm(ctx context.Context, claim *extv1beta1.SandboxCla
 			return nil, 0, nil
 		}
 		sb := cands[0]
-		if !c.reserve(sb) {
+		if !c.state.reserve(sb, claim.UID) {
 			continue
 		}
 		patch, err := takeoverPatch(claim, tmpl, sb)
 		if err != nil {
-			c.release(sb.UID)
+			c.state.release(sb.UID)
 			return nil, 0, err
 		}
 		// Remember the binding before the write: if the write succeeds but
 		// its response is lost, the next sync must wait for the informer,
 		// not take a second Sandbox.
-		c.remember(claim.UID)
+		c.state.remember(claim)
 		adopted, err := c.client.AgentsV1beta1().Sandboxes(sb.Namespace).Patch(ctx, sb.Name, types.MergePatchType, patch,
 			metav1.PatchOptions{FieldManager: FieldManager})
 		switch {
 		case err == nil:
-			c.mu.Lock()
-			c.boundSandbox[claim.UID] = adopted.UID
-			c.mu.Unlock()
+			c.state.bind(claim, adopted.UID)
 			logger.V(2).Info("Adopted warm Sandbox", "sandbox", klog.KObj(adopted))
 			c.event(claim, adopted, ReasonSandboxAdopted, "Adoption", "Adopted warm Sandbox %s from pool %s", adopted.Name, pool.Name)
 			c.opts.ClaimMetrics.bound(claim, adopted, agentsv1beta1.LaunchTypeWarm, tmpl.Name)
@@ -169,8 +165,8 @@ func (c *Controller) adoptWarm(ctx context.Context, claim *extv1beta1.SandboxCla
 		case apierrors.IsConflict(err) || apierrors.IsNotFound(err):
 			// Someone changed it first (another claim took it, or its status
 			// moved on): not ours this time.
-			c.forget(claim.UID)
-			c.release(sb.UID)
+			c.state.settled(claim.UID)
+			c.state.release(sb.UID)
 			tried[sb.UID] = true
 			logger.V(4).Info("Candidate taken or gone; trying another", "sandbox", klog.KObj(sb))
 			continue
@@ -196,78 +192,13 @@ func (c *Controller) adoptWarm(ctx context.Context, claim *extv1beta1.SandboxCla
 // the hash labels: anyone who can create a Sandbox can write those. The
 // pool reports the members it refuses; this only skips them.
 func (c *Controller) takeable(pool *extv1beta1.SandboxWarmPool, checker *controller.StalenessChecker, recreate bool, sb *agentsv1beta1.Sandbox) bool {
-	switch controller.JudgeMember(pool.UID, sb, c.matches.Matches(checker, sb), c.opts.Provenance) {
+	switch controller.JudgeMember(pool.UID, sb, c.matches(checker, sb), c.opts.Provenance) {
 	case controller.MemberCurrent:
 		return true
 	case controller.MemberOwn:
 		return !recreate
 	}
 	return false
-}
-
-// reservationTTL bounds a reservation. A reservation only steers
-// concurrent workers to different candidates (the resourceVersion
-// precondition is the guarantee), so it need not outlive the takeover
-// write: a write that returned released it or moved the member (whose
-// event ends it), and one with an unknown outcome has had this long to
-// show up in the informer.
-const reservationTTL = 5 * time.Second
-
-// reservation is a candidate a worker is taking over.
-type reservation struct {
-	// resourceVersion is the member's, which the takeover patch carries:
-	// once the informer shows another, the patch has landed or never
-	// will.
-	resourceVersion string
-	expires         time.Time
-}
-
-// reserve marks sb as being taken over, unless another worker has it.
-func (c *Controller) reserve(sb *agentsv1beta1.Sandbox) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.reservedLocked(sb.UID) {
-		return false
-	}
-	now := c.opts.Clock.Now()
-	// Sweep, so a reservation whose member is never looked at again
-	// still goes.
-	for uid, r := range c.reserved {
-		if !now.Before(r.expires) {
-			delete(c.reserved, uid)
-		}
-	}
-	c.reserved[sb.UID] = reservation{resourceVersion: sb.ResourceVersion, expires: now.Add(reservationTTL)}
-	return true
-}
-
-// reservedLocked reports whether uid is reserved, dropping an expired
-// reservation. c.mu must be held.
-func (c *Controller) reservedLocked(uid types.UID) bool {
-	r, ok := c.reserved[uid]
-	if ok && !c.opts.Clock.Now().Before(r.expires) {
-		delete(c.reserved, uid)
-		return false
-	}
-	return ok
-}
-
-func (c *Controller) release(uid types.UID) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.reserved, uid)
-}
-
-// releaseIfMoved ends the reservation of a member the informer shows
-// changed: out of its pool (taken, by us or anyone), gone, or at another
-// resourceVersion than the takeover patch carries.
-func (c *Controller) releaseIfMoved(sb *agentsv1beta1.Sandbox, deleted bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	r, ok := c.reserved[sb.UID]
-	if ok && (deleted || r.resourceVersion != sb.ResourceVersion || controller.ControllerOfKind(sb, poolGroupKind) == nil) {
-		delete(c.reserved, sb.UID)
-	}
 }
 
 // takeoverPatch moves sb from its pool to claim in one write: controller

@@ -41,7 +41,7 @@ func (c *Controller) createCold(ctx context.Context, claim *extv1beta1.SandboxCl
 	if err != nil {
 		return nil, err
 	}
-	c.remember(claim.UID)
+	c.state.remember(claim)
 	created, err := c.client.AgentsV1beta1().Sandboxes(claim.Namespace).Create(ctx, sb, metav1.CreateOptions{FieldManager: FieldManager})
 	if apierrors.IsAlreadyExists(err) {
 		// Ours from an earlier pass whose response was lost, or someone
@@ -49,12 +49,10 @@ func (c *Controller) createCold(ctx context.Context, claim *extv1beta1.SandboxCl
 		return nil, claimErrorf(extv1beta1.ClaimReasonSandboxCreatePending, "sandbox %s already exists; waiting for the cache", claim.Name)
 	}
 	if err != nil {
-		c.forget(claim.UID)
+		c.state.settled(claim.UID)
 		return nil, fmt.Errorf("creating sandbox: %w", err)
 	}
-	c.mu.Lock()
-	c.boundSandbox[claim.UID] = created.UID
-	c.mu.Unlock()
+	c.state.bind(claim, created.UID)
 	klog.FromContext(ctx).V(2).Info("Created Sandbox", "sandbox", klog.KObj(created))
 	c.event(claim, created, ReasonSandboxProvisioned, "Provisioning", "Created Sandbox %s from template %s", created.Name, tmpl.Name)
 	c.opts.ClaimMetrics.bound(claim, created, agentsv1beta1.LaunchTypeCold, tmpl.Name)

@@ -23,11 +23,9 @@ package sandboxclaim
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
@@ -99,37 +97,14 @@ type Controller struct {
 	sandboxIndexer cache.Indexer
 	synced         []cache.InformerSynced
 
-	queue         controller.Queue
-	writtenStatus *controller.WrittenStatus
-	broadcaster   events.EventBroadcaster
-	recorder      events.EventRecorder
-	opts          Options
+	queue       controller.Queue
+	broadcaster events.EventBroadcaster
+	recorder    events.EventRecorder
+	opts        Options
 
-	mu sync.Mutex
-	// bound remembers the Sandbox each claim took over or created until
-	// the informer shows it, so a lagging cache can never lead a claim to
-	// a second one. Losing it on restart is safe: a fresh informer lists
-	// the binding.
-	bound map[types.UID]time.Time
-	// reserved marks candidates a worker is taking over, so concurrent
-	// workers pick different ones instead of colliding on one. Keyed by
-	// Sandbox UID; each entry ends at the member's next event or after
-	// reservationTTL.
-	reserved map[types.UID]reservation
-	// firstSeen is when this controller first saw each claim, for the
-	// startup latency metric.
-	firstSeen map[types.UID]time.Time
-	// readyCounted marks claims whose first Ready this controller counted.
-	readyCounted map[types.UID]bool
-	// boundSandbox is the Sandbox each claim was bound to by this process
-	// (or, after a restart, first accepted as its binding): a Sandbox that
-	// later names the claim as its controller with another UID is not it.
-	boundSandbox map[types.UID]types.UID
-	// untrusted remembers the refused Sandboxes already reported, so each
-	// is reported once (its status updates would repeat it otherwise).
-	untrusted map[types.UID]struct{}
-	// matches caches which pool members run their current template.
-	matches *controller.MatchCache
+	// state is all the controller remembers in memory (see claimState
+	// for what bounds each part).
+	state *claimState
 }
 
 // NewController builds the controller and registers its handlers. The
@@ -159,17 +134,10 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 		sandboxLister:  sandboxInformer.Lister(),
 		sandboxIndexer: sandboxInformer.Informer().GetIndexer(),
 		queue:          controller.NewQueue(Name, opts.Clock),
-		writtenStatus:  controller.NewWrittenStatus(),
 		broadcaster:    broadcaster,
 		recorder:       recorder,
 		opts:           opts,
-		bound:          map[types.UID]time.Time{},
-		reserved:       map[types.UID]reservation{},
-		firstSeen:      map[types.UID]time.Time{},
-		readyCounted:   map[types.UID]bool{},
-		boundSandbox:   map[types.UID]types.UID{},
-		untrusted:      map[types.UID]struct{}{},
-		matches:        controller.NewMatchCache(),
+		state:          newClaimState(opts.Clock),
 	}
 	if err := controller.AddIndexers(sandboxInformer.Informer(), cache.Indexers{
 		controller.WarmPoolMemberIndex: controller.IndexByWarmPool,
@@ -226,25 +194,20 @@ func (c *Controller) enqueue(obj any) { controller.EnqueueKey(c.queue, obj) }
 
 func (c *Controller) claimAdded(obj any) {
 	if claim, ok := obj.(*extv1beta1.SandboxClaim); ok {
-		c.mu.Lock()
-		c.firstSeen[claim.UID] = c.opts.Clock.Now()
-		c.mu.Unlock()
+		c.state.seen(claim)
 	}
 	c.enqueue(obj)
 }
 
+// claimDeleted frees the claim's state at once; the sync its key gets
+// then finds it gone and frees it again, which also covers a delete event
+// that never came.
 func (c *Controller) claimDeleted(obj any) {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = d.Obj
 	}
 	if claim, ok := obj.(*extv1beta1.SandboxClaim); ok {
-		c.mu.Lock()
-		delete(c.firstSeen, claim.UID)
-		delete(c.readyCounted, claim.UID)
-		delete(c.bound, claim.UID)
-		delete(c.boundSandbox, claim.UID)
-		c.mu.Unlock()
-		c.writtenStatus.Forget(claim.UID)
+		c.state.forget(claim.UID)
 	}
 	c.enqueue(obj)
 }
@@ -254,13 +217,30 @@ func (c *Controller) sandboxDeleted(obj any) {
 		obj = d.Obj
 	}
 	if sb, ok := obj.(*agentsv1beta1.Sandbox); ok {
-		c.mu.Lock()
-		delete(c.untrusted, sb.UID)
-		c.mu.Unlock()
-		c.matches.Forget(sb.UID)
-		c.releaseIfMoved(sb, true)
+		c.state.sandboxGone(sb.UID)
 	}
 	c.sandboxChanged(obj)
+}
+
+// StateSize reports what the controller holds in memory; with no claims
+// left it is all zero. For tests and debugging.
+func (c *Controller) StateSize() StateSize { return c.state.size() }
+
+// cached reports whether the informer cache still holds sb. State keyed
+// by a Sandbox that is stored after its delete event was handled would
+// never be freed; this check, made after storing, closes that window.
+func (c *Controller) cached(sb *agentsv1beta1.Sandbox) bool {
+	obj, exists, err := c.sandboxIndexer.GetByKey(sb.Namespace + "/" + sb.Name)
+	return err == nil && exists && obj.(*agentsv1beta1.Sandbox).UID == sb.UID
+}
+
+// matches is the cached verdict of checker on sb.
+func (c *Controller) matches(checker *controller.StalenessChecker, sb *agentsv1beta1.Sandbox) bool {
+	v := c.state.matches.Matches(checker, sb)
+	if !c.cached(sb) {
+		c.state.matches.Forget(sb.UID)
+	}
+	return v
 }
 
 // sandboxChanged wakes the claim that controls a Sandbox, and ends the
@@ -273,7 +253,7 @@ func (c *Controller) sandboxChanged(obj any) {
 	if !ok {
 		return
 	}
-	c.releaseIfMoved(sb, false)
+	c.state.sandboxChanged(sb)
 
 	if ref := controller.ControllerOfKind(sb, claimGroupKind); ref != nil {
 		c.queue.Add(cache.ObjectName{Namespace: sb.Namespace, Name: ref.Name})

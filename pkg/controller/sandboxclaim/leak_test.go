@@ -21,10 +21,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
 
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
 )
@@ -121,7 +123,7 @@ func TestWrittenStatusFreed(t *testing.T) {
 	claim := newClaim("c1")
 	f := newFixture(t, newTemplate(), newPool(), claim, newMember("pool-a", memberReady, time.Minute))
 	f.runOK("c1")
-	if n := f.c.writtenStatus.Len(); n != 1 {
+	if n := f.c.state.written.Len(); n != 1 {
 		t.Fatalf("%d written-status records after the write, want 1", n)
 	}
 
@@ -138,15 +140,64 @@ func TestWrittenStatusFreed(t *testing.T) {
 	f.cache(written)
 	f.runOK("c1")
 	f.expectActions()
-	if n := f.c.writtenStatus.Len(); n != 0 {
+	if n := f.c.state.written.Len(); n != 0 {
 		t.Errorf("%d written-status records once the cache shows the write, want 0", n)
 	}
 
 	// A record left by a pass racing the deletion goes with the claim.
-	f.c.writtenStatus.Wrote(claim.UID, "11", written.Status)
+	f.c.state.written.Wrote(claim.UID, "11", written.Status)
 	f.uncache(written)
 	f.c.claimDeleted(written)
-	if n := f.c.writtenStatus.Len(); n != 0 {
+	if n := f.c.state.written.Len(); n != 0 {
 		t.Errorf("%d written-status records after the claim's delete event, want 0", n)
+	}
+}
+
+// Everything the controller remembers about a claim goes with it: on its
+// delete event (also when the informer only knows the final state was
+// lost), and on a sync that finds it gone, since a delete event can be
+// missed altogether. The claim here has been seen, bound warm (its member
+// still reserved until the informer shows the takeover), has a status
+// record, and a forged Sandbox naming it as its controller was reported.
+func TestClaimStateFreed(t *testing.T) {
+	for name, remove := range map[string]func(*fixture, *extv1beta1.SandboxClaim){
+		"delete event": func(f *fixture, claim *extv1beta1.SandboxClaim) {
+			f.c.claimDeleted(claim)
+		},
+		"delete event, final state unknown": func(f *fixture, claim *extv1beta1.SandboxClaim) {
+			f.c.claimDeleted(cache.DeletedFinalStateUnknown{Key: ns + "/" + claim.Name, Obj: claim})
+		},
+		"NotFound sync": func(f *fixture, claim *extv1beta1.SandboxClaim) {
+			f.runOK(claim.Name)
+			f.expectActions()
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			claim := newClaim("c1")
+			forged := newMember("forged", memberReady, time.Hour)
+			forged.Spec.PodTemplate.Spec.Containers[0].Image = "attacker/exfiltrate"
+			forged.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(claim, extv1beta1.SandboxClaimGroupVersionKind)}
+			f := newFixture(t, newTemplate(), newPool(), claim, forged, newMember("pool-a", memberReady, time.Minute))
+			f.c.claimAdded(claim)
+			f.runOK("c1")
+			f.expectActions(takeover(t, claim, "pool-a"), boundStatus(t, "c1", "pool-a"))
+			// The template verdicts are pool-a's and the forgery's, which
+			// outlive the claim as long as those Sandboxes exist.
+			want := StateSize{Claims: 1, Reservations: 1, Untrusted: 1, WrittenStatus: 1, TemplateVerdicts: 2}
+			if diff := cmp.Diff(want, f.c.StateSize()); diff != "" {
+				t.Fatalf("state of a bound claim (-want,+got):\n%s", diff)
+			}
+
+			f.uncache(claim)
+			remove(f, claim)
+			if diff := cmp.Diff(StateSize{TemplateVerdicts: 2}, f.c.StateSize()); diff != "" {
+				t.Errorf("state after the claim is gone (-want,+got):\n%s", diff)
+			}
+			f.uncache(forged)
+			f.c.sandboxDeleted(forged)
+			if n := f.c.StateSize().TemplateVerdicts; n != 1 {
+				t.Errorf("%d template verdicts after the forgery's delete event, want 1 (pool-a's)", n)
+			}
+		})
 	}
 }

@@ -66,6 +66,9 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue ti
 
 	claim, err := c.claimLister.SandboxClaims(key.Namespace).Get(key.Name)
 	if apierrors.IsNotFound(err) {
+		// Deleted: the delete event freed its state, unless that event
+		// was missed (a lost watch, a restarted informer).
+		c.state.forgetKey(key)
 		return requeue, nil
 	}
 	if err != nil {
@@ -73,8 +76,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue ti
 	}
 	if claim.DeletionTimestamp != nil {
 		// The garbage collector removes the Sandbox.
-		c.forget(claim.UID)
-		c.writtenStatus.Forget(claim.UID)
+		c.state.forget(claim.UID)
 		return requeue, nil
 	}
 
@@ -118,11 +120,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue ti
 	if !meta.IsStatusConditionTrue(claim.Status.Conditions, "Ready") && meta.IsStatusConditionTrue(status.Conditions, "Ready") {
 		// A pass running on a stale cached claim sees the transition again;
 		// it is counted once.
-		c.mu.Lock()
-		seen, counted := c.firstSeen[claim.UID], c.readyCounted[claim.UID]
-		c.readyCounted[claim.UID] = true
-		c.mu.Unlock()
-		if !counted {
+		if seen, counted := c.state.countReady(claim); !counted {
 			c.opts.ClaimMetrics.firstReady(claim, sb, seen, c.opts.Clock.Now())
 		}
 	}
@@ -153,11 +151,11 @@ func (c *Controller) resolve(ctx context.Context, claim *extv1beta1.SandboxClaim
 		// Impossible by construction; fail closed rather than pick.
 		return nil, false, fmt.Errorf("claim controls %d sandboxes", len(owned))
 	case len(owned) == 1:
-		c.forget(claim.UID)
+		c.state.settled(claim.UID)
 		sb, err := c.syncMetadata(ctx, claim, owned[0])
 		return sb, false, err
 	}
-	if c.pending(claim.UID) {
+	if c.state.pending(claim.UID) {
 		return nil, true, nil
 	}
 
@@ -206,36 +204,6 @@ func (c *Controller) poolAndTemplate(claim *extv1beta1.SandboxClaim) (*extv1beta
 		return nil, nil, claimErrorf(extv1beta1.ClaimReasonTemplateNotFound, "SandboxTemplate %q of pool %s not found", pool.Spec.TemplateRef.Name, pool.Name)
 	}
 	return pool, tmpl, err
-}
-
-// bindingLag bounds how long a claim waits for the informer to show the
-// Sandbox it took; past it, the claim looks again (the Sandbox may have
-// been deleted before the informer ever showed it).
-const bindingLag = 30 * time.Second
-
-// remember records that claim now has a Sandbox, until the informer shows
-// it.
-func (c *Controller) remember(claim types.UID) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.bound[claim] = c.opts.Clock.Now()
-}
-
-func (c *Controller) pending(claim types.UID) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	at, ok := c.bound[claim]
-	if ok && c.opts.Clock.Since(at) > bindingLag {
-		delete(c.bound, claim)
-		return false
-	}
-	return ok
-}
-
-func (c *Controller) forget(claim types.UID) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.bound, claim)
 }
 
 // writeStatus mirrors the bound Sandbox (or the reason there is none) into
@@ -289,7 +257,7 @@ func (c *Controller) writeStatus(ctx context.Context, claim *extv1beta1.SandboxC
 	// The record is consulted first: that is also what drops it once the
 	// cache has moved past the write (else it would stay for the claim's
 	// life).
-	if c.writtenStatus.AlreadyWritten(claim.UID, claim.ResourceVersion, *status) ||
+	if c.state.written.AlreadyWritten(claim.UID, claim.ResourceVersion, *status) ||
 		equality.Semantic.DeepEqual(claim.Status, *status) {
 		return status, nil
 	}
@@ -306,7 +274,7 @@ func (c *Controller) writeStatus(ctx context.Context, claim *extv1beta1.SandboxC
 	if err != nil && !apierrors.IsNotFound(err) {
 		return status, fmt.Errorf("writing claim status: %w", err)
 	}
-	c.writtenStatus.Wrote(claim.UID, claim.ResourceVersion, *status)
+	c.state.written.Wrote(claim.UID, claim.ResourceVersion, *status)
 	return status, nil
 }
 

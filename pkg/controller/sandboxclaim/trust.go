@@ -68,18 +68,13 @@ func (c *Controller) bindings(claim *extv1beta1.SandboxClaim) (own, others []*ag
 // Whatever is accepted is remembered, so a later replacement with another
 // UID is refused.
 func (c *Controller) trustedBinding(claim *extv1beta1.SandboxClaim, sb *agentsv1beta1.Sandbox) bool {
-	c.mu.Lock()
-	uid, known := c.boundSandbox[claim.UID]
-	c.mu.Unlock()
-	if known {
+	if uid, known := c.state.boundTo(claim.UID); known {
 		return uid == sb.UID
 	}
 	if claim.Status.SandboxStatus.Name != sb.Name && !c.runsWhatItShould(claim, sb) {
 		return false
 	}
-	c.mu.Lock()
-	c.boundSandbox[claim.UID] = sb.UID
-	c.mu.Unlock()
+	c.state.bind(claim, sb.UID)
 	return true
 }
 
@@ -92,7 +87,7 @@ func (c *Controller) runsWhatItShould(claim *extv1beta1.SandboxClaim, sb *agents
 	if err != nil {
 		return false
 	}
-	if len(claim.Spec.Env) == 0 && len(claim.Spec.VolumeClaimTemplates) == 0 && c.matches.Matches(controller.NewStalenessChecker(tmpl), sb) {
+	if len(claim.Spec.Env) == 0 && len(claim.Spec.VolumeClaimTemplates) == 0 && c.matches(controller.NewStalenessChecker(tmpl), sb) {
 		return true
 	}
 	if sb.Name != claim.Name {
@@ -107,14 +102,11 @@ func (c *Controller) runsWhatItShould(claim *extv1beta1.SandboxClaim, sb *agents
 	return controller.NewStalenessChecker(cold).Matches(sb)
 }
 
-// reportUntrusted says once per Sandbox (per process) that a Sandbox naming the
-// claim as its controller is ignored: an Event on the claim and a log line.
+// reportUntrusted says once per Sandbox (per untrustedTTL) that a
+// Sandbox naming the claim as its controller is ignored: an Event on the
+// claim and a log line.
 func (c *Controller) reportUntrusted(ctx context.Context, claim *extv1beta1.SandboxClaim, sb *agentsv1beta1.Sandbox) {
-	c.mu.Lock()
-	_, seen := c.untrusted[sb.UID]
-	c.untrusted[sb.UID] = struct{}{}
-	c.mu.Unlock()
-	if seen {
+	if !c.state.firstUntrusted(claim.UID, sb.UID) {
 		return
 	}
 	klog.FromContext(ctx).Info("Ignoring a Sandbox that names this claim as its controller but is not its binding", "sandbox", klog.KObj(sb))

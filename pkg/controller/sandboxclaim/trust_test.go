@@ -23,11 +23,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/clock"
 
 	listers "github.com/agentsandbox/agent-sandbox/generated/listers/extensions/v1beta1"
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
-	"github.com/agentsandbox/agent-sandbox/pkg/controller"
 )
 
 // A Sandbox naming the claim as its controller is the claim's binding only
@@ -46,7 +46,7 @@ func TestTrustedBinding(t *testing.T) {
 	newController := func() *Controller {
 		return &Controller{
 			poolLister: listers.NewSandboxWarmPoolLister(pools), templateLister: listers.NewSandboxTemplateLister(templates),
-			boundSandbox: map[types.UID]types.UID{}, matches: controller.NewMatchCache(),
+			sandboxIndexer: cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{}), state: newClaimState(clock.RealClock{}),
 		}
 	}
 	claim := func(env ...extv1beta1.EnvVar) *extv1beta1.SandboxClaim {
@@ -94,12 +94,12 @@ func TestTrustedBinding(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			c := newController()
 			if tc.bound != "" {
-				c.boundSandbox[tc.claim.UID] = tc.bound
+				c.state.bind(tc.claim, tc.bound)
 			}
 			if got := c.trustedBinding(tc.claim, tc.sb); got != tc.want {
 				t.Fatalf("trusted = %v, want %v", got, tc.want)
 			}
-			if tc.want && c.boundSandbox[tc.claim.UID] != tc.sb.UID {
+			if uid, _ := c.state.boundTo(tc.claim.UID); tc.want && uid != tc.sb.UID {
 				t.Error("an accepted binding was not remembered")
 			}
 		})
