@@ -50,6 +50,11 @@ func (c *Controller) createCold(ctx context.Context, claim *extv1beta1.SandboxCl
 	}
 	if err != nil {
 		c.state.settled(claim.UID)
+		if apierrors.IsInvalid(err) || apierrors.IsRequestEntityTooLargeError(err) {
+			// What the template and the claim make together is refused
+			// as it is: retrying cannot help until one of them changes.
+			return nil, claimErrorf(extv1beta1.ClaimReasonReconcilerError, "creating sandbox: %v", err)
+		}
 		return nil, fmt.Errorf("creating sandbox: %w", err)
 	}
 	c.state.bind(claim, created.UID)

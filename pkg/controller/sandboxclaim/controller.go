@@ -26,6 +26,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
@@ -179,7 +180,19 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 	if err != nil {
 		return nil, err
 	}
-	c.synced = append(c.synced, reg.HasSynced, templateInformer.Informer().HasSynced)
+	c.synced = append(c.synced, reg.HasSynced)
+	reg, err = templateInformer.Informer().AddEventHandlerWithOptions(cache.ResourceEventHandlerFuncs{
+		AddFunc: c.templateChanged,
+		UpdateFunc: func(oldObj, newObj any) {
+			if oldObj.(metav1.Object).GetGeneration() != newObj.(metav1.Object).GetGeneration() {
+				c.templateChanged(newObj)
+			}
+		},
+	}, handlerOpts)
+	if err != nil {
+		return nil, err
+	}
+	c.synced = append(c.synced, reg.HasSynced)
 	return c, nil
 }
 
@@ -218,6 +231,11 @@ func (c *Controller) sandboxDeleted(obj any) {
 	}
 	if sb, ok := obj.(*agentsv1beta1.Sandbox); ok {
 		c.state.sandboxGone(sb.UID)
+		// A claim of the same name may be waiting for the name to be
+		// free (a Sandbox it does not control held it).
+		if _, err := c.claimLister.SandboxClaims(sb.Namespace).Get(sb.Name); err == nil {
+			c.queue.Add(cache.ObjectName{Namespace: sb.Namespace, Name: sb.Name})
+		}
 	}
 	c.sandboxChanged(obj)
 }
@@ -274,6 +292,25 @@ func (c *Controller) wakeWaitingClaims(obj any) {
 	for _, o := range claims {
 		if claim := o.(*extv1beta1.SandboxClaim); claim.Status.SandboxStatus.Name == "" && claim.DeletionTimestamp == nil {
 			c.enqueue(claim)
+		}
+	}
+}
+
+// templateChanged wakes the unbound claims of the pools that use a
+// template that appeared or changed: its policies decide whether a claim's
+// env and volume claim templates are allowed.
+func (c *Controller) templateChanged(obj any) {
+	tmpl, ok := obj.(*extv1beta1.SandboxTemplate)
+	if !ok {
+		return
+	}
+	pools, err := c.poolLister.SandboxWarmPools(tmpl.Namespace).List(labels.Everything())
+	if err != nil {
+		return
+	}
+	for _, pool := range pools {
+		if pool.Spec.TemplateRef.Name == tmpl.Name {
+			c.wakeWaitingClaims(pool)
 		}
 	}
 }

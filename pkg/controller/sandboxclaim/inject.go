@@ -17,8 +17,6 @@ limitations under the License.
 package sandboxclaim
 
 import (
-	"fmt"
-
 	corev1 "k8s.io/api/core/v1"
 
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
@@ -123,13 +121,13 @@ func injectEnv(tmpl *extv1beta1.SandboxTemplate, claim *extv1beta1.SandboxClaim,
 		}
 		ctr, ok := targets[v.ContainerName]
 		if !ok {
-			return fmt.Errorf("target container %q not found in template for environment variable %q", v.ContainerName, v.Name)
+			return claimErrorf(extv1beta1.ClaimReasonEnvVarsRejected, "target container %q not found in template for environment variable %q", v.ContainerName, v.Name)
 		}
 		add(ctr, v)
 	}
 	if len(untargeted) > 0 {
 		if len(spec.Containers) == 0 {
-			return fmt.Errorf("the template has no container to receive environment variables")
+			return claimErrorf(extv1beta1.ClaimReasonEnvVarsRejected, "the template has no container to receive environment variables")
 		}
 		for _, v := range untargeted {
 			add(&spec.Containers[0], v)
@@ -147,7 +145,7 @@ func injectEnv(tmpl *extv1beta1.SandboxTemplate, claim *extv1beta1.SandboxClaim,
 					continue
 				}
 				if policy == extv1beta1.EnvVarsInjectionPolicyAllowed {
-					return fmt.Errorf("environment variable override is not allowed by the template policy for variable %q", v.Name)
+					return claimErrorf(extv1beta1.ClaimReasonEnvVarsRejected, "environment variable override is not allowed by the template policy for variable %q", v.Name)
 				}
 				ctr.Env[i] = corev1.EnvVar{Name: v.Name, Value: v.Value}
 				replaced = true

@@ -72,7 +72,7 @@ func TestInjectEnv(t *testing.T) {
 			},
 		},
 		"allowed refuses an override": {
-			policy: extv1beta1.EnvVarsInjectionPolicyAllowed, claim: env(extv1beta1.EnvVar{Name: "HOME", Value: "/tmp"}), wantReason: "error",
+			policy: extv1beta1.EnvVarsInjectionPolicyAllowed, claim: env(extv1beta1.EnvVar{Name: "HOME", Value: "/tmp"}), wantReason: extv1beta1.ClaimReasonEnvVarsRejected,
 		},
 		"allowed refuses envFrom containers": {
 			policy: extv1beta1.EnvVarsInjectionPolicyAllowed, claim: env(extv1beta1.EnvVar{Name: "A", Value: "1"}), envFrom: true,
@@ -83,7 +83,7 @@ func TestInjectEnv(t *testing.T) {
 			want: map[string][]corev1.EnvVar{"main": {{Name: "HOME", Value: "/tmp"}}},
 		},
 		"unknown container": {
-			policy: extv1beta1.EnvVarsInjectionPolicyOverrides, claim: env(extv1beta1.EnvVar{Name: "A", Value: "1", ContainerName: "nope"}), wantReason: "error",
+			policy: extv1beta1.EnvVarsInjectionPolicyOverrides, claim: env(extv1beta1.EnvVar{Name: "A", Value: "1", ContainerName: "nope"}), wantReason: extv1beta1.ClaimReasonEnvVarsRejected,
 		},
 	}
 	for name, tc := range tests {

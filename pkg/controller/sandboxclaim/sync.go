@@ -39,8 +39,12 @@ import (
 
 const (
 	// missingRequeue bounds how long a claim whose pool or template is
-	// missing waits; the pool watch usually wakes it first.
+	// missing waits; the pool and template watches usually wake it first.
 	missingRequeue = time.Minute
+	// userErrorRequeue bounds how long a claim with a problem only a user
+	// can fix waits to be looked at again; the watches of what it depends
+	// on wake it first when that changes.
+	userErrorRequeue = 10 * time.Minute
 )
 
 // Event reasons.
@@ -99,13 +103,22 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue ti
 	var ce *claimError
 	switch {
 	case errors.As(err, &ce):
+		// Only the claim's author (or the template's, the pool's, the
+		// conflicting Sandbox's) can fix it: a condition, an Event when it
+		// is new, and no error, so the queue does not retry it with
+		// backoff. The claim, pool, template and Sandbox watches wake it
+		// when something changes; the requeue is only a backstop.
+		requeue = userErrorRequeue
 		if ce.reason == extv1beta1.ClaimReasonWarmPoolNotFound || ce.reason == extv1beta1.ClaimReasonTemplateNotFound {
 			requeue = missingRequeue
 		}
-		_, err := c.writeStatus(ctx, claim, sb, ce.reason, ce.Error())
+		_, wrote, err := c.writeStatus(ctx, claim, sb, ce.reason, ce.Error())
+		if wrote && ce.reason != extv1beta1.ClaimReasonSandboxCreatePending {
+			c.warn(claim, ce.reason, "Binding", ce.Error())
+		}
 		return requeue, err
 	case err != nil:
-		if _, werr := c.writeStatus(ctx, claim, sb, extv1beta1.ClaimReasonReconcilerError, "Error seen: "+err.Error()); werr != nil {
+		if _, _, werr := c.writeStatus(ctx, claim, sb, extv1beta1.ClaimReasonReconcilerError, "Error seen: "+err.Error()); werr != nil {
 			return requeue, errors.Join(err, werr)
 		}
 		return requeue, err
@@ -113,7 +126,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue ti
 	if wait := c.holdFirstStatus(claim, sb); wait > 0 {
 		return wait, nil
 	}
-	status, err := c.writeStatus(ctx, claim, sb, "", "")
+	status, _, err := c.writeStatus(ctx, claim, sb, "", "")
 	if err != nil {
 		return requeue, err
 	}
@@ -168,7 +181,11 @@ func (c *Controller) resolve(ctx context.Context, claim *extv1beta1.SandboxClaim
 			return nil, false, claimErrorf(extv1beta1.ClaimReasonReconcilerError,
 				"sandbox %s names this claim as its controller but was not created by it and does not run its template; delete it or use a different claim name", sb.Name)
 		}
-		return nil, false, fmt.Errorf("sandbox %s exists and is not controlled by this claim; use a different claim name", sb.Name)
+		// Someone else's (another claim's, a pool's, nobody's): the
+		// name is taken until its owner deletes it, whose delete event
+		// wakes the claim.
+		return nil, false, claimErrorf(extv1beta1.ClaimReasonReconcilerError,
+			"sandbox %s exists and is not controlled by this claim; use a different claim name", sb.Name)
 	}
 
 	if err := validateMetadata(claim, c.opts.AllowedLabelDomains); err != nil {
@@ -209,8 +226,9 @@ func (c *Controller) poolAndTemplate(claim *extv1beta1.SandboxClaim) (*extv1beta
 // writeStatus mirrors the bound Sandbox (or the reason there is none) into
 // the claim's status, only when it changed. No precondition: the binding
 // lives in the Sandbox's controller reference, so status is derived and
-// this controller is its only writer.
-func (c *Controller) writeStatus(ctx context.Context, claim *extv1beta1.SandboxClaim, sb *agentsv1beta1.Sandbox, reason, message string) (*extv1beta1.SandboxClaimStatus, error) {
+// this controller is its only writer. wrote reports whether a patch was
+// sent.
+func (c *Controller) writeStatus(ctx context.Context, claim *extv1beta1.SandboxClaim, sb *agentsv1beta1.Sandbox, reason, message string) (_ *extv1beta1.SandboxClaimStatus, wrote bool, _ error) {
 	status := claim.Status.DeepCopy()
 	setReady := func(s metav1.ConditionStatus, r, m string) {
 		// The transition time comes from the controller's clock (used
@@ -259,23 +277,23 @@ func (c *Controller) writeStatus(ctx context.Context, claim *extv1beta1.SandboxC
 	// life).
 	if c.state.written.AlreadyWritten(claim.UID, claim.ResourceVersion, *status) ||
 		equality.Semantic.DeepEqual(claim.Status, *status) {
-		return status, nil
+		return status, false, nil
 	}
 	type statusOnly struct {
 		Status extv1beta1.SandboxClaimStatus `json:"status"`
 	}
 	patch, changed, err := controller.MergePatch(statusOnly{claim.Status}, statusOnly{*status})
 	if err != nil || !changed {
-		return status, err
+		return status, false, err
 	}
 	klog.FromContext(ctx).V(4).Info("Writing claim status", "patch", string(patch))
 	_, err = c.client.ExtensionsV1beta1().SandboxClaims(claim.Namespace).Patch(ctx, claim.Name, types.MergePatchType, patch,
 		metav1.PatchOptions{FieldManager: FieldManager}, "status")
 	if err != nil && !apierrors.IsNotFound(err) {
-		return status, fmt.Errorf("writing claim status: %w", err)
+		return status, false, fmt.Errorf("writing claim status: %w", err)
 	}
 	c.state.written.Wrote(claim.UID, claim.ResourceVersion, *status)
-	return status, nil
+	return status, true, nil
 }
 
 func (c *Controller) event(claim *extv1beta1.SandboxClaim, sb *agentsv1beta1.Sandbox, reason, action, format string, args ...any) {
@@ -283,6 +301,14 @@ func (c *Controller) event(claim *extv1beta1.SandboxClaim, sb *agentsv1beta1.San
 		return
 	}
 	c.recorder.Eventf(claim, sb, corev1.EventTypeNormal, reason, action, format, args...)
+}
+
+// warn is a Warning Event on the claim: a problem its author must fix.
+func (c *Controller) warn(claim *extv1beta1.SandboxClaim, reason, action, note string) {
+	if c.opts.DisableEvents {
+		return
+	}
+	c.recorder.Eventf(claim, nil, corev1.EventTypeWarning, reason, action, "%s", note)
 }
 
 // eventf is event without a related object.
