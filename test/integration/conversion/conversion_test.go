@@ -21,8 +21,6 @@ package conversion
 
 import (
 	"context"
-	"fmt"
-	"net"
 	"testing"
 	"time"
 
@@ -31,58 +29,15 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/klog/v2/ktesting"
 
 	agentsv1alpha1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1alpha1"
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	extv1alpha1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1alpha1"
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
-	"github.com/agentsandbox/agent-sandbox/pkg/conversion"
 	"github.com/agentsandbox/agent-sandbox/test/integration/framework"
 )
 
 func TestMain(m *testing.M) { framework.Main(m) }
-
-// startWebhook serves /convert on 127.0.0.1 and points the CRDs at it.
-func startWebhook(t *testing.T, env *framework.Env) {
-	t.Helper()
-	_, ctx := ktesting.NewTestContext(t)
-	ctx, cancel := context.WithCancel(ctx)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	certs, err := conversion.NewCerts(nil, []net.IP{net.ParseIP("127.0.0.1")}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	getCert, err := conversion.StaticCert(certs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- conversion.Serve(ctx, l, getCert, conversion.DefaultLimits()) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("webhook server: %v", err)
-		}
-	})
-	url := fmt.Sprintf("https://%s/convert", l.Addr())
-	if err := conversion.InjectCABundle(ctx, env.APIExtension, certs.CA, conversion.Endpoint{URL: url}); err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range conversion.CRDNames {
-		crd, err := env.APIExtension.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cc := crd.Spec.Conversion.Webhook.ClientConfig
-		if cc.URL == nil || *cc.URL != url || !conversion.SameCA(cc.CABundle, certs.CA) {
-			t.Fatalf("CRD %s webhook client config %+v: the CA and URL were not injected", name, cc)
-		}
-	}
-}
 
 func alphaSandbox(ns, name string, replicas int64) *unstructured.Unstructured {
 	return &unstructured.Unstructured{Object: map[string]any{
@@ -97,7 +52,7 @@ func alphaSandbox(ns, name string, replicas int64) *unstructured.Unstructured {
 
 func TestConversionThroughTheWebhook(t *testing.T) {
 	env := framework.Setup(t)
-	startWebhook(t, env)
+	framework.StartConversionWebhook(t, env)
 	ctx := framework.Context(t, 2*time.Minute)
 	ns := env.Namespace
 	alphaSandboxes := env.Dynamic.Resource(agentsv1alpha1.SandboxesResource).Namespace(ns)
