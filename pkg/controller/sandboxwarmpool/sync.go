@@ -223,14 +223,24 @@ func (c *Controller) classify(ctx context.Context, pool *extv1beta1.SandboxWarmP
 			continue // adopted only once it can be checked against the template
 		}
 		stale := orphan && staleness.Stale(sb, true)
+		why := "stale: the template changed"
 		if owned && staleness != nil {
 			// Judged from the spec and from what the API server assigned,
 			// never from labels: a Sandbox anyone made with this pool as its
 			// controller is not a member unless it runs the template.
 			switch controller.JudgeMember(pool.UID, sb, c.matches.Matches(staleness, sb), c.opts.Provenance) {
 			case controller.MemberRefused:
-				c.refuse(ctx, pool, sb)
-				continue
+				if !controller.RunsOwnPod(sb) {
+					c.refuse(ctx, pool, sb)
+					continue
+				}
+				// Controlled by this pool's UID and not running its template:
+				// stale, and the pool's to delete, like an unverified member
+				// (members made before the warm-pool-member annotation existed
+				// land here after a template change, and no claim can take
+				// them). A forgery asked for this by naming the pool.
+				stale = true
+				why = "stale: its spec differs from the template and it is not shown to be this pool's member"
 			case controller.MemberUnverified:
 				stale = true
 			case controller.MemberOwn:
@@ -242,7 +252,7 @@ func (c *Controller) classify(ctx context.Context, pool *extv1beta1.SandboxWarmP
 			}
 		}
 		if stale {
-			if err := c.deleteMember(ctx, pool, sb, owned, "stale: the template changed"); err != nil {
+			if err := c.deleteMember(ctx, pool, sb, owned, why); err != nil {
 				errs = append(errs, err)
 				continue
 			}
@@ -330,9 +340,9 @@ func (c *Controller) adopt(ctx context.Context, pool *extv1beta1.SandboxWarmPool
 }
 
 // refuse reports, once per Sandbox (per process), one that names this
-// pool as its controller but neither runs the template nor was made by
-// this process: it is not counted and is left alone (it may be someone's,
-// and it is never handed to a claim).
+// pool as its controller but names another Pod as its own: it is not
+// counted and is left alone (deleting it could take a Pod it adopted with
+// it, and it is never handed to a claim).
 func (c *Controller) refuse(ctx context.Context, pool *extv1beta1.SandboxWarmPool, sb *agentsv1beta1.Sandbox) {
 	c.mu.Lock()
 	_, seen := c.refused[sb.UID]
@@ -341,10 +351,7 @@ func (c *Controller) refuse(ctx context.Context, pool *extv1beta1.SandboxWarmPoo
 	if seen {
 		return
 	}
-	why := "its spec differs from the template and this controller did not create it"
-	if !controller.RunsOwnPod(sb) {
-		why = "it names a Pod other than its own (" + agentsv1beta1.PodNameAnnotation + ")"
-	}
+	why := "it names a Pod other than its own (" + agentsv1beta1.PodNameAnnotation + ")"
 	klog.FromContext(ctx).Info("Not counting a Sandbox that names this pool as its controller", "sandbox", klog.KObj(sb), "reason", why)
 	c.recorder.Eventf(pool, sb, corev1.EventTypeWarning, ReasonRefusedMember, "Classify",
 		"Sandbox %s names this pool as its controller but is not counted as a member or handed to claims: %s", sb.Name, why)

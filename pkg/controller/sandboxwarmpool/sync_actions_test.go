@@ -263,26 +263,45 @@ func TestSyncTemplateChange(t *testing.T) {
 	}
 }
 
-// A Sandbox that names the pool as controller but neither runs the
-// template nor carries the pool's provenance is refused: not counted
-// (the pool makes its own member next to it) and reported once.
+// A Sandbox controlled by the pool's UID that neither runs the template
+// nor carries the pool's provenance (a member made before the
+// warm-pool-member annotation existed, after a template change; or a
+// forgery) is stale: the pool deletes it, as it would an unverified one.
+// One that names another Pod is refused: not counted, not touched,
+// reported once.
 func TestSyncRefusedMember(t *testing.T) {
-	f := newFixture(t)
 	pool := newPool(1, "")
 	tmpl := newTemplate("python:3.13")
-	refused := member(pool, newTemplate("python:3.12"), "refused", time.Hour, true)
-	delete(refused.Annotations, agentsv1beta1.WarmPoolMemberAnnotation)
-	f.seed(pool, tmpl, refused)
+	t.Run("stale: deleted", func(t *testing.T) {
+		f := newFixture(t)
+		old := member(pool, newTemplate("python:3.12"), "old", time.Hour, true)
+		delete(old.Annotations, agentsv1beta1.WarmPoolMemberAnnotation)
+		f.seed(pool.DeepCopy(), tmpl.DeepCopy(), old)
 
-	f.run("pool")
+		f.run("pool")
 
-	f.expectActions(createMember(t, tmpl), patchPoolStatus(statusPatch(0, 0, 1)))
-	f.expectEvents("Warning RefusedMember Sandbox refused names this pool as its controller but is not counted as a member or handed to claims: its spec differs from the template and this controller did not create it",
-		"Normal SuccessfulCreate Created 1 Sandboxes")
+		// Terminating, so no replacement until it is gone.
+		f.expectActions(deleteMember(old), patchPoolStatus(statusPatch(0, 0, 1)))
+		f.expectEvents("Normal SuccessfulDelete Deleted Sandbox old (stale: its spec differs from the template and it is not shown to be this pool's member)")
+		if _, dels := f.c.expectations.Pending(poolKeyString); len(dels) != 1 || dels[0] != "uid-old" {
+			t.Errorf("pending deletes %v, want [uid-old]", dels)
+		}
+	})
+	t.Run("names another Pod: refused", func(t *testing.T) {
+		f := newFixture(t)
+		foreign := member(pool, tmpl, "foreign", time.Hour, true)
+		foreign.Annotations[agentsv1beta1.PodNameAnnotation] = "someone-elses-pod"
+		f.seed(pool.DeepCopy(), tmpl.DeepCopy(), foreign)
 
-	// Reported once, however often the pool is synced.
-	f.run("pool")
-	f.expectEvents()
+		f.run("pool")
+
+		f.expectActions(createMember(t, tmpl), patchPoolStatus(statusPatch(0, 0, 1)))
+		f.expectEvents("Warning RefusedMember Sandbox foreign names this pool as its controller but is not counted as a member or handed to claims: it names a Pod other than its own (agents.x-k8s.io/pod-name)",
+			"Normal SuccessfulCreate Created 1 Sandboxes")
+		// Reported once, however often the pool is synced.
+		f.run("pool")
+		f.expectEvents()
+	})
 }
 
 // The pool's status is a merge patch of its four fields, sent only when
