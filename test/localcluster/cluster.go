@@ -584,6 +584,7 @@ func StopDir(dir string, logf func(string, ...any)) error {
 			}
 		}
 		_ = os.Remove(p.pidFile(dir))
+		_ = os.Remove(cmdlineFile(dir, name))
 	}
 	return errors.Join(errs...)
 }

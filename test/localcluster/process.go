@@ -77,6 +77,13 @@ func startProcess(dir, name, binary string, args []string, detach bool) (*proces
 		_ = cmd.Process.Kill()
 		return nil, err
 	}
+	// The whole command line, NUL-separated like /proc/PID/cmdline, so
+	// Relaunch can start the component again with the same data
+	// directory, certificates and ports.
+	if err := os.WriteFile(cmdlineFile(dir, name), []byte(strings.Join(append([]string{binary}, args...), "\x00")), 0o644); err != nil {
+		_ = cmd.Process.Kill()
+		return nil, err
+	}
 	if detach {
 		// Nobody will Wait for it in this process; let it be reparented.
 		_ = cmd.Process.Release()

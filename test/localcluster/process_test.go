@@ -94,3 +94,51 @@ func TestRecycledPIDIsNeverSignalled(t *testing.T) {
 
 // syscallZero is signal 0: delivery checks that the process exists.
 var syscallZero = syscall.Signal(0)
+
+func TestKillAndRelaunchKeepTheCommandLine(t *testing.T) {
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("no sleep binary")
+	}
+	dir := t.TempDir()
+	first, err := StartDetached(dir, "component", sleep, "300", "301")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = StopDir(dir, t.Logf) })
+	if _, err := Relaunch(dir, "component"); err == nil {
+		t.Fatal("Relaunch started a second copy while the first still runs")
+	}
+	killed, err := Kill(dir, "component", 5*time.Second)
+	if err != nil || !killed {
+		t.Fatalf("Kill: killed %v, err %v", killed, err)
+	}
+	if Running(dir, "component") {
+		t.Fatal("still running after Kill")
+	}
+	// The killed child was reaped: no zombie is left under its PID.
+	if _, err := os.Stat("/proc/" + strconv.Itoa(first)); !os.IsNotExist(err) {
+		t.Errorf("pid %d still in /proc after Kill (zombie?): %v", first, err)
+	}
+	second, err := Relaunch(dir, "component")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second == first || !Running(dir, "component") {
+		t.Fatalf("relaunched pid %d (first %d), running %v", second, first, Running(dir, "component"))
+	}
+	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(second) + "/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(cmdline), sleep+"\x00300\x00301\x00"; got != want {
+		t.Errorf("relaunched command line %q, want %q", got, want)
+	}
+	// A second Kill of a process that is gone is no error and sends nothing.
+	if _, err := Kill(dir, "component", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if killed, err := Kill(dir, "component", 5*time.Second); killed || err != nil {
+		t.Errorf("Kill of an exited process: killed %v, err %v", killed, err)
+	}
+}
