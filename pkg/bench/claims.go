@@ -223,7 +223,7 @@ func (e *Env) finalCheck(ctx context.Context, ns string, w *agentWatch) error {
 	for i := range cls.Items {
 		co = append(co, claimObs(&cls.Items[i], false))
 	}
-	w.checker.Final(time.Now(), benchPool, so, co)
+	w.checker.Final(time.Now(), []string{benchPool}, so, co)
 	return nil
 }
 

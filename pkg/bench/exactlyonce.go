@@ -38,6 +38,7 @@ type SandboxObs struct {
 	LaunchType string
 	Ready      bool
 	Deleted    bool // a delete event, or a deletion timestamp
+	Gone       bool // a delete event: the object no longer exists
 }
 
 // ClaimObs is one watch observation of a SandboxClaim.
@@ -47,6 +48,7 @@ type ClaimObs struct {
 	Sandbox string // status.sandbox.name
 	Ready   bool
 	Deleted bool
+	Gone    bool // a delete event: the object no longer exists
 }
 
 // Violation is one broken exactly-once rule, with when it was seen.
@@ -99,6 +101,12 @@ type Checker struct {
 	violations []Violation
 	seen       map[string]bool
 	maxPool    map[string]int
+	// replicas are the pools' sizes given by SetPoolReplicas: a pool seen
+	// above its size after any event is a violation at once.
+	replicas map[string]int
+	// forgetGone drops an object's state at its delete event, so a run of
+	// unbounded length (chaos, soak) keeps only live objects.
+	forgetGone bool
 }
 
 // NewChecker returns a Checker whose times are relative to start.
@@ -107,8 +115,27 @@ func NewChecker(start time.Time, claimKind, poolKind string) *Checker {
 	return &Checker{
 		start: start, claimKind: claimKind, poolKind: poolKind,
 		sandboxes: map[string]*sandboxState{}, claims: map[string]*claimState{},
-		seen: map[string]bool{}, maxPool: map[string]int{},
+		seen: map[string]bool{}, maxPool: map[string]int{}, replicas: map[string]int{},
 	}
+}
+
+// ForgetGone makes the Checker drop what it knows of an object at its
+// delete event. The rules stay sound: a deleted object never comes back
+// under its UID, and a re-created name starts a fresh state anyway. What
+// is lost is CreatedBy and Sandbox for objects already gone, which only
+// the bounded scenarios read.
+func (c *Checker) ForgetGone() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.forgetGone = true
+}
+
+// SetPoolReplicas declares that pool must never control more than n live
+// Sandboxes; from then on every Sandbox event checks it.
+func (c *Checker) SetPoolReplicas(pool string, n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.replicas[pool] = n
 }
 
 func (c *Checker) violate(at time.Time, rule, format string, args ...any) {
@@ -147,20 +174,32 @@ func (c *Checker) ObserveSandbox(at time.Time, o SandboxObs) {
 		// UID and a new state) but forget the live view.
 		st.obs.Controller = Owner{}
 	}
-	c.trackPools()
+	if o.Gone && c.forgetGone {
+		delete(c.sandboxes, o.Name)
+	}
+	c.trackPools(at)
 }
 
 // trackPools updates the highest number of live Sandboxes each pool
-// controlled at once. Called under mu after every Sandbox event.
-func (c *Checker) trackPools() {
-	counts := map[string]int{}
-	for _, st := range c.sandboxes {
+// controlled at once, and reports a pool above its declared replicas.
+// Called under mu after every Sandbox event.
+func (c *Checker) trackPools(at time.Time) {
+	members := map[string][]string{}
+	for name, st := range c.sandboxes {
 		if !st.obs.Deleted && st.obs.Controller.Kind == c.poolKind {
-			counts[st.obs.Controller.Name]++
+			members[st.obs.Controller.Name] = append(members[st.obs.Controller.Name], name)
 		}
 	}
-	for pool, n := range counts {
+	for pool, names := range members {
+		n := len(names)
 		c.maxPool[pool] = max(c.maxPool[pool], n)
+		want, ok := c.replicas[pool]
+		// Reported once per pool and count, with the members of that moment.
+		if key := fmt.Sprintf("%s/%s/%d", RulePoolOverfilled, pool, n); ok && n > want && !c.seen[key] {
+			c.seen[key] = true
+			slices.Sort(names)
+			c.violate(at, RulePoolOverfilled, "pool %s controlled %d sandboxes at once, more than its %d replicas: %v", pool, n, want, names)
+		}
 	}
 }
 
@@ -174,6 +213,9 @@ func (c *Checker) ObserveClaim(at time.Time, o ClaimObs) {
 		c.claims[o.Name] = st
 	}
 	st.obs = o
+	if o.Gone && c.forgetGone {
+		delete(c.claims, o.Name)
+	}
 	if o.Deleted || o.Sandbox == "" {
 		return
 	}
@@ -216,9 +258,9 @@ func (c *Checker) CheckPoolBound(pool string, want int) {
 
 // Final checks the settled state: every claim that names a Sandbox controls
 // it, no claim controls two Sandboxes, and every live Sandbox is controlled
-// by the pool or by a live claim. sandboxes and claims are a fresh List, so
-// the verdict does not depend on watch ordering; they are also recorded.
-func (c *Checker) Final(at time.Time, pool string, sandboxes []SandboxObs, claims []ClaimObs) {
+// by one of pools or by a live claim. sandboxes and claims are a fresh List,
+// so the verdict does not depend on watch ordering; they are also recorded.
+func (c *Checker) Final(at time.Time, pools []string, sandboxes []SandboxObs, claims []ClaimObs) {
 	for _, s := range sandboxes {
 		c.ObserveSandbox(at, s)
 	}
@@ -241,12 +283,12 @@ func (c *Checker) Final(at time.Time, pool string, sandboxes []SandboxObs, claim
 			continue
 		}
 		switch {
-		case s.Controller.Kind == c.poolKind && s.Controller.Name == pool:
+		case s.Controller.Kind == c.poolKind && slices.Contains(pools, s.Controller.Name):
 		case s.Controller.Kind == c.claimKind && liveClaims[s.Controller.UID].Name != "":
 			perClaim[s.Controller.UID] = append(perClaim[s.Controller.UID], s.Name)
 		default:
-			c.violate(at, RuleLeakedSandbox, "sandbox %s is controlled by neither pool %s nor a live claim (controller %s %s)",
-				s.Name, pool, s.Controller.Kind, s.Controller.Name)
+			c.violate(at, RuleLeakedSandbox, "sandbox %s is controlled by neither pool %v nor a live claim (controller %s %s)",
+				s.Name, pools, s.Controller.Kind, s.Controller.Name)
 		}
 	}
 	for uid, names := range perClaim {

@@ -168,7 +168,7 @@ func TestCheckerFinal(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			c := NewChecker(time.Now(), claimKind, poolKind)
-			c.Final(time.Now(), "bench", tc.sandboxes, tc.claims)
+			c.Final(time.Now(), []string{"bench"}, tc.sandboxes, tc.claims)
 			if diff := cmp.Diff(tc.want, rules(c.Violations())); diff != "" {
 				t.Errorf("(-want,+got):\n%s\n%v", diff, c.Violations())
 			}
@@ -205,5 +205,58 @@ func TestCheckerPoolBound(t *testing.T) {
 	}
 	if got := c.Controlled(claimKind); got != 1 {
 		t.Errorf("Controlled(claim) = %d, want 1", got)
+	}
+}
+
+func TestCheckerPoolReplicasPerEvent(t *testing.T) {
+	start := time.Now()
+	c := NewChecker(start, claimKind, poolKind)
+	c.SetPoolReplicas("bench", 2)
+	c.ObserveSandbox(start, sb("p1", pool))
+	c.ObserveSandbox(start, sb("p2", pool))
+	if vs := c.Violations(); len(vs) != 0 {
+		t.Fatalf("a pool at its replicas: %v", vs)
+	}
+	// A third member before any is taken: seen at this event, with names.
+	c.ObserveSandbox(start.Add(time.Second), sb("p3", pool))
+	c.ObserveSandbox(start.Add(2*time.Second), sb("p3", pool))
+	want := []Violation{{At: time.Second, Rule: RulePoolOverfilled,
+		Detail: "pool bench controlled 3 sandboxes at once, more than its 2 replicas: [p1 p2 p3]"}}
+	if diff := cmp.Diff(want, c.Violations()); diff != "" {
+		t.Errorf("(-want,+got):\n%s", diff)
+	}
+}
+
+func TestCheckerForgetGone(t *testing.T) {
+	start := time.Now()
+	c := NewChecker(start, claimKind, poolKind)
+	c.ForgetGone()
+	c.ObserveSandbox(start, sb("s1", claimA))
+	c.ObserveClaim(start, cl(claimA, "s1"))
+	c.ObserveSandbox(start, SandboxObs{Name: "s1", UID: "sb-s1", Controller: claimA, Deleted: true, Gone: true})
+	c.ObserveClaim(start, ClaimObs{Name: "a", UID: "uid-a", Deleted: true, Gone: true})
+	if info := c.Sandbox("s1"); info.Found {
+		t.Errorf("sandbox s1 still known after its delete event: %+v", info)
+	}
+	c.mu.Lock()
+	n := len(c.claims)
+	c.mu.Unlock()
+	if n != 0 {
+		t.Errorf("%d claims still known after their delete events", n)
+	}
+	// A deletion timestamp alone keeps the state: the object still exists.
+	c.ObserveSandbox(start, SandboxObs{Name: "s2", UID: "sb-s2", Controller: claimB, Deleted: true})
+	if !c.Sandbox("s2").Found {
+		t.Error("sandbox s2 forgotten at its deletion timestamp")
+	}
+}
+
+func TestCheckerFinalSeveralPools(t *testing.T) {
+	other := Owner{Kind: poolKind, Name: "other", UID: "other-uid"}
+	third := Owner{Kind: poolKind, Name: "third", UID: "third-uid"}
+	c := NewChecker(time.Now(), claimKind, poolKind)
+	c.Final(time.Now(), []string{"bench", "other"}, []SandboxObs{sb("p1", pool), sb("o1", other), sb("t1", third)}, nil)
+	if diff := cmp.Diff([]string{RuleLeakedSandbox}, rules(c.Violations())); diff != "" {
+		t.Errorf("(-want,+got):\n%s\n%v", diff, c.Violations())
 	}
 }

@@ -59,7 +59,7 @@ func sandboxObs(sb *agentsv1beta1.Sandbox, deleted bool) SandboxObs {
 	o := SandboxObs{
 		Name: sb.Name, UID: string(sb.UID), LaunchType: sb.Labels[agentsv1beta1.LaunchTypeLabel],
 		Ready:   conditionTrue(sb.Status.Conditions, agentsv1beta1.SandboxConditionReady.String()),
-		Deleted: deleted || sb.DeletionTimestamp != nil,
+		Deleted: deleted || sb.DeletionTimestamp != nil, Gone: deleted,
 	}
 	if ref := metav1.GetControllerOf(sb); ref != nil {
 		o.Controller = Owner{Kind: ref.Kind, Name: ref.Name, UID: string(ref.UID)}
@@ -71,7 +71,7 @@ func claimObs(cl *extv1beta1.SandboxClaim, deleted bool) ClaimObs {
 	return ClaimObs{
 		Name: cl.Name, UID: string(cl.UID), Sandbox: cl.Status.SandboxStatus.Name,
 		Ready:   conditionTrue(cl.Status.Conditions, agentsv1beta1.SandboxConditionReady.String()),
-		Deleted: deleted || cl.DeletionTimestamp != nil,
+		Deleted: deleted || cl.DeletionTimestamp != nil, Gone: deleted,
 	}
 }
 
