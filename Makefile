@@ -2,7 +2,7 @@
 SHELL := /usr/bin/env bash
 export GOTOOLCHAIN := local
 
-.PHONY: all generate verify build test test-unit test-integration e2e e2e-local bench dev images kind-load release-manifests cluster-build cluster-up cluster-down clean
+.PHONY: all generate verify build test test-unit test-integration e2e e2e-local bench chaos soak dev images kind-load release-manifests cluster-build cluster-up cluster-down clean
 
 all: build
 
@@ -41,6 +41,14 @@ e2e-local:
 ## bench: fresh local cluster, the controller of this checkout, sandbox-bench all; report in _output/bench/ (BENCH_SCALE=small for a smoke run)
 bench:
 	hack/bench.sh
+
+## chaos: fresh local cluster, claims churned while the controller, its leader, kube-apiserver and etcd are killed; fails on any violation (CHAOS_SCALE=ci|small for shorter runs); report in _output/chaos/
+chaos:
+	hack/chaos.sh
+
+## soak: fresh local cluster, SOAK_CLAIMS (100000) claims at SOAK_RATE/s against one controller; fails unless RSS, heap and goroutines stay flat; report in _output/soak/
+soak:
+	hack/soak.sh
 
 ## images: build the container image of every binary (IMAGE_PREFIX, IMAGE_TAG; needs Docker)
 images:

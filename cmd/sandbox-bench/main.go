@@ -18,7 +18,9 @@ limitations under the License.
 // cluster API: the floor (rtt), the ReplicaSet yardstick (rs), warm pool
 // fill (pool), a burst of claims (claims), claims at a fixed rate
 // (steady), the router's per-request overhead against a minimal reverse
-// proxy (router), or all of them in one run (all). It writes report.json,
+// proxy (router), or all of them in one run (all); chaos runs the
+// controller itself under a claim churn while killing it, its leader, the
+// API server and etcd. It writes report.json,
 // report.md and SVG plots into --out. The logic lives in pkg/bench.
 package main
 
@@ -50,6 +52,9 @@ commands:
                                          (needs the local cluster: kwok's loopback pod IPs)
   all     [--rtt-n ... --steady-runs ...] every scenario in one run (issue #9 defaults;
                                          router only with --router-rounds N, as make bench does)
+  chaos   --cluster-dir DIR --claims N   claims churned while the controller, its leader, the
+                                         API server and etcd are killed (runs the controller;
+                                         exit 1 on any violation)
   version                                print the version
 
 common flags: --kubeconfig --controller-metrics-url --out --settle --timeout --keep
@@ -65,6 +70,9 @@ func main() {
 		os.Exit(2)
 	}
 	cmd := os.Args[1]
+	if cmd == "chaos" {
+		os.Exit(chaosCommand(os.Args[2:]))
+	}
 	fs := flag.NewFlagSet(cmd, flag.ExitOnError)
 	kubeconfig := fs.String("kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the cluster to measure")
 	metricsURL := fs.String("controller-metrics-url", "", "the controller's /metrics (e.g. http://127.0.0.1:18080/metrics) for its own writes, RSS and CPU; optional")

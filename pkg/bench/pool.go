@@ -50,17 +50,22 @@ func (e *Env) createTemplate(ctx context.Context, ns string, writes *writeCounte
 
 func (e *Env) createPool(ctx context.Context, ns string, n int, writes *writeCounter) error {
 	writes.inc()
-	_, err := e.Agents.ExtensionsV1beta1().SandboxWarmPools(ns).Create(ctx, &extv1beta1.SandboxWarmPool{
-		ObjectMeta: metav1.ObjectMeta{Name: benchPool},
-		Spec: extv1beta1.SandboxWarmPoolSpec{
-			Replicas:    ptr.To(int32(n)),
-			TemplateRef: extv1beta1.SandboxTemplateRef{Name: benchPool},
-		},
-	}, metav1.CreateOptions{})
+	_, err := e.Agents.ExtensionsV1beta1().SandboxWarmPools(ns).Create(ctx, poolObject(benchPool, n), metav1.CreateOptions{})
 	if err != nil {
 		return fmt.Errorf("creating warm pool: %w", err)
 	}
 	return nil
+}
+
+// poolObject is a warm pool of n members of the bench template.
+func poolObject(name string, n int) *extv1beta1.SandboxWarmPool {
+	return &extv1beta1.SandboxWarmPool{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: extv1beta1.SandboxWarmPoolSpec{
+			Replicas:    ptr.To(int32(n)),
+			TemplateRef: extv1beta1.SandboxTemplateRef{Name: benchPool},
+		},
+	}
 }
 
 // fillPool creates the template and a pool of n in ns (watched by w) and

@@ -50,9 +50,12 @@ type agentWatch struct {
 	// statusCurve is the pool's status.readyReplicas over time.
 	statusCurve *Curve
 	poolStatus  extv1beta1.SandboxWarmPoolStatus
-	claimReady  map[string]time.Time
-	claimSB     map[string]string
-	claimCount  int
+	// statuses are the last status of every pool in the namespace (chaos
+	// and soak run several).
+	statuses   map[string]extv1beta1.SandboxWarmPoolStatus
+	claimReady map[string]time.Time
+	claimSB    map[string]string
+	claimCount int
 }
 
 func sandboxObs(sb *agentsv1beta1.Sandbox, deleted bool) SandboxObs {
@@ -99,6 +102,7 @@ func (e *Env) watchAgents(ctx context.Context, ns, pool string, start time.Time)
 		checker: NewChecker(start, extv1beta1.SandboxClaimKind, extv1beta1.SandboxWarmPoolKind),
 		pool:    pool, curve: NewCurve(start), statusCurve: NewCurve(start),
 		claimReady: map[string]time.Time{}, claimSB: map[string]string{},
+		statuses: map[string]extv1beta1.SandboxWarmPoolStatus{},
 	}
 	f := informers.NewSharedInformerFactoryWithOptions(e.Agents, 0, informers.WithNamespace(ns))
 	onSandbox := func(obj any, deleted bool) {
@@ -132,7 +136,13 @@ func (e *Env) watchAgents(ctx context.Context, ns, pool string, start time.Time)
 	}
 	onPool := func(obj any) {
 		p, ok := tombstone(obj).(*extv1beta1.SandboxWarmPool)
-		if !ok || p.Name != pool {
+		if !ok {
+			return
+		}
+		w.mu.Lock()
+		w.statuses[p.Name] = p.Status
+		w.mu.Unlock()
+		if p.Name != pool {
 			return
 		}
 		now := time.Now()

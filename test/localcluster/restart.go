@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -37,6 +38,10 @@ const (
 // again from the command line recorded at its start: same binary, flags,
 // data directory, certificates and ports. Every signal goes to the PID of
 // the record, and only while that PID still runs the recorded binary.
+
+// Components are the process names of a control plane with workloads, in
+// start order.
+func Components() []string { return slices.Clone(startOrder) }
 
 func cmdlineFile(dir, name string) string {
 	return filepath.Join(dir, "pids", name+".cmdline")
@@ -128,4 +133,33 @@ func Relaunch(dir, name string) (pid int, err error) {
 		return 0, err
 	}
 	return p.pid, nil
+}
+
+// Stop stops the one process recorded as name in dir (SIGTERM, then
+// SIGKILL after grace) and removes its record, leaving the rest of the
+// cluster running.
+func Stop(dir, name string, grace time.Duration) error {
+	p, err := readProcess(dir, name)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := p.stop(grace); err != nil {
+		return err
+	}
+	reap(p.pid)
+	_ = os.Remove(p.pidFile(dir))
+	_ = os.Remove(cmdlineFile(dir, name))
+	return nil
+}
+
+// PID returns the recorded PID of name in dir, 0 if there is no record.
+func PID(dir, name string) int {
+	p, err := readProcess(dir, name)
+	if err != nil {
+		return 0
+	}
+	return p.pid
 }
