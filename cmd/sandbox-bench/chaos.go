@@ -56,8 +56,9 @@ func (f *churnFlags) register(fs *flag.FlagSet, claims int, minLife, maxLife tim
 	fs.IntVar(&f.controller.WebhookPort, "webhook-port", 39443, "conversion webhook port of replica 0")
 	fs.IntVar(&f.churn.Claims, "claims", claims, "claims to create (successful creates)")
 	fs.Float64Var(&f.churn.Rate, "rate", 10, "claims created per second")
-	fs.DurationVar(&f.churn.MinLife, "min-life", minLife, "shortest life of a claim, from its create request to its delete")
+	fs.DurationVar(&f.churn.MinLife, "min-life", minLife, "shortest life of a claim, from Ready (as the watch shows it) to its delete")
 	fs.DurationVar(&f.churn.MaxLife, "max-life", maxLife, "longest life of a claim")
+	fs.DurationVar(&f.churn.MaxWait, "max-wait", time.Minute, "a claim not Ready this long after its create starts its life anyway (and is deleted unserved)")
 	fs.IntVar(&f.pools, "pools", 2, "warm pools; each claim picks one at random")
 	fs.IntVar(&f.poolSize, "pool-size", 20, "replicas of each pool")
 	fs.DurationVar(&f.settle, "settle-timeout", 3*time.Minute, "bound of each wait for the settled state after the load")
@@ -153,4 +154,66 @@ func chaosCommand(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// soakCommand is 'sandbox-bench soak'; it returns the exit code: 1 when a
+// metric grew beyond its tolerance, or on any violation or harness error.
+func soakCommand(args []string) int {
+	fs := flag.NewFlagSet("soak", flag.ExitOnError)
+	var f churnFlags
+	f.register(fs, 100000, time.Second, 10*time.Second)
+	var spec bench.SoakSpec
+	fs.DurationVar(&spec.Interval, "interval", 10*time.Second, "time between two samples of the controller's /metrics")
+	fs.IntVar(&spec.WarmupClaims, "warmup-claims", -1, "claims left out of the fit (-1: a tenth of --claims, at least 1000)")
+	fs.BoolVar(&spec.GCBeforeSample, "gc-before-sample", true, "force a GC in the controller (pprof heap?gc=1) before each sample")
+	fs.Float64Var(&spec.Tolerance.RSSMiB, "rss-tolerance", 2, "RSS growth per 10k claims still flat, MiB")
+	fs.Float64Var(&spec.Tolerance.HeapMiB, "heap-tolerance", 1, "heap-in-use growth per 10k claims still flat, MiB")
+	fs.Float64Var(&spec.Tolerance.Goroutines, "goroutine-tolerance", 2, "goroutine growth per 10k claims still flat")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		fail(fmt.Errorf("unexpected arguments: %v", fs.Args()))
+	}
+	if err := f.finish(); err != nil {
+		fail(err)
+	}
+	if spec.Interval <= 0 {
+		fail(errors.New("--interval must be positive"))
+	}
+	if spec.WarmupClaims < 0 {
+		spec.WarmupClaims = max(f.churn.Claims/10, 1000)
+	}
+	env, host, err := f.env()
+	if err != nil {
+		fail(err)
+	}
+	ctx := signals.SetupSignalHandler()
+	spec.Churn, spec.PoolSize, spec.Controller, spec.SettleTimeout = f.churn, f.poolSize, f.controller, f.settle
+	cluster := env.Describe(ctx, host)
+	r, err := env.Soak(ctx, spec)
+	if err != nil {
+		fail(err)
+	}
+	r.Cluster, r.Notes = cluster, f.notes
+	if f.out == "" {
+		fmt.Print(r.Markdown())
+	} else {
+		if err := r.Write(f.out); err != nil {
+			fail(err)
+		}
+		fmt.Fprintf(os.Stderr, "report: %s/report.md\n", f.out)
+	}
+	if r.Failed() {
+		fmt.Fprintf(os.Stderr, "sandbox-bench soak: %d metrics not flat, %d violations, %d harness errors\n", len(r.Slopes)-countFlat(r.Slopes), len(r.Violations), len(r.Errors))
+		return 1
+	}
+	return 0
+}
+
+func countFlat(ss []bench.SoakSlope) int {
+	n := 0
+	for _, s := range ss {
+		if s.Flat {
+			n++
+		}
+	}
+	return n
 }

@@ -55,6 +55,8 @@ commands:
   chaos   --cluster-dir DIR --claims N   claims churned while the controller, its leader, the
                                          API server and etcd are killed (runs the controller;
                                          exit 1 on any violation)
+  soak    --cluster-dir DIR --claims N    claims churned against one controller process, its RSS,
+                                         heap and goroutines sampled and fitted (exit 1 unless flat)
   version                                print the version
 
 common flags: --kubeconfig --controller-metrics-url --out --settle --timeout --keep
@@ -70,8 +72,11 @@ func main() {
 		os.Exit(2)
 	}
 	cmd := os.Args[1]
-	if cmd == "chaos" {
+	switch cmd {
+	case "chaos":
 		os.Exit(chaosCommand(os.Args[2:]))
+	case "soak":
+		os.Exit(soakCommand(os.Args[2:]))
 	}
 	fs := flag.NewFlagSet(cmd, flag.ExitOnError)
 	kubeconfig := fs.String("kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the cluster to measure")

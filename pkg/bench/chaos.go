@@ -69,6 +69,7 @@ type ChaosSpecSummary struct {
 	Rate            float64 `json:"rate"`
 	MinLifeSeconds  float64 `json:"minLifeSeconds"`
 	MaxLifeSeconds  float64 `json:"maxLifeSeconds"`
+	MaxWaitSeconds  float64 `json:"maxWaitSeconds"`
 	Pools           int     `json:"pools"`
 	PoolSize        int     `json:"poolSize"`
 	Phases          string  `json:"phases"`
@@ -85,8 +86,8 @@ type ChurnStats struct {
 	Attempted    int `json:"attempted"`
 	Created      int `json:"created"`
 	CreateErrors int `json:"createErrors"`
-	// Served are created claims seen Ready; the rest were deleted (their
-	// life ended) before they were.
+	// Served are created claims seen Ready; the rest were deleted unserved
+	// after the longest wait.
 	Served       int     `json:"served"`
 	Deleted      int     `json:"deleted"`
 	DeleteErrors int     `json:"deleteErrors"`
@@ -117,7 +118,7 @@ func (s ChaosSpec) summary() ChaosSpecSummary {
 		phases += p.Mode + ":" + p.Duration.String()
 	}
 	return ChaosSpecSummary{
-		Claims: s.Churn.Claims, Rate: s.Churn.Rate, MinLifeSeconds: s.Churn.MinLife.Seconds(), MaxLifeSeconds: s.Churn.MaxLife.Seconds(),
+		Claims: s.Churn.Claims, Rate: s.Churn.Rate, MinLifeSeconds: s.Churn.MinLife.Seconds(), MaxLifeSeconds: s.Churn.MaxLife.Seconds(), MaxWaitSeconds: s.Churn.MaxWait.Seconds(),
 		Pools: len(s.Churn.Pools), PoolSize: s.PoolSize, Phases: phases,
 		KillEvery: s.Faults.KillEvery.String(), LeaderKillEvery: s.Faults.LeaderKillEvery.String(),
 		APIServerEvery: s.Faults.APIServerEvery.String(), EtcdEvery: s.Faults.EtcdEvery.String(),
@@ -172,7 +173,7 @@ func (e *Env) Chaos(ctx context.Context, spec ChaosSpec) (*ChaosResult, error) {
 	injDone := make(chan struct{})
 	go func() { defer close(injDone); in.run(injCtx) }()
 
-	ch := newChurn(ctx, e, ns, spec.Churn)
+	ch := newChurn(ctx, e, ns, spec.Churn, w)
 	e.Progress.Logf("chaos: %d claims at %g/s over %d pools of %d; phases %s", spec.Churn.Claims, spec.Churn.Rate, len(spec.Churn.Pools), spec.PoolSize, r.Spec.Phases)
 	err = ch.run(ctx, func(created, errs int64) {
 		faults, _ := in.results()

@@ -118,6 +118,9 @@ const (
 	// ModeLeader is two replicas electing a leader on a Lease; the leader
 	// is killed and the follower must take over.
 	ModeLeader = "leader"
+	// modeOneElected is the soak's: one replica with leader election on,
+	// as deployed.
+	modeOneElected = "one-elected"
 )
 
 // controllerSet runs the replicas of the current mode and restarts any
@@ -166,7 +169,7 @@ func (cs *controllerSet) setMode(mode string) (bool, error) {
 	}
 	cs.mode, cs.replicas = mode, modeReplicas(mode)
 	for i := range cs.replicas {
-		if _, err := localcluster.StartDetached(cs.spec.ClusterDir, cs.spec.name(i), cs.spec.Binary, cs.spec.args(i, mode == ModeLeader)...); err != nil {
+		if _, err := localcluster.StartDetached(cs.spec.ClusterDir, cs.spec.name(i), cs.spec.Binary, cs.spec.args(i, mode != ModeSingle)...); err != nil {
 			return killed, err
 		}
 	}

@@ -62,8 +62,8 @@ func (r *ChaosResult) Markdown() string {
 	p("")
 	p("**Verdict: %s** — %d violations, %d harness errors.", yesNo(r.Failed(), "FAIL", "PASS"), len(r.Violations), len(r.Errors))
 	p("")
-	p("Load: %d claims at %g/s over %d warm pools of %d (template with one pause container); each claim deleted %g–%gs after its create request. Phases %s; controller SIGKILL every %s (single replica, no leader election), leader SIGKILL every %s (two replicas on a Lease), kube-apiserver SIGKILL+restart every %s, etcd every %s (0s: off); restarts after a random 0–%s. Seed %d.",
-		s.Claims, s.Rate, s.Pools, s.PoolSize, s.MinLifeSeconds, s.MaxLifeSeconds, s.Phases, s.KillEvery, s.LeaderKillEvery, s.APIServerEvery, s.EtcdEvery, s.RestartDelayMax, s.Seed)
+	p("Load: %d claims at %g/s over %d warm pools of %d (template with one pause container); each claim deleted %g–%gs after the watch showed it Ready, or unserved %gs after its create request if it never was. Phases %s; controller SIGKILL every %s (single replica, no leader election), leader SIGKILL every %s (two replicas on a Lease), kube-apiserver SIGKILL+restart every %s, etcd every %s (0s: off); restarts after a random 0–%s. Seed %d.",
+		s.Claims, s.Rate, s.Pools, s.PoolSize, s.MinLifeSeconds, s.MaxLifeSeconds, s.MaxWaitSeconds, s.Phases, s.KillEvery, s.LeaderKillEvery, s.APIServerEvery, s.EtcdEvery, s.RestartDelayMax, s.Seed)
 	if len(r.Errors) > 0 {
 		p("")
 		p("**Harness errors:**")
@@ -79,7 +79,7 @@ func (r *ChaosResult) Markdown() string {
 	p("|---|---|---|---|---|---|---|")
 	p("| %d | %d | %d | %d | %d | %d | %d |", c.Attempted, c.Created, c.CreateErrors, c.Served, c.Deleted, c.DeleteErrors, c.LeftAtEnd)
 	p("")
-	p("Created claims not served were deleted, at the end of their life, before they were Ready (the controller or the API server was down).")
+	p("Created claims not served were not Ready within the longest wait and were deleted unserved (or are among those alive at the end).")
 	p("")
 	latencyTable(&b, []string{"create → Ready"}, []Summary{c.Latency})
 	p("")

@@ -32,14 +32,17 @@ import (
 )
 
 // ChurnSpec is the load of chaos and soak: claims created at Rate per
-// second against Pools in turn, each deleted after a random life in
-// [MinLife, MaxLife] counted from its create request, until Claims creates
-// have succeeded. The run is as long as it takes; the objects alive at once
-// stay near Rate × the mean life.
+// second against Pools chosen at random, each deleted after a random life
+// in [MinLife, MaxLife] counted from when the watch shows it Ready, or from
+// MaxWait after its create when it never is, until Claims creates have
+// succeeded. The run is as long as it takes; the objects alive at once stay
+// near Rate × (time to Ready + mean life), at most Rate × (MaxWait +
+// MaxLife).
 type ChurnSpec struct {
 	Claims           int
 	Rate             float64
 	MinLife, MaxLife time.Duration
+	MaxWait          time.Duration
 	Pools            []string
 	// Seed makes the lives and pool choices of a run repeatable.
 	Seed uint64
@@ -51,8 +54,8 @@ func (s ChurnSpec) Validate() error {
 	if s.Claims <= 0 || s.Rate <= 0 {
 		errs = append(errs, errors.New("claims and rate must be positive"))
 	}
-	if s.MinLife <= 0 || s.MaxLife < s.MinLife {
-		errs = append(errs, errors.New("lives must satisfy 0 < min <= max"))
+	if s.MinLife <= 0 || s.MaxLife < s.MinLife || s.MaxWait <= 0 {
+		errs = append(errs, errors.New("lives must satisfy 0 < min <= max, and the wait for Ready must be positive"))
 	}
 	if len(s.Pools) == 0 {
 		errs = append(errs, errors.New("at least one pool"))
@@ -77,6 +80,8 @@ type churn struct {
 	ns   string
 	spec ChurnSpec
 	rng  *rand.Rand
+	// readyAt tells when the watch first showed a claim Ready.
+	readyAt func(name string) (time.Time, bool)
 
 	// lives ends at stopLives: claims still alive then are kept for the
 	// final checks instead of being deleted.
@@ -91,10 +96,14 @@ type churn struct {
 	deleted, deleteErrors           atomic.Int64
 }
 
-func newChurn(ctx context.Context, env *Env, ns string, spec ChurnSpec) *churn {
+func newChurn(ctx context.Context, env *Env, ns string, spec ChurnSpec, w *agentWatch) *churn {
 	lives, stop := context.WithCancel(ctx)
 	return &churn{env: env, ns: ns, spec: spec, rng: rand.New(rand.NewPCG(spec.Seed, spec.Seed^0x9e3779b97f4a7c15)),
-		lives: lives, stopLives: stop}
+		lives: lives, stopLives: stop,
+		readyAt: func(name string) (time.Time, bool) {
+			at, _, ok := w.readyAt(name)
+			return at, ok
+		}}
 }
 
 // run creates claims at the spec's rate until Claims creates succeeded or
@@ -157,8 +166,9 @@ func (c *churn) launch(ctx context.Context, i int) {
 			c.createErrors.Add(1)
 		}
 		c.inflight.Add(-1)
+		born := c.waitReady(name, start)
 		select {
-		case <-time.After(time.Until(start.Add(life))):
+		case <-time.After(time.Until(born.Add(life))):
 		case <-c.lives.Done():
 			return
 		}
@@ -166,6 +176,25 @@ func (c *churn) launch(ctx context.Context, i int) {
 		// server restart may have landed all the same.
 		c.delete(ctx, name)
 	}()
+}
+
+// waitReady returns when the claim's life starts: when the watch first
+// showed it Ready, or MaxWait after its create request if that comes
+// first (or the create failed). Polling the watch's record costs no API
+// call.
+func (c *churn) waitReady(name string, start time.Time) time.Time {
+	deadline := start.Add(c.spec.MaxWait)
+	for time.Now().Before(deadline) {
+		if at, ok := c.readyAt(name); ok {
+			return at
+		}
+		select {
+		case <-c.lives.Done():
+			return time.Now()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return deadline
 }
 
 // delete removes a claim, retrying through API server restarts.

@@ -85,8 +85,10 @@ func Kill(dir, name string, timeout time.Duration) (killed bool, err error) {
 	}
 	deadline := time.Now().Add(timeout)
 	for {
-		reap(p.pid)
 		if !p.running() {
+			// Dead now, so a zombie if it is our child: this reap cannot
+			// come too early.
+			reap(p.pid)
 			return true, nil
 		}
 		if time.Now().After(deadline) {
