@@ -288,7 +288,10 @@ func fitSoak(samples []SoakSample, warmup int, tol SoakTolerance) []SoakSlope {
 			lo, hi = math.Min(lo, ys[i]), math.Max(hi, ys[i])
 		}
 		slope, intercept := leastSquares(xs, ys)
-		out = append(out, SoakSlope{Metric: m.name, Unit: m.unit, SlopePer10k: round3(slope), Intercept: round3(intercept),
+		if slope = round3(slope); slope == 0 {
+			slope = 0 // not -0 in the report
+		}
+		out = append(out, SoakSlope{Metric: m.name, Unit: m.unit, SlopePer10k: slope, Intercept: round3(intercept),
 			Tolerance: m.tol, Samples: len(after), Min: lo, Max: hi, Flat: slope <= m.tol})
 	}
 	return out
