@@ -42,7 +42,8 @@ case "${MODE}" in
     ARGS+=(${CHAOS_ARGS:-})
     ;;
   soak)
-    ARGS=(--claims "${SOAK_CLAIMS:-100000}" --rate "${SOAK_RATE:-10}")
+    # Ports apart from chaos's, so the two can run side by side.
+    ARGS=(--claims "${SOAK_CLAIMS:-100000}" --rate "${SOAK_RATE:-10}" --controller-port 38180 --webhook-port 39543)
     # shellcheck disable=SC2206
     ARGS+=(${SOAK_ARGS:-})
     ;;

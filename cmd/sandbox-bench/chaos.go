@@ -114,8 +114,8 @@ func chaosCommand(args []string) int {
 	f.register(fs, 10000, 2*time.Second, 20*time.Second)
 	var sched bench.FaultSchedule
 	phases := fs.String("phases", "single:60s,leader:60s", "controller modes MODE:DURATION,... cycled until the load is done; single = one replica without leader election, leader = two replicas on a Lease")
-	fs.DurationVar(&sched.KillEvery, "kill-every", 4*time.Second, "SIGKILL the controller this often in single phases (0: never)")
-	fs.DurationVar(&sched.LeaderKillEvery, "leader-kill-every", 20*time.Second, "SIGKILL the elected leader this often in leader phases (0: never)")
+	fs.DurationVar(&sched.KillEvery, "kill-every", 5*time.Second, "SIGKILL the controller this often in single phases (0: never)")
+	fs.DurationVar(&sched.LeaderKillEvery, "leader-kill-every", 20*time.Second, "SIGKILL the elected leader this long after the last takeover, in leader phases (0: never)")
 	fs.DurationVar(&sched.APIServerEvery, "apiserver-restart-every", 60*time.Second, "SIGKILL and restart kube-apiserver this often (0: never)")
 	fs.DurationVar(&sched.EtcdEvery, "etcd-restart-every", 90*time.Second, "SIGKILL and restart etcd this often (0: never)")
 	fs.DurationVar(&sched.RestartDelay, "restart-delay", time.Second, "a killed process starts again after a random pause in [0, this]")
@@ -141,6 +141,19 @@ func chaosCommand(args []string) int {
 		fail(err)
 	}
 	r.Cluster, r.Notes = cluster, f.notes
+	return f.report(r, fmt.Sprintf("sandbox-bench chaos: %d violations, %d harness errors", len(r.Violations), len(r.Errors)))
+}
+
+// churnReport is what chaos and soak return.
+type churnReport interface {
+	Markdown() string
+	Write(dir string) error
+	Failed() bool
+}
+
+// report writes r to --out (or prints it) and returns the exit code,
+// printing failure when r failed.
+func (f *churnFlags) report(r churnReport, failure string) int {
 	if f.out == "" {
 		fmt.Print(r.Markdown())
 	} else {
@@ -150,7 +163,7 @@ func chaosCommand(args []string) int {
 		fmt.Fprintf(os.Stderr, "report: %s/report.md\n", f.out)
 	}
 	if r.Failed() {
-		fmt.Fprintf(os.Stderr, "sandbox-bench chaos: %d violations, %d harness errors\n", len(r.Violations), len(r.Errors))
+		fmt.Fprintln(os.Stderr, failure)
 		return 1
 	}
 	return 0
@@ -193,19 +206,7 @@ func soakCommand(args []string) int {
 		fail(err)
 	}
 	r.Cluster, r.Notes = cluster, f.notes
-	if f.out == "" {
-		fmt.Print(r.Markdown())
-	} else {
-		if err := r.Write(f.out); err != nil {
-			fail(err)
-		}
-		fmt.Fprintf(os.Stderr, "report: %s/report.md\n", f.out)
-	}
-	if r.Failed() {
-		fmt.Fprintf(os.Stderr, "sandbox-bench soak: %d metrics not flat, %d violations, %d harness errors\n", len(r.Slopes)-countFlat(r.Slopes), len(r.Violations), len(r.Errors))
-		return 1
-	}
-	return 0
+	return f.report(r, fmt.Sprintf("sandbox-bench soak: %d metrics not flat, %d violations, %d harness errors", len(r.Slopes)-countFlat(r.Slopes), len(r.Violations), len(r.Errors)))
 }
 
 func countFlat(ss []bench.SoakSlope) int {

@@ -42,11 +42,8 @@ type ChaosSpec struct {
 
 // ChaosResult is what a chaos run saw; report.json is its JSON form.
 type ChaosResult struct {
-	Started  time.Time        `json:"started"`
-	Finished time.Time        `json:"finished"`
-	Cluster  Cluster          `json:"cluster"`
-	Notes    []string         `json:"notes,omitempty"`
-	Spec     ChaosSpecSummary `json:"spec"`
+	RunInfo
+	Spec ChaosSpecSummary `json:"spec"`
 
 	Claims ChurnStats `json:"claims"`
 	// Faults are every fault injected, in order, with its recovery.
@@ -137,7 +134,7 @@ func (e *Env) Chaos(ctx context.Context, spec ChaosSpec) (*ChaosResult, error) {
 		return nil, err
 	}
 	start := time.Now()
-	r := &ChaosResult{Started: start, Spec: spec.summary()}
+	r := &ChaosResult{RunInfo: RunInfo{Started: start}, Spec: spec.summary()}
 	dir := spec.Controller.ClusterDir
 	startPIDs := map[string]int{}
 	for _, name := range localcluster.Components() {

@@ -241,6 +241,11 @@ func (in *injector) inject(ctx context.Context, kind string) {
 		if killed {
 			in.record(kind, in.ctrl.spec.name(leader), at)
 		}
+		// The next leader kill counts from the takeover (up to a Lease
+		// duration away), or a leader would rarely lead at all.
+		if err := in.ctrl.waitLeading(ctx, 60*time.Second); err != nil && ctx.Err() == nil {
+			in.fail("%s: no replica took over within 60s", kind)
+		}
 	case FaultAPIServerRestart, FaultEtcdRestart:
 		name := localcluster.APIServerComponent
 		if kind == FaultEtcdRestart {

@@ -25,6 +25,45 @@ import (
 	"time"
 )
 
+// RunInfo opens the chaos and soak reports.
+type RunInfo struct {
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	Cluster  Cluster   `json:"cluster"`
+	Notes    []string  `json:"notes,omitempty"`
+}
+
+// header writes the title, when and where the run was, and the notes.
+func (ri RunInfo) header(b *strings.Builder, title string) {
+	fmt.Fprintf(b, "# %s\n\nRun %s → %s (%s) against %s (%s, %d nodes).\n", title, ri.Started.UTC().Format(time.RFC3339), ri.Finished.UTC().Format("15:04:05Z"),
+		ri.Finished.Sub(ri.Started).Round(time.Second), ri.Cluster.Server, ri.Cluster.ServerVersion, ri.Cluster.Nodes)
+	for _, n := range ri.Notes {
+		fmt.Fprintf(b, "\n%s\n", n)
+	}
+}
+
+// harnessErrors lists what kept the harness from running its plan.
+func harnessErrors(b *strings.Builder, errs []string) {
+	if len(errs) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "\n**Harness errors:**\n")
+	for _, e := range errs {
+		fmt.Fprintf(b, "- %s\n", e)
+	}
+}
+
+// violationSection lists every violation, or says what none means.
+func violationSection(b *strings.Builder, vs []Violation, none string) {
+	fmt.Fprintf(b, "\n## Violations\n\n")
+	if len(vs) == 0 {
+		fmt.Fprintf(b, "%s\n", none)
+	}
+	for _, v := range vs {
+		fmt.Fprintf(b, "- %s at %.2fs: %s\n", v.Rule, v.At.Seconds(), v.Detail)
+	}
+}
+
 // writeJSONAndMarkdown puts report.json and report.md into dir.
 func writeJSONAndMarkdown(dir string, v any, md string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -51,26 +90,13 @@ func (r *ChaosResult) Markdown() string {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	s := r.Spec
-	p("# sandbox-bench chaos report")
-	p("")
-	p("Run %s → %s (%s) against %s (%s, %d nodes).", r.Started.UTC().Format(time.RFC3339), r.Finished.UTC().Format("15:04:05Z"),
-		r.Finished.Sub(r.Started).Round(time.Second), r.Cluster.Server, r.Cluster.ServerVersion, r.Cluster.Nodes)
-	for _, n := range r.Notes {
-		p("")
-		p("%s", n)
-	}
+	r.header(&b, "sandbox-bench chaos report")
 	p("")
 	p("**Verdict: %s** — %d violations, %d harness errors.", yesNo(r.Failed(), "FAIL", "PASS"), len(r.Violations), len(r.Errors))
 	p("")
 	p("Load: %d claims at %g/s over %d warm pools of %d (template with one pause container); each claim deleted %g–%gs after the watch showed it Ready, or unserved %gs after its create request if it never was. Phases %s; controller SIGKILL every %s (single replica, no leader election), leader SIGKILL every %s (two replicas on a Lease), kube-apiserver SIGKILL+restart every %s, etcd every %s (0s: off); restarts after a random 0–%s. Seed %d.",
 		s.Claims, s.Rate, s.Pools, s.PoolSize, s.MinLifeSeconds, s.MaxLifeSeconds, s.MaxWaitSeconds, s.Phases, s.KillEvery, s.LeaderKillEvery, s.APIServerEvery, s.EtcdEvery, s.RestartDelayMax, s.Seed)
-	if len(r.Errors) > 0 {
-		p("")
-		p("**Harness errors:**")
-		for _, e := range r.Errors {
-			p("- %s", e)
-		}
-	}
+	harnessErrors(&b, r.Errors)
 	c := r.Claims
 	p("")
 	p("## Claims")
@@ -111,14 +137,6 @@ func (r *ChaosResult) Markdown() string {
 	for _, cl := range r.Components {
 		p("| %s | %d | %d | %v |", cl.Name, cl.StartPID, cl.EndPID, cl.RunningEnd)
 	}
-	p("")
-	p("## Violations")
-	p("")
-	if len(r.Violations) == 0 {
-		p("None: no claim bound to two Sandboxes, no Sandbox controlled by two claims, no pool above its replicas at any watch event; after the load every claim Ready, every pool back to its replicas, no Sandbox, Pod, Service or PVC without a live owner.")
-	}
-	for _, v := range r.Violations {
-		p("- %s at %.2fs: %s", v.Rule, v.At.Seconds(), v.Detail)
-	}
+	violationSection(&b, r.Violations, "None: no claim bound to two Sandboxes, no Sandbox controlled by two claims, no pool above its replicas at any watch event; after the load every claim Ready, every pool back to its replicas, no Sandbox, Pod, Service or PVC without a live owner.")
 	return b.String()
 }

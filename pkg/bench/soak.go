@@ -78,10 +78,7 @@ type SoakSlope struct {
 
 // SoakResult is what a soak run saw; report.json is its JSON form.
 type SoakResult struct {
-	Started      time.Time     `json:"started"`
-	Finished     time.Time     `json:"finished"`
-	Cluster      Cluster       `json:"cluster"`
-	Notes        []string      `json:"notes,omitempty"`
+	RunInfo
 	Claims       ChurnStats    `json:"claims"`
 	Rate         float64       `json:"rate"`
 	Pools        int           `json:"pools"`
@@ -114,7 +111,7 @@ func (e *Env) Soak(ctx context.Context, spec SoakSpec) (*SoakResult, error) {
 		return nil, err
 	}
 	start := time.Now()
-	r := &SoakResult{Started: start, Rate: spec.Churn.Rate, Pools: len(spec.Churn.Pools), PoolSize: spec.PoolSize,
+	r := &SoakResult{RunInfo: RunInfo{Started: start}, Rate: spec.Churn.Rate, Pools: len(spec.Churn.Pools), PoolSize: spec.PoolSize,
 		Interval: spec.Interval.Seconds(), WarmupClaims: spec.WarmupClaims, GCBefore: spec.GCBeforeSample, Tolerance: spec.Tolerance}
 	cs := &controllerSet{spec: spec.Controller, logf: e.Progress.Logf, start: start}
 	if _, err := cs.setMode(modeOneElected); err != nil {

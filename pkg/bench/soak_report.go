@@ -22,7 +22,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 )
 
 // Plot file names of the soak report.
@@ -93,14 +92,7 @@ func (r *SoakResult) charts() map[string]Chart {
 func (r *SoakResult) Markdown() string {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
-	p("# sandbox-bench soak report")
-	p("")
-	p("Run %s → %s (%s) against %s (%s, %d nodes).", r.Started.UTC().Format(time.RFC3339), r.Finished.UTC().Format("15:04:05Z"),
-		r.Finished.Sub(r.Started).Round(time.Second), r.Cluster.Server, r.Cluster.ServerVersion, r.Cluster.Nodes)
-	for _, n := range r.Notes {
-		p("")
-		p("%s", n)
-	}
+	r.header(&b, "sandbox-bench soak report")
 	p("")
 	p("**Verdict: %s** — %d of %d metrics grew beyond tolerance, %d violations, %d harness errors.", yesNo(r.Failed(), "FAIL", "PASS"),
 		notFlat(r.Slopes), len(r.Slopes), len(r.Violations), len(r.Errors))
@@ -124,22 +116,8 @@ func (r *SoakResult) Markdown() string {
 	p("")
 	p("Claims: %d attempted, %d created, %d refused, %d served (seen Ready), %d deleted, %d alive at the end; create → Ready p50 %.1f ms, p99 %.1f ms, max %.1f ms.",
 		c.Attempted, c.Created, c.CreateErrors, c.Served, c.Deleted, c.LeftAtEnd, c.Latency.P50Ms, c.Latency.P99Ms, c.Latency.MaxMs)
-	if len(r.Errors) > 0 {
-		p("")
-		p("**Harness errors:**")
-		for _, e := range r.Errors {
-			p("- %s", e)
-		}
-	}
-	p("")
-	p("## Violations")
-	p("")
-	if len(r.Violations) == 0 {
-		p("None (binding rules at every watch event; after the load every claim Ready, every pool at its replicas, nothing without a live owner).")
-	}
-	for _, v := range r.Violations {
-		p("- %s at %.2fs: %s", v.Rule, v.At.Seconds(), v.Detail)
-	}
+	harnessErrors(&b, r.Errors)
+	violationSection(&b, r.Violations, "None (binding rules at every watch event; after the load every claim Ready, every pool at its replicas, nothing without a live owner).")
 	return b.String()
 }
 
