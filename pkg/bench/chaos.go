@@ -172,10 +172,18 @@ func (e *Env) Chaos(ctx context.Context, spec ChaosSpec) (*ChaosResult, error) {
 
 	ch := newChurn(ctx, e, ns, spec.Churn, w)
 	e.Progress.Logf("chaos: %d claims at %g/s over %d pools of %d; phases %s", spec.Churn.Claims, spec.Churn.Rate, len(spec.Churn.Pools), spec.PoolSize, r.Spec.Phases)
+	logged := 0
 	err = ch.run(ctx, func(created, errs int64) {
 		faults, _ := in.results()
+		vs := w.checker.Violations()
+		// Each violation as soon as it is seen, so a long run that is
+		// interrupted still names the objects.
+		for _, v := range vs[logged:] {
+			e.Progress.Logf("VIOLATION %s at %.2fs: %s", v.Rule, v.At.Seconds(), v.Detail)
+		}
+		logged = len(vs)
 		e.Progress.Status("created %d/%d claims (%d refused), %d Ready, %d faults, %d violations",
-			created, spec.Churn.Claims, errs, w.readyClaims(), len(faults), len(w.checker.Violations()))
+			created, spec.Churn.Claims, errs, w.readyClaims(), len(faults), len(vs))
 	})
 	e.Progress.Done()
 	stopInj()
