@@ -87,6 +87,9 @@ type ControllerOptions struct {
 	// refill, as the binary's flags do.
 	PoolReplenishDelay time.Duration
 	PoolMaxRefillRate  float64
+	// WrapTransport, when set, wraps the controllers' transport (after the
+	// degradations above): a test counts or inspects what they send.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 	// ClusterWide watches every namespace, as the shipped controller does,
 	// instead of env's only: what another namespace holds is then in the
 	// controllers' caches, and only their own checks keep it out.
@@ -112,6 +115,9 @@ func StartControllersWithOptions(t testing.TB, env *Env, opts ControllerOptions,
 	cfg := rest.AddUserAgent(rest.CopyConfig(env.Config), "integration-controllers")
 	if opts.APIDelay > 0 || opts.WatchDelay > 0 {
 		cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return &degradedTransport{next: rt, opts: opts} })
+	}
+	if opts.WrapTransport != nil {
+		cfg.Wrap(opts.WrapTransport)
 	}
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {

@@ -1,0 +1,248 @@
+/*
+Copyright The Agent Sandbox Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package badinput proves that objects the API server accepts but the
+// controllers cannot act on (a missing pool or template, an unknown
+// RuntimeClass, an environment too large to fit) end as a condition with
+// a reason, and that the controllers then leave them alone: their
+// requests about such an object stay under a small count for 30 s, where
+// retrying with the workqueue's exponential backoff would send one or more
+// requests per retry, 5 ms doubling.
+package badinput
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/ptr"
+
+	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
+	"github.com/agentsandbox/agent-sandbox/test/integration/framework"
+)
+
+func TestMain(m *testing.M) { framework.Main(m) }
+
+// window is how long the controllers are watched after the object is
+// created; maxRequests is what they may send about it in that time. A
+// controller that gives up sends a status write, an Event and perhaps
+// the one request the API server refused (2 to 3 measured). The
+// workqueue's backoff (5 ms doubling) retries 12 times in the first 20 s,
+// so a retry loop makes 13 attempts in the window, each at least one
+// request, whatever the machine's speed.
+const (
+	window      = 30 * time.Second
+	maxRequests = 8
+)
+
+// counter counts the requests the controllers send, by verb and
+// resource; lists and watches are the informers' and not counted.
+type counter struct {
+	mu    sync.Mutex
+	on    bool
+	byKey map[string]int
+}
+
+func (c *counter) wrap(next http.RoundTripper) http.RoundTripper {
+	return roundTripper(func(req *http.Request) (*http.Response, error) {
+		resp, err := next.RoundTrip(req)
+		code := 0
+		if err == nil {
+			code = resp.StatusCode
+		}
+		c.count(req, code)
+		return resp, err
+	})
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// count records req under its verb, resource and answer, e.g.
+// "POST sandboxes 500".
+func (c *counter) count(req *http.Request, code int) {
+	// /api/v1/namespaces/<ns>/<resource>[/<name>[/<subresource>]], or
+	// /apis/<group>/<version>/namespaces/...
+	parts := strings.Split(strings.Trim(req.URL.Path, "/"), "/")
+	i := slices.Index(parts, "namespaces")
+	if i < 0 || len(parts) < i+3 {
+		return // cluster-scoped, or the namespace itself
+	}
+	rest := parts[i+2:]
+	if req.Method == http.MethodGet && len(rest) == 1 {
+		return // a list or a watch
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.on {
+		c.byKey[fmt.Sprintf("%s %s%s %d", req.Method, rest[0], subresource(rest), code)]++
+	}
+}
+
+func subresource(rest []string) string {
+	if len(rest) > 2 {
+		return "/" + rest[2]
+	}
+	return ""
+}
+
+func (c *counter) start() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.on, c.byKey = true, map[string]int{}
+}
+
+func (c *counter) total() (int, map[string]int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, v := range c.byKey {
+		n += v
+	}
+	return n, maps.Clone(c.byKey)
+}
+
+func pool(ns, name, template string) *extv1beta1.SandboxWarmPool {
+	return &extv1beta1.SandboxWarmPool{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec:       extv1beta1.SandboxWarmPoolSpec{Replicas: ptr.To[int32](0), TemplateRef: extv1beta1.SandboxTemplateRef{Name: template}},
+	}
+}
+
+func claim(ns, name, pool string) *extv1beta1.SandboxClaim {
+	return &extv1beta1.SandboxClaim{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec:       extv1beta1.SandboxClaimSpec{WarmPoolRef: extv1beta1.SandboxWarmPoolRef{Name: pool}},
+	}
+}
+
+// conditions reads the Ready condition of the object a case is about.
+type conditions func(ctx context.Context) ([]metav1.Condition, error)
+
+func claimConditions(env *framework.Env, name string) conditions {
+	return func(ctx context.Context) ([]metav1.Condition, error) {
+		c, err := env.Agents.ExtensionsV1beta1().SandboxClaims(env.Namespace).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return nil, err
+		}
+		return c.Status.Conditions, nil
+	}
+}
+
+func must[T any](t *testing.T) func(T, error) T {
+	return func(v T, err error) T {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+}
+
+// TestUnactionableObjectsEndAsAConditionWithoutRetries: each object is
+// valid to the schema, but what it asks for cannot be done until a user
+// changes something. The controller must say so in Ready (False, with
+// the reason the spec gives) and then not retry on its own.
+func TestUnactionableObjectsEndAsAConditionWithoutRetries(t *testing.T) {
+	tests := map[string]struct {
+		controllers []string
+		// create makes the objects and returns how to read the Ready
+		// condition of the one that cannot be acted on.
+		create     func(t *testing.T, ctx context.Context, env *framework.Env) conditions
+		wantReason string
+	}{
+		"claim of a missing pool": {
+			controllers: []string{framework.ControllerSandboxClaim},
+			create: func(t *testing.T, ctx context.Context, env *framework.Env) conditions {
+				must[*extv1beta1.SandboxClaim](t)(env.Agents.ExtensionsV1beta1().SandboxClaims(env.Namespace).Create(ctx, claim(env.Namespace, "c", "nowhere"), metav1.CreateOptions{}))
+				return claimConditions(env, "c")
+			},
+			wantReason: extv1beta1.ClaimReasonWarmPoolNotFound,
+		},
+		"claim of a pool whose template is missing": {
+			controllers: []string{framework.ControllerSandboxClaim, framework.ControllerSandboxWarmPool},
+			create: func(t *testing.T, ctx context.Context, env *framework.Env) conditions {
+				ext := env.Agents.ExtensionsV1beta1()
+				must[*extv1beta1.SandboxWarmPool](t)(ext.SandboxWarmPools(env.Namespace).Create(ctx, pool(env.Namespace, "p", "gone"), metav1.CreateOptions{}))
+				must[*extv1beta1.SandboxClaim](t)(ext.SandboxClaims(env.Namespace).Create(ctx, claim(env.Namespace, "c", "p"), metav1.CreateOptions{}))
+				return claimConditions(env, "c")
+			},
+			wantReason: extv1beta1.ClaimReasonTemplateNotFound,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			env := framework.Setup(t)
+			ctx := framework.Context(t, 2*window)
+			requests := &counter{}
+			framework.StartControllersWithOptions(t, env, framework.ControllerOptions{WrapTransport: requests.wrap}, tc.controllers...)
+
+			requests.start()
+			created := time.Now()
+			get := tc.create(t, ctx, env)
+			var ready *metav1.Condition
+			err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, window, true, func(ctx context.Context) (bool, error) {
+				conds, err := get(ctx)
+				if err != nil {
+					return false, err
+				}
+				ready = meta.FindStatusCondition(conds, "Ready")
+				return ready != nil && ready.Reason == tc.wantReason, nil
+			})
+			if err != nil {
+				t.Fatalf("Ready is %+v after %v; want False with reason %s", ready, window, tc.wantReason)
+			}
+			if ready.Status != metav1.ConditionFalse {
+				t.Errorf("Ready %s, want False (reason %s: %s)", ready.Status, ready.Reason, ready.Message)
+			}
+			t.Logf("Ready=%s %s: %s", ready.Status, ready.Reason, truncate(ready.Message))
+
+			// The rest of the window, then the count; the condition
+			// must still be there (no pass undid it).
+			<-time.After(time.Until(created.Add(window)))
+			n, byKey := requests.total()
+			t.Logf("requests in %v: %d %v", window, n, byKey)
+			if n > maxRequests {
+				t.Errorf("controllers sent %d requests in %v about an object they cannot act on, want at most %d: %v", n, window, maxRequests, byKey)
+			}
+			conds, err := get(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c := meta.FindStatusCondition(conds, "Ready"); c == nil || c.Reason != tc.wantReason {
+				t.Errorf("Ready after %v: %+v, want reason %s", window, c, tc.wantReason)
+			}
+		})
+	}
+}
+
+func truncate(s string) string {
+	if len(s) > 300 {
+		return fmt.Sprintf("%s... (%d bytes)", s[:300], len(s))
+	}
+	return s
+}
