@@ -50,6 +50,9 @@ type Controllers struct {
 	// Stop stops the controllers and waits for them, as a crash or a
 	// restart would leave things; it also runs when the test ends.
 	Stop func()
+	// Claim is the claim controller, when it was started: tests read its
+	// in-memory state (StateSize).
+	Claim *sandboxclaim.Controller
 }
 
 // StartSandboxController runs the Sandbox controller for env's namespace
@@ -143,6 +146,7 @@ func StartControllersWithOptions(t testing.TB, env *Env, opts ControllerOptions,
 		t.Fatal(err)
 	}
 	var runs []func(context.Context)
+	var claimController *sandboxclaim.Controller
 	for _, name := range names {
 		switch name {
 		case ControllerSandbox:
@@ -178,6 +182,7 @@ func StartControllersWithOptions(t testing.TB, env *Env, opts ControllerOptions,
 			if err != nil {
 				t.Fatal(err)
 			}
+			claimController = c
 			runs = append(runs, func(ctx context.Context) { c.Run(ctx, 8) })
 		default:
 			t.Fatalf("unknown controller %q", name)
@@ -200,7 +205,7 @@ func StartControllersWithOptions(t testing.TB, env *Env, opts ControllerOptions,
 		})
 	}
 	t.Cleanup(stop)
-	return &Controllers{Registry: reg, Stop: stop}
+	return &Controllers{Registry: reg, Stop: stop, Claim: claimController}
 }
 
 // degradedTransport delays requests and watch streams.
