@@ -23,7 +23,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -42,6 +41,7 @@ import (
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
+	"github.com/agentsandbox/agent-sandbox/pkg/controller/controllertest"
 )
 
 const ns = "team"
@@ -172,71 +172,21 @@ func (f *fixture) runErr(name string) (time.Duration, error) {
 }
 
 // action is everything a test asserts about one API call.
-type action struct {
-	Verb, Resource, Subresource, Namespace, Name string
-	// Object is the body of a create or update.
-	Object runtime.Object
-	// PatchType and Patch are a patch's.
-	PatchType types.PatchType
-	Patch     string
-	// Preconditions are a delete's.
-	Preconditions *metav1.Preconditions
-}
+type action = controllertest.Action
 
-// actions returns the API calls of both clients since the last run, list
-// and watch noise removed (there is none without running informers, but
-// a stray one would not be a write).
-func (f *fixture) actions() []action {
-	var out []action
-	for _, a := range append(f.kube.Actions(), f.client.Actions()...) {
-		if a.GetVerb() == "list" || a.GetVerb() == "watch" {
-			continue
-		}
-		got := action{Verb: a.GetVerb(), Resource: a.GetResource().Resource, Subresource: a.GetSubresource(), Namespace: a.GetNamespace()}
-		switch a := a.(type) {
-		case k8stesting.CreateAction:
-			got.Object = a.GetObject()
-			got.Name = a.GetObject().(metav1.Object).GetName()
-		case k8stesting.UpdateAction:
-			got.Object = a.GetObject()
-			got.Name = a.GetObject().(metav1.Object).GetName()
-		case k8stesting.PatchAction:
-			got.Name, got.PatchType, got.Patch = a.GetName(), a.GetPatchType(), string(a.GetPatch())
-		case k8stesting.DeleteAction:
-			got.Name = a.GetName()
-			got.Preconditions = a.GetDeleteOptions().Preconditions
-		case k8stesting.GetAction:
-			got.Name = a.GetName()
-		}
-		out = append(out, got)
-	}
-	return out
-}
+// actions returns the API calls of both clients since the last run.
+func (f *fixture) actions() []action { return controllertest.Actions(&f.kube.Fake, &f.client.Fake) }
 
 // expectActions compares the recorded calls with want, in order.
 func (f *fixture) expectActions(want ...action) {
 	f.t.Helper()
-	if diff := cmp.Diff(want, f.actions()); diff != "" {
-		f.t.Errorf("actions (-want,+got):\n%s", diff)
-	}
+	controllertest.ExpectActions(f.t, want, &f.kube.Fake, &f.client.Fake)
 }
 
-// expectEvents compares the Events recorded since the last call with want
-// (FakeRecorder format: "type reason message"), in order.
+// expectEvents compares the Events recorded since the last call with want.
 func (f *fixture) expectEvents(want ...string) {
 	f.t.Helper()
-	var got []string
-	for done := false; !done; {
-		select {
-		case e := <-f.recorder.Events:
-			got = append(got, e)
-		default:
-			done = true
-		}
-	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		f.t.Errorf("events (-want,+got):\n%s", diff)
-	}
+	controllertest.ExpectEvents(f.t, f.recorder, want...)
 }
 
 // newPool is a pool of replicas from template "tmpl".

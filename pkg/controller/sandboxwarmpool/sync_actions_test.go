@@ -45,7 +45,7 @@ func createMember(t *testing.T, tmpl *extv1beta1.SandboxTemplate) action {
 	// The secure defaults: no token, public DNS under the default policy.
 	spec.PodTemplate.Spec.AutomountServiceAccountToken = ptr.To(false)
 	spec.PodTemplate.Spec.DNSPolicy = corev1.DNSNone
-	spec.PodTemplate.Spec.DNSConfig = &corev1.PodDNSConfig{Nameservers: []string{"8.8.8.8", "1.1.1.1"}}
+	spec.PodTemplate.Spec.DNSConfig = &corev1.PodDNSConfig{Nameservers: controller.PublicNameservers}
 	return action{Verb: "create", Resource: "sandboxes", Namespace: ns, Object: &agentsv1beta1.Sandbox{
 		ObjectMeta: metav1.ObjectMeta{
 			GenerateName: "pool-",
