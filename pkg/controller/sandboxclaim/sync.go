@@ -108,9 +108,17 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue ti
 		// is new, and no error, so the queue does not retry it with
 		// backoff. The claim, pool, template and Sandbox watches wake it
 		// when something changes; the requeue is only a backstop.
-		requeue = userErrorRequeue
-		if ce.reason == extv1beta1.ClaimReasonWarmPoolNotFound || ce.reason == extv1beta1.ClaimReasonTemplateNotFound {
+		switch ce.reason {
+		case extv1beta1.ClaimReasonWarmPoolNotFound, extv1beta1.ClaimReasonTemplateNotFound:
 			requeue = missingRequeue
+		case extv1beta1.ClaimReasonSandboxCreatePending:
+			// Not the user's: the cache lags the create. The claim's own
+			// Sandbox wakes it when it shows up; one that is someone
+			// else's does not, so look again once the binding marker has
+			// lapsed and the name clash can be told.
+			requeue = bindingLag
+		default:
+			requeue = userErrorRequeue
 		}
 		_, wrote, err := c.writeStatus(ctx, claim, sb, ce.reason, ce.Error())
 		if wrote && ce.reason != extv1beta1.ClaimReasonSandboxCreatePending {

@@ -188,6 +188,28 @@ func TestSyncInvalidColdSandboxIsAUserError(t *testing.T) {
 	}
 }
 
+// A cold create that finds its name taken waits for the cache: no Event
+// (nothing for the user to fix yet), and a look again once the binding
+// marker lapses, since a Sandbox that is not the claim's would never wake
+// it.
+func TestSyncCreatePendingLooksAgain(t *testing.T) {
+	claim := newClaim("c1")
+	f := newFixture(t, newTemplate(), newPool(), claim)
+	f.agents.PrependReactor("create", "sandboxes", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewAlreadyExists(agentsv1beta1.SandboxesResource.GroupResource(), "c1")
+	})
+	requeue, err := f.run("c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if requeue != bindingLag {
+		t.Errorf("requeue %s, want %s", requeue, bindingLag)
+	}
+	f.expectActions(createSandbox(coldSandbox(claim)),
+		problemStatus(t, "c1", extv1beta1.ClaimReasonSandboxCreatePending, "sandbox c1 already exists; waiting for the cache"))
+	f.expectEvents()
+}
+
 // A transient failure is still an error for the queue to retry.
 func TestSyncTransientErrorIsRetried(t *testing.T) {
 	claim := newClaim("c1")
