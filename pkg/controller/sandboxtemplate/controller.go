@@ -25,6 +25,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -93,6 +94,10 @@ type Controller struct {
 	recorder    events.EventRecorder
 	clock       clock.WithTicker
 	metrics     *metrics.ReconcileMetrics
+
+	// conflicts holds the policy conflicts already reported; its only
+	// state besides the workqueue.
+	conflicts conflicts
 }
 
 // NewController builds the controller and registers its event handlers.
@@ -119,18 +124,20 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 		metrics:        opts.Metrics,
 	}
 	handlerOpts := cache.HandlerOptions{Logger: &logger}
-	reg, err := templateInformer.Informer().AddEventHandlerWithOptions(controller.EnqueueSelf(c.queue), handlerOpts)
+	templateHandler := controller.EnqueueSelf(c.queue)
+	templateHandler.DeleteFunc = c.templateDeleted
+	reg, err := templateInformer.Informer().AddEventHandlerWithOptions(templateHandler, handlerOpts)
 	if err != nil {
 		return nil, err
 	}
 	c.synced = append(c.synced, reg.HasSynced)
 	reg, err = policyInformer.Informer().AddEventHandlerWithOptions(cache.ResourceEventHandlerFuncs{
-		AddFunc: c.enqueueOwner,
+		AddFunc: c.enqueuePolicyTemplates,
 		UpdateFunc: func(oldObj, newObj any) {
-			c.enqueueOwner(oldObj)
-			c.enqueueOwner(newObj)
+			c.enqueuePolicyTemplates(oldObj)
+			c.enqueuePolicyTemplates(newObj)
 		},
-		DeleteFunc: c.enqueueOwner,
+		DeleteFunc: c.enqueuePolicyTemplates,
 	}, handlerOpts)
 	if err != nil {
 		return nil, err
@@ -146,9 +153,22 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 	w.Run(ctx, workers)
 }
 
-// enqueueOwner wakes the template controlling a NetworkPolicy, so a policy
-// edited or deleted by hand is put back.
-func (c *Controller) enqueueOwner(obj any) {
+// templateDeleted forgets the template's reported conflict and queues it.
+// The sync that finds it gone forgets too; this covers a delete and a
+// re-create coalesced into one pass.
+func (c *Controller) templateDeleted(obj any) {
+	if key, err := cache.DeletionHandlingObjectToName(obj); err == nil {
+		c.conflicts.clear(key)
+	}
+	controller.EnqueueKey(c.queue, obj)
+}
+
+// enqueuePolicyTemplates wakes the template controlling a NetworkPolicy,
+// so a policy edited or deleted by hand is put back, and the template
+// whose policy name it takes, so a template in conflict with someone
+// else's policy is re-examined when that policy changes or goes (the
+// conflict itself is never retried).
+func (c *Controller) enqueuePolicyTemplates(obj any) {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = d.Obj
 	}
@@ -159,6 +179,10 @@ func (c *Controller) enqueueOwner(obj any) {
 	if ref := controller.ControllerOfKind(np, templateGroupKind); ref != nil {
 		c.queue.Add(cache.ObjectName{Namespace: np.Namespace, Name: ref.Name})
 	}
+	if name, ok := strings.CutSuffix(np.Name, policyNameSuffix); ok && name != "" {
+		// Usually the same key as above: the queue holds it once.
+		c.queue.Add(cache.ObjectName{Namespace: np.Namespace, Name: name})
+	}
 }
 
 func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue time.Duration, err error) {
@@ -166,6 +190,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue ti
 
 	tmpl, err := c.templateLister.SandboxTemplates(key.Namespace).Get(key.Name)
 	if apierrors.IsNotFound(err) {
+		c.conflicts.clear(key)
 		return requeue, nil
 	}
 	if err != nil {
@@ -173,6 +198,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue ti
 	}
 	if tmpl.DeletionTimestamp != nil {
 		// The garbage collector removes the policy.
+		c.conflicts.clear(key)
 		return requeue, nil
 	}
 	if err := c.stampNameHash(ctx, tmpl); err != nil {
@@ -188,6 +214,9 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue ti
 		return requeue, err
 	}
 	owned := existing != nil && controller.IsControlledByUID(existing, tmpl)
+	if existing == nil || owned || tmpl.Spec.NetworkPolicyManagement == extv1beta1.NetworkPolicyManagementUnmanaged {
+		c.conflicts.clear(key)
+	}
 
 	if tmpl.Spec.NetworkPolicyManagement == extv1beta1.NetworkPolicyManagementUnmanaged {
 		if owned {
@@ -204,9 +233,17 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue ti
 	case existing == nil:
 		return requeue, c.createPolicy(ctx, tmpl, name, desired)
 	case !owned:
-		c.recorder.Eventf(tmpl, existing, corev1.EventTypeWarning, ReasonPolicyConflict, "Reconciling",
-			"NetworkPolicy %s exists and is not controlled by this template; refusing to change it", name)
-		return requeue, fmt.Errorf("refusing to update NetworkPolicy %s: it is not controlled by template %s", name, tmpl.Name)
+		// Only a user can settle this (delete or rename the policy, or
+		// make the template Unmanaged), so it is reported and not
+		// retried: the policy's events and the template's edits wake
+		// this template again.
+		if c.conflicts.report(key, conflict{template: tmpl.UID, policy: existing.UID}) {
+			logger.Info("NetworkPolicy under the template's policy name is not controlled by the template; leaving it alone",
+				"networkPolicy", klog.KObj(existing), "controller", metav1.GetControllerOfNoCopy(existing))
+			c.recorder.Eventf(tmpl, existing, corev1.EventTypeWarning, ReasonPolicyConflict, "Reconciling",
+				"NetworkPolicy %s exists and is not controlled by this template; refusing to change it", name)
+		}
+		return requeue, nil
 	case equality.Semantic.DeepEqual(existing.Spec, desired):
 		return requeue, nil
 	}

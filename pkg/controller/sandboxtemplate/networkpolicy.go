@@ -31,8 +31,11 @@ const (
 	RouterAppLabel  = "sandbox-router"
 )
 
+// policyNameSuffix makes a template's name its policy's.
+const policyNameSuffix = "-network-policy"
+
 // PolicyName is the name of a template's shared NetworkPolicy.
-func PolicyName(templateName string) string { return templateName + "-network-policy" }
+func PolicyName(templateName string) string { return templateName + policyNameSuffix }
 
 // privateIPv4 and privateIPv6 are the ranges the secure default blocks:
 // cluster-internal networks, link-local and the cloud metadata endpoints.

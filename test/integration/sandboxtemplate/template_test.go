@@ -20,11 +20,13 @@ package sandboxtemplate
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -155,9 +157,16 @@ func TestCustomRulesThenUnmanaged(t *testing.T) {
 	waitPolicy(t, env, "web-network-policy", func(_ *networkingv1.NetworkPolicy, err error) bool { return apierrors.IsNotFound(err) })
 }
 
+// TestForeignPolicyIsLeftAlone: a user's NetworkPolicy under a template's
+// policy name is never changed; the template gets a Warning Event and is
+// then left alone (no retry with backoff, which would fail a sync about
+// ten times in five seconds, each failure emitting the Event anew); once
+// the user deletes the policy the template gets its own.
 func TestForeignPolicyIsLeftAlone(t *testing.T) {
 	env := framework.Setup(t)
-	framework.StartControllers(t, env, framework.ControllerSandboxTemplate)
+	requests := &framework.RequestLog{}
+	ctrls := framework.StartControllersWithOptions(t, env, framework.ControllerOptions{WrapTransport: requests.Wrap},
+		framework.ControllerSandboxTemplate)
 	ctx := framework.Context(t, time.Minute)
 
 	mine := &networkingv1.NetworkPolicy{
@@ -167,25 +176,57 @@ func TestForeignPolicyIsLeftAlone(t *testing.T) {
 	if _, err := env.Kube.NetworkingV1().NetworkPolicies(env.Namespace).Create(ctx, mine, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := env.Agents.ExtensionsV1beta1().SandboxTemplates(env.Namespace).Create(ctx, newTemplate(env.Namespace, "shared"), metav1.CreateOptions{}); err != nil {
+	tmpl, err := env.Agents.ExtensionsV1beta1().SandboxTemplates(env.Namespace).Create(ctx, newTemplate(env.Namespace, "shared"), metav1.CreateOptions{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	// The refusal is reported as a Warning event.
-	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+	conflictEvents := func() []eventsv1.Event {
 		events, err := env.Kube.EventsV1().Events(env.Namespace).List(ctx, metav1.ListOptions{})
 		if err != nil {
-			return false, err
+			t.Fatal(err)
 		}
+		var out []eventsv1.Event
 		for _, e := range events.Items {
-			if e.Reason == "NetworkPolicyConflict" && e.Regarding.Name == "shared" {
-				return true, nil
+			if e.Reason == "NetworkPolicyConflict" && e.Regarding.UID == tmpl.UID {
+				out = append(out, e)
 			}
 		}
-		return false, nil
+		return out
+	}
+	// The refusal is reported as a Warning event.
+	err = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
+		return len(conflictEvents()) > 0, nil
 	})
 	if err != nil {
 		t.Fatal("no NetworkPolicyConflict event")
 	}
+
+	// Let the pass woken by the template's own label stamp run, then
+	// watch a quiet stretch.
+	time.Sleep(time.Second)
+	mark, before := requests.Mark(), ctrls.Syncs(t, framework.ControllerSandboxTemplate)
+	time.Sleep(5 * time.Second)
+	sent, after := requests.Since(mark), ctrls.Syncs(t, framework.ControllerSandboxTemplate)
+	t.Logf("in 5 s of conflict: %v syncs, %v failed, requests %v", after.Total-before.Total, after.Errors-before.Errors, sent)
+	if after.Errors > before.Errors {
+		t.Errorf("%v failed template syncs while nothing changed: the queue retries a conflict only a user can settle", after.Errors-before.Errors)
+	}
+	if d := after.Total - before.Total; d > 1 {
+		t.Errorf("%v template syncs while nothing changed, want at most 1", d)
+	}
+	if len(sent) > 1 {
+		t.Errorf("the controller sent %d requests while nothing changed, want at most 1: %v", len(sent), sent)
+	}
+	// An Event recorded again becomes a series (count 2, and more).
+	var got []string
+	for _, e := range conflictEvents() {
+		got = append(got, fmt.Sprintf("%s %s, series %v", e.Type, e.Note, e.Series != nil))
+	}
+	want := []string{"Warning NetworkPolicy shared-network-policy exists and is not controlled by this template; refusing to change it, series false"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("conflict events (-want,+got): one Warning, not repeated\n%s", diff)
+	}
+
 	np, err := env.Kube.NetworkingV1().NetworkPolicies(env.Namespace).Get(ctx, "shared-network-policy", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -193,4 +234,12 @@ func TestForeignPolicyIsLeftAlone(t *testing.T) {
 	if metav1.GetControllerOf(np) != nil || !cmp.Equal(mine.Spec.PolicyTypes, np.Spec.PolicyTypes) || len(np.Spec.Egress) != 0 {
 		t.Errorf("a user's NetworkPolicy was changed: %+v", np)
 	}
+
+	// The user frees the name: its delete event wakes the template.
+	if err := env.Kube.NetworkingV1().NetworkPolicies(env.Namespace).Delete(ctx, "shared-network-policy", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitPolicy(t, env, "shared-network-policy", func(np *networkingv1.NetworkPolicy, err error) bool {
+		return err == nil && metav1.IsControlledBy(np, tmpl)
+	})
 }

@@ -1,0 +1,94 @@
+/*
+Copyright The Agent Sandbox Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package framework
+
+import (
+	"net/http"
+	"sync"
+	"testing"
+)
+
+// RequestLog records the requests the controllers send, except watches
+// (held open for minutes, they say nothing about a hot loop). Pass its
+// Wrap as ControllerOptions.WrapTransport.
+type RequestLog struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+// Wrap is a ControllerOptions.WrapTransport.
+func (l *RequestLog) Wrap(next http.RoundTripper) http.RoundTripper {
+	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		if req.URL.Query().Get("watch") != "true" {
+			l.mu.Lock()
+			l.seen = append(l.seen, req.Method+" "+req.URL.Path)
+			l.mu.Unlock()
+		}
+		return next.RoundTrip(req)
+	})
+}
+
+// Mark is the position of the next request: Since(Mark()) lists what is
+// sent from now on.
+func (l *RequestLog) Mark() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.seen)
+}
+
+// Since lists the requests ("VERB /path") sent after mark.
+func (l *RequestLog) Since(mark int) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.seen[mark:]...)
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// Syncs counts one controller's passes so far, from its reconcile metrics.
+type Syncs struct{ Total, Errors float64 }
+
+// Syncs reads the reconcile counters of the controller named name.
+func (c *Controllers) Syncs(t testing.TB, name string) Syncs {
+	t.Helper()
+	families, err := c.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out Syncs
+	for _, f := range families {
+		var into *float64
+		switch f.GetName() {
+		case "controller_runtime_reconcile_total":
+			into = &out.Total
+		case "controller_runtime_reconcile_errors_total":
+			into = &out.Errors
+		default:
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "controller" && l.GetValue() == name {
+					*into += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return out
+}
