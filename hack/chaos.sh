@@ -43,7 +43,7 @@ case "${MODE}" in
     ;;
   soak)
     # Ports apart from chaos's, so the two can run side by side.
-    ARGS=(--claims "${SOAK_CLAIMS:-100000}" --rate "${SOAK_RATE:-10}" --controller-port 38180 --webhook-port 39543)
+    ARGS=(--claims "${SOAK_CLAIMS:-100000}" --rate "${SOAK_RATE:-10}" --controller-port 31180 --webhook-port 31543)
     # shellcheck disable=SC2206
     ARGS+=(${SOAK_ARGS:-})
     ;;
