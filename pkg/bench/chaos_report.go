@@ -104,8 +104,10 @@ func (r *ChaosResult) Markdown() string {
 	p("| attempted | created | refused | served (seen Ready) | deleted | delete retries | alive at the end |")
 	p("|---|---|---|---|---|---|---|")
 	p("| %d | %d | %d | %d | %d | %d | %d |", c.Attempted, c.Created, c.CreateErrors, c.Served, c.Deleted, c.DeleteErrors, c.LeftAtEnd)
-	p("")
-	p("Created claims not served were not Ready within the longest wait and were deleted unserved (or are among those alive at the end).")
+	if c.Served < c.Created {
+		p("")
+		p("The %d created claims not served were not Ready within the longest wait and were deleted unserved.", c.Created-c.Served)
+	}
 	p("")
 	latencyTable(&b, []string{"create → Ready"}, []Summary{c.Latency})
 	p("")

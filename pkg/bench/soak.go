@@ -23,6 +23,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
 )
 
 // SoakSpec is one soak run: a claim churn against one controller process
@@ -59,6 +61,10 @@ type SoakSample struct {
 	RSSMiB     float64 `json:"rssMiB"`
 	HeapMiB    float64 `json:"heapInuseMiB"`
 	Goroutines float64 `json:"goroutines"`
+	// LiveSandboxes are the Sandboxes the watch showed alive: what the
+	// controller's caches must hold, so growth that follows it is load,
+	// not a leak.
+	LiveSandboxes int `json:"liveSandboxes"`
 }
 
 // SoakSlope is the least-squares fit of one metric over the samples after
@@ -132,7 +138,10 @@ func (e *Env) Soak(ctx context.Context, spec SoakSpec) (*SoakResult, error) {
 	defer stopWatch()
 
 	ch := newChurn(ctx, e, ns, spec.Churn, w)
-	s := &sampler{spec: spec, start: start, claims: func() int { return int(ch.created.Load()) }}
+	s := &sampler{spec: spec, start: start, claims: func() int { return int(ch.created.Load()) },
+		live: func() int {
+			return w.checker.Controlled(extv1beta1.SandboxClaimKind) + w.checker.Controlled(extv1beta1.SandboxWarmPoolKind)
+		}}
 	sctx, stopSampling := context.WithCancel(ctx)
 	sdone := make(chan struct{})
 	go func() { defer close(sdone); s.run(sctx) }()
@@ -168,6 +177,7 @@ type sampler struct {
 	spec   SoakSpec
 	start  time.Time
 	claims func() int
+	live   func() int
 
 	mu        sync.Mutex
 	samples   []SoakSample
@@ -225,7 +235,7 @@ func (s *sampler) sample(ctx context.Context) {
 	s.samples = append(s.samples, SoakSample{
 		AtSeconds: round3(time.Since(s.start).Seconds()), Claims: s.claims(),
 		RSSMiB: round3(vals["process_resident_memory_bytes"] / mib), HeapMiB: round3(vals["go_memstats_heap_inuse_bytes"] / mib),
-		Goroutines: vals["go_goroutines"],
+		Goroutines: vals["go_goroutines"], LiveSandboxes: s.live(),
 	})
 }
 

@@ -76,7 +76,8 @@ func (r *SoakResult) charts() map[string]Chart {
 	mem.Series = append(mem.Series, series("RSS", func(s SoakSample) float64 { return s.RSSMiB }),
 		series("heap in use", func(s SoakSample) float64 { return s.HeapMiB }))
 	gor := Chart{Title: fmt.Sprintf("Soak: controller goroutines over %d claims", r.Claims.Created), XLabel: "claims created (thousands)", YLabel: "goroutines"}
-	gor.Series = append(gor.Series, series("goroutines", func(s SoakSample) float64 { return s.Goroutines }))
+	gor.Series = append(gor.Series, series("goroutines", func(s SoakSample) float64 { return s.Goroutines }),
+		series("live Sandboxes", func(s SoakSample) float64 { return float64(s.LiveSandboxes) }))
 	for _, m := range []string{"RSS", "heap in use"} {
 		if f, ok := fit(m); ok {
 			mem.Series = append(mem.Series, f)
@@ -109,6 +110,10 @@ func (r *SoakResult) Markdown() string {
 		p("| (fewer than 3 samples after warm-up: no fit) | | | | | | |")
 	}
 	p("")
+	if n := len(r.Samples); n > 1 {
+		p("Live Sandboxes (pool members and claims' Sandboxes, as the watch shows them): %d at the first sample, %d at the last; memory that grows with them is load the caches must hold, not a leak.", r.Samples[0].LiveSandboxes, r.Samples[n-1].LiveSandboxes)
+		p("")
+	}
 	p("![memory](%s)", plotSoakMemory)
 	p("")
 	p("![goroutines](%s)", plotSoakGoroutines)

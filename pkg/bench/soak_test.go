@@ -104,8 +104,9 @@ func TestSoakResultWrite(t *testing.T) {
 			t.Fatal(err)
 		}
 		root, elements := wellFormed(t, b)
-		// Two metrics and two fits, or one and one: a polyline each.
-		if want := map[string]int{plotSoakMemory: 4, plotSoakGoroutines: 2}[name]; root != "svg" || elements["polyline"] != want {
+		// Two metrics and two fits, or goroutines, live Sandboxes and a
+		// fit: a polyline each.
+		if want := map[string]int{plotSoakMemory: 4, plotSoakGoroutines: 3}[name]; root != "svg" || elements["polyline"] != want {
 			t.Errorf("%s: root %s, %d polylines, want svg and %d", name, root, elements["polyline"], want)
 		}
 	}
