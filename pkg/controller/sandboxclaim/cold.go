@@ -18,7 +18,9 @@ package sandboxclaim
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 
@@ -50,7 +52,7 @@ func (c *Controller) createCold(ctx context.Context, claim *extv1beta1.SandboxCl
 	}
 	if err != nil {
 		c.state.settled(claim.UID)
-		if apierrors.IsInvalid(err) || apierrors.IsRequestEntityTooLargeError(err) {
+		if apierrors.IsInvalid(err) || apierrors.IsRequestEntityTooLargeError(err) || tooLargeToStore(err) {
 			// What the template and the claim make together is refused
 			// as it is: retrying cannot help until one of them changes.
 			return nil, claimErrorf(extv1beta1.ClaimReasonReconcilerError, "creating sandbox: %v", err)
@@ -62,6 +64,30 @@ func (c *Controller) createCold(ctx context.Context, claim *extv1beta1.SandboxCl
 	c.event(claim, created, ReasonSandboxProvisioned, "Provisioning", "Created Sandbox %s from template %s", created.Name, tmpl.Name)
 	c.opts.ClaimMetrics.bound(claim, created, agentsv1beta1.LaunchTypeCold, tmpl.Name)
 	return created, nil
+}
+
+// tooLargeToStore tells etcd's refusal of an object for its size from a
+// transient server error. The API server passes etcd's refusal on as a
+// bare 500 whose reason is empty and whose message is etcd's (kube-apiserver
+// v1.36: etcd3 store errors it does not map become InternalServerError
+// with the error text), so the message is all there is to go by. Both
+// texts are the ones kube-apiserver itself matches (isTooLargeError in
+// k8s.io/apiserver endpoints/handlers) to retry a write without
+// managedFields: etcd's ErrGRPCRequestTooLarge ("etcdserver: request is too
+// large", over --max-request-bytes) and the gRPC client's send limit.
+//
+// The object is not refused up front by its own size: the limit is
+// etcd's flag (1.5 MiB by default, raised by some operators), what is
+// stored (managedFields, the conversion annotations) is not what we send,
+// so any threshold here would refuse claims a cluster accepts or accept
+// ones it refuses. Asking costs one refused request per claim change.
+func tooLargeToStore(err error) bool {
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) || status.Status().Code != http.StatusInternalServerError {
+		return false
+	}
+	msg := status.Status().Message
+	return strings.Contains(msg, "etcdserver: request is too large") || strings.Contains(msg, "trying to send message larger than max")
 }
 
 // buildCold is the Sandbox the cold path creates for claim: deterministic,

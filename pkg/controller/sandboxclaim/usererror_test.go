@@ -18,6 +18,8 @@ package sandboxclaim
 
 import (
 	"encoding/json"
+	"errors"
+	"net/http"
 	"testing"
 	"time"
 
@@ -165,26 +167,40 @@ func TestSyncPermanentUserErrors(t *testing.T) {
 	}
 }
 
-// A cold create the API server refuses as invalid (or too large) cannot
+// A cold create the API server refuses as invalid or too large cannot
 // succeed until the claim or the template changes: a condition, not a
-// retry loop.
-func TestSyncInvalidColdSandboxIsAUserError(t *testing.T) {
-	claim := newClaim("c1", func(c *extv1beta1.SandboxClaim) { c.Spec.Env = []extv1beta1.EnvVar{{Name: "A", Value: "1"}} })
-	tmpl := newTemplate()
-	tmpl.Spec.EnvVarsInjectionPolicy = extv1beta1.EnvVarsInjectionPolicyAllowed
-	f := newFixture(t, tmpl, newPool(), claim)
-	invalid := apierrors.NewInvalid(schema.GroupKind{Group: agentsv1beta1.GroupName, Kind: "Sandbox"}, "c1",
-		field.ErrorList{field.TooLong(field.NewPath("spec"), "", 1)})
-	f.agents.PrependReactor("create", "sandboxes", func(k8stesting.Action) (bool, runtime.Object, error) { return true, nil, invalid })
-
-	if _, err := f.run("c1"); err != nil {
-		t.Fatalf("sync returned %v: the queue would retry it with backoff", err)
+// retry loop. etcd's own size refusal reaches us as a bare 500 with
+// etcd's message (kube-apiserver v1.36), not as a 413.
+func TestSyncRefusedColdSandboxIsAUserError(t *testing.T) {
+	tooLarge := func(message string) error {
+		return &apierrors.StatusError{ErrStatus: metav1.Status{Status: metav1.StatusFailure, Code: http.StatusInternalServerError, Message: message}}
 	}
-	message := "creating sandbox: " + invalid.Error()
-	f.expectActions(createSandbox(coldSandbox(claim, corev1.EnvVar{Name: "A", Value: "1"})), problemStatus(t, "c1", extv1beta1.ClaimReasonReconcilerError, message))
-	f.expectEvents("Warning ReconcilerError " + message)
-	if f.c.state.pending(claim.UID) {
-		t.Error("the claim still waits for a Sandbox that was never created")
+	tests := map[string]error{
+		"invalid": apierrors.NewInvalid(schema.GroupKind{Group: agentsv1beta1.GroupName, Kind: "Sandbox"}, "c1",
+			field.ErrorList{field.TooLong(field.NewPath("spec"), "", 1)}),
+		"over the API server's body limit": apierrors.NewRequestEntityTooLargeError("limit is 3145728"),
+		"over etcd's request limit":        tooLarge("etcdserver: request is too large"),
+		"over the etcd client's send limit": tooLarge("rpc error: code = ResourceExhausted desc = " +
+			"trying to send message larger than max (2097253 vs. 2097152)"),
+	}
+	for name, refusal := range tests {
+		t.Run(name, func(t *testing.T) {
+			claim := newClaim("c1", func(c *extv1beta1.SandboxClaim) { c.Spec.Env = []extv1beta1.EnvVar{{Name: "A", Value: "1"}} })
+			tmpl := newTemplate()
+			tmpl.Spec.EnvVarsInjectionPolicy = extv1beta1.EnvVarsInjectionPolicyAllowed
+			f := newFixture(t, tmpl, newPool(), claim)
+			f.agents.PrependReactor("create", "sandboxes", func(k8stesting.Action) (bool, runtime.Object, error) { return true, nil, refusal })
+
+			if _, err := f.run("c1"); err != nil {
+				t.Fatalf("sync returned %v: the queue would retry it with backoff", err)
+			}
+			message := "creating sandbox: " + refusal.Error()
+			f.expectActions(createSandbox(coldSandbox(claim, corev1.EnvVar{Name: "A", Value: "1"})), problemStatus(t, "c1", extv1beta1.ClaimReasonReconcilerError, message))
+			f.expectEvents("Warning ReconcilerError " + message)
+			if f.c.state.pending(claim.UID) {
+				t.Error("the claim still waits for a Sandbox that was never created")
+			}
+		})
 	}
 }
 
@@ -210,17 +226,25 @@ func TestSyncCreatePendingLooksAgain(t *testing.T) {
 	f.expectEvents()
 }
 
-// A transient failure is still an error for the queue to retry.
+// A transient failure is still an error for the queue to retry, a 500
+// that is not etcd's size refusal included.
 func TestSyncTransientErrorIsRetried(t *testing.T) {
-	claim := newClaim("c1")
-	f := newFixture(t, newTemplate(), newPool(), claim)
-	f.agents.PrependReactor("create", "sandboxes", func(k8stesting.Action) (bool, runtime.Object, error) {
-		return true, nil, apierrors.NewServiceUnavailable("try later")
-	})
-	if _, err := f.run("c1"); !apierrors.IsServiceUnavailable(err) {
-		t.Fatalf("sync returned %v, want the wrapped 503", err)
+	for name, transient := range map[string]error{
+		"unavailable": apierrors.NewServiceUnavailable("try later"),
+		"internal":    apierrors.NewInternalError(errors.New("etcdserver: leader changed")),
+	} {
+		t.Run(name, func(t *testing.T) {
+			claim := newClaim("c1")
+			f := newFixture(t, newTemplate(), newPool(), claim)
+			f.agents.PrependReactor("create", "sandboxes", func(k8stesting.Action) (bool, runtime.Object, error) {
+				return true, nil, transient
+			})
+			if _, err := f.run("c1"); !errors.Is(err, transient) {
+				t.Fatalf("sync returned %v, want the wrapped %v", err, transient)
+			}
+			f.expectEvents()
+		})
 	}
-	f.expectEvents()
 }
 
 // What the user fixes elsewhere wakes the claim: the Sandbox that held
