@@ -172,19 +172,22 @@ func (s *claimState) remember(claim *extv1beta1.SandboxClaim) {
 }
 
 // pending reports whether claim took or created a Sandbox the informer
-// does not show yet (for at most bindingLag).
-func (s *claimState) pending(claim types.UID) bool {
+// does not show yet (for at most bindingLag). lapsed reports that it did
+// and bindingLag has passed: the Sandbox was deleted before the informer
+// showed it, or the informer lags by more than that; only a read from the
+// API server tells which (see liveBinding).
+func (s *claimState) pending(claim types.UID) (pending, lapsed bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.claims[claim]
 	if !ok || e.pendingSince.IsZero() {
-		return false
+		return false, false
 	}
 	if s.clock.Since(e.pendingSince) > bindingLag {
 		e.pendingSince = time.Time{}
-		return false
+		return false, true
 	}
-	return true
+	return true, false
 }
 
 // settled clears the claim's binding marker: the informer shows its

@@ -176,8 +176,23 @@ func (c *Controller) resolve(ctx context.Context, claim *extv1beta1.SandboxClaim
 		sb, err := c.syncMetadata(ctx, claim, owned[0])
 		return sb, false, err
 	}
-	if c.state.pending(claim.UID) {
+	pending, lapsed := c.state.pending(claim.UID)
+	if pending {
 		return nil, true, nil
+	}
+	if lapsed || claim.Status.SandboxStatus.Name != "" {
+		// The claim had a Sandbox that the cache does not show: deleted,
+		// or the informer lags. Taking or creating another on a lagging
+		// cache would bind the claim twice, so ask the API server.
+		sb, err := c.liveBinding(ctx, claim)
+		if err != nil {
+			return nil, false, err
+		}
+		if sb != nil {
+			klog.FromContext(ctx).V(2).Info("The claim's Sandbox exists but the informer does not show it yet; waiting", "sandbox", klog.KObj(sb))
+			c.state.remember(claim)
+			return nil, true, nil
+		}
 	}
 
 	// A Sandbox named like the claim that it does not control is someone

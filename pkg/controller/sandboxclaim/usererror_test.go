@@ -197,7 +197,7 @@ func TestSyncRefusedColdSandboxIsAUserError(t *testing.T) {
 			message := "creating sandbox: " + refusal.Error()
 			f.expectActions(createSandbox(coldSandbox(claim, corev1.EnvVar{Name: "A", Value: "1"})), problemStatus(t, "c1", extv1beta1.ClaimReasonReconcilerError, message))
 			f.expectEvents("Warning ReconcilerError " + message)
-			if f.c.state.pending(claim.UID) {
+			if pending, _ := f.c.state.pending(claim.UID); pending {
 				t.Error("the claim still waits for a Sandbox that was never created")
 			}
 		})
