@@ -21,6 +21,8 @@ import (
 	"errors"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
@@ -34,8 +36,9 @@ var errMultiplePods = errors.New("multiple pods are controlled by this sandbox")
 // reconcileChildren brings PVCs, Pod and Service in line with the spec, in
 // that order (a Pod must never start without its volumes), and computes
 // status. A PVC error does not stop the Pod and Service steps; all errors
-// are joined into the Ready condition and returned for retry, except
-// errMultiplePods, which is only reported.
+// are joined into the Ready condition and returned, except
+// errMultiplePods, which is only reported. sync retries them with backoff
+// unless all are refusedErrors.
 func (c *Controller) reconcileChildren(ctx context.Context, sb *agentsv1beta1.Sandbox) error {
 	var errs []error
 	errs = append(errs, c.reconcilePVCs(ctx, sb))
@@ -72,9 +75,22 @@ func (c *Controller) reconcileChildren(ctx context.Context, sb *agentsv1beta1.Sa
 		condErr = podErr
 	}
 	wasMultiple := readyReason(sb) == agentsv1beta1.SandboxReasonMultiplePods
+	var was metav1.Condition
+	if ready := meta.FindStatusCondition(sb.Status.Conditions, string(agentsv1beta1.SandboxConditionReady)); ready != nil {
+		was = *ready
+	}
 	computeConditions(sb, pod, owned, svc, condErr, multiple)
 	if multiple && !wasMultiple {
 		c.recorder.Eventf(sb, nil, corev1.EventTypeWarning, ReasonMultiplePods, actionReconciling, "%v", podErr)
+	}
+	if ready := meta.FindStatusCondition(sb.Status.Conditions, string(agentsv1beta1.SandboxConditionReady)); ready.Reason != was.Reason || ready.Message != was.Message {
+		// A refused create repeats every refusedRequeue with the same
+		// answer: its Event goes with the condition that reports it, once
+		// per episode, not once per attempt.
+		refused, _ := refusals(childErr)
+		for _, r := range refused {
+			c.failedCreateEvent(sb, r.child, r.kind, r.name, r.err)
+		}
 	}
 	return childErr
 }

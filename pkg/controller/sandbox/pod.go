@@ -185,8 +185,7 @@ func (c *Controller) createPod(ctx context.Context, sb *agentsv1beta1.Sandbox) (
 	}
 	if err != nil {
 		c.expectations.CreationObserved(key)
-		c.recorder.Eventf(sb, pod, corev1.EventTypeWarning, ReasonFailedCreate, "Create", "Failed to create Pod %s: %v", pod.Name, err)
-		return nil, fmt.Errorf("creating pod %s: %w", pod.Name, err)
+		return nil, c.createFailed(sb, pod, "Pod", pod.Name, err)
 	}
 	klog.FromContext(ctx).V(2).Info("Created Pod", "pod", klog.KObj(created))
 	if group, kind := controller.ControllerGroup(sb); group != extv1beta1.GroupName || kind != extv1beta1.SandboxWarmPoolKind {

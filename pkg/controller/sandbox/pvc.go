@@ -87,8 +87,7 @@ func (c *Controller) createPVC(ctx context.Context, sb *agentsv1beta1.Sandbox, v
 		return fmt.Errorf("persistentvolumeclaim %s already exists; waiting for the cache", name)
 	}
 	if err != nil {
-		c.recorder.Eventf(sb, pvc, corev1.EventTypeWarning, ReasonFailedCreate, "Create", "Failed to create PersistentVolumeClaim %s: %v", name, err)
-		return fmt.Errorf("creating persistentvolumeclaim %s: %w", name, err)
+		return c.createFailed(sb, pvc, "PersistentVolumeClaim", name, err)
 	}
 	klog.FromContext(ctx).V(2).Info("Created PersistentVolumeClaim", "pvc", klog.KObj(pvc))
 	c.recorder.Eventf(sb, pvc, corev1.EventTypeNormal, ReasonSuccessfulCreate, "Create", "Created PersistentVolumeClaim %s", name)

@@ -92,8 +92,7 @@ func (c *Controller) ensureService(ctx context.Context, sb *agentsv1beta1.Sandbo
 			return false, fmt.Errorf("service %s already exists; waiting for the cache", sb.Name)
 		}
 		if err != nil {
-			c.recorder.Eventf(sb, desired, corev1.EventTypeWarning, ReasonFailedCreate, "Create", "Failed to create Service %s: %v", sb.Name, err)
-			return false, fmt.Errorf("creating service %s: %w", sb.Name, err)
+			return false, c.createFailed(sb, desired, "Service", sb.Name, err)
 		}
 		klog.FromContext(ctx).V(2).Info("Created Service", "service", klog.KRef(sb.Namespace, sb.Name))
 		c.recorder.Eventf(sb, desired, corev1.EventTypeNormal, ReasonSuccessfulCreate, "Create", "Created Service %s", sb.Name)

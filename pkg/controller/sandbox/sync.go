@@ -89,7 +89,9 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeueAft
 
 	sb := cached.DeepCopy()
 	now := c.opts.Clock.Now()
-	var syncErr error
+	// syncErr is reported in status; retryErr is what the queue retries
+	// with backoff, which a child the API server refuses as it is is not.
+	var syncErr, retryErr error
 	switch {
 	case isExpired(sb, now) && readyReason(sb) != agentsv1beta1.SandboxReasonExpired:
 		// Pass one: persist the expiry before tearing anything down, so
@@ -104,7 +106,14 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeueAft
 		}
 	default:
 		syncErr = c.reconcileChildren(ctx, sb)
+		retryErr = syncErr
 		requeueAfter = c.writeBehind.remaining(key.String(), c.opts.Clock.Now())
+		if _, only := refusals(syncErr); only {
+			retryErr = nil
+			if requeueAfter == 0 || refusedRequeue < requeueAfter {
+				requeueAfter = refusedRequeue
+			}
+		}
 		if sb.Spec.ShutdownTime != nil {
 			now = c.opts.Clock.Now()
 			if isExpired(sb, now) {
@@ -124,7 +133,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeueAft
 	if err := c.writeStatus(ctx, cached, sb); err != nil {
 		return requeueAfter, errors.Join(syncErr, err)
 	}
-	return requeueAfter, syncErr
+	return requeueAfter, retryErr
 }
 
 // holdFirstStatus returns how long to wait before writing a Sandbox's very
