@@ -34,11 +34,13 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 
+	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/test/integration/framework"
 )
@@ -125,6 +127,19 @@ func (c *counter) total() (int, map[string]int) {
 	return n, maps.Clone(c.byKey)
 }
 
+func container() corev1.Container {
+	return corev1.Container{Name: "agent", Image: "python:3.13"}
+}
+
+func template(ns, name string) *extv1beta1.SandboxTemplate {
+	return &extv1beta1.SandboxTemplate{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: extv1beta1.SandboxTemplateSpec{SandboxBlueprint: agentsv1beta1.SandboxBlueprint{
+			PodTemplate: agentsv1beta1.PodTemplate{Spec: corev1.PodSpec{Containers: []corev1.Container{container()}}},
+		}},
+	}
+}
+
 func pool(ns, name, template string) *extv1beta1.SandboxWarmPool {
 	return &extv1beta1.SandboxWarmPool{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
@@ -162,6 +177,11 @@ func must[T any](t *testing.T) func(T, error) T {
 	}
 }
 
+// hugeValue is large enough that one copy fits in an object and two
+// copies, the template's and the claim's, do not fit in the Sandbox made
+// of both (etcd refuses requests over 1.5 MiB).
+var hugeValue = strings.Repeat("x", 900<<10)
+
 // TestUnactionableObjectsEndAsAConditionWithoutRetries: each object is
 // valid to the schema, but what it asks for cannot be done until a user
 // changes something. The controller must say so in Ready (False, with
@@ -191,6 +211,44 @@ func TestUnactionableObjectsEndAsAConditionWithoutRetries(t *testing.T) {
 				return claimConditions(env, "c")
 			},
 			wantReason: extv1beta1.ClaimReasonTemplateNotFound,
+		},
+		"claim whose env makes a Sandbox too large to store": {
+			controllers: []string{framework.ControllerSandboxClaim},
+			create: func(t *testing.T, ctx context.Context, env *framework.Env) conditions {
+				ext := env.Agents.ExtensionsV1beta1()
+				tmpl := template(env.Namespace, "t")
+				tmpl.Spec.EnvVarsInjectionPolicy = extv1beta1.EnvVarsInjectionPolicyAllowed
+				tmpl.Spec.PodTemplate.ObjectMeta.Annotations = map[string]string{"example.com/notes": hugeValue}
+				must[*extv1beta1.SandboxTemplate](t)(ext.SandboxTemplates(env.Namespace).Create(ctx, tmpl, metav1.CreateOptions{}))
+				must[*extv1beta1.SandboxWarmPool](t)(ext.SandboxWarmPools(env.Namespace).Create(ctx, pool(env.Namespace, "p", "t"), metav1.CreateOptions{}))
+				c := claim(env.Namespace, "c", "p")
+				c.Spec.Env = []extv1beta1.EnvVar{{Name: "HUGE", Value: hugeValue}}
+				must[*extv1beta1.SandboxClaim](t)(ext.SandboxClaims(env.Namespace).Create(ctx, c, metav1.CreateOptions{}))
+				return claimConditions(env, "c")
+			},
+			wantReason: extv1beta1.ClaimReasonReconcilerError,
+		},
+		"sandbox of an unknown RuntimeClass": {
+			controllers: []string{framework.ControllerSandbox},
+			create: func(t *testing.T, ctx context.Context, env *framework.Env) conditions {
+				sb := &agentsv1beta1.Sandbox{
+					ObjectMeta: metav1.ObjectMeta{Namespace: env.Namespace, Name: "s"},
+					Spec: agentsv1beta1.SandboxSpec{SandboxBlueprint: agentsv1beta1.SandboxBlueprint{
+						PodTemplate: agentsv1beta1.PodTemplate{Spec: corev1.PodSpec{
+							RuntimeClassName: ptr.To("no-such-runtime-class"), Containers: []corev1.Container{container()},
+						}},
+					}},
+				}
+				must[*agentsv1beta1.Sandbox](t)(env.Agents.AgentsV1beta1().Sandboxes(env.Namespace).Create(ctx, sb, metav1.CreateOptions{}))
+				return func(ctx context.Context) ([]metav1.Condition, error) {
+					sb, err := env.Agents.AgentsV1beta1().Sandboxes(env.Namespace).Get(ctx, "s", metav1.GetOptions{})
+					if err != nil {
+						return nil, err
+					}
+					return sb.Status.Conditions, nil
+				}
+			},
+			wantReason: agentsv1beta1.SandboxReasonReconcilerError,
 		},
 	}
 	for name, tc := range tests {
