@@ -69,26 +69,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The CRDs go in before kube-controller-manager starts: its garbage
-# collector and namespace controller discover resources at start and only
-# every 30s afterwards, and the bench deletes claims and namespaces. They
-# are the dev overlay's (webhook at a URL), one document per file, the
-# form 'local-cluster up -crds' reads; it skips the other kinds.
-CRD_DIR="${STATE}-crds"
-rm -rf "${CRD_DIR}" && mkdir -p "${CRD_DIR}"
-"${KUBECTL_BIN}" kustomize manifests/overlays/dev |
-  awk -v dir="${CRD_DIR}" 'BEGIN { f = dir "/000.yaml" } /^---$/ { n++; f = sprintf("%s/%03d.yaml", dir, n); next } { print > f }'
-
-log "starting the local cluster with ${NODES} fake nodes"
-bin/local-cluster up -dir "${STATE}" -nodes "${NODES}" -crds "${CRD_DIR}" >/dev/null
+log "starting the local cluster with ${NODES} fake nodes and the dev overlay (CRDs, namespace, ServiceAccount, RBAC)"
+up_with_dev_overlay "${STATE}" "${NODES}"
 KUBECONFIG_FILE="${STATE}/kubeconfig"
-kc() { "${KUBECTL_BIN}" --kubeconfig "${KUBECONFIG_FILE}" "$@"; }
-
-log "installing the dev overlay (namespace, ServiceAccount, RBAC)"
-"${KUBECTL_BIN}" kustomize manifests/overlays/dev | kc apply --server-side --force-conflicts -f - >/dev/null
-kc wait --for=condition=Established --timeout=60s \
-  crd/sandboxes.agents.x-k8s.io crd/sandboxclaims.extensions.agents.x-k8s.io \
-  crd/sandboxtemplates.extensions.agents.x-k8s.io crd/sandboxwarmpools.extensions.agents.x-k8s.io >/dev/null
 
 # The controller runs with the admin kubeconfig: its leader election Lease
 # lives in 'default', where the release RBAC of its ServiceAccount grants

@@ -77,22 +77,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The CRDs go in before kube-controller-manager starts (its garbage
-# collector discovers resources at start, then every 30s); they are the
-# dev overlay's (webhook at a URL), one document per file as
-# 'local-cluster up -crds' reads them.
-CRD_DIR="${STATE}-crds"
-rm -rf "${CRD_DIR}" && mkdir -p "${CRD_DIR}"
-"${KUBECTL_BIN}" kustomize manifests/overlays/dev |
-  awk -v dir="${CRD_DIR}" 'BEGIN { f = dir "/000.yaml" } /^---$/ { n++; f = sprintf("%s/%03d.yaml", dir, n); next } { print > f }'
-
-log "starting the local cluster with ${NODES} fake nodes"
-bin/local-cluster up -dir "${STATE}" -nodes "${NODES}" -crds "${CRD_DIR}" >/dev/null
-kc() { "${KUBECTL_BIN}" --kubeconfig "${STATE}/kubeconfig" "$@"; }
-"${KUBECTL_BIN}" kustomize manifests/overlays/dev | kc apply --server-side --force-conflicts -f - >/dev/null
-kc wait --for=condition=Established --timeout=60s \
-  crd/sandboxes.agents.x-k8s.io crd/sandboxclaims.extensions.agents.x-k8s.io \
-  crd/sandboxtemplates.extensions.agents.x-k8s.io crd/sandboxwarmpools.extensions.agents.x-k8s.io >/dev/null
+log "starting the local cluster with ${NODES} fake nodes and the dev overlay"
+up_with_dev_overlay "${STATE}" "${NODES}"
 
 log "running sandbox-bench ${MODE} ${ARGS[*]}; report in ${OUT}"
 mkdir -p "${OUT}"

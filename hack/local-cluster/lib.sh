@@ -16,3 +16,25 @@ KWOK_DIR="${LOCAL_CLUSTER_CACHE}/kwok-${KWOK_VERSION}"
 
 # Runtime state of a running cluster: certs, data, logs, pid files, kubeconfig.
 LOCAL_CLUSTER_STATE="${LOCAL_CLUSTER_STATE:-${LOCAL_CLUSTER_ROOT}/.cache/cluster}"
+
+# up_with_dev_overlay STATE NODES: starts a fresh local cluster in STATE
+# (bin/local-cluster must be built) with NODES fake nodes, the CRDs of the
+# dev overlay (webhook at a URL) and then the rest of the overlay
+# (namespace, ServiceAccount, RBAC), and waits for the CRDs. The CRDs go in
+# before kube-controller-manager starts: its garbage collector and
+# namespace controller discover resources at start and only every 30s
+# afterwards. 'local-cluster up -crds' reads one document per file and
+# skips the other kinds. Needs KUBECTL_BIN (env.sh).
+up_with_dev_overlay() {
+  local state=$1 nodes=$2 crd_dir="$1-crds"
+  rm -rf "${crd_dir}" && mkdir -p "${crd_dir}"
+  "${KUBECTL_BIN}" kustomize "${LOCAL_CLUSTER_ROOT}/manifests/overlays/dev" |
+    awk -v dir="${crd_dir}" 'BEGIN { f = dir "/000.yaml" } /^---$/ { n++; f = sprintf("%s/%03d.yaml", dir, n); next } { print > f }'
+  "${LOCAL_CLUSTER_ROOT}/bin/local-cluster" up -dir "${state}" -nodes "${nodes}" -crds "${crd_dir}" >/dev/null
+  local kc=("${KUBECTL_BIN}" --kubeconfig "${state}/kubeconfig")
+  "${KUBECTL_BIN}" kustomize "${LOCAL_CLUSTER_ROOT}/manifests/overlays/dev" |
+    "${kc[@]}" apply --server-side --force-conflicts -f - >/dev/null
+  "${kc[@]}" wait --for=condition=Established --timeout=60s \
+    crd/sandboxes.agents.x-k8s.io crd/sandboxclaims.extensions.agents.x-k8s.io \
+    crd/sandboxtemplates.extensions.agents.x-k8s.io crd/sandboxwarmpools.extensions.agents.x-k8s.io >/dev/null
+}
