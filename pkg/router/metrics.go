@@ -27,8 +27,12 @@ import (
 	"github.com/agentsandbox/agent-sandbox/pkg/version"
 )
 
+// namespaceLabelName is the label of the per-namespace series.
+const namespaceLabelName = "sandbox_namespace"
+
 // noNamespace is the sandbox_namespace label of requests that never
-// reached a known namespace.
+// reached a known namespace. Its series are never removed: they stand for
+// every unknown namespace at once.
 const noNamespace = "-"
 
 // Upstream error reasons, the values of the reason label.
@@ -57,7 +61,8 @@ const (
 // Metrics are the router's Prometheus collectors (§1.13). No label carries
 // a sandbox name or UID, and sandbox_namespace is only ever a namespace
 // that holds a cached sandbox, so label values stay bounded whatever
-// clients send.
+// clients send; a namespace's series are removed once it has gone idle
+// (namespaceSeries), so they stay bounded over time too.
 type Metrics struct {
 	Requests         *prometheus.CounterVec
 	RequestDuration  *prometheus.HistogramVec
@@ -77,12 +82,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sandbox_router_requests_total",
 			Help: "Requests handled by the proxy listeners, by method, status code and sandbox namespace.",
-		}, []string{"method", "code", "sandbox_namespace"}),
+		}, []string{"method", "code", namespaceLabelName}),
 		RequestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "sandbox_router_request_duration_seconds",
 			Help:    "Request duration from receipt to the end of the response (for upgrades, of the connection).",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 180},
-		}, []string{"method", "code", "sandbox_namespace"}),
+		}, []string{"method", "code", namespaceLabelName}),
 		Inflight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "sandbox_router_inflight_requests",
 			Help: "Requests currently being handled, upgraded connections included.",
@@ -90,19 +95,19 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		UpstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sandbox_router_upstream_errors_total",
 			Help: "Failed upstream round trips, after retries, by reason.",
-		}, []string{"sandbox_namespace", "reason"}),
+		}, []string{namespaceLabelName, "reason"}),
 		UpstreamRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sandbox_router_upstream_retries_total",
 			Help: "Upstream dial retries.",
-		}, []string{"sandbox_namespace"}),
+		}, []string{namespaceLabelName}),
 		CacheInvalidated: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sandbox_router_cache_invalidations_total",
 			Help: "Cache entries found changed in the informers' stores when re-checked after a dead-host dial failure; requests never evict entries.",
-		}, []string{"sandbox_namespace"}),
+		}, []string{namespaceLabelName}),
 		AuthzDecisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sandbox_router_authz_decisions_total",
 			Help: "Authorization verdicts, by decision.",
-		}, []string{"sandbox_namespace", "decision"}),
+		}, []string{namespaceLabelName, "decision"}),
 		CertReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sandbox_router_cert_reloads_total",
 			Help: "Serving certificate reloads, by outcome.",
@@ -121,6 +126,13 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// namespaced lists the vectors labelled sandbox_namespace, whose series
+// namespaceSeries removes when a namespace goes idle. A new one must be
+// listed here.
+func (m *Metrics) namespaced() []partialDeleter {
+	return []partialDeleter{m.Requests, m.RequestDuration, m.UpstreamErrors, m.UpstreamRetries, m.CacheInvalidated, m.AuthzDecisions}
 }
 
 // NewRegistry returns a private registry (never the global default) with

@@ -96,6 +96,10 @@ func (r *Router) serveProxy(w http.ResponseWriter, req *http.Request) {
 		// before the request leaves the in-flight count, which a drain
 		// waits for.
 		r.observe(req, rec, st, time.Since(start))
+		if st != nil {
+			// After the request's last metric write.
+			r.series.end(st.nsLabel)
+		}
 		if held {
 			r.clients.release(client)
 		}
@@ -120,6 +124,7 @@ func (r *Router) serveProxy(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	st = &requestState{target: t, nsLabel: r.namespaceLabel(t.Namespace)}
+	r.series.begin(st.nsLabel)
 	if !strings.HasPrefix(req.URL.Path, "/") {
 		writeDetail(rec, http.StatusBadRequest, msgInvalidPath)
 		return

@@ -223,6 +223,8 @@ type Router struct {
 	// inflight counts proxied requests, upgraded connections included,
 	// so a drain can wait for them.
 	inflight atomic.Int64
+	// series removes the metric series of namespaces gone idle.
+	series *namespaceSeries
 }
 
 // New builds a Router. Nothing runs until Start (or Run).
@@ -250,6 +252,7 @@ func New(opts Options) (*Router, error) {
 	if opts.MaxInflightRequestsPerClient > 0 {
 		r.clients = newClientLimiter(opts.MaxInflightRequestsPerClient)
 	}
+	r.series = newNamespaceSeries(r.metrics, r.cache.HasNamespace, r.logger)
 	r.rejectInflight = r.metrics.Rejections.WithLabelValues(limitInflight)
 	r.rejectInflightPerClient = r.metrics.Rejections.WithLabelValues(limitInflightPerClient)
 	r.transport, r.dialer = newBaseTransport(opts.DialTimeout, opts.AllowLoopbackPodIP, opts.MaxResponseHeaderBytes)
@@ -301,11 +304,13 @@ func (r *Router) MetricsHandler() http.Handler {
 	return promhttp.HandlerFor(r.opts.Registry, promhttp.HandlerOpts{Registry: r.opts.Registry})
 }
 
-// Start starts the Pod and Sandbox informers; it is idempotent and
-// returns at once. The informers stop when ctx ends.
+// Start starts the Pod and Sandbox informers and the sweep of idle
+// namespaces' metric series; it is idempotent and returns at once. All of
+// it stops when ctx ends.
 func (r *Router) Start(ctx context.Context) {
 	r.startOnce.Do(func() {
 		r.cache.Start(ctx.Done())
+		go r.series.run(ctx, seriesSweepInterval)
 		go func() {
 			<-ctx.Done()
 			r.cache.Shutdown()
