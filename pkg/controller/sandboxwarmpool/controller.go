@@ -108,6 +108,9 @@ type Controller struct {
 	// seam for the informer delivering events in that gap.
 	afterClassify func()
 	statusPacer   *statusPacer
+	// unknownCreates holds pools whose last create may or may not have
+	// landed, until the informer shows what a live list found.
+	unknownCreates *unknownCreates
 
 	// notProgressing remembers pools with held unschedulable members, so
 	// the Warning and the recovery Event are sent on transitions only.
@@ -165,6 +168,7 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 		statusPacer:    newStatusPacer(statusWriteInterval),
 		notProgressing: map[string]bool{},
 		refused:        map[types.UID]struct{}{},
+		unknownCreates: newUnknownCreates(),
 		matches:        controller.NewMatchCache(),
 	}
 	if err := controller.AddIndexers(sandboxInformer.Informer(), cache.Indexers{controller.WarmPoolMemberIndex: controller.IndexByWarmPool}); err != nil {
@@ -263,6 +267,7 @@ func (c *Controller) forgetPool(key string) {
 	c.expectations.Forget(key)
 	c.refill.forget(key)
 	c.statusPacer.forget(key)
+	c.unknownCreates.forget(key)
 	c.setProgressing(key, nil, 0, 0)
 }
 

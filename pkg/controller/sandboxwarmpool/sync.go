@@ -24,6 +24,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -91,6 +92,13 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue ti
 	// would otherwise be counted as missing and made again (measured: a
 	// pool of 3000 overshot by 2 under load).
 	settled := c.expectations.Satisfied(key.String())
+	if known, err := c.outcomeKnown(ctx, pool, key.String()); err != nil {
+		return requeue, err
+	} else if !known {
+		// A create of unknown outcome landed and the informer has yet to
+		// show it: counting now would make it again.
+		settled = false
+	}
 
 	tmpl, tmplErr := c.templateLister.SandboxTemplates(pool.Namespace).Get(pool.Spec.TemplateRef.Name)
 	var errs []error
@@ -369,11 +377,15 @@ func (c *Controller) createMembers(ctx context.Context, pool *extv1beta1.Sandbox
 	}
 	prototype := newMember(pool, tmpl, hashes, c.opts.EvictableMembers)
 	var firstName sync.Once
+	var unknown atomic.Int32
 	ok, err := controller.SlowStartBatch(ctx, n, controller.SlowStartInitialBatchSize, func(ctx context.Context) error {
 		created, err := c.client.AgentsV1beta1().Sandboxes(pool.Namespace).Create(ctx, prototype.DeepCopy(), metav1.CreateOptions{FieldManager: FieldManager})
 		if err != nil {
 			if apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
 				return nil // the namespace is going away; nothing to report
+			}
+			if !createRefused(err) {
+				unknown.Add(1)
 			}
 			return err
 		}
@@ -381,8 +393,13 @@ func (c *Controller) createMembers(ctx context.Context, pool *extv1beta1.Sandbox
 		firstName.Do(func() { klog.FromContext(ctx).V(2).Info("Creating members", "first", klog.KObj(created), "count", n) })
 		return nil
 	})
+	// Every create not known to have landed stops being expected; those
+	// that may have landed are found by a live list instead (outcomeKnown).
 	if missing := n - ok; missing > 0 {
 		c.expectations.LowerCreations(key, missing)
+	}
+	if unknown.Load() > 0 {
+		c.unknownCreates.happened(key)
 	}
 	if ok > 0 {
 		c.recorder.Eventf(pool, nil, corev1.EventTypeNormal, ReasonSuccessfulCreate, "Create", "Created %d Sandboxes", ok)
