@@ -19,9 +19,7 @@ package sandboxclaim
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -88,35 +86,17 @@ func TestClaimStateEmptyAfterChurn(t *testing.T) {
 	}
 }
 
-// requestCounter counts the requests whose path names one object.
-type requestCounter struct {
-	mu     sync.Mutex
-	suffix string
-	n      int
-	seen   []string
-}
-
-func (c *requestCounter) wrap(next http.RoundTripper) http.RoundTripper {
-	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
-		if strings.HasSuffix(req.URL.Path, c.suffix) || strings.Contains(req.URL.Path, c.suffix+"/") {
-			c.mu.Lock()
-			c.n++
-			c.seen = append(c.seen, req.Method+" "+req.URL.Path)
-			c.mu.Unlock()
+// about returns the requests (framework.RequestLog entries, "VERB /path")
+// whose path names the object at suffix or one of its subresources.
+func about(requests []string, suffix string) []string {
+	var out []string
+	for _, r := range requests {
+		if strings.HasSuffix(r, suffix) || strings.Contains(r, suffix+"/") {
+			out = append(out, r)
 		}
-		return next.RoundTrip(req)
-	})
+	}
+	return out
 }
-
-func (c *requestCounter) count() (int, []string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n, append([]string(nil), c.seen...)
-}
-
-type roundTripperFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
 
 // TestNameClashDoesNotHotLoop: a claim whose name is held by a Sandbox it
 // does not control gets Ready=False with a reason, and then the controller
@@ -126,8 +106,8 @@ func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) {
 // that holds the name lets the claim bind.
 func TestNameClashDoesNotHotLoop(t *testing.T) {
 	env := framework.Setup(t)
-	counter := &requestCounter{suffix: "/sandboxclaims/clash"}
-	ctrls := framework.StartControllersWithOptions(t, env, framework.ControllerOptions{WrapTransport: counter.wrap}, append(backend, claims...)...)
+	requests := &framework.RequestLog{}
+	ctrls := framework.StartControllersWithOptions(t, env, framework.ControllerOptions{WrapTransport: requests.Wrap}, append(backend, claims...)...)
 	setupPool(t, env, 1)
 	ctx := framework.Context(t, timeout)
 
@@ -149,18 +129,18 @@ func TestNameClashDoesNotHotLoop(t *testing.T) {
 
 	// Let the sync that the status write itself wakes run, then watch.
 	time.Sleep(time.Second)
-	requestsBefore, _ := counter.count()
-	syncsBefore := reconciles(t, ctrls)
+	mark := requests.Mark()
+	syncsBefore := ctrls.Syncs(t, sandboxclaim.Name)
 	time.Sleep(5 * time.Second)
-	requests, seen := counter.count()
-	syncs := reconciles(t, ctrls)
-	if d := requests - requestsBefore; d > 0 {
-		t.Errorf("the controller sent %d requests about the refused claim while nothing changed: %v", d, seen[requestsBefore:])
+	sent := about(requests.Since(mark), "/sandboxclaims/clash")
+	syncs := ctrls.Syncs(t, sandboxclaim.Name)
+	if len(sent) > 0 {
+		t.Errorf("the controller sent %d requests about the refused claim while nothing changed: %v", len(sent), sent)
 	}
-	if syncs.errors > syncsBefore.errors {
-		t.Errorf("%v failed claim syncs while nothing changed: the queue retries a user error", syncs.errors-syncsBefore.errors)
+	if syncs.Errors > syncsBefore.Errors {
+		t.Errorf("%v failed claim syncs while nothing changed: the queue retries a user error", syncs.Errors-syncsBefore.Errors)
 	}
-	if d := syncs.total - syncsBefore.total; d > 2 {
+	if d := syncs.Total - syncsBefore.Total; d > 2 {
 		t.Errorf("%v claim syncs while nothing changed, want at most 2", d)
 	}
 
@@ -170,36 +150,4 @@ func TestNameClashDoesNotHotLoop(t *testing.T) {
 	waitClaim(t, env, "clash", "bound once the name is free", func(c *extv1beta1.SandboxClaim) bool {
 		return c.Status.SandboxStatus.Name != ""
 	})
-}
-
-type syncCounts struct{ total, errors float64 }
-
-// reconciles reads the claim controller's sync counters.
-func reconciles(t *testing.T, ctrls *framework.Controllers) syncCounts {
-	t.Helper()
-	families, err := ctrls.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out syncCounts
-	for _, f := range families {
-		for _, m := range f.GetMetric() {
-			isClaim := false
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "controller" && l.GetValue() == sandboxclaim.Name {
-					isClaim = true
-				}
-			}
-			if !isClaim {
-				continue
-			}
-			switch f.GetName() {
-			case "controller_runtime_reconcile_total":
-				out.total += m.GetCounter().GetValue()
-			case "controller_runtime_reconcile_errors_total":
-				out.errors += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return out
 }
