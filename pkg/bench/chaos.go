@@ -227,8 +227,8 @@ func (e *Env) Chaos(ctx context.Context, spec ChaosSpec) (*ChaosResult, error) {
 }
 
 // churnNamespace makes a namespace with a template and pools of size, all
-// full, watched by a Checker that checks each pool's size at every event
-// and forgets deleted objects (the run is unbounded).
+// full, watched by a Checker that checks each pool's size in every state
+// the API server held and forgets deleted objects (the run is unbounded).
 func (e *Env) churnNamespace(ctx context.Context, scenario string, pools []string, size int, start time.Time) (string, *agentWatch, func(), error) {
 	ns, err := e.namespace(ctx, scenario)
 	if err != nil {

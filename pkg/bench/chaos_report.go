@@ -139,6 +139,6 @@ func (r *ChaosResult) Markdown() string {
 	for _, cl := range r.Components {
 		p("| %s | %d | %d | %v |", cl.Name, cl.StartPID, cl.EndPID, cl.RunningEnd)
 	}
-	violationSection(&b, r.Violations, "None: no claim bound to two Sandboxes, no Sandbox controlled by two claims, no pool above its replicas at any watch event; after the load every claim Ready, every pool back to its replicas, no Sandbox, Pod, Service or PVC without a live owner.")
+	violationSection(&b, r.Violations, "None: no claim bound to two Sandboxes, no Sandbox controlled by two claims, no pool above its replicas in any state the watch went through; after the load every claim Ready, every pool back to its replicas, no Sandbox, Pod, Service or PVC without a live owner.")
 	return b.String()
 }

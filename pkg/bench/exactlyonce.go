@@ -102,7 +102,7 @@ type Checker struct {
 	seen       map[string]bool
 	maxPool    map[string]int
 	// replicas are the pools' sizes given by SetPoolReplicas: a pool seen
-	// above its size after any event is a violation at once.
+	// above its size in any state is a violation at once.
 	replicas map[string]int
 	// forgetGone drops an object's state at its delete event, so a run of
 	// unbounded length (chaos, soak) keeps only live objects.
@@ -131,7 +131,7 @@ func (c *Checker) ForgetGone() {
 }
 
 // SetPoolReplicas declares that pool must never control more than n live
-// Sandboxes; from then on every Sandbox event checks it.
+// Sandboxes; from then on every ObservePoolMembers checks it.
 func (c *Checker) SetPoolReplicas(pool string, n int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -177,29 +177,22 @@ func (c *Checker) ObserveSandbox(at time.Time, o SandboxObs) {
 	if o.Gone && c.forgetGone {
 		delete(c.sandboxes, o.Name)
 	}
-	c.trackPools(at)
 }
 
-// trackPools updates the highest number of live Sandboxes each pool
-// controlled at once, and reports a pool above its declared replicas.
-// Called under mu after every Sandbox event.
-func (c *Checker) trackPools(at time.Time) {
-	members := map[string][]string{}
-	for name, st := range c.sandboxes {
-		if !st.obs.Deleted && st.obs.Controller.Kind == c.poolKind {
-			members[st.obs.Controller.Name] = append(members[st.obs.Controller.Name], name)
-		}
-	}
-	for pool, names := range members {
-		n := len(names)
-		c.maxPool[pool] = max(c.maxPool[pool], n)
-		want, ok := c.replicas[pool]
-		// Reported once per pool and count, with the members of that moment.
-		if key := fmt.Sprintf("%s/%s/%d", RulePoolOverfilled, pool, n); ok && n > want && !c.seen[key] {
-			c.seen[key] = true
-			slices.Sort(names)
-			c.violate(at, RulePoolOverfilled, "pool %s controlled %d sandboxes at once, more than its %d replicas: %v", pool, n, want, names)
-		}
+// ObservePoolMembers records the live Sandboxes pool controls in one
+// state the API server held (see poolMembers: the informer events that
+// feed ObserveSandbox cannot give consistent counts), tracks the most it
+// ever held and reports a pool above its declared replicas.
+func (c *Checker) ObservePoolMembers(at time.Time, pool string, names []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := len(names)
+	c.maxPool[pool] = max(c.maxPool[pool], n)
+	want, ok := c.replicas[pool]
+	// Reported once per pool and count, with the members of that moment.
+	if key := fmt.Sprintf("%s/%s/%d", RulePoolOverfilled, pool, n); ok && n > want && !c.seen[key] {
+		c.seen[key] = true
+		c.violate(at, RulePoolOverfilled, "pool %s controlled %d sandboxes at once, more than its %d replicas: %v", pool, n, want, names)
 	}
 }
 
@@ -239,7 +232,7 @@ func (c *Checker) ObserveClaim(at time.Time, o ClaimObs) {
 }
 
 // MaxPoolMembers returns the most live Sandboxes pool ever controlled at
-// once, as seen after any watch event.
+// once, as ObservePoolMembers saw it.
 func (c *Checker) MaxPoolMembers(pool string) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -186,6 +186,8 @@ func TestCheckerPoolBound(t *testing.T) {
 	// it held 3 at once.
 	c.ObserveSandbox(start, sb("p1", claimA))
 	c.ObserveSandbox(start, SandboxObs{Name: "p2", UID: "sb-p2", Controller: pool, Deleted: true})
+	c.ObservePoolMembers(start, "bench", []string{"p1", "p2", "p3"})
+	c.ObservePoolMembers(start, "bench", []string{"p3"})
 	if members, ready := c.PoolStats("bench"); members != 1 || ready != 1 {
 		t.Errorf("PoolStats = %d, %d; want 1, 1", members, ready)
 	}
@@ -208,22 +210,31 @@ func TestCheckerPoolBound(t *testing.T) {
 	}
 }
 
-func TestCheckerPoolReplicasPerEvent(t *testing.T) {
+func TestCheckerPoolReplicasPerState(t *testing.T) {
 	start := time.Now()
 	c := NewChecker(start, claimKind, poolKind)
 	c.SetPoolReplicas("bench", 2)
-	c.ObserveSandbox(start, sb("p1", pool))
-	c.ObserveSandbox(start, sb("p2", pool))
+	c.ObservePoolMembers(start, "bench", []string{"p1"})
+	c.ObservePoolMembers(start, "bench", []string{"p1", "p2"})
 	if vs := c.Violations(); len(vs) != 0 {
 		t.Fatalf("a pool at its replicas: %v", vs)
 	}
-	// A third member before any is taken: seen at this event, with names.
-	c.ObserveSandbox(start.Add(time.Second), sb("p3", pool))
-	c.ObserveSandbox(start.Add(2*time.Second), sb("p3", pool))
+	// A third member before any is taken: reported once, with names.
+	c.ObservePoolMembers(start.Add(time.Second), "bench", []string{"p1", "p2", "p3"})
+	c.ObservePoolMembers(start.Add(2*time.Second), "bench", []string{"p1", "p2", "p3"})
 	want := []Violation{{At: time.Second, Rule: RulePoolOverfilled,
 		Detail: "pool bench controlled 3 sandboxes at once, more than its 2 replicas: [p1 p2 p3]"}}
 	if diff := cmp.Diff(want, c.Violations()); diff != "" {
 		t.Errorf("(-want,+got):\n%s", diff)
+	}
+	// Sandbox events alone no longer count members: their order over a
+	// relist is not one the API server ever held.
+	other := NewChecker(start, claimKind, poolKind)
+	other.SetPoolReplicas("bench", 1)
+	other.ObserveSandbox(start, sb("p1", pool))
+	other.ObserveSandbox(start, sb("p2", pool))
+	if vs := other.Violations(); len(vs) != 0 {
+		t.Errorf("counted from Sandbox events: %v", vs)
 	}
 }
 

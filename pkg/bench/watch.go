@@ -178,11 +178,16 @@ func (e *Env) watchAgents(ctx context.Context, ns, pool string, start time.Time)
 		}
 		synced = append(synced, reg.HasSynced)
 	}
-	stop, err := startWatches(ctx, f, "watches of namespace "+ns, synced...)
+	stopMembers, err := watchPoolMembers(ctx, e.Agents, ns, w.checker)
 	if err != nil {
 		return nil, nil, err
 	}
-	return w, stop, nil
+	stopInformers, err := startWatches(ctx, f, "watches of namespace "+ns, synced...)
+	if err != nil {
+		stopMembers()
+		return nil, nil, err
+	}
+	return w, func() { stopInformers(); stopMembers() }, nil
 }
 
 // informerFactory is what startWatches needs of a shared informer factory
