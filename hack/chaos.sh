@@ -59,6 +59,13 @@ OUT="${CHAOS_OUT:-${ROOT}/_output/${MODE}/$(date -u +%Y%m%dT%H%M%SZ)}"
 
 log() { printf '=== [%s %(%H:%M:%S)T] %s\n' "${MODE}" -1 "$*" >&2; }
 
+# With autogroup scheduling every session gets an equal share of the CPU
+# and nice only ranks processes within one session, so builds in another
+# terminal take half the machine however niced (docs/reliability.md).
+if [[ $(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null || echo 0) == 1 ]]; then
+  log "note: kernel autogroup scheduling is on: 'nice' on other work will not give this run the CPU (echo 0 > /proc/sys/kernel/sched_autogroup_enabled turns it off)"
+fi
+
 hack/local-cluster/build.sh
 eval "$(hack/local-cluster/env.sh)"
 log "building the controller, sandbox-bench and local-cluster"
