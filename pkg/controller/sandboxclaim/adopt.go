@@ -19,7 +19,6 @@ package sandboxclaim
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -201,10 +200,11 @@ func (c *Controller) takeable(pool *extv1beta1.SandboxWarmPool, checker *control
 	return false
 }
 
-// takeoverPatch moves sb from its pool to claim in one write: controller
-// reference, labels (pool labels off, claim identity on, launch-type warm),
-// the pool's eviction hint off, and the pod template's metadata only when
-// it must change (the template's plus additionalPodMetadata): a spec
+// takeoverPatch moves sb from its pool to claim in one write, conditional
+// on sb's resourceVersion (controller.TransferControllerRef): controller
+// reference, labels (pool labels off, claim identity on, launch-type
+// warm), the pool's eviction hint off, and the pod template's metadata
+// only when it must change (the template's plus additionalPodMetadata): a spec
 // change bumps the Sandbox's generation, which costs a status rewrite.
 func takeoverPatch(claim *extv1beta1.SandboxClaim, tmpl *extv1beta1.SandboxTemplate, sb *agentsv1beta1.Sandbox) ([]byte, error) {
 	labels := map[string]any{
@@ -220,11 +220,7 @@ func takeoverPatch(claim *extv1beta1.SandboxClaim, tmpl *extv1beta1.SandboxTempl
 	} else {
 		labels[agentsv1beta1.CreatedByLabel] = nil
 	}
-	metadata := map[string]any{
-		"resourceVersion": sb.ResourceVersion,
-		"ownerReferences": []metav1.OwnerReference{*metav1.NewControllerRef(claim, extv1beta1.SandboxClaimGroupVersionKind)},
-		"labels":          labels,
-	}
+	metadata := map[string]any{"labels": labels}
 	annotations := map[string]any{}
 	for _, k := range []string{
 		// The pool's hint that its idle Pod may be evicted: a claimed
@@ -256,7 +252,7 @@ func takeoverPatch(claim *extv1beta1.SandboxClaim, tmpl *extv1beta1.SandboxTempl
 			"annotations": replaceMap(have.Annotations, podMeta.Annotations),
 		}}}
 	}
-	return json.Marshal(patch)
+	return controller.TransferControllerRef(sb, claim, extv1beta1.SandboxClaimGroupVersionKind, patch)
 }
 
 // sameKeys is maps.Equal with nil and empty alike.
