@@ -18,7 +18,8 @@ package controller
 
 import (
 	"encoding/json"
-	"reflect"
+
+	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 )
 
 // MergePatch returns the RFC 7386 JSON merge patch that turns the JSON
@@ -29,59 +30,26 @@ import (
 // Custom resources do not accept strategic merge patches, and a merge patch
 // carries only what changed, so it never reverts fields another writer set
 // meanwhile.
+//
+// The diff is evanphx/json-patch's CreateMergePatch, the one apimachinery's
+// strategicpatch and jsonmergepatch build on (so it is in the module graph
+// already); this wrapper only adds the encoding and the "nothing changed"
+// answer, which CreateMergePatch gives as "{}".
 func MergePatch(original, modified any) (patch []byte, ok bool, err error) {
-	o, err := toJSONMap(original)
+	o, err := json.Marshal(original)
 	if err != nil {
 		return nil, false, err
 	}
-	m, err := toJSONMap(modified)
+	m, err := json.Marshal(modified)
 	if err != nil {
 		return nil, false, err
 	}
-	diff := diffMaps(o, m)
-	if len(diff) == 0 {
+	patch, err = jsonpatch.CreateMergePatch(o, m)
+	if err != nil {
+		return nil, false, err
+	}
+	if string(patch) == "{}" {
 		return nil, false, nil
 	}
-	patch, err = json.Marshal(diff)
-	return patch, err == nil, err
-}
-
-func toJSONMap(v any) (map[string]any, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]any{}
-	if string(b) == "null" {
-		return out, nil
-	}
-	return out, json.Unmarshal(b, &out)
-}
-
-func diffMaps(o, m map[string]any) map[string]any {
-	diff := map[string]any{}
-	for k, ov := range o {
-		mv, present := m[k]
-		if !present {
-			diff[k] = nil
-			continue
-		}
-		om, oIsMap := ov.(map[string]any)
-		mm, mIsMap := mv.(map[string]any)
-		if oIsMap && mIsMap {
-			if d := diffMaps(om, mm); len(d) > 0 {
-				diff[k] = d
-			}
-			continue
-		}
-		if !reflect.DeepEqual(ov, mv) {
-			diff[k] = mv
-		}
-	}
-	for k, mv := range m {
-		if _, present := o[k]; !present {
-			diff[k] = mv
-		}
-	}
-	return diff
+	return patch, true, nil
 }
