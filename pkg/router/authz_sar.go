@@ -53,8 +53,8 @@ type sarAuthorizer struct {
 	tokens *tokenReviewer
 	// allowed and denied are apart, like the token caches: a caller
 	// probing many names can only evict its own denials.
-	allowed *ttlLRU[sarKey, struct{}]
-	denied  *ttlLRU[sarKey, sarResult]
+	allowed expiringLRU[sarKey, struct{}]
+	denied  expiringLRU[sarKey, sarResult]
 	flights flightGroup[sarKey, sarResult]
 }
 
@@ -74,8 +74,8 @@ func NewSubjectAccessReviewAuthorizer(o TokenReviewOptions) (Authorizer, error) 
 	}
 	return &sarAuthorizer{
 		tokens:  t,
-		allowed: newTTLLRU[sarKey, struct{}](t.opts.CacheSize),
-		denied:  newTTLLRU[sarKey, sarResult](t.opts.CacheSize),
+		allowed: newExpiringLRU[sarKey, struct{}](t.opts.CacheSize, t.opts.Now),
+		denied:  newExpiringLRU[sarKey, sarResult](t.opts.CacheSize, t.opts.Now),
 	}, nil
 }
 
@@ -84,15 +84,14 @@ func (a *sarAuthorizer) Authorize(ctx context.Context, r *http.Request, namespac
 	if !ok {
 		return fmt.Errorf("%w: no bearer token", ErrUnauthenticated)
 	}
-	now := a.tokens.opts.Now()
-	if _, err := a.tokens.precheck(token, now); err != nil {
+	if _, err := a.tokens.precheck(token, a.tokens.opts.Now()); err != nil {
 		return err
 	}
 	key := sarKey{token: sha256.Sum256([]byte(token)), namespace: namespace, name: name}
-	if _, ok := a.allowed.get(key, now); ok {
+	if _, ok := a.allowed.get(key); ok {
 		return nil
 	}
-	res, ok := a.denied.get(key, now)
+	res, ok := a.denied.get(key)
 	if !ok {
 		// Authentication has its own caches, and its own refusals.
 		user, err := a.tokens.authenticate(ctx, token)
@@ -115,23 +114,21 @@ func (a *sarAuthorizer) Authorize(ctx context.Context, r *http.Request, namespac
 
 func (a *sarAuthorizer) reviewAndCache(ctx context.Context, key sarKey, user *authenticationv1.UserInfo) sarResult {
 	o := &a.tokens.opts
-	now := o.Now()
-	if _, ok := a.allowed.get(key, now); ok {
+	if _, ok := a.allowed.get(key); ok {
 		return sarResult{allowed: true}
 	}
-	if res, ok := a.denied.get(key, now); ok {
+	if res, ok := a.denied.get(key); ok {
 		return res
 	}
 	res := a.review(ctx, user, key.namespace, key.name)
-	now = o.Now()
 	switch {
 	case errors.Is(res.err, ErrUnavailable):
 	case res.err != nil:
-		a.denied.add(key, res, now.Add(o.errorTTL()))
+		a.denied.add(key, res, o.errorTTL())
 	case !res.allowed:
-		a.denied.add(key, res, now.Add(o.TTL))
+		a.denied.add(key, res, o.TTL)
 	default:
-		a.allowed.add(key, struct{}{}, now.Add(o.TTL))
+		a.allowed.add(key, struct{}{}, o.TTL)
 	}
 	return res
 }

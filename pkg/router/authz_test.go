@@ -224,23 +224,28 @@ func TestSubjectAccessReviewAuthorizer(t *testing.T) {
 	}
 }
 
-func TestTTLLRU(t *testing.T) {
-	c := newTTLLRU[string, int](2)
+// TestExpiringLRU pins what the authorizers rely on from the wrapped
+// LRUExpireCache: the least recently used entry goes first, and an entry
+// ends exactly when its TTL does (not one instant later).
+func TestExpiringLRU(t *testing.T) {
 	now := time.Unix(0, 0)
-	c.add("a", 1, now.Add(time.Second))
-	c.add("b", 2, now.Add(time.Second))
-	_, _ = c.get("a", now) // a is now most recent
-	c.add("c", 3, now.Add(time.Second))
-	if _, ok := c.get("b", now); ok {
+	c := newExpiringLRU[string, int](2, func() time.Time { return now })
+	c.add("a", 1, time.Second)
+	c.add("b", 2, time.Second)
+	_, _ = c.get("a") // a is now most recent
+	c.add("c", 3, time.Second)
+	if _, ok := c.get("b"); ok {
 		t.Error("least recently used entry not evicted")
 	}
-	if v, ok := c.get("a", now); !ok || v != 1 {
-		t.Error("recent entry evicted")
+	if v, ok := c.get("a"); !ok || v != 1 {
+		t.Errorf("recent entry: got %d, %t; want 1, true", v, ok)
 	}
-	if _, ok := c.get("a", now.Add(time.Second)); ok {
-		t.Error("expired entry returned")
+	now = now.Add(time.Second - time.Nanosecond)
+	if _, ok := c.get("a"); !ok {
+		t.Error("entry gone before its TTL ended")
 	}
-	if c.len() != 1 {
-		t.Errorf("len = %d, want 1", c.len())
+	now = now.Add(time.Nanosecond)
+	if _, ok := c.get("a"); ok {
+		t.Error("entry returned at the instant its TTL ended")
 	}
 }

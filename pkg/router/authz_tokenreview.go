@@ -160,8 +160,8 @@ type tokenReviewer struct {
 	opts TokenReviewOptions
 	// users holds grants, refused holds denials and API errors: apart, so
 	// that junk can only ever evict junk.
-	users   *ttlLRU[tokenKey, *authenticationv1.UserInfo]
-	refused *ttlLRU[tokenKey, reviewResult]
+	users   expiringLRU[tokenKey, *authenticationv1.UserInfo]
+	refused expiringLRU[tokenKey, reviewResult]
 	flights flightGroup[tokenKey, reviewResult]
 }
 
@@ -171,8 +171,8 @@ func newTokenReviewer(o TokenReviewOptions) (*tokenReviewer, error) {
 	}
 	return &tokenReviewer{
 		opts:    o,
-		users:   newTTLLRU[tokenKey, *authenticationv1.UserInfo](o.CacheSize),
-		refused: newTTLLRU[tokenKey, reviewResult](o.CacheSize),
+		users:   newExpiringLRU[tokenKey, *authenticationv1.UserInfo](o.CacheSize, o.Now),
+		refused: newExpiringLRU[tokenKey, reviewResult](o.CacheSize, o.Now),
 	}, nil
 }
 
@@ -180,16 +180,15 @@ func newTokenReviewer(o TokenReviewOptions) (*tokenReviewer, error) {
 // or an API error, from the caches when fresh. Concurrent callers with the
 // same unknown token share one review.
 func (t *tokenReviewer) authenticate(ctx context.Context, token string) (*authenticationv1.UserInfo, error) {
-	now := t.opts.Now()
-	exp, err := t.precheck(token, now)
+	exp, err := t.precheck(token, t.opts.Now())
 	if err != nil {
 		return nil, err
 	}
 	key := tokenKey(sha256.Sum256([]byte(token)))
-	if user, ok := t.users.get(key, now); ok {
+	if user, ok := t.users.get(key); ok {
 		return user, nil
 	}
-	res, ok := t.refused.get(key, now)
+	res, ok := t.refused.get(key)
 	if !ok {
 		res, err = t.flights.do(ctx, key, func() reviewResult { return t.reviewAndCache(ctx, key, token, exp) })
 		if err != nil {
@@ -222,27 +221,25 @@ func (t *tokenReviewer) precheck(token string, now time.Time) (time.Time, error)
 func (t *tokenReviewer) reviewAndCache(ctx context.Context, key tokenKey, token string, exp time.Time) reviewResult {
 	// A flight that finished between our cache miss and do() has cached
 	// its verdict; use it rather than review again.
-	now := t.opts.Now()
-	if user, ok := t.users.get(key, now); ok {
+	if user, ok := t.users.get(key); ok {
 		return reviewResult{user: user}
 	}
-	if res, ok := t.refused.get(key, now); ok {
+	if res, ok := t.refused.get(key); ok {
 		return res
 	}
 	res := t.review(ctx, token)
-	now = t.opts.Now()
 	switch {
 	case errors.Is(res.err, ErrUnavailable):
 	case res.err != nil:
-		t.refused.add(key, res, now.Add(t.opts.errorTTL()))
+		t.refused.add(key, res, t.opts.errorTTL())
 	case res.user == nil:
-		t.refused.add(key, res, now.Add(t.opts.TTL))
+		t.refused.add(key, res, t.opts.TTL)
 	default:
-		until := now.Add(t.opts.TTL)
-		if !exp.IsZero() && exp.Before(until) {
-			until = exp
+		ttl := t.opts.TTL
+		if !exp.IsZero() {
+			ttl = min(ttl, exp.Sub(t.opts.Now()))
 		}
-		t.users.add(key, res.user, until)
+		t.users.add(key, res.user, ttl)
 	}
 	return res
 }

@@ -17,75 +17,48 @@ limitations under the License.
 package router
 
 import (
-	"container/list"
 	"context"
 	"sync"
 	"time"
+
+	utilcache "k8s.io/apimachinery/pkg/util/cache"
 )
 
-// ttlLRU is a size-bounded cache whose entries also expire, used for
-// authorization verdicts. Each entry carries its own expiry so errors can
-// be cached for less time than answers.
-type ttlLRU[K comparable, V any] struct {
-	mu    sync.Mutex
-	size  int
-	ll    *list.List // front = most recently used
-	items map[K]*list.Element
+// expiringLRU caches authorization verdicts: apimachinery's LRUExpireCache
+// (a size bound evicting the least recently used entry, a TTL per entry so
+// errors can be cached for less time than answers, and the authorizer's
+// clock) with typed keys and values.
+type expiringLRU[K comparable, V any] struct {
+	c *utilcache.LRUExpireCache
 }
 
-type lruItem[K comparable, V any] struct {
-	key     K
-	value   V
-	expires time.Time
+// clockFunc is a func() time.Time as LRUExpireCache's Clock.
+type clockFunc func() time.Time
+
+func (f clockFunc) Now() time.Time { return f() }
+
+// newExpiringLRU panics unless size > 0, as LRUExpireCache does; the
+// options' defaults make it so.
+func newExpiringLRU[K comparable, V any](size int, now func() time.Time) expiringLRU[K, V] {
+	return expiringLRU[K, V]{c: utilcache.NewLRUExpireCacheWithClock(size, clockFunc(now))}
 }
 
-func newTTLLRU[K comparable, V any](size int) *ttlLRU[K, V] {
-	return &ttlLRU[K, V]{size: size, ll: list.New(), items: make(map[K]*list.Element, size)}
-}
-
-// get returns the value for key unless it is missing or expired at now.
-func (c *ttlLRU[K, V]) get(key K, now time.Time) (V, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	el, ok := c.items[key]
+// get returns the value for key unless it is missing or expired.
+func (l expiringLRU[K, V]) get(key K) (V, bool) {
+	v, ok := l.c.Get(key)
 	if !ok {
 		var zero V
 		return zero, false
 	}
-	it := el.Value.(*lruItem[K, V])
-	if !now.Before(it.expires) {
-		c.ll.Remove(el)
-		delete(c.items, key)
-		var zero V
-		return zero, false
-	}
-	c.ll.MoveToFront(el)
-	return it.value, true
+	return v.(V), true
 }
 
-// add stores value until expires, evicting the least recently used entry
-// when full.
-func (c *ttlLRU[K, V]) add(key K, value V, expires time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if el, ok := c.items[key]; ok {
-		it := el.Value.(*lruItem[K, V])
-		it.value, it.expires = value, expires
-		c.ll.MoveToFront(el)
-		return
-	}
-	c.items[key] = c.ll.PushFront(&lruItem[K, V]{key: key, value: value, expires: expires})
-	for c.ll.Len() > c.size {
-		last := c.ll.Back()
-		c.ll.Remove(last)
-		delete(c.items, last.Value.(*lruItem[K, V]).key)
-	}
-}
-
-func (c *ttlLRU[K, V]) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.ll.Len()
+// add stores value for ttl from now, evicting the least recently used
+// entry when full. LRUExpireCache still returns an entry at the very instant
+// its TTL ends; one nanosecond less makes a verdict end exactly when the TTL
+// (or the token's expiry, which the JWT check refuses at that instant) does.
+func (l expiringLRU[K, V]) add(key K, value V, ttl time.Duration) {
+	l.c.Add(key, value, ttl-time.Nanosecond)
 }
 
 // flightGroup runs one call per key at a time and hands its result to
