@@ -30,6 +30,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 
+	"github.com/agentsandbox/agent-sandbox/pkg/certreload"
 	"github.com/agentsandbox/agent-sandbox/pkg/conversion"
 )
 
@@ -89,11 +90,13 @@ func startWebhook(ctx context.Context, o options, cfg *rest.Config) error {
 		}
 		getCert = rotator.GetCertificate
 	} else {
-		certFile, keyFile := filepath.Join(w.certDir, w.certName), filepath.Join(w.certDir, w.keyName)
-		if _, err := tls.LoadX509KeyPair(certFile, keyFile); err != nil {
+		// cert-manager renews the mounted files in place.
+		cr, err := certreload.New(filepath.Join(w.certDir, w.certName), filepath.Join(w.certDir, w.keyName))
+		if err != nil {
 			return fmt.Errorf("loading the webhook certificate: %w", err)
 		}
-		getCert = conversion.FileCert(certFile, keyFile)
+		go cr.Run(ctx, certreload.DefaultInterval, nil)
+		getCert = cr.GetCertificate
 	}
 	l, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(w.port)))
 	if err != nil {

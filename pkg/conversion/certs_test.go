@@ -19,8 +19,6 @@ package conversion
 import (
 	"crypto/x509"
 	"net"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -74,38 +72,5 @@ func TestCertSerialsAreRandom(t *testing.T) {
 			}
 			seen[cert.SerialNumber.String()] = true
 		}
-	}
-}
-
-func TestFileCertReloadsRenewedFiles(t *testing.T) {
-	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	write := func(c *Certs, mtime time.Time) {
-		t.Helper()
-		if err := os.WriteFile(certFile, c.Cert, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(keyFile, c.Key, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chtimes(certFile, mtime, mtime); err != nil {
-			t.Fatal(err)
-		}
-	}
-	first, _ := NewCerts([]string{"a"}, nil, time.Now())
-	second, _ := NewCerts([]string{"b"}, nil, time.Now())
-	write(first, time.Now().Add(-time.Minute))
-	get := FileCert(certFile, keyFile)
-	c1, err := get(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	write(second, time.Now())
-	c2, err := get(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(c1.Certificate[0]) == string(c2.Certificate[0]) {
-		t.Error("the renewed certificate was not picked up")
 	}
 }

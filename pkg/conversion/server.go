@@ -22,8 +22,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"os"
-	"sync"
 	"time"
 
 	"k8s.io/klog/v2"
@@ -75,34 +73,4 @@ func StaticCert(c *Certs) (func(*tls.ClientHelloInfo) (*tls.Certificate, error),
 		return nil, err
 	}
 	return func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &pair, nil }, nil
-}
-
-// FileCert serves the pair in certFile and keyFile, reloading it when the
-// files change (cert-manager renews them in place).
-func FileCert(certFile, keyFile string) func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	var mu sync.Mutex
-	var cached *tls.Certificate
-	var stamp time.Time
-	return func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		st, err := os.Stat(certFile)
-		if err != nil {
-			if cached != nil {
-				return cached, nil
-			}
-			return nil, err
-		}
-		if cached == nil || st.ModTime().After(stamp) {
-			pair, err := tls.LoadX509KeyPair(certFile, keyFile)
-			if err != nil {
-				if cached != nil {
-					return cached, nil // mid-write: keep serving the old pair
-				}
-				return nil, err
-			}
-			cached, stamp = &pair, st.ModTime()
-		}
-		return cached, nil
-	}
 }

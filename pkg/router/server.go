@@ -29,13 +29,15 @@ import (
 	"time"
 
 	"k8s.io/klog/v2"
+
+	"github.com/agentsandbox/agent-sandbox/pkg/certreload"
 )
 
 // Serving defaults (§1.2, §1.4, §1.11).
 const (
 	DefaultShutdownTimeout   = 30 * time.Second
 	DefaultCacheSyncTimeout  = 60 * time.Second
-	DefaultTLSReloadInterval = 10 * time.Second
+	DefaultTLSReloadInterval = certreload.DefaultInterval
 	readHeaderTimeout        = 10 * time.Second
 	idleTimeout              = 120 * time.Second
 
@@ -165,14 +167,20 @@ func (r *Router) Run(ctx context.Context, ls *Listeners, o ServeOptions) error {
 
 	var tlsConfig *tls.Config
 	if ls.HTTPS != nil {
-		cr, err := newCertReloader(o.TLSCertFile, o.TLSKeyFile, r.metrics, logger)
+		cr, err := certreload.New(o.TLSCertFile, o.TLSKeyFile)
 		if err != nil {
 			return err
 		}
-		go cr.run(ctx, o.TLSReloadInterval)
+		go cr.Run(klog.NewContext(ctx, logger), o.TLSReloadInterval, func(err error) {
+			result := "success"
+			if err != nil {
+				result = "failure"
+			}
+			r.metrics.CertReloads.WithLabelValues(result).Inc()
+		})
 		tlsConfig = &tls.Config{
 			MinVersion:     tls.VersionTLS12,
-			GetCertificate: cr.getCertificate,
+			GetCertificate: cr.GetCertificate,
 			NextProtos:     []string{"h2", "http/1.1"},
 		}
 	}
