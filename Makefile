@@ -2,7 +2,7 @@
 SHELL := /usr/bin/env bash
 export GOTOOLCHAIN := local
 
-.PHONY: all generate verify build test test-unit test-integration e2e e2e-local bench chaos soak dev images kind-load release-manifests cluster-build cluster-up cluster-down clean
+.PHONY: all generate verify lint build test test-unit test-integration e2e e2e-local bench chaos soak dev images kind-load release-manifests cluster-build cluster-up cluster-down clean
 
 all: build
 
@@ -13,6 +13,10 @@ generate:
 ## verify: fail on stale generated code, gofmt, go vet, go mod tidy, headers; fuzz the router header and runtime path parsers, the ConversionReview handler and the conversion round trips, 10s each (FUZZTIME)
 verify:
 	hack/verify.sh
+
+## lint: golangci-lint (pinned, built from source into _output/tools) with .golangci.yml
+lint:
+	hack/lint.sh
 
 ## build: build every command into bin/
 build:
