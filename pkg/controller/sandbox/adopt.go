@@ -18,14 +18,13 @@ package sandbox
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/klog/v2"
 
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
@@ -51,53 +50,61 @@ func canAdopt(sb *agentsv1beta1.Sandbox, child metav1.Object) bool {
 		labels[agentsv1beta1.SandboxNameHashLabel] == agentsv1beta1.NameHash(sb.Name)
 }
 
-// checkOwnership returns nil when child is controlled by sb, adopted=true
-// when it is an orphan sb may adopt, and an ownershipError otherwise.
-func checkOwnership(sb *agentsv1beta1.Sandbox, child metav1.Object, kind string) (adopt bool, err error) {
-	ref := metav1.GetControllerOfNoCopy(child)
+// refusal is the ownershipError for a child sb may not take.
+func refusal(sb *agentsv1beta1.Sandbox, child metav1.Object, kind string) error {
+	kind = strings.ToLower(kind)
+	if ref := metav1.GetControllerOfNoCopy(child); ref != nil {
+		return &ownershipError{fmt.Sprintf("%s %s is owned by %s %s", kind, child.GetName(), ref.Kind, ref.Name)}
+	}
+	return &ownershipError{fmt.Sprintf("cannot adopt unowned %s %s: it has neither the %s=true label nor this sandbox's %s label",
+		kind, child.GetName(), agentsv1beta1.AdoptableLabel, agentsv1beta1.SandboxNameHashLabel)}
+}
+
+// refManager returns the claim rules for sb's children during one sync:
+// the first adoption waits for a live read showing sb still there and not
+// being deleted, and that read happens at most once per sync.
+func (c *Controller) refManager(sb *agentsv1beta1.Sandbox) *controller.ControllerRefManager {
+	return controller.NewControllerRefManager(sb, agentsv1beta1.SandboxGroupVersionKind,
+		controller.RecheckDeletionTimestamp(sb, func(ctx context.Context) (metav1.Object, error) {
+			return c.client.AgentsV1beta1().Sandboxes(sb.Namespace).Get(ctx, sb.Name, metav1.GetOptions{})
+		}))
+}
+
+// claimChild applies the ownership rules to an existing child of sb,
+// with ctl's Kind, Patch and adoption fields. A Sandbox's children are
+// identified by name (StatefulSet-style), not by a selector: one it
+// controls always matches (its labels are repaired, never a reason to let
+// it go), and an orphan matches only with consent (canAdopt). The result
+// is ClaimOwned, ClaimAdopted or ClaimSkipped (a matching orphan being
+// deleted, or gone); a child sb may not take is an ownershipError.
+func (c *Controller) claimChild(ctx context.Context, refs *controller.ControllerRefManager, sb *agentsv1beta1.Sandbox,
+	child controller.Child, ctl controller.ChildControl) (controller.ClaimResult, error) {
+	ctl.Match = func(o metav1.Object) bool { return controller.IsControlledByUID(o, sb) || canAdopt(sb, o) }
+	res, err := refs.ClaimObject(ctx, child, ctl)
 	switch {
-	case ref == nil && canAdopt(sb, child):
-		return true, nil
-	case ref == nil:
-		return false, &ownershipError{fmt.Sprintf("cannot adopt unowned %s %s: it has neither the %s=true label nor this sandbox's %s label",
-			kind, child.GetName(), agentsv1beta1.AdoptableLabel, agentsv1beta1.SandboxNameHashLabel)}
-	case ref.UID != sb.UID:
-		return false, &ownershipError{fmt.Sprintf("%s %s is owned by %s %s", kind, child.GetName(), ref.Kind, ref.Name)}
-	}
-	return false, nil
-}
-
-// adoptionPatch sets sb as the controller of child, with the child's UID
-// as a precondition so a replaced object of the same name is never taken.
-func adoptionPatch(sb *agentsv1beta1.Sandbox, child metav1.Object) ([]byte, error) {
-	refs := append([]metav1.OwnerReference{}, child.GetOwnerReferences()...)
-	refs = append(refs, *metav1.NewControllerRef(sb, agentsv1beta1.SandboxGroupVersionKind))
-	return json.Marshal(map[string]any{"metadata": map[string]any{
-		"uid":             child.GetUID(),
-		"ownerReferences": refs,
-	}})
-}
-
-// claimChild applies the ownership rules to an existing child without a
-// spec to reconcile (a PVC): nothing when owned, adoption when allowed, an
-// error otherwise.
-func (c *Controller) claimChild(ctx context.Context, sb *agentsv1beta1.Sandbox, child controller.Child, kind string, patch func([]byte) error) error {
-	adopt, err := checkOwnership(sb, child, kind)
-	if err != nil || !adopt {
-		return err
-	}
-	body, err := adoptionPatch(sb, child)
-	if err != nil {
-		return err
-	}
-	if err := patch(body); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil
+	case err != nil:
+		cause := errors.Unwrap(err)
+		if cause == nil {
+			cause = err
 		}
-		c.recorder.Eventf(sb, child, corev1.EventTypeWarning, ReasonFailedAdopt, "Adopt", "Failed to adopt %s %s: %v", kind, child.GetName(), err)
-		return fmt.Errorf("adopting %s %s: %w", kind, child.GetName(), err)
+		c.recorder.Eventf(sb, child, corev1.EventTypeWarning, ReasonFailedAdopt, "Adopt", "Failed to adopt %s %s: %v", ctl.Kind, child.GetName(), cause)
+		return res, err
+	case res == controller.ClaimAdopted:
+		c.recorder.Eventf(sb, child, corev1.EventTypeNormal, ReasonAdopted, "Adopt", "Adopted %s %s", ctl.Kind, child.GetName())
+	case res == controller.ClaimForeign || res == controller.ClaimUnmatched:
+		return res, refusal(sb, child, ctl.Kind)
 	}
-	klog.FromContext(ctx).V(2).Info("Adopted child", "kind", kind, "name", child.GetName())
-	c.recorder.Eventf(sb, child, corev1.EventTypeNormal, ReasonAdopted, "Adopt", "Adopted %s %s", kind, child.GetName())
-	return nil
+	return res, nil
+}
+
+// patchFunc sends merge patches to one resource of sb's namespace through
+// patch (a typed client's Patch), keeping the written object in *written.
+func patchFunc[T any](written *T, patch func(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, subresources ...string) (T, error)) func(context.Context, string, []byte) error {
+	return func(ctx context.Context, name string, data []byte) error {
+		out, err := patch(ctx, name, mergePatch, data, metav1.PatchOptions{FieldManager: FieldManager})
+		if err == nil && written != nil {
+			*written = out
+		}
+		return err
+	}
 }

@@ -40,10 +40,11 @@ var errMultiplePods = errors.New("multiple pods are controlled by this sandbox")
 // errMultiplePods, which is only reported. sync retries them with backoff
 // unless all are refusedErrors.
 func (c *Controller) reconcileChildren(ctx context.Context, sb *agentsv1beta1.Sandbox) error {
+	refs := c.refManager(sb)
 	var errs []error
-	errs = append(errs, c.reconcilePVCs(ctx, sb))
+	errs = append(errs, c.reconcilePVCs(ctx, refs, sb))
 
-	pod, podErr := c.reconcilePod(ctx, sb)
+	pod, podErr := c.reconcilePod(ctx, refs, sb)
 	multiple := errors.Is(podErr, errMultiplePods)
 	if !multiple {
 		errs = append(errs, podErr)
@@ -65,7 +66,7 @@ func (c *Controller) reconcileChildren(ctx context.Context, sb *agentsv1beta1.Sa
 		// With two Pods the mapping is ambiguous: leave the Service to an
 		// operator rather than point it anywhere.
 		var svcErr error
-		svc, svcErr = c.reconcileService(ctx, sb)
+		svc, svcErr = c.reconcileService(ctx, refs, sb)
 		errs = append(errs, svcErr)
 	}
 

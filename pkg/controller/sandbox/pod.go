@@ -18,6 +18,8 @@ package sandbox
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -37,7 +39,7 @@ import (
 // reconcilePod finds the Sandbox's Pod, creates, adopts, deletes or
 // relabels it as the spec asks, and returns the Pod it settled on (which
 // may be one the Sandbox does not own, or nil).
-func (c *Controller) reconcilePod(ctx context.Context, sb *agentsv1beta1.Sandbox) (*corev1.Pod, error) {
+func (c *Controller) reconcilePod(ctx context.Context, refs *controller.ControllerRefManager, sb *agentsv1beta1.Sandbox) (*corev1.Pod, error) {
 	pod, err := c.locatePod(ctx, sb)
 	if err != nil || pod == nil || sb.Spec.OperatingMode == agentsv1beta1.SandboxOperatingModeSuspended {
 		// No running Pod whose metadata this pass patches: a deferred patch
@@ -52,9 +54,9 @@ func (c *Controller) reconcilePod(ctx context.Context, sb *agentsv1beta1.Sandbox
 		return c.suspend(ctx, sb, pod)
 	}
 	if pod == nil {
-		return c.createPod(ctx, sb)
+		return c.createPod(ctx, refs, sb)
 	}
-	return c.reconcileExistingPod(ctx, sb, pod)
+	return c.reconcileExistingPod(ctx, refs, sb, pod)
 }
 
 // locatePod keeps the mapping strict: Pods are found through the name-hash
@@ -160,7 +162,7 @@ func sandboxKey(sb *agentsv1beta1.Sandbox) string { return sb.Namespace + "/" + 
 
 // createPod creates the Pod from spec.podTemplate, named after the Sandbox,
 // with the Sandbox's PVCs mounted.
-func (c *Controller) createPod(ctx context.Context, sb *agentsv1beta1.Sandbox) (*corev1.Pod, error) {
+func (c *Controller) createPod(ctx context.Context, refs *controller.ControllerRefManager, sb *agentsv1beta1.Sandbox) (*corev1.Pod, error) {
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:            sb.Name,
@@ -181,7 +183,7 @@ func (c *Controller) createPod(ctx context.Context, sb *agentsv1beta1.Sandbox) (
 		if getErr != nil {
 			return nil, fmt.Errorf("reading existing pod %s: %w", pod.Name, getErr)
 		}
-		return c.reconcileExistingPod(ctx, sb, existing)
+		return c.reconcileExistingPod(ctx, refs, sb, existing)
 	}
 	if err != nil {
 		c.expectations.CreationObserved(key)
@@ -222,55 +224,71 @@ func podSpec(sb *agentsv1beta1.Sandbox) *corev1.PodSpec {
 }
 
 // reconcileExistingPod applies the ownership rules, then brings the Pod's
-// labels and annotations in line with the template. The spec of a running
-// Pod is never touched.
-func (c *Controller) reconcileExistingPod(ctx context.Context, sb *agentsv1beta1.Sandbox, pod *corev1.Pod) (*corev1.Pod, error) {
-	adopt, err := checkOwnership(sb, pod, "pod")
-	if err != nil || pod.DeletionTimestamp != nil {
-		c.writeBehind.done(sandboxKey(sb)) // as in reconcilePod: nothing to patch
+// labels and annotations in line with the template: in the adoption write
+// itself for an orphan, in a patch of their own for a Pod the Sandbox
+// controls. The spec of a running Pod is never touched.
+func (c *Controller) reconcileExistingPod(ctx context.Context, refs *controller.ControllerRefManager, sb *agentsv1beta1.Sandbox, pod *corev1.Pod) (*corev1.Pod, error) {
+	desired := pod.DeepCopy()
+	applyPodMetadata(sb, desired)
+	type podMeta struct {
+		Labels      map[string]string `json:"labels"`
+		Annotations map[string]string `json:"annotations"`
 	}
+	type wrapper struct {
+		Metadata podMeta `json:"metadata"`
+	}
+	patch, changed, err := controller.MergePatch(wrapper{podMeta{pod.Labels, pod.Annotations}}, wrapper{podMeta{desired.Labels, desired.Annotations}})
 	if err != nil {
+		return pod, err
+	}
+
+	var adopted *corev1.Pod
+	res, err := c.claimChild(ctx, refs, sb, pod, controller.ChildControl{
+		Kind:  "Pod",
+		Patch: patchFunc(&adopted, c.kube.CoreV1().Pods(pod.Namespace).Patch),
+		AdoptFields: func(metav1.Object) (map[string]any, error) {
+			fields := map[string]any{}
+			if !changed {
+				return fields, nil
+			}
+			return fields, json.Unmarshal(patch, &fields)
+		},
+	})
+	if err != nil || res != controller.ClaimOwned || pod.DeletionTimestamp != nil {
+		// No deferred metadata patch for this pass to write.
+		c.writeBehind.done(sandboxKey(sb))
+	}
+	var refused *ownershipError
+	switch {
+	case errors.As(err, &refused):
 		if sb.Annotations[agentsv1beta1.PodNameAnnotation] != "" {
 			if perr := c.patchSandboxAnnotation(ctx, sb, agentsv1beta1.PodNameAnnotation, nil); perr != nil {
 				return pod, perr
 			}
 		}
 		return pod, err
-	}
-	if pod.DeletionTimestamp != nil {
-		// Wait for it to go; never start an overlapping replacement, and
-		// never adopt something on its way out.
+	case err != nil:
+		return pod, err
+	case res == controller.ClaimAdopted:
+		if pod.Name != sb.Name && sb.Annotations[agentsv1beta1.PodNameAnnotation] == "" {
+			// Only a Pod named differently needs the annotation; clients
+			// fall back to the Sandbox name.
+			name := pod.Name
+			if err := c.patchSandboxAnnotation(ctx, sb, agentsv1beta1.PodNameAnnotation, &name); err != nil {
+				return adopted, err
+			}
+		}
+		return adopted, nil
+	case res != controller.ClaimOwned || pod.DeletionTimestamp != nil:
+		// Being deleted (or gone): wait for it to go; never start an
+		// overlapping replacement, and never adopt something on its way
+		// out.
+		return pod, nil
+	case !changed:
+		c.writeBehind.done(sandboxKey(sb))
 		return pod, nil
 	}
-
-	desired := pod.DeepCopy()
-	applyPodMetadata(sb, desired)
-	type podMeta struct {
-		Labels          map[string]string       `json:"labels"`
-		Annotations     map[string]string       `json:"annotations"`
-		OwnerReferences []metav1.OwnerReference `json:"ownerReferences,omitempty"`
-		UID             string                  `json:"uid,omitempty"`
-	}
-	before := podMeta{Labels: pod.Labels, Annotations: pod.Annotations}
-	after := podMeta{Labels: desired.Labels, Annotations: desired.Annotations}
-	if adopt {
-		// The owner references are replaced whole, with the Pod's UID as a
-		// precondition: a Pod recreated under the same name is not taken.
-		after.OwnerReferences = append(append([]metav1.OwnerReference{}, pod.OwnerReferences...),
-			*metav1.NewControllerRef(sb, agentsv1beta1.SandboxGroupVersionKind))
-		after.UID = string(pod.UID)
-	}
-	type wrapper struct {
-		Metadata podMeta `json:"metadata"`
-	}
-	patch, changed, err := controller.MergePatch(wrapper{before}, wrapper{after})
-	if err != nil || !changed {
-		if err == nil {
-			c.writeBehind.done(sandboxKey(sb))
-		}
-		return pod, err
-	}
-	if !adopt && c.writeBehind.wait(sandboxKey(sb), c.opts.Clock.Now()) > 0 {
+	if c.writeBehind.wait(sandboxKey(sb), c.opts.Clock.Now()) > 0 {
 		// Deferred: sync requeues for the end of the window, and that pass
 		// writes whatever the metadata should be by then.
 		return pod, nil
@@ -280,22 +298,7 @@ func (c *Controller) reconcileExistingPod(ctx context.Context, sb *agentsv1beta1
 		c.writeBehind.done(sandboxKey(sb))
 	}
 	if err != nil {
-		if adopt {
-			c.recorder.Eventf(sb, pod, corev1.EventTypeWarning, ReasonFailedAdopt, "Adopt", "Failed to adopt Pod %s: %v", pod.Name, err)
-		}
 		return pod, fmt.Errorf("patching pod %s metadata: %w", pod.Name, err)
-	}
-	if adopt {
-		klog.FromContext(ctx).V(2).Info("Adopted Pod", "pod", klog.KObj(pod))
-		c.recorder.Eventf(sb, pod, corev1.EventTypeNormal, ReasonAdopted, "Adopt", "Adopted Pod %s", pod.Name)
-		if pod.Name != sb.Name && sb.Annotations[agentsv1beta1.PodNameAnnotation] == "" {
-			// Only a Pod named differently needs the annotation; clients
-			// fall back to the Sandbox name.
-			name := pod.Name
-			if err := c.patchSandboxAnnotation(ctx, sb, agentsv1beta1.PodNameAnnotation, &name); err != nil {
-				return updated, err
-			}
-		}
 	}
 	return updated, nil
 }

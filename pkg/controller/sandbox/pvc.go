@@ -26,6 +26,7 @@ import (
 	"k8s.io/klog/v2"
 
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
+	"github.com/agentsandbox/agent-sandbox/pkg/controller"
 )
 
 // PVCName is the StatefulSet-style name of a Sandbox's claim: the identity
@@ -40,7 +41,7 @@ func PVCName(vct *agentsv1beta1.PersistentVolumeClaimTemplate, sandboxName strin
 // carries this Sandbox's name hash. PVCs are never deleted here: not on
 // suspend, not on expiry; only garbage collection removes them, with the
 // Sandbox.
-func (c *Controller) reconcilePVCs(ctx context.Context, sb *agentsv1beta1.Sandbox) error {
+func (c *Controller) reconcilePVCs(ctx context.Context, refs *controller.ControllerRefManager, sb *agentsv1beta1.Sandbox) error {
 	for i := range sb.Spec.VolumeClaimTemplates {
 		vct := &sb.Spec.VolumeClaimTemplates[i]
 		name := PVCName(vct, sb.Name)
@@ -53,11 +54,8 @@ func (c *Controller) reconcilePVCs(ctx context.Context, sb *agentsv1beta1.Sandbo
 		case err != nil:
 			return err
 		default:
-			if err := c.claimChild(ctx, sb, pvc, "PersistentVolumeClaim", func(patch []byte) error {
-				_, err := c.kube.CoreV1().PersistentVolumeClaims(sb.Namespace).Patch(ctx, name, mergePatch, patch,
-					metav1.PatchOptions{FieldManager: FieldManager})
-				return err
-			}); err != nil {
+			if _, err := c.claimChild(ctx, refs, sb, pvc, controller.ChildControl{Kind: "PersistentVolumeClaim",
+				Patch: patchFunc[*corev1.PersistentVolumeClaim](nil, c.kube.CoreV1().PersistentVolumeClaims(sb.Namespace).Patch)}); err != nil {
 				return err
 			}
 		}

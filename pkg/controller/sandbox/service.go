@@ -48,7 +48,7 @@ type serviceState struct {
 // reconcileService manages the headless Service by the tri-state
 // spec.service: true creates (or adopts) and keeps it, false deletes an
 // owned one, unset never creates one but keeps and repairs one it owns.
-func (c *Controller) reconcileService(ctx context.Context, sb *agentsv1beta1.Sandbox) (serviceState, error) {
+func (c *Controller) reconcileService(ctx context.Context, refs *controller.ControllerRefManager, sb *agentsv1beta1.Sandbox) (serviceState, error) {
 	want := sb.Spec.Service
 	svc, err := c.serviceLister.Services(sb.Namespace).Get(sb.Name)
 	if err != nil && !apierrors.IsNotFound(err) {
@@ -67,13 +67,13 @@ func (c *Controller) reconcileService(ctx context.Context, sb *agentsv1beta1.San
 		}
 	case want != nil: // true
 		state.required = true
-		state.exists, err = c.ensureService(ctx, sb, svc)
+		state.exists, err = c.ensureService(ctx, refs, sb, svc)
 	default: // unset
 		if svc != nil && controller.IsControlledByUID(svc, sb) {
 			state.required, state.exists = true, true
 			err = c.repairService(ctx, sb, svc, false)
 		} else if svc != nil && metav1.GetControllerOfNoCopy(svc) != nil {
-			_, err = checkOwnership(sb, svc, "service")
+			err = refusal(sb, svc, "Service")
 		}
 	}
 	sb.Status.Service, sb.Status.ServiceFQDN = "", ""
@@ -84,7 +84,7 @@ func (c *Controller) reconcileService(ctx context.Context, sb *agentsv1beta1.San
 	return state, err
 }
 
-func (c *Controller) ensureService(ctx context.Context, sb *agentsv1beta1.Sandbox, svc *corev1.Service) (bool, error) {
+func (c *Controller) ensureService(ctx context.Context, refs *controller.ControllerRefManager, sb *agentsv1beta1.Sandbox, svc *corev1.Service) (bool, error) {
 	if svc == nil {
 		desired := desiredService(sb)
 		_, err := c.kube.CoreV1().Services(sb.Namespace).Create(ctx, desired, metav1.CreateOptions{FieldManager: FieldManager})
@@ -98,43 +98,64 @@ func (c *Controller) ensureService(ctx context.Context, sb *agentsv1beta1.Sandbo
 		c.recorder.Eventf(sb, desired, corev1.EventTypeNormal, ReasonSuccessfulCreate, "Create", "Created Service %s", sb.Name)
 		return true, nil
 	}
-	adopt, err := checkOwnership(sb, svc, "service")
-	if err != nil {
-		return false, err
-	}
-	if !adopt {
-		return true, c.repairService(ctx, sb, svc, true)
-	}
-	if svc.Spec.ClusterIP != "" && svc.Spec.ClusterIP != corev1.ClusterIPNone {
+	if metav1.GetControllerOfNoCopy(svc) == nil && canAdopt(sb, svc) &&
+		svc.Spec.ClusterIP != "" && svc.Spec.ClusterIP != corev1.ClusterIPNone {
 		// clusterIP is immutable: a non-headless Service can never become
 		// ours.
 		return false, &ownershipError{fmt.Sprintf("cannot adopt service %s: it is not headless (clusterIP %s)", svc.Name, svc.Spec.ClusterIP)}
 	}
-	adopted := svc.DeepCopy()
-	desired := desiredService(sb)
-	if adopted.Labels == nil {
-		adopted.Labels = map[string]string{}
+	res, err := c.claimChild(ctx, refs, sb, svc, controller.ChildControl{
+		Kind:  "Service",
+		Patch: patchFunc[*corev1.Service](nil, c.kube.CoreV1().Services(sb.Namespace).Patch),
+		AdoptFields: func(metav1.Object) (map[string]any, error) {
+			return serviceAdoptFields(sb, svc), nil
+		},
+		// The write replaces selector and ports as the cache showed them.
+		ResourceVersion: true,
+	})
+	switch {
+	case err != nil:
+		return false, err
+	case res == controller.ClaimOwned:
+		return true, c.repairService(ctx, sb, svc, true)
 	}
-	adopted.Labels[agentsv1beta1.SandboxNameHashLabel] = desired.Labels[agentsv1beta1.SandboxNameHashLabel]
-	if len(adopted.Spec.Selector) == 0 && adopted.Spec.IPFamilyPolicy != nil &&
-		*adopted.Spec.IPFamilyPolicy == corev1.IPFamilyPolicyRequireDualStack && len(adopted.Spec.IPFamilies) > 1 {
+	return res == controller.ClaimAdopted, nil
+}
+
+// serviceAdoptFields is what adopting svc writes besides the controller
+// reference: the Sandbox's tracking label, selector and ports.
+func serviceAdoptFields(sb *agentsv1beta1.Sandbox, svc *corev1.Service) map[string]any {
+	desired := desiredService(sb)
+	hash := desired.Labels[agentsv1beta1.SandboxNameHashLabel]
+	spec := map[string]any{
+		"selector": replaceMap(svc.Spec.Selector, desired.Spec.Selector),
+		"ports":    desired.Spec.Ports,
+	}
+	if len(svc.Spec.Selector) == 0 && svc.Spec.IPFamilyPolicy != nil &&
+		*svc.Spec.IPFamilyPolicy == corev1.IPFamilyPolicyRequireDualStack && len(svc.Spec.IPFamilies) > 1 {
 		// The API server defaults a headless Service without a selector to
 		// RequireDualStack; with a selector that is invalid on a
 		// single-stack cluster. Keep the primary family only; the server
 		// allows that just with SingleStack.
-		singleStack := corev1.IPFamilyPolicySingleStack
-		adopted.Spec.IPFamilyPolicy = &singleStack
-		adopted.Spec.IPFamilies = adopted.Spec.IPFamilies[:1]
+		spec["ipFamilyPolicy"] = corev1.IPFamilyPolicySingleStack
+		spec["ipFamilies"] = svc.Spec.IPFamilies[:1]
 	}
-	adopted.Spec.Selector = desired.Spec.Selector
-	adopted.Spec.Ports = desired.Spec.Ports
-	adopted.OwnerReferences = append(adopted.OwnerReferences, desired.OwnerReferences...)
-	if _, err := c.kube.CoreV1().Services(sb.Namespace).Update(ctx, adopted, metav1.UpdateOptions{FieldManager: FieldManager}); err != nil {
-		c.recorder.Eventf(sb, svc, corev1.EventTypeWarning, ReasonFailedAdopt, "Adopt", "Failed to adopt Service %s: %v", svc.Name, err)
-		return false, fmt.Errorf("adopting service %s: %w", svc.Name, err)
+	return map[string]any{
+		"metadata": map[string]any{"labels": map[string]string{agentsv1beta1.SandboxNameHashLabel: hash}},
+		"spec":     spec,
 	}
-	c.recorder.Eventf(sb, svc, corev1.EventTypeNormal, ReasonAdopted, "Adopt", "Adopted Service %s", svc.Name)
-	return true, nil
+}
+
+// replaceMap is the merge-patch value that turns have into want.
+func replaceMap(have, want map[string]string) map[string]any {
+	out := map[string]any{}
+	for k := range have {
+		out[k] = nil
+	}
+	for k, v := range want {
+		out[k] = v
+	}
+	return out
 }
 
 // repairService restores the selector and tracking label of an owned
@@ -156,14 +177,7 @@ func (c *Controller) repairService(ctx context.Context, sb *agentsv1beta1.Sandbo
 	}
 	spec := map[string]any{}
 	if !maps.Equal(svc.Spec.Selector, desired.Spec.Selector) {
-		sel := map[string]any{}
-		for k := range svc.Spec.Selector {
-			sel[k] = nil
-		}
-		for k, v := range desired.Spec.Selector {
-			sel[k] = v
-		}
-		spec["selector"] = sel
+		spec["selector"] = replaceMap(svc.Spec.Selector, desired.Spec.Selector)
 		patch = append(patch, "selector")
 	}
 	if withPorts && !portsMatch(svc.Spec.Ports, desired.Spec.Ports) {

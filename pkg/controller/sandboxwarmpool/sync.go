@@ -205,6 +205,10 @@ func (c *Controller) classify(ctx context.Context, pool *extv1beta1.SandboxWarmP
 	if tmpl != nil {
 		staleness = controller.NewStalenessChecker(tmpl)
 	}
+	refs := controller.NewControllerRefManager(pool, extv1beta1.SandboxWarmPoolGroupVersionKind,
+		controller.RecheckDeletionTimestamp(pool, func(ctx context.Context) (metav1.Object, error) {
+			return c.client.ExtensionsV1beta1().SandboxWarmPools(pool.Namespace).Get(ctx, pool.Name, metav1.GetOptions{})
+		}))
 	var m members
 	var errs []error
 	now := c.opts.Clock.Now()
@@ -230,8 +234,20 @@ func (c *Controller) classify(ctx context.Context, pool *extv1beta1.SandboxWarmP
 		if orphan && staleness == nil {
 			continue // adopted only once it can be checked against the template
 		}
-		stale := orphan && staleness.Stale(sb, true)
+		stale := false
 		why := "stale: the template changed"
+		if orphan {
+			res, err := c.adoptOrphan(ctx, refs, pool, staleness, sb)
+			switch {
+			case err != nil:
+				errs = append(errs, err)
+				continue
+			case res == controller.ClaimUnmatched:
+				stale = true // runs another template: the pool's to delete
+			case res == controller.ClaimSkipped:
+				continue // gone since the cache showed it
+			}
+		}
 		if owned && staleness != nil {
 			// Judged from the spec and from what the API server assigned,
 			// never from labels: a Sandbox anyone made with this pool as its
@@ -269,8 +285,8 @@ func (c *Controller) classify(ctx context.Context, pool *extv1beta1.SandboxWarmP
 			}
 			continue
 		}
-		if orphan || sb.Labels[agentsv1beta1.LaunchTypeLabel] != agentsv1beta1.LaunchTypeWarm {
-			if err := c.adopt(ctx, pool, sb, orphan); err != nil {
+		if !orphan && sb.Labels[agentsv1beta1.LaunchTypeLabel] != agentsv1beta1.LaunchTypeWarm {
+			if err := c.markWarm(ctx, sb); err != nil {
 				errs = append(errs, err)
 				continue
 			}
@@ -318,31 +334,51 @@ func (c *Controller) unschedulable(sb *agentsv1beta1.Sandbox) bool {
 	return false
 }
 
-// adopt makes the pool the controller of an orphan with its label, and
-// marks a member launch-type warm. The write carries the resourceVersion,
-// so a concurrent change (a claim taking it) wins.
-func (c *Controller) adopt(ctx context.Context, pool *extv1beta1.SandboxWarmPool, sb *agentsv1beta1.Sandbox, orphan bool) error {
-	updated := sb.DeepCopy()
-	if updated.Labels == nil {
-		updated.Labels = map[string]string{}
-	}
-	updated.Labels[agentsv1beta1.LaunchTypeLabel] = agentsv1beta1.LaunchTypeWarm
-	if orphan {
-		// It was just found to run the template (classify), so it is as
-		// good as one the pool made: marked and remembered as such.
-		updated.OwnerReferences = append(updated.OwnerReferences, *metav1.NewControllerRef(pool, extv1beta1.SandboxWarmPoolGroupVersionKind))
-		if updated.Annotations == nil {
-			updated.Annotations = map[string]string{}
-		}
-		updated.Annotations[agentsv1beta1.WarmPoolMemberAnnotation] = string(pool.UID)
-	}
-	written, err := c.client.AgentsV1beta1().Sandboxes(sb.Namespace).Update(ctx, updated, metav1.UpdateOptions{FieldManager: FieldManager})
-	if err != nil {
-		return fmt.Errorf("adopting sandbox %s: %w", sb.Name, err)
-	}
-	if orphan {
+// adoptOrphan adopts an orphan carrying the pool's label if it runs the
+// pool's template (controller.ControllerRefManager; ClaimUnmatched if it
+// does not). It is then as good as a member the pool made: marked
+// launch-type warm and as the pool's member in the adoption write, and
+// remembered as such. The write also carries the resourceVersion: the
+// spec was judged at that version.
+func (c *Controller) adoptOrphan(ctx context.Context, refs *controller.ControllerRefManager, pool *extv1beta1.SandboxWarmPool,
+	staleness *controller.StalenessChecker, sb *agentsv1beta1.Sandbox) (controller.ClaimResult, error) {
+	var written *agentsv1beta1.Sandbox
+	res, err := refs.ClaimObject(ctx, sb, controller.ChildControl{
+		Kind:  "Sandbox",
+		Match: func(o metav1.Object) bool { return !staleness.Stale(o.(*agentsv1beta1.Sandbox), true) },
+		Patch: func(ctx context.Context, name string, data []byte) (err error) {
+			written, err = c.client.AgentsV1beta1().Sandboxes(pool.Namespace).Patch(ctx, name, types.MergePatchType, data,
+				metav1.PatchOptions{FieldManager: FieldManager})
+			return err
+		},
+		AdoptFields: func(metav1.Object) (map[string]any, error) {
+			return map[string]any{"metadata": map[string]any{
+				"labels":      map[string]string{agentsv1beta1.LaunchTypeLabel: agentsv1beta1.LaunchTypeWarm},
+				"annotations": map[string]string{agentsv1beta1.WarmPoolMemberAnnotation: string(pool.UID)},
+			}}, nil
+		},
+		ResourceVersion: true,
+	})
+	if res == controller.ClaimAdopted {
 		c.opts.Provenance.Created(pool.UID, written)
-		klog.FromContext(ctx).V(2).Info("Adopted orphan Sandbox", "sandbox", klog.KObj(sb))
+	}
+	return res, err
+}
+
+// markWarm labels a member launch-type warm (members made by older
+// versions lack it). The patch is conditional on the resourceVersion, so
+// a concurrent change (a claim taking it) wins.
+func (c *Controller) markWarm(ctx context.Context, sb *agentsv1beta1.Sandbox) error {
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
+		"labels":          map[string]string{agentsv1beta1.LaunchTypeLabel: agentsv1beta1.LaunchTypeWarm},
+		"resourceVersion": sb.ResourceVersion,
+	}})
+	if err == nil {
+		_, err = c.client.AgentsV1beta1().Sandboxes(sb.Namespace).Patch(ctx, sb.Name, types.MergePatchType, patch,
+			metav1.PatchOptions{FieldManager: FieldManager})
+	}
+	if err != nil {
+		return fmt.Errorf("marking sandbox %s launch-type warm: %w", sb.Name, err)
 	}
 	return nil
 }
