@@ -19,6 +19,7 @@ package sandbox
 import (
 	"context"
 	"fmt"
+	"maps"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -68,8 +69,8 @@ func (c *Controller) createPVC(ctx context.Context, sb *agentsv1beta1.Sandbox, v
 		ObjectMeta: metav1.ObjectMeta{
 			Name:            name,
 			Namespace:       sb.Namespace,
-			Labels:          copyMap(vct.Labels),
-			Annotations:     copyMap(vct.Annotations),
+			Labels:          maps.Clone(vct.Labels),
+			Annotations:     maps.Clone(vct.Annotations),
 			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(sb, agentsv1beta1.SandboxGroupVersionKind)},
 		},
 		Spec: *vct.Spec.DeepCopy(),
@@ -90,15 +91,4 @@ func (c *Controller) createPVC(ctx context.Context, sb *agentsv1beta1.Sandbox, v
 	klog.FromContext(ctx).V(2).Info("Created PersistentVolumeClaim", "pvc", klog.KObj(pvc))
 	c.recorder.Eventf(sb, pvc, corev1.EventTypeNormal, ReasonSuccessfulCreate, "Create", "Created PersistentVolumeClaim %s", name)
 	return nil
-}
-
-func copyMap(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
