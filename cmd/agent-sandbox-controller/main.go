@@ -36,9 +36,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/uuid"
-	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -47,15 +45,12 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 
-	clientset "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned"
-	informers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions"
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/pkg/clientconn"
-	"github.com/agentsandbox/agent-sandbox/pkg/controller"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandbox"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandboxclaim"
-	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandboxtemplate"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandboxwarmpool"
+	"github.com/agentsandbox/agent-sandbox/pkg/controllermanager"
 	"github.com/agentsandbox/agent-sandbox/pkg/conversion"
 	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
 	"github.com/agentsandbox/agent-sandbox/pkg/signals"
@@ -63,7 +58,7 @@ import (
 )
 
 const (
-	binaryName = "agent-sandbox-controller"
+	binaryName = controllermanager.BinaryName
 	// leaseName is the reference's leader election ID, so a rolling
 	// upgrade from it hands over the lease instead of running two leaders.
 	leaseName = "a3317529.agent-sandbox.x-k8s.io"
@@ -79,16 +74,12 @@ type options struct {
 	clusterDomain           string
 	qps                     float64
 	burst                   int
-	sandboxWorkers          int
-	templateWorkers         int
-	poolWorkers             int
 	poolMaxBatch            int
 	poolReadinessGrace      time.Duration
 	poolUnschedulableCheck  time.Duration
 	warmPoolEviction        bool
 	poolReplenishDelay      time.Duration
 	poolMaxRefillRate       float64
-	claimWorkers            int
 	webhook                 webhookOptions
 	cacheLabelSelectors     bool
 	firstStatusDelay        time.Duration
@@ -101,6 +92,9 @@ type options struct {
 	pprofBlockRate          int
 	pprofMutexFraction      int
 	compat                  compatibilityFlags
+	// workers holds each controller's --*-concurrent-workers flag, by
+	// controller name.
+	workers map[string]*int
 }
 
 func main() {
@@ -119,16 +113,16 @@ func main() {
 	flag.IntVar(&o.apiConnections, "api-connections", 1, "Spread API calls (not watches) over this many HTTP/2 connections to the API server, round robin; must be >= 1.")
 	flag.BoolVar(&o.separateWatch, "separate-watch-connection", false, "Give the informers' list and watch traffic an HTTP/2 connection of its own.")
 	flag.IntVar(&o.burst, "kube-api-burst", 10, "Client-side burst towards the API server; must be > 0.")
-	flag.IntVar(&o.sandboxWorkers, "sandbox-concurrent-workers", 100, "Sandboxes synced concurrently; must be > 0.")
-	flag.IntVar(&o.templateWorkers, "sandbox-template-concurrent-workers", 1, "SandboxTemplates synced concurrently (with --extensions).")
-	flag.IntVar(&o.poolWorkers, "sandbox-warm-pool-concurrent-workers", 1, "SandboxWarmPools synced concurrently (with --extensions); must be > 0.")
+	o.workers = map[string]*int{}
+	for _, d := range controllermanager.Controllers() {
+		o.workers[d.Name] = flag.Int(d.Workers.Name, d.Workers.Default, d.Workers.Usage)
+	}
 	flag.IntVar(&o.poolMaxBatch, "sandbox-warm-pool-max-batch-size", 300, "Most pool members created or deleted in one pass; must be > 0.")
 	flag.DurationVar(&o.poolReadinessGrace, "sandbox-warm-pool-readiness-grace-period", 5*time.Minute, "How long a pool member may stay not Ready before it is replaced; must be > 0.")
 	flag.DurationVar(&o.poolUnschedulableCheck, "sandbox-warm-pool-unschedulable-recheck-interval", time.Minute, "How often held unschedulable pool members are looked at again; must be > 0.")
 	flag.DurationVar(&o.poolReplenishDelay, "sandbox-warm-pool-replenish-delay", 0, "Hold a pool's refill for this long after its member count last dropped; 0 is off.")
 	flag.Float64Var(&o.poolMaxRefillRate, "sandbox-warm-pool-max-refill-rate", 0, "Most Sandboxes each pool creates per second; 0 is unlimited.")
 	flag.BoolVar(&o.warmPoolEviction, "enable-warm-pool-eviction", true, "Mark idle warm Pods safe to evict for the cluster autoscaler.")
-	flag.IntVar(&o.claimWorkers, "sandbox-claim-concurrent-workers", 50, "SandboxClaims synced concurrently (with --extensions); must be > 0.")
 	flag.BoolVar(&o.webhook.enabled, "enable-webhook", true, "Serve the v1alpha1 <-> v1beta1 conversion webhook.")
 	flag.IntVar(&o.webhook.port, "webhook-port", 9443, "Port of the conversion webhook.")
 	flag.StringVar(&o.webhook.certDir, "webhook-cert-dir", "/tmp/k8s-webhook-server/serving-certs", "Directory of the serving certificate when --manage-webhook-certs=false.")
@@ -186,14 +180,10 @@ func (o *options) validate() error {
 	if o.burst <= 0 {
 		errs = append(errs, errors.New("--kube-api-burst must be > 0"))
 	}
-	if o.sandboxWorkers <= 0 {
-		errs = append(errs, errors.New("--sandbox-concurrent-workers must be > 0"))
-	}
-	if o.poolWorkers <= 0 {
-		errs = append(errs, errors.New("--sandbox-warm-pool-concurrent-workers must be > 0"))
-	}
-	if o.claimWorkers <= 0 {
-		errs = append(errs, errors.New("--sandbox-claim-concurrent-workers must be > 0"))
+	for _, d := range controllermanager.Controllers() {
+		if !d.Workers.Lenient && *o.workers[d.Name] <= 0 {
+			errs = append(errs, fmt.Errorf("--%s must be > 0", d.Workers.Name))
+		}
 	}
 	if o.poolMaxBatch <= 0 {
 		errs = append(errs, errors.New("--sandbox-warm-pool-max-batch-size must be > 0"))
@@ -234,16 +224,15 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("building client config: %w", err)
 	}
 	cfg.QPS, cfg.Burst = float32(o.qps), o.burst
-	if o.qps > 0 && o.sandboxWorkers > o.burst {
+	if workers := *o.workers[sandbox.Name]; o.qps > 0 && workers > o.burst {
 		logger.Info("Warning: more workers than client burst; syncs will queue on the client rate limiter",
-			"workers", o.sandboxWorkers, "burst", o.burst)
+			"workers", workers, "burst", o.burst)
 	}
 
 	reg := metrics.NewRegistry()
 	workqueue.SetProvider(metrics.NewWorkqueueProvider(reg))
 	metrics.NewRESTClientMetrics(reg).Install()
 	cfg.Wrap(metrics.NewForbiddenRequests(reg).Wrap)
-	reconcileMetrics := metrics.NewReconcileMetrics(reg)
 
 	var ready sync.WaitGroup
 	ready.Add(1)
@@ -251,7 +240,9 @@ func run(ctx context.Context, o options) error {
 	markReady := func() { readyOnce.Do(ready.Done) }
 	servers := startServers(ctx, o, reg, &ready)
 
-	kube, err := kubernetes.NewForConfig(rest.CopyConfig(cfg))
+	leaderCfg := rest.CopyConfig(cfg)
+	leaderCfg.UserAgent = controllermanager.UserAgent(controllermanager.LeaderElectionUserAgent)
+	kube, err := kubernetes.NewForConfig(leaderCfg)
 	if err != nil {
 		return err
 	}
@@ -260,7 +251,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	startControllers := func(ctx context.Context) error {
-		return runControllers(ctx, o, apiCfg, watchCfg, reg, reconcileMetrics, markReady)
+		return runControllers(ctx, o, apiCfg, watchCfg, reg, markReady)
 	}
 
 	if o.webhook.enabled {
@@ -285,116 +276,44 @@ func run(ctx context.Context, o options) error {
 	return runErr
 }
 
-// runControllers builds the informers and controllers, starts them and
-// blocks until ctx is done and every sync in flight has finished.
-func runControllers(ctx context.Context, o options, apiCfg, watchCfg *rest.Config, reg *prometheus.Registry,
-	reconcileMetrics *metrics.ReconcileMetrics, markReady func()) error {
+// runControllers builds the enabled controllers, starts them and blocks
+// until ctx is done and every sync in flight has finished.
+func runControllers(ctx context.Context, o options, apiCfg, watchCfg *rest.Config, reg *prometheus.Registry, markReady func()) error {
 	logger := klog.FromContext(ctx)
-	kube, err := kubernetes.NewForConfig(rest.AddUserAgent(rest.CopyConfig(apiCfg), sandbox.FieldManager))
-	if err != nil {
-		return err
+	workers := map[string]int{}
+	for name, n := range o.workers {
+		workers[name] = *n
 	}
-	agents, err := clientset.NewForConfig(rest.AddUserAgent(rest.CopyConfig(apiCfg), sandbox.FieldManager))
-	if err != nil {
-		return err
+	cfg := controllermanager.Config{
+		API:                 apiCfg,
+		Watch:               watchCfg,
+		Controllers:         controllermanager.Enabled(o.extensions),
+		Workers:             workers,
+		CacheLabelSelectors: o.cacheLabelSelectors,
+		Metrics:             reg,
+		Sandbox: sandbox.Options{ClusterDomain: o.clusterDomain, FirstStatusDelay: o.firstStatusDelay,
+			WriteBehindWindow: o.writeBehindWindow},
+		Pool: sandboxwarmpool.Options{
+			MaxBatchSize:         o.poolMaxBatch,
+			ReadinessGracePeriod: o.poolReadinessGrace,
+			UnschedulableRecheck: o.poolUnschedulableCheck,
+			EvictableMembers:     o.warmPoolEviction,
+			ReplenishDelay:       o.poolReplenishDelay,
+			MaxRefillRate:        o.poolMaxRefillRate,
+		},
+		Claim: sandboxclaim.Options{DisableEvents: o.disableClaimEvents, FirstStatusDelay: o.firstStatusDelay},
 	}
-	// With --separate-watch-connection the informers list and watch
-	// through clients of their own connection.
-	watchKube, watchAgents := kubernetes.Interface(kube), clientset.Interface(agents)
-	if watchCfg != apiCfg {
-		if watchKube, err = kubernetes.NewForConfig(rest.AddUserAgent(rest.CopyConfig(watchCfg), sandbox.FieldManager)); err != nil {
-			return err
-		}
-		if watchAgents, err = clientset.NewForConfig(rest.AddUserAgent(rest.CopyConfig(watchCfg), sandbox.FieldManager)); err != nil {
-			return err
-		}
-	}
-
-	transform := kubeinformers.WithTransform(controller.StripForCache)
-	childOpts := []kubeinformers.SharedInformerOption{transform}
-	if o.cacheLabelSelectors {
-		childOpts = append(childOpts, kubeinformers.WithTweakListOptions(func(lo *metav1.ListOptions) {
-			lo.LabelSelector = agentsv1beta1.SandboxNameHashLabel
-		}))
-	}
-	// Pods and Services may be label-scoped; PVCs are read by name and
-	// never are.
-	childFactory := kubeinformers.NewSharedInformerFactoryWithOptions(watchKube, 0, childOpts...)
-	kubeFactory := kubeinformers.NewSharedInformerFactoryWithOptions(watchKube, 0, transform)
-	agentsFactory := informers.NewSharedInformerFactoryWithOptions(watchAgents, 0, informers.WithTransform(controller.StripForCache))
-
-	sandboxes := agentsFactory.Agents().V1beta1().Sandboxes()
-	sandboxController, err := sandbox.NewController(ctx, kube, agents, sandboxes,
-		childFactory.Core().V1().Pods(), childFactory.Core().V1().Services(),
-		kubeFactory.Core().V1().PersistentVolumeClaims(),
-		sandbox.Options{ClusterDomain: o.clusterDomain, Metrics: reconcileMetrics, FirstStatusDelay: o.firstStatusDelay,
-			WriteBehindWindow: o.writeBehindWindow})
-	if err != nil {
-		return fmt.Errorf("building sandbox controller: %w", err)
-	}
-	if err := reg.Register(sandbox.NewSandboxCollector(sandboxes.Lister())); err != nil {
-		return err
-	}
-	runs := []func(context.Context){func(ctx context.Context) { sandboxController.Run(ctx, o.sandboxWorkers) }}
 	if o.extensions {
-		templateController, err := sandboxtemplate.NewController(ctx, kube, agents,
-			agentsFactory.Extensions().V1beta1().SandboxTemplates(), kubeFactory.Networking().V1().NetworkPolicies(),
-			sandboxtemplate.Options{Metrics: reconcileMetrics})
-		if err != nil {
-			return fmt.Errorf("building sandboxtemplate controller: %w", err)
-		}
-		runs = append(runs, func(ctx context.Context) { templateController.Run(ctx, max(o.templateWorkers, 1)) })
-
-		// The pool records the members it makes; the claim controller
-		// hands out members of an earlier template only from that record.
-		provenance := controller.NewMemberProvenance()
-		pods := childFactory.Core().V1().Pods()
-		poolController, err := sandboxwarmpool.NewController(ctx, kube, agents,
-			agentsFactory.Extensions().V1beta1().SandboxWarmPools(), agentsFactory.Extensions().V1beta1().SandboxTemplates(),
-			sandboxes, pods.Lister(), pods.Informer().HasSynced, sandboxwarmpool.Options{
-				MaxBatchSize:         o.poolMaxBatch,
-				ReadinessGracePeriod: o.poolReadinessGrace,
-				UnschedulableRecheck: o.poolUnschedulableCheck,
-				EvictableMembers:     o.warmPoolEviction,
-				ReplenishDelay:       o.poolReplenishDelay,
-				MaxRefillRate:        o.poolMaxRefillRate,
-				Provenance:           provenance,
-				Metrics:              reconcileMetrics,
-			})
-		if err != nil {
-			return fmt.Errorf("building sandboxwarmpool controller: %w", err)
-		}
-		runs = append(runs, func(ctx context.Context) { poolController.Run(ctx, o.poolWorkers) })
-
-		claimMetrics, err := sandboxclaim.NewMetrics(reg)
-		if err != nil {
-			return err
-		}
-		claimController, err := sandboxclaim.NewController(ctx, kube, agents,
-			agentsFactory.Extensions().V1beta1().SandboxClaims(), agentsFactory.Extensions().V1beta1().SandboxWarmPools(),
-			agentsFactory.Extensions().V1beta1().SandboxTemplates(), sandboxes,
-			sandboxclaim.Options{AllowedLabelDomains: allowedLabelDomains(logger), Metrics: reconcileMetrics, ClaimMetrics: claimMetrics,
-				DisableEvents: o.disableClaimEvents, FirstStatusDelay: o.firstStatusDelay, Provenance: provenance})
-		if err != nil {
-			return fmt.Errorf("building sandboxclaim controller: %w", err)
-		}
-		runs = append(runs, func(ctx context.Context) { claimController.Run(ctx, o.claimWorkers) })
+		cfg.Claim.AllowedLabelDomains = allowedLabelDomains(logger)
 	}
-
-	childFactory.Start(ctx.Done())
-	kubeFactory.Start(ctx.Done())
-	agentsFactory.Start(ctx.Done())
-	defer childFactory.Shutdown()
-	defer kubeFactory.Shutdown()
-	defer agentsFactory.Shutdown()
-
-	var wg sync.WaitGroup
-	for _, run := range runs {
-		wg.Go(func() { run(ctx) })
+	m, err := controllermanager.New(ctx, cfg)
+	if err != nil {
+		return err
 	}
-	logger.Info("Controllers running", "extensions", o.extensions)
+	m.Start(ctx)
+	logger.Info("Controllers running", "extensions", o.extensions, "controllers", m.Names())
 	markReady()
-	wg.Wait()
+	m.Wait()
 	return nil
 }
 

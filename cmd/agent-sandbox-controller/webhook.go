@@ -31,6 +31,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/agentsandbox/agent-sandbox/pkg/certreload"
+	"github.com/agentsandbox/agent-sandbox/pkg/controllermanager"
 	"github.com/agentsandbox/agent-sandbox/pkg/conversion"
 )
 
@@ -55,7 +56,11 @@ func startWebhook(ctx context.Context, o options, cfg *rest.Config) error {
 	w := o.webhook
 	var getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)
 	if w.manageCerts {
-		kube, err := kubernetes.NewForConfig(rest.AddUserAgent(rest.CopyConfig(cfg), "agent-sandbox-webhook"))
+		// Certificate rotation and caBundle injection send a user agent of
+		// their own, apart from the controllers'.
+		webhookCfg := rest.CopyConfig(cfg)
+		webhookCfg.UserAgent = controllermanager.UserAgent("webhook")
+		kube, err := kubernetes.NewForConfig(webhookCfg)
 		if err != nil {
 			return err
 		}
@@ -77,7 +82,7 @@ func startWebhook(ctx context.Context, o options, cfg *rest.Config) error {
 			}
 			endpoint = conversion.Endpoint{URL: w.url}
 		}
-		ext, err := apiextensionsclient.NewForConfig(cfg)
+		ext, err := apiextensionsclient.NewForConfig(webhookCfg)
 		if err != nil {
 			return err
 		}

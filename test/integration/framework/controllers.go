@@ -25,27 +25,24 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	kubeinformers "k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 	"k8s.io/klog/v2/ktesting"
 
-	clientset "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned"
-	informers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandbox"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandboxclaim"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandboxtemplate"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandboxwarmpool"
-	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
+	"github.com/agentsandbox/agent-sandbox/pkg/controllermanager"
 )
 
 // Controllers are controllers running in the test process against the
-// test's namespace, as the binary wires them (same informer transforms),
-// stopped when the test ends.
+// test's namespace, wired by the binary's own controllermanager (same
+// informers, clients and user agents), stopped when the test ends.
 type Controllers struct {
-	// Registry holds the reconcile metrics of the controllers.
+	// Registry holds the controllers' metrics, registered as the binary
+	// registers them (reconcile, claim and agent_sandboxes metrics).
 	Registry *prometheus.Registry
 	// Stop stops the controllers and waits for them, as a crash or a
 	// restart would leave things; it also runs when the test ends.
@@ -100,12 +97,22 @@ type ControllerOptions struct {
 }
 
 // provenances holds one member record per Env, shared by its pool and
-// claim controllers as the binary shares one between them.
+// claim controllers as the binary shares one between them, also when a
+// test starts them separately.
 var provenances sync.Map
 
 func provenanceOf(env *Env) *controller.MemberProvenance {
 	p, _ := provenances.LoadOrStore(env, controller.NewMemberProvenance())
 	return p.(*controller.MemberProvenance)
+}
+
+// testWorkers are fewer workers than the binary's defaults: a test's
+// namespace holds few objects, and the machine runs several packages.
+var testWorkers = map[string]int{
+	ControllerSandbox:         4,
+	ControllerSandboxTemplate: 1,
+	ControllerSandboxWarmPool: 2,
+	ControllerSandboxClaim:    8,
 }
 
 // StartControllersWithOptions is StartControllers with a degraded API.
@@ -115,97 +122,48 @@ func StartControllersWithOptions(t testing.TB, env *Env, opts ControllerOptions,
 	ctx, cancel := context.WithCancel(ctx)
 	logger := klog.FromContext(ctx)
 
-	cfg := rest.AddUserAgent(rest.CopyConfig(env.Config), "integration-controllers")
+	// The Manager gives each controller its user agent; the wrappers
+	// below stay on every copy it makes.
+	cfg := rest.CopyConfig(env.Config)
 	if opts.APIDelay > 0 || opts.WatchDelay > 0 {
 		cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return &degradedTransport{next: rt, opts: opts} })
 	}
 	if opts.WrapTransport != nil {
 		cfg.Wrap(opts.WrapTransport)
 	}
-	kube, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
+	namespace := env.Namespace
+	if opts.ClusterWide {
+		namespace = ""
 	}
-	agents, err := clientset.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubeOpts := []kubeinformers.SharedInformerOption{kubeinformers.WithTransform(controller.StripForCache)}
-	agentsOpts := []informers.SharedInformerOption{informers.WithTransform(controller.StripForCache)}
-	if !opts.ClusterWide {
-		kubeOpts = append(kubeOpts, kubeinformers.WithNamespace(env.Namespace))
-		agentsOpts = append(agentsOpts, informers.WithNamespace(env.Namespace))
-	}
-	kubeFactory := kubeinformers.NewSharedInformerFactoryWithOptions(kube, 0, kubeOpts...)
-	agentsFactory := informers.NewSharedInformerFactoryWithOptions(agents, 0, agentsOpts...)
-
 	reg := prometheus.NewRegistry()
-	reconcileMetrics := metrics.NewReconcileMetrics(reg)
-	claimMetrics, err := sandboxclaim.NewMetrics(reg)
+	m, err := controllermanager.New(ctx, controllermanager.Config{
+		API:         cfg,
+		Controllers: names,
+		Workers:     testWorkers,
+		Namespace:   namespace,
+		Metrics:     reg,
+		Provenance:  provenanceOf(env),
+		Sandbox:     sandbox.Options{ClusterDomain: "cluster.local", FirstStatusDelay: 5 * time.Second},
+		Pool: sandboxwarmpool.Options{EvictableMembers: true, ReplenishDelay: opts.PoolReplenishDelay,
+			MaxRefillRate: opts.PoolMaxRefillRate},
+		Claim: sandboxclaim.Options{FirstStatusDelay: 5 * time.Second},
+	})
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
-	var runs []func(context.Context)
-	var claimController *sandboxclaim.Controller
-	for _, name := range names {
-		switch name {
-		case ControllerSandbox:
-			c, err := sandbox.NewController(ctx, kube, agents, agentsFactory.Agents().V1beta1().Sandboxes(),
-				kubeFactory.Core().V1().Pods(), kubeFactory.Core().V1().Services(), kubeFactory.Core().V1().PersistentVolumeClaims(),
-				sandbox.Options{ClusterDomain: "cluster.local", Metrics: reconcileMetrics, FirstStatusDelay: 5 * time.Second})
-			if err != nil {
-				t.Fatal(err)
-			}
-			runs = append(runs, func(ctx context.Context) { c.Run(ctx, 4) })
-		case ControllerSandboxTemplate:
-			c, err := sandboxtemplate.NewController(ctx, kube, agents, agentsFactory.Extensions().V1beta1().SandboxTemplates(),
-				kubeFactory.Networking().V1().NetworkPolicies(), sandboxtemplate.Options{Metrics: reconcileMetrics})
-			if err != nil {
-				t.Fatal(err)
-			}
-			runs = append(runs, func(ctx context.Context) { c.Run(ctx, 1) })
-		case ControllerSandboxWarmPool:
-			pods := kubeFactory.Core().V1().Pods()
-			c, err := sandboxwarmpool.NewController(ctx, kube, agents, agentsFactory.Extensions().V1beta1().SandboxWarmPools(),
-				agentsFactory.Extensions().V1beta1().SandboxTemplates(), agentsFactory.Agents().V1beta1().Sandboxes(),
-				pods.Lister(), pods.Informer().HasSynced, sandboxwarmpool.Options{Metrics: reconcileMetrics, EvictableMembers: true,
-					ReplenishDelay: opts.PoolReplenishDelay, MaxRefillRate: opts.PoolMaxRefillRate, Provenance: provenanceOf(env)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			runs = append(runs, func(ctx context.Context) { c.Run(ctx, 2) })
-		case ControllerSandboxClaim:
-			c, err := sandboxclaim.NewController(ctx, kube, agents, agentsFactory.Extensions().V1beta1().SandboxClaims(),
-				agentsFactory.Extensions().V1beta1().SandboxWarmPools(), agentsFactory.Extensions().V1beta1().SandboxTemplates(),
-				agentsFactory.Agents().V1beta1().Sandboxes(), sandboxclaim.Options{Metrics: reconcileMetrics, ClaimMetrics: claimMetrics,
-					FirstStatusDelay: 5 * time.Second, Provenance: provenanceOf(env)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			claimController = c
-			runs = append(runs, func(ctx context.Context) { c.Run(ctx, 8) })
-		default:
-			t.Fatalf("unknown controller %q", name)
-		}
-	}
-	kubeFactory.Start(ctx.Done())
-	agentsFactory.Start(ctx.Done())
-	var wg sync.WaitGroup
-	for _, run := range runs {
-		wg.Go(func() { run(ctx) })
-	}
+	m.Start(ctx)
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {
 			cancel()
-			wg.Wait()
-			kubeFactory.Shutdown()
-			agentsFactory.Shutdown()
+			m.Wait()
 			logger.V(2).Info("Controllers stopped", "controllers", names)
 		})
 	}
 	t.Cleanup(stop)
-	return &Controllers{Registry: reg, Stop: stop, Claim: claimController}
+	claim, _ := m.Controller(ControllerSandboxClaim).(*sandboxclaim.Controller)
+	return &Controllers{Registry: reg, Stop: stop, Claim: claim}
 }
 
 // degradedTransport delays requests and watch streams.
