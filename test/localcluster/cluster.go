@@ -94,7 +94,21 @@ type Options struct {
 	// packages run in parallel) need different slots, or two of them hand
 	// out the same loopback address. 0 is the default of a lone cluster.
 	PodCIDRSlot int
+	// AuditLog makes the API server log every request at Metadata level
+	// (user, user agent, verb, object; no bodies) to AuditLogPath, so a
+	// test can check what the API server itself saw, e.g. which client
+	// sent a write.
+	AuditLog bool
 }
+
+// auditPolicy logs each request once, when its response is complete
+// (watches: when the response starts), at Metadata level.
+const auditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+- level: Metadata
+`
 
 // ControlPlane is a running local control plane.
 type ControlPlane struct {
@@ -176,6 +190,14 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 	}
 
 	p := cp.pki
+	// Empty paths leave auditing off.
+	var auditPolicyFile, auditLog string
+	if opts.AuditLog {
+		auditPolicyFile, auditLog = filepath.Join(opts.Dir, "audit-policy.yaml"), cp.AuditLogPath()
+		if err := os.WriteFile(auditPolicyFile, []byte(auditPolicy), 0o644); err != nil {
+			return nil, err
+		}
+	}
 	if err := cp.start(apiServerName, opts.Binaries.APIServer,
 		"--etcd-servers="+clientURL,
 		"--bind-address=127.0.0.1",
@@ -198,6 +220,9 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 		"--enable-admission-plugins=OwnerReferencesPermissionEnforcement",
 		"--allow-privileged=true",
 		"--profiling=false",
+		"--audit-policy-file="+auditPolicyFile,
+		"--audit-log-path="+auditLog,
+		"--audit-log-format=json",
 		"--v=1",
 	); err != nil {
 		return nil, err
@@ -216,6 +241,10 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 
 // Host is the API server URL.
 func (cp *ControlPlane) Host() string { return cp.Config.Host }
+
+// AuditLogPath is the API server's audit log (JSON lines), written when
+// Options.AuditLog is set.
+func (cp *ControlPlane) AuditLogPath() string { return filepath.Join(cp.opts.Dir, "audit.log") }
 
 // Dir is the state directory.
 func (cp *ControlPlane) Dir() string { return cp.opts.Dir }

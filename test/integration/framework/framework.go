@@ -58,7 +58,8 @@ import (
 const RequireEnv = "AGENT_SANDBOX_INTEGRATION"
 
 type options struct {
-	nodes int
+	nodes    int
+	auditLog bool
 }
 
 // Option configures Main.
@@ -114,7 +115,8 @@ func run(m *testing.M, opts ...Option) int {
 		return 1
 	}
 	defer releaseSlot()
-	controlPlane, err = localcluster.Start(ctx, localcluster.Options{Dir: dir, Binaries: binaries, Logf: logf, PodCIDRSlot: slot})
+	controlPlane, err = localcluster.Start(ctx, localcluster.Options{Dir: dir, Binaries: binaries, Logf: logf, PodCIDRSlot: slot,
+		AuditLog: o.auditLog})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "integration: starting control plane: %v\n", err)
 		return 1
