@@ -53,6 +53,7 @@ import (
 	"github.com/agentsandbox/agent-sandbox/pkg/controllermanager"
 	"github.com/agentsandbox/agent-sandbox/pkg/conversion"
 	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
+	"github.com/agentsandbox/agent-sandbox/pkg/sandboxpolicy"
 	"github.com/agentsandbox/agent-sandbox/pkg/signals"
 	"github.com/agentsandbox/agent-sandbox/pkg/version"
 )
@@ -78,6 +79,8 @@ type options struct {
 	poolReadinessGrace      time.Duration
 	poolUnschedulableCheck  time.Duration
 	warmPoolEviction        bool
+	nameservers             string
+	secureDefaults          sandboxpolicy.SecureDefaults
 	poolReplenishDelay      time.Duration
 	poolMaxRefillRate       float64
 	webhook                 webhookOptions
@@ -123,6 +126,9 @@ func main() {
 	flag.DurationVar(&o.poolReplenishDelay, "sandbox-warm-pool-replenish-delay", 0, "Hold a pool's refill for this long after its member count last dropped; 0 is off.")
 	flag.Float64Var(&o.poolMaxRefillRate, "sandbox-warm-pool-max-refill-rate", 0, "Most Sandboxes each pool creates per second; 0 is unlimited.")
 	flag.BoolVar(&o.warmPoolEviction, "enable-warm-pool-eviction", true, "Mark idle warm Pods safe to evict for the cluster autoscaler.")
+	flag.StringVar(&o.nameservers, "secure-default-nameservers", strings.Join(sandboxpolicy.DefaultNameservers, ","),
+		"Comma-separated resolvers (1 to 3 IP addresses) given to Sandboxes that pools and claims build from a Managed template without its own NetworkPolicy or dnsPolicy. "+
+			"The secure default NetworkPolicy blocks private ranges, so they must be public addresses. Changing them replaces the warm pool members built with the old ones.")
 	flag.BoolVar(&o.webhook.enabled, "enable-webhook", true, "Serve the v1alpha1 <-> v1beta1 conversion webhook.")
 	flag.IntVar(&o.webhook.port, "webhook-port", 9443, "Port of the conversion webhook.")
 	flag.StringVar(&o.webhook.certDir, "webhook-cert-dir", "/tmp/k8s-webhook-server/serving-certs", "Directory of the serving certificate when --manage-webhook-certs=false.")
@@ -205,6 +211,11 @@ func (o *options) validate() error {
 	}
 	if o.firstStatusDelay < 0 {
 		errs = append(errs, errors.New("--sandbox-first-status-delay must be >= 0"))
+	}
+	if ns, err := sandboxpolicy.ParseNameservers(o.nameservers); err != nil {
+		errs = append(errs, fmt.Errorf("--secure-default-nameservers: %w", err))
+	} else {
+		o.secureDefaults.Nameservers = ns
 	}
 	if o.webhook.enabled {
 		if err := o.webhook.limits.Validate(); err != nil {
@@ -300,8 +311,10 @@ func runControllers(ctx context.Context, o options, apiCfg, watchCfg *rest.Confi
 			EvictableMembers:     o.warmPoolEviction,
 			ReplenishDelay:       o.poolReplenishDelay,
 			MaxRefillRate:        o.poolMaxRefillRate,
+			SecureDefaults:       o.secureDefaults,
 		},
-		Claim: sandboxclaim.Options{DisableEvents: o.disableClaimEvents, FirstStatusDelay: o.firstStatusDelay},
+		Claim: sandboxclaim.Options{DisableEvents: o.disableClaimEvents, FirstStatusDelay: o.firstStatusDelay,
+			SecureDefaults: o.secureDefaults},
 	}
 	if o.extensions {
 		cfg.Claim.AllowedLabelDomains = allowedLabelDomains(logger)

@@ -14,7 +14,10 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package controller holds what more than one controller needs: ownership
-// checks by group and kind, expectations, merge-patch diffs, condition and
-// queue helpers, and metrics. Controller packages never import each other.
+// Package controller holds the machinery more than one controller needs:
+// the sync loop and queues, expectations, slow start, ownership checks by
+// group and kind, merge-patch diffs, UID sweeps, cache transforms and
+// indexes. It holds no domain rules (those the pools and claims share are
+// in pkg/sandboxpolicy) and imports no extensions API, so the core Sandbox
+// controller can use it. Controller packages never import each other.
 package controller

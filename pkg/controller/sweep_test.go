@@ -20,12 +20,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
-
-	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
-	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
 )
 
 // An entry goes only once its object was absent on two consecutive
@@ -51,34 +47,5 @@ func TestSweepTwoPhase(t *testing.T) {
 		if diff := cmp.Diff(step.left, sets.List(sets.KeySet(m))); diff != "" {
 			t.Errorf("after sweep %d (-want,+got):\n%s", i+1, diff)
 		}
-	}
-}
-
-func TestMemberProvenanceAndMatchCacheSweep(t *testing.T) {
-	tmpl := &extv1beta1.SandboxTemplate{ObjectMeta: metav1.ObjectMeta{Name: "python", UID: "tmpl-uid", ResourceVersion: "1"}}
-	checker := NewStalenessChecker(tmpl)
-	prov, matches := NewMemberProvenance(), NewMatchCache()
-	var kept, gone *agentsv1beta1.Sandbox
-	for _, name := range []string{"kept", "gone"} {
-		sb := &agentsv1beta1.Sandbox{ObjectMeta: metav1.ObjectMeta{Name: name, UID: types.UID(name), Generation: 1}}
-		prov.Created("pool", sb)
-		matches.Matches(checker, sb)
-		if name == "kept" {
-			kept = sb
-		} else {
-			gone = sb
-		}
-	}
-	live := func(uid types.UID) bool { return uid == kept.UID }
-	for range 2 {
-		prov.Sweep(live)
-		matches.Sweep(live)
-	}
-	if prov.Len() != 1 || !prov.CreatedBy("pool", kept) || prov.CreatedBy("pool", gone) {
-		t.Errorf("provenance after the sweeps: %d records, kept %v, gone %v; want only the live one",
-			prov.Len(), prov.CreatedBy("pool", kept), prov.CreatedBy("pool", gone))
-	}
-	if matches.Len() != 1 {
-		t.Errorf("match cache holds %d verdicts, want the live one", matches.Len())
 	}
 }

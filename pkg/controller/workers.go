@@ -32,7 +32,6 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
-	agentsscheme "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned/scheme"
 	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
 )
 
@@ -50,15 +49,21 @@ func NewQueue(name string, clk clock.WithTicker) Queue {
 }
 
 // NewEventRecorder returns an events.k8s.io broadcaster and a recorder
-// reporting as reporter. The scheme holds client-go's types and ours, so
-// any of them can be the regarding or related object.
-func NewEventRecorder(kube kubernetes.Interface, reporter string) (events.EventBroadcaster, events.EventRecorder, error) {
+// reporting as reporter. The scheme holds client-go's types and those
+// addToScheme registers (the API groups whose objects the controller's
+// Events regard), so any of them can be the regarding or related object.
+// The caller names the groups: the generated clientset's scheme registers
+// every group, and the core Sandbox controller must not import the
+// extensions API.
+func NewEventRecorder(kube kubernetes.Interface, reporter string, addToScheme ...func(*runtime.Scheme) error) (events.EventBroadcaster, events.EventRecorder, error) {
 	scheme := runtime.NewScheme()
 	if err := kubescheme.AddToScheme(scheme); err != nil {
 		return nil, nil, err
 	}
-	if err := agentsscheme.AddToScheme(scheme); err != nil {
-		return nil, nil, err
+	for _, add := range addToScheme {
+		if err := add(scheme); err != nil {
+			return nil, nil, err
+		}
 	}
 	broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: kube.EventsV1()})
 	return broadcaster, broadcaster.NewRecorder(scheme, reporter), nil

@@ -37,6 +37,7 @@ import (
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandboxtemplate"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandboxwarmpool"
 	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
+	"github.com/agentsandbox/agent-sandbox/pkg/sandboxpolicy"
 	"github.com/agentsandbox/agent-sandbox/pkg/version"
 )
 
@@ -89,7 +90,7 @@ type Config struct {
 	// Provenance is the warm pool controller's record of the members it
 	// made, read by the claim controller; nil starts an empty one. A test
 	// that runs the two through separate Managers passes the same one.
-	Provenance *controller.MemberProvenance
+	Provenance *sandboxpolicy.MemberProvenance
 
 	Sandbox  sandbox.Options
 	Template sandboxtemplate.Options
@@ -120,7 +121,7 @@ type Build struct {
 	// ReconcileMetrics and Provenance are shared by every controller of
 	// the Manager.
 	ReconcileMetrics *metrics.ReconcileMetrics
-	Provenance       *controller.MemberProvenance
+	Provenance       *sandboxpolicy.MemberProvenance
 }
 
 // Manager holds the built controllers and their informers.
@@ -186,7 +187,7 @@ func build(ctx context.Context, cfg Config, clients clientsFunc) (*Manager, erro
 		cfg.Metrics = prometheus.NewRegistry()
 	}
 	if cfg.Provenance == nil {
-		cfg.Provenance = controller.NewMemberProvenance()
+		cfg.Provenance = sandboxpolicy.NewMemberProvenance()
 	}
 	m := &Manager{informers: newInformers(watchKube, watchAgents, cfg.Namespace, cfg.CacheLabelSelectors)}
 	reconcileMetrics := metrics.NewReconcileMetrics(cfg.Metrics)

@@ -114,7 +114,7 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 		opts.ClusterDomain = "cluster.local"
 	}
 
-	broadcaster, recorder, err := controller.NewEventRecorder(kube, FieldManager)
+	broadcaster, recorder, err := controller.NewEventRecorder(kube, FieldManager, agentsv1beta1.AddToScheme)
 	if err != nil {
 		return nil, err
 	}

@@ -33,6 +33,7 @@ import (
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
+	"github.com/agentsandbox/agent-sandbox/pkg/sandboxpolicy"
 )
 
 const (
@@ -67,7 +68,7 @@ func (c *Controller) candidates(pool *extv1beta1.SandboxWarmPool, tmpl *extv1bet
 		return nil, 0, err
 	}
 	recreate := pool.Spec.UpdateStrategy != nil && pool.Spec.UpdateStrategy.Type == extv1beta1.RecreateSandboxWarmPoolUpdateStrategyType
-	checker := controller.NewStalenessChecker(tmpl)
+	checker := sandboxpolicy.NewStalenessChecker(tmpl, c.opts.SecureDefaults)
 	var takeable []*agentsv1beta1.Sandbox
 	for _, o := range objs {
 		sb := o.(*agentsv1beta1.Sandbox)
@@ -190,11 +191,11 @@ func (c *Controller) adoptWarm(ctx context.Context, claim *extv1beta1.SandboxCla
 // (once per member generation and template version, from a cache), never
 // the hash labels: anyone who can create a Sandbox can write those. The
 // pool reports the members it refuses; this only skips them.
-func (c *Controller) takeable(pool *extv1beta1.SandboxWarmPool, checker *controller.StalenessChecker, recreate bool, sb *agentsv1beta1.Sandbox) bool {
-	switch controller.JudgeMember(pool.UID, sb, c.matches(checker, sb), c.opts.Provenance) {
-	case controller.MemberCurrent:
+func (c *Controller) takeable(pool *extv1beta1.SandboxWarmPool, checker *sandboxpolicy.StalenessChecker, recreate bool, sb *agentsv1beta1.Sandbox) bool {
+	switch sandboxpolicy.JudgeMember(pool.UID, sb, c.matches(checker, sb), c.opts.Provenance) {
+	case sandboxpolicy.MemberCurrent:
 		return true
-	case controller.MemberOwn:
+	case sandboxpolicy.MemberOwn:
 		return !recreate
 	}
 	return false

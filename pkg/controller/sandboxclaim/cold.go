@@ -31,7 +31,7 @@ import (
 
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
-	"github.com/agentsandbox/agent-sandbox/pkg/controller"
+	"github.com/agentsandbox/agent-sandbox/pkg/sandboxpolicy"
 )
 
 // createCold creates the claim's Sandbox from the pool's template, named
@@ -39,7 +39,7 @@ import (
 // creating a second), with the claim's volume claim templates and
 // environment merged in as the template's policies allow.
 func (c *Controller) createCold(ctx context.Context, claim *extv1beta1.SandboxClaim, tmpl *extv1beta1.SandboxTemplate) (*agentsv1beta1.Sandbox, error) {
-	sb, err := buildCold(claim, tmpl)
+	sb, err := buildCold(claim, tmpl, c.opts.SecureDefaults)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +92,7 @@ func tooLargeToStore(err error) bool {
 
 // buildCold is the Sandbox the cold path creates for claim: deterministic,
 // so a Sandbox found later can be checked against it.
-func buildCold(claim *extv1beta1.SandboxClaim, tmpl *extv1beta1.SandboxTemplate) (*agentsv1beta1.Sandbox, error) {
+func buildCold(claim *extv1beta1.SandboxClaim, tmpl *extv1beta1.SandboxTemplate, defaults sandboxpolicy.SecureDefaults) (*agentsv1beta1.Sandbox, error) {
 	podMeta, err := podMetadata(claim, tmpl)
 	if err != nil {
 		return nil, err
@@ -126,7 +126,7 @@ func buildCold(claim *extv1beta1.SandboxClaim, tmpl *extv1beta1.SandboxTemplate)
 	if err := injectEnv(tmpl, claim, &sb.Spec.PodTemplate.Spec); err != nil {
 		return nil, err
 	}
-	controller.ApplySecureDefaults(tmpl, &sb.Spec.PodTemplate.Spec)
+	defaults.Apply(tmpl, &sb.Spec.PodTemplate.Spec)
 	return sb, nil
 }
 

@@ -34,6 +34,7 @@ import (
 	"k8s.io/utils/clock"
 
 	clientset "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned"
+	agentsscheme "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned/scheme"
 	agentsinformers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions/agents/v1beta1"
 	extinformers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions/extensions/v1beta1"
 	agentslisters "github.com/agentsandbox/agent-sandbox/generated/listers/agents/v1beta1"
@@ -42,6 +43,7 @@ import (
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
 	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
+	"github.com/agentsandbox/agent-sandbox/pkg/sandboxpolicy"
 )
 
 const (
@@ -78,7 +80,11 @@ type Options struct {
 	// made in this process (the same object): a member made from an
 	// earlier template is handed out under OnReplenish only when it is
 	// there. Nil knows none.
-	Provenance *controller.MemberProvenance
+	Provenance *sandboxpolicy.MemberProvenance
+	// SecureDefaults harden the pod spec of cold Sandboxes; the zero value
+	// is the reference's. It must be the warm pool controller's, or
+	// members built with other defaults would not be taken.
+	SecureDefaults sandboxpolicy.SecureDefaults
 	// DisableEvents stops the controller emitting Events
 	// (--disable-claim-events): at high claim rates they are a large share
 	// of the API writes.
@@ -121,7 +127,7 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 	if len(opts.AllowedLabelDomains) == 0 {
 		opts.AllowedLabelDomains = []string{"sandbox.users.io"}
 	}
-	broadcaster, recorder, err := controller.NewEventRecorder(kube, FieldManager)
+	broadcaster, recorder, err := controller.NewEventRecorder(kube, FieldManager, agentsscheme.AddToScheme)
 	if err != nil {
 		return nil, err
 	}
@@ -253,7 +259,7 @@ func (c *Controller) cached(sb *agentsv1beta1.Sandbox) bool {
 }
 
 // matches is the cached verdict of checker on sb.
-func (c *Controller) matches(checker *controller.StalenessChecker, sb *agentsv1beta1.Sandbox) bool {
+func (c *Controller) matches(checker *sandboxpolicy.StalenessChecker, sb *agentsv1beta1.Sandbox) bool {
 	v := c.state.matches.Matches(checker, sb)
 	if !c.cached(sb) {
 		c.state.matches.Forget(sb.UID)

@@ -38,7 +38,7 @@ import (
 	informers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions"
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
-	"github.com/agentsandbox/agent-sandbox/pkg/controller"
+	"github.com/agentsandbox/agent-sandbox/pkg/sandboxpolicy"
 )
 
 // The fixture follows sample-controller's controller_test.go: a
@@ -298,7 +298,7 @@ func newMember(name string, state memberState, age time.Duration) *agentsv1beta1
 		},
 		Spec: agentsv1beta1.SandboxSpec{SandboxBlueprint: *tmpl.Spec.SandboxBlueprint.DeepCopy(), OperatingMode: agentsv1beta1.SandboxOperatingModeRunning},
 	}
-	controller.ApplySecureDefaults(tmpl, &sb.Spec.PodTemplate.Spec)
+	sandboxpolicy.SecureDefaults{}.Apply(tmpl, &sb.Spec.PodTemplate.Spec)
 	switch state {
 	case memberReady:
 		sb.Status.Conditions = []metav1.Condition{{Type: "Ready", Status: metav1.ConditionTrue, Reason: agentsv1beta1.SandboxReasonDependenciesReady, LastTransitionTime: readySince}}

@@ -27,6 +27,7 @@ import (
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
+	"github.com/agentsandbox/agent-sandbox/pkg/sandboxpolicy"
 )
 
 // claimState is everything the claim controller remembers in memory, in
@@ -49,7 +50,7 @@ import (
 //   - written (controller.WrittenStatus, by claim UID): at most one record
 //     per claim, dropped once the cache moves past the write, and with the
 //     claim.
-//   - matches (controller.MatchCache, by Sandbox UID): one verdict per
+//   - matches (sandboxpolicy.MatchCache, by Sandbox UID): one verdict per
 //     Sandbox in the informer cache, freed on its delete event.
 type claimState struct {
 	clock clock.PassiveClock
@@ -61,7 +62,7 @@ type claimState struct {
 	untrusted map[types.UID]untrustedEntry
 
 	written *controller.WrittenStatus
-	matches *controller.MatchCache
+	matches *sandboxpolicy.MatchCache
 }
 
 // claimEntry is what is remembered about one claim.
@@ -117,7 +118,7 @@ func newClaimState(clk clock.PassiveClock) *claimState {
 		reserved:  map[types.UID]reservation{},
 		untrusted: map[types.UID]untrustedEntry{},
 		written:   controller.NewWrittenStatus(),
-		matches:   controller.NewMatchCache(),
+		matches:   sandboxpolicy.NewMatchCache(),
 	}
 }
 

@@ -24,7 +24,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	clocktesting "k8s.io/utils/clock/testing"
 
-	"github.com/agentsandbox/agent-sandbox/pkg/controller"
+	"github.com/agentsandbox/agent-sandbox/pkg/sandboxpolicy"
 )
 
 // A claim re-created under the same name (the old one's delete event
@@ -90,7 +90,7 @@ func TestClaimStateSandboxKeyedExpiry(t *testing.T) {
 func TestTemplateVerdictOfADeletedSandboxNotKept(t *testing.T) {
 	live, gone := newMember("pool-a", memberReady, time.Minute), newMember("pool-b", memberReady, time.Minute)
 	f := newFixture(t, newTemplate(), newPool(), live)
-	checker := controller.NewStalenessChecker(newTemplate())
+	checker := sandboxpolicy.NewStalenessChecker(newTemplate(), sandboxpolicy.SecureDefaults{})
 	if !f.c.matches(checker, live) || !f.c.matches(checker, gone) {
 		t.Fatal("both run the template")
 	}

@@ -30,6 +30,7 @@ import (
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
+	"github.com/agentsandbox/agent-sandbox/pkg/sandboxpolicy"
 )
 
 // ReasonUntrustedSandbox: a Sandbox names the claim as its controller but
@@ -85,26 +86,26 @@ func (c *Controller) trustedBinding(claim *extv1beta1.SandboxClaim, sb *agentsv1
 
 // runsWhatItShould compares sb's spec with what the claim would get.
 func (c *Controller) runsWhatItShould(claim *extv1beta1.SandboxClaim, sb *agentsv1beta1.Sandbox) bool {
-	if !controller.RunsOwnPod(sb) {
+	if !sandboxpolicy.RunsOwnPod(sb) {
 		return false
 	}
 	_, tmpl, err := c.poolAndTemplate(claim)
 	if err != nil {
 		return false
 	}
-	if len(claim.Spec.Env) == 0 && len(claim.Spec.VolumeClaimTemplates) == 0 && c.matches(controller.NewStalenessChecker(tmpl), sb) {
+	if len(claim.Spec.Env) == 0 && len(claim.Spec.VolumeClaimTemplates) == 0 && c.matches(sandboxpolicy.NewStalenessChecker(tmpl, c.opts.SecureDefaults), sb) {
 		return true
 	}
 	if sb.Name != claim.Name {
 		return false
 	}
-	want, err := buildCold(claim, tmpl)
+	want, err := buildCold(claim, tmpl, c.opts.SecureDefaults)
 	if err != nil {
 		return false
 	}
 	cold := tmpl.DeepCopy()
 	cold.Spec.SandboxBlueprint = want.Spec.SandboxBlueprint
-	return controller.NewStalenessChecker(cold).Matches(sb)
+	return sandboxpolicy.NewStalenessChecker(cold, c.opts.SecureDefaults).Matches(sb)
 }
 
 // reportUntrusted says once per Sandbox (per untrustedTTL) that a

@@ -28,6 +28,7 @@ import (
 	listers "github.com/agentsandbox/agent-sandbox/generated/listers/extensions/v1beta1"
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
+	"github.com/agentsandbox/agent-sandbox/pkg/sandboxpolicy"
 )
 
 // A Sandbox naming the claim as its controller is the claim's binding only
@@ -56,7 +57,7 @@ func TestTrustedBinding(t *testing.T) {
 	}
 	// sandbox builds what the cold path builds for c, then edits it.
 	sandbox := func(c *extv1beta1.SandboxClaim, name string, uid types.UID, edit func(*agentsv1beta1.Sandbox)) *agentsv1beta1.Sandbox {
-		sb, err := buildCold(c, tmpl)
+		sb, err := buildCold(c, tmpl, sandboxpolicy.SecureDefaults{})
 		if err != nil {
 			t.Fatal(err)
 		}

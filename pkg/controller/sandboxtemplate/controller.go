@@ -43,6 +43,7 @@ import (
 	"k8s.io/utils/clock"
 
 	clientset "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned"
+	agentsscheme "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned/scheme"
 	extinformers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions/extensions/v1beta1"
 	listers "github.com/agentsandbox/agent-sandbox/generated/listers/extensions/v1beta1"
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
@@ -108,7 +109,7 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}
-	broadcaster, recorder, err := controller.NewEventRecorder(kube, FieldManager)
+	broadcaster, recorder, err := controller.NewEventRecorder(kube, FieldManager, agentsscheme.AddToScheme)
 	if err != nil {
 		return nil, err
 	}

@@ -21,13 +21,14 @@ import (
 
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
-	"github.com/agentsandbox/agent-sandbox/pkg/controller"
+	"github.com/agentsandbox/agent-sandbox/pkg/sandboxpolicy"
 )
 
 // newMember builds the Sandbox a pool creates: the template's blueprint
 // with secure defaults, pool and template labels on the Sandbox and its pod
 // template, and the pool as controller. generateName gives each its name.
-func newMember(pool *extv1beta1.SandboxWarmPool, tmpl *extv1beta1.SandboxTemplate, hashes controller.TemplateHashes, evictable bool) *agentsv1beta1.Sandbox {
+func newMember(pool *extv1beta1.SandboxWarmPool, tmpl *extv1beta1.SandboxTemplate, hashes sandboxpolicy.TemplateHashes, evictable bool,
+	defaults sandboxpolicy.SecureDefaults) *agentsv1beta1.Sandbox {
 	labels := map[string]string{
 		agentsv1beta1.WarmPoolSandboxLabel:        agentsv1beta1.NameHash(pool.Name),
 		agentsv1beta1.SandboxTemplateRefHashLabel: agentsv1beta1.NameHash(tmpl.Name),
@@ -55,6 +56,6 @@ func newMember(pool *extv1beta1.SandboxWarmPool, tmpl *extv1beta1.SandboxTemplat
 	if _, set := sb.Spec.PodTemplate.ObjectMeta.Annotations[agentsv1beta1.SafeToEvictAnnotation]; evictable && !set {
 		sb.Annotations[agentsv1beta1.SafeToEvictAnnotation] = "true"
 	}
-	controller.ApplySecureDefaults(tmpl, &sb.Spec.PodTemplate.Spec)
+	defaults.Apply(tmpl, &sb.Spec.PodTemplate.Spec)
 	return sb
 }

@@ -35,6 +35,7 @@ import (
 	"k8s.io/utils/clock"
 
 	clientset "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned"
+	agentsscheme "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned/scheme"
 	agentsinformers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions/agents/v1beta1"
 	extinformers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions/extensions/v1beta1"
 	agentslisters "github.com/agentsandbox/agent-sandbox/generated/listers/agents/v1beta1"
@@ -42,6 +43,7 @@ import (
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
 	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
+	"github.com/agentsandbox/agent-sandbox/pkg/sandboxpolicy"
 )
 
 const (
@@ -80,9 +82,13 @@ type Options struct {
 	// controller of the same process must get the same one, so it can hand
 	// out members made from an earlier template (OnReplenish). Nil makes a
 	// private one.
-	Provenance *controller.MemberProvenance
-	Clock      clock.WithTicker
-	Metrics    *metrics.ReconcileMetrics
+	Provenance *sandboxpolicy.MemberProvenance
+	// SecureDefaults harden the members' pod spec; the zero value is the
+	// reference's. The claim controller must get the same, or it would
+	// judge members built with other defaults stale.
+	SecureDefaults sandboxpolicy.SecureDefaults
+	Clock          clock.WithTicker
+	Metrics        *metrics.ReconcileMetrics
 }
 
 // Controller reconciles SandboxWarmPools.
@@ -121,7 +127,7 @@ type Controller struct {
 	refused      map[types.UID]struct{}
 	refusedSweep controller.UIDSweep
 	// matches caches which members run the current template.
-	matches *controller.MatchCache
+	matches *sandboxpolicy.MatchCache
 }
 
 // NewController builds the controller and registers its handlers. The
@@ -144,9 +150,9 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 		opts.UnschedulableRecheck = time.Minute
 	}
 	if opts.Provenance == nil {
-		opts.Provenance = controller.NewMemberProvenance()
+		opts.Provenance = sandboxpolicy.NewMemberProvenance()
 	}
-	broadcaster, recorder, err := controller.NewEventRecorder(kube, FieldManager)
+	broadcaster, recorder, err := controller.NewEventRecorder(kube, FieldManager, agentsscheme.AddToScheme)
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +175,7 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 		notProgressing: map[string]bool{},
 		refused:        map[types.UID]struct{}{},
 		unknownCreates: newUnknownCreates(),
-		matches:        controller.NewMatchCache(),
+		matches:        sandboxpolicy.NewMatchCache(),
 	}
 	if err := controller.AddIndexers(sandboxInformer.Informer(), cache.Indexers{controller.WarmPoolMemberIndex: controller.IndexByWarmPool}); err != nil {
 		return nil, err

@@ -40,8 +40,8 @@ import (
 	informers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions"
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
-	"github.com/agentsandbox/agent-sandbox/pkg/controller"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/controllertest"
+	"github.com/agentsandbox/agent-sandbox/pkg/sandboxpolicy"
 )
 
 const ns = "team"
@@ -211,11 +211,11 @@ func newTemplate(image string) *extv1beta1.SandboxTemplate {
 // member is a Sandbox the pool made from tmpl, created age ago, with the
 // API server's name, UID and resourceVersion.
 func member(pool *extv1beta1.SandboxWarmPool, tmpl *extv1beta1.SandboxTemplate, name string, age time.Duration, ready bool) *agentsv1beta1.Sandbox {
-	hashes, err := controller.HashTemplate(tmpl)
+	hashes, err := sandboxpolicy.HashTemplate(tmpl)
 	if err != nil {
 		panic(err)
 	}
-	sb := newMember(pool, tmpl, hashes, false)
+	sb := newMember(pool, tmpl, hashes, false, sandboxpolicy.SecureDefaults{})
 	sb.GenerateName = ""
 	sb.Name, sb.UID, sb.ResourceVersion, sb.Generation = name, types.UID("uid-"+name), "rv-"+name, 1
 	sb.CreationTimestamp = metav1.NewTime(now.Add(-age))

@@ -40,6 +40,7 @@ import (
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
+	"github.com/agentsandbox/agent-sandbox/pkg/sandboxpolicy"
 )
 
 // expectationsRecheck revisits a pool whose own writes are not all
@@ -201,9 +202,9 @@ func (c *Controller) classify(ctx context.Context, pool *extv1beta1.SandboxWarmP
 	recreate := pool.Spec.UpdateStrategy != nil && pool.Spec.UpdateStrategy.Type == extv1beta1.RecreateSandboxWarmPoolUpdateStrategyType
 	// Without a template nothing can be judged: members are counted as
 	// they are until it is back (no creates happen meanwhile).
-	var staleness *controller.StalenessChecker
+	var staleness *sandboxpolicy.StalenessChecker
 	if tmpl != nil {
-		staleness = controller.NewStalenessChecker(tmpl)
+		staleness = sandboxpolicy.NewStalenessChecker(tmpl, c.opts.SecureDefaults)
 	}
 	refs := controller.NewControllerRefManager(pool, extv1beta1.SandboxWarmPoolGroupVersionKind,
 		controller.RecheckDeletionTimestamp(pool, func(ctx context.Context) (metav1.Object, error) {
@@ -252,9 +253,9 @@ func (c *Controller) classify(ctx context.Context, pool *extv1beta1.SandboxWarmP
 			// Judged from the spec and from what the API server assigned,
 			// never from labels: a Sandbox anyone made with this pool as its
 			// controller is not a member unless it runs the template.
-			switch controller.JudgeMember(pool.UID, sb, c.matches.Matches(staleness, sb), c.opts.Provenance) {
-			case controller.MemberRefused:
-				if !controller.RunsOwnPod(sb) {
+			switch sandboxpolicy.JudgeMember(pool.UID, sb, c.matches.Matches(staleness, sb), c.opts.Provenance) {
+			case sandboxpolicy.MemberRefused:
+				if !sandboxpolicy.RunsOwnPod(sb) {
 					c.refuse(ctx, pool, sb)
 					continue
 				}
@@ -265,11 +266,11 @@ func (c *Controller) classify(ctx context.Context, pool *extv1beta1.SandboxWarmP
 				// them). A forgery asked for this by naming the pool.
 				stale = true
 				why = "stale: its spec differs from the template and it is not shown to be this pool's member"
-			case controller.MemberUnverified:
+			case sandboxpolicy.MemberUnverified:
 				stale = true
-			case controller.MemberOwn:
+			case sandboxpolicy.MemberOwn:
 				stale = recreate
-			case controller.MemberCurrent:
+			case sandboxpolicy.MemberCurrent:
 				// Re-pointing a Recreate pool at another template rolls it,
 				// even an identically specified one.
 				stale = recreate && staleness.Stale(sb, false)
@@ -341,7 +342,7 @@ func (c *Controller) unschedulable(sb *agentsv1beta1.Sandbox) bool {
 // remembered as such. The write also carries the resourceVersion: the
 // spec was judged at that version.
 func (c *Controller) adoptOrphan(ctx context.Context, refs *controller.ControllerRefManager, pool *extv1beta1.SandboxWarmPool,
-	staleness *controller.StalenessChecker, sb *agentsv1beta1.Sandbox) (controller.ClaimResult, error) {
+	staleness *sandboxpolicy.StalenessChecker, sb *agentsv1beta1.Sandbox) (controller.ClaimResult, error) {
 	var written *agentsv1beta1.Sandbox
 	res, err := refs.ClaimObject(ctx, sb, controller.ChildControl{
 		Kind:  "Sandbox",
@@ -406,12 +407,12 @@ func (c *Controller) refuse(ctx context.Context, pool *extv1beta1.SandboxWarmPoo
 // or is never attempted, lowers it at once.
 func (c *Controller) createMembers(ctx context.Context, pool *extv1beta1.SandboxWarmPool, tmpl *extv1beta1.SandboxTemplate, n int) (int, error) {
 	key := pool.Namespace + "/" + pool.Name
-	hashes, err := controller.HashTemplate(tmpl)
+	hashes, err := sandboxpolicy.HashTemplate(tmpl)
 	if err != nil {
 		c.expectations.LowerCreations(key, n)
 		return 0, fmt.Errorf("hashing template %s: %w", tmpl.Name, err)
 	}
-	prototype := newMember(pool, tmpl, hashes, c.opts.EvictableMembers)
+	prototype := newMember(pool, tmpl, hashes, c.opts.EvictableMembers, c.opts.SecureDefaults)
 	var firstName sync.Once
 	var unknown atomic.Int32
 	ok, err := controller.SlowStartBatch(ctx, n, controller.SlowStartInitialBatchSize, func(ctx context.Context) error {

@@ -28,7 +28,7 @@ import (
 
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
-	"github.com/agentsandbox/agent-sandbox/pkg/controller"
+	"github.com/agentsandbox/agent-sandbox/pkg/sandboxpolicy"
 )
 
 const poolKeyString = ns + "/pool"
@@ -37,7 +37,7 @@ const poolKeyString = ns + "/pool"
 // body spelled out from docs/controllers/sandboxwarmpool.md ("Members").
 func createMember(t *testing.T, tmpl *extv1beta1.SandboxTemplate) action {
 	t.Helper()
-	hashes, err := controller.HashTemplate(tmpl)
+	hashes, err := sandboxpolicy.HashTemplate(tmpl)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func createMember(t *testing.T, tmpl *extv1beta1.SandboxTemplate) action {
 	// The secure defaults: no token, public DNS under the default policy.
 	spec.PodTemplate.Spec.AutomountServiceAccountToken = ptr.To(false)
 	spec.PodTemplate.Spec.DNSPolicy = corev1.DNSNone
-	spec.PodTemplate.Spec.DNSConfig = &corev1.PodDNSConfig{Nameservers: controller.PublicNameservers}
+	spec.PodTemplate.Spec.DNSConfig = &corev1.PodDNSConfig{Nameservers: sandboxpolicy.DefaultNameservers}
 	return action{Verb: "create", Resource: "sandboxes", Namespace: ns, Object: &agentsv1beta1.Sandbox{
 		ObjectMeta: metav1.ObjectMeta{
 			GenerateName: "pool-",

@@ -29,12 +29,12 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/klog/v2/ktesting"
 
-	"github.com/agentsandbox/agent-sandbox/pkg/controller"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandbox"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandboxclaim"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandboxtemplate"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandboxwarmpool"
 	"github.com/agentsandbox/agent-sandbox/pkg/controllermanager"
+	"github.com/agentsandbox/agent-sandbox/pkg/sandboxpolicy"
 )
 
 // Controllers are controllers running in the test process against the
@@ -101,9 +101,9 @@ type ControllerOptions struct {
 // test starts them separately.
 var provenances sync.Map
 
-func provenanceOf(env *Env) *controller.MemberProvenance {
-	p, _ := provenances.LoadOrStore(env, controller.NewMemberProvenance())
-	return p.(*controller.MemberProvenance)
+func provenanceOf(env *Env) *sandboxpolicy.MemberProvenance {
+	p, _ := provenances.LoadOrStore(env, sandboxpolicy.NewMemberProvenance())
+	return p.(*sandboxpolicy.MemberProvenance)
 }
 
 // testWorkers are fewer workers than the binary's defaults: a test's

@@ -30,7 +30,7 @@ import (
 
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
-	"github.com/agentsandbox/agent-sandbox/pkg/controller"
+	"github.com/agentsandbox/agent-sandbox/pkg/sandboxpolicy"
 	"github.com/agentsandbox/agent-sandbox/test/integration/framework"
 )
 
@@ -74,7 +74,7 @@ func createPoolOnly(t *testing.T, env *framework.Env, strategy extv1beta1.Sandbo
 func forgeMember(t *testing.T, env *framework.Env, pool *extv1beta1.SandboxWarmPool, tmpl *extv1beta1.SandboxTemplate) *agentsv1beta1.Sandbox {
 	t.Helper()
 	ctx := framework.Context(t, time.Minute)
-	hashes, err := controller.HashTemplate(tmpl)
+	hashes, err := sandboxpolicy.HashTemplate(tmpl)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func forgeMember(t *testing.T, env *framework.Env, pool *extv1beta1.SandboxWarmP
 		Spec: agentsv1beta1.SandboxSpec{SandboxBlueprint: *tmpl.Spec.SandboxBlueprint.DeepCopy()},
 	}
 	forged.Spec.PodTemplate.Spec.Containers[0].Image = "attacker/exfiltrate:latest"
-	controller.ApplySecureDefaults(tmpl, &forged.Spec.PodTemplate.Spec)
+	sandboxpolicy.SecureDefaults{}.Apply(tmpl, &forged.Spec.PodTemplate.Spec)
 	if _, err := env.Agents.AgentsV1beta1().Sandboxes(env.Namespace).Create(ctx, forged, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +308,7 @@ func TestAttackCrossNamespaceAdoption(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hashes, err := controller.HashTemplate(tmplA)
+	hashes, err := sandboxpolicy.HashTemplate(tmplA)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +328,7 @@ func TestAttackCrossNamespaceAdoption(t *testing.T) {
 			OwnerReferences: []metav1.OwnerReference{unservedRef(poolA, schemaGVK{extv1beta1.GroupName, "SandboxWarmPool"})}},
 		Spec: agentsv1beta1.SandboxSpec{SandboxBlueprint: *tmplA.Spec.SandboxBlueprint.DeepCopy()},
 	}
-	controller.ApplySecureDefaults(tmplA, &twin.Spec.PodTemplate.Spec)
+	sandboxpolicy.SecureDefaults{}.Apply(tmplA, &twin.Spec.PodTemplate.Spec)
 	if _, err := b.Agents.AgentsV1beta1().Sandboxes(b.Namespace).Create(ctx, twin, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

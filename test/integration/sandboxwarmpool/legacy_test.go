@@ -27,7 +27,7 @@ import (
 
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
-	"github.com/agentsandbox/agent-sandbox/pkg/controller"
+	"github.com/agentsandbox/agent-sandbox/pkg/sandboxpolicy"
 	"github.com/agentsandbox/agent-sandbox/test/integration/framework"
 )
 
@@ -37,7 +37,7 @@ import (
 // process) no provenance here.
 func legacyMember(t *testing.T, pool *extv1beta1.SandboxWarmPool, tmpl *extv1beta1.SandboxTemplate, name string) *agentsv1beta1.Sandbox {
 	t.Helper()
-	hashes, err := controller.HashTemplate(tmpl)
+	hashes, err := sandboxpolicy.HashTemplate(tmpl)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func legacyMember(t *testing.T, pool *extv1beta1.SandboxWarmPool, tmpl *extv1bet
 		}, OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(pool, extv1beta1.SandboxWarmPoolGroupVersionKind)}},
 		Spec: agentsv1beta1.SandboxSpec{SandboxBlueprint: *tmpl.Spec.SandboxBlueprint.DeepCopy()},
 	}
-	controller.ApplySecureDefaults(tmpl, &sb.Spec.PodTemplate.Spec)
+	sandboxpolicy.SecureDefaults{}.Apply(tmpl, &sb.Spec.PodTemplate.Spec)
 	return sb
 }
 

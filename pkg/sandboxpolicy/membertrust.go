@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package controller
+package sandboxpolicy
 
 import (
 	"sync"
@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
+	"github.com/agentsandbox/agent-sandbox/pkg/controller"
 )
 
 // A Sandbox with a controller reference to a warm pool is not necessarily
@@ -83,7 +84,7 @@ func RunsOwnPod(sb *agentsv1beta1.Sandbox) bool {
 type MemberProvenance struct {
 	mu      sync.Mutex
 	created map[types.UID]memberRecord
-	sweep   UIDSweep
+	sweep   controller.UIDSweep
 }
 
 type memberRecord struct {
@@ -128,7 +129,7 @@ func (p *MemberProvenance) Forget(uid types.UID) {
 }
 
 // Sweep drops the records of Sandboxes live has rejected on two
-// consecutive sweeps (see UIDSweep): members whose delete event, or the
+// consecutive sweeps (see controller.UIDSweep): members whose delete event, or the
 // update that took them out of the pool, was never seen.
 func (p *MemberProvenance) Sweep(live func(types.UID) bool) int {
 	if p == nil {
@@ -136,7 +137,7 @@ func (p *MemberProvenance) Sweep(live func(types.UID) bool) int {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return Sweep(&p.sweep, p.created, live)
+	return controller.Sweep(&p.sweep, p.created, live)
 }
 
 // Len is the number of members remembered.
@@ -152,11 +153,12 @@ func (p *MemberProvenance) Len() int {
 // MatchCache remembers StalenessChecker.Matches per Sandbox: the verdict
 // changes only with the Sandbox's generation or the template's
 // resourceVersion, so a pool pass compares each member's spec once, not
-// on every pass.
+// on every pass. One cache serves one controller, whose checkers all use
+// the same SecureDefaults.
 type MatchCache struct {
 	mu    sync.Mutex
 	m     map[types.UID]matchEntry
-	sweep UIDSweep
+	sweep controller.UIDSweep
 }
 
 type matchEntry struct {
@@ -191,11 +193,11 @@ func (c *MatchCache) Forget(uid types.UID) {
 }
 
 // Sweep drops the verdicts of Sandboxes live has rejected on two
-// consecutive sweeps (see UIDSweep).
+// consecutive sweeps (see controller.UIDSweep).
 func (c *MatchCache) Sweep(live func(types.UID) bool) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return Sweep(&c.sweep, c.m, live)
+	return controller.Sweep(&c.sweep, c.m, live)
 }
 
 // Len is the number of verdicts cached.

@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package controller
+package sandboxpolicy
 
 import (
 	"testing"
@@ -43,7 +43,7 @@ func TestStaleness(t *testing.T) {
 			agentsv1beta1.SandboxTemplateHashLabel:    h.Blueprint,
 		}}}
 		sb.Spec.SandboxBlueprint = *from.Spec.SandboxBlueprint.DeepCopy()
-		ApplySecureDefaults(from, &sb.Spec.PodTemplate.Spec)
+		SecureDefaults{}.Apply(from, &sb.Spec.PodTemplate.Spec)
 		return sb
 	}
 	original := tmpl("python:3.13", map[string]string{"a": "1"})
@@ -62,7 +62,7 @@ func TestStaleness(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			if got := NewStalenessChecker(tc.current).Stale(tc.member, tc.orphan); got != tc.want {
+			if got := NewStalenessChecker(tc.current, SecureDefaults{}).Stale(tc.member, tc.orphan); got != tc.want {
 				t.Errorf("stale = %v, want %v", got, tc.want)
 			}
 		})

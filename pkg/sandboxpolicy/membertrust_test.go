@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package controller
+package sandboxpolicy
 
 import (
 	"testing"
@@ -47,7 +47,7 @@ func TestJudgeMember(t *testing.T) {
 			Annotations: map[string]string{agentsv1beta1.WarmPoolMemberAnnotation: string(pool)},
 		}}
 		sb.Spec.SandboxBlueprint = *from.Spec.SandboxBlueprint.DeepCopy()
-		ApplySecureDefaults(from, &sb.Spec.PodTemplate.Spec)
+		SecureDefaults{}.Apply(from, &sb.Spec.PodTemplate.Spec)
 		if edit != nil {
 			edit(sb)
 		}
@@ -97,7 +97,7 @@ func TestJudgeMember(t *testing.T) {
 		}), MemberRefused},
 	} {
 		t.Run(name, func(t *testing.T) {
-			matches := NewMatchCache().Matches(NewStalenessChecker(current), tc.sb)
+			matches := NewMatchCache().Matches(NewStalenessChecker(current, SecureDefaults{}), tc.sb)
 			if got := JudgeMember(pool, tc.sb, matches, prov); got != tc.want {
 				t.Errorf("verdict %d, want %d", got, tc.want)
 			}
@@ -119,17 +119,17 @@ func TestMatchCache(t *testing.T) {
 	tmpl.Spec.PodTemplate.Spec = corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "a"}}}
 	sb := &agentsv1beta1.Sandbox{ObjectMeta: metav1.ObjectMeta{UID: "m", Generation: 1}}
 	sb.Spec.SandboxBlueprint = *tmpl.Spec.SandboxBlueprint.DeepCopy()
-	ApplySecureDefaults(tmpl, &sb.Spec.PodTemplate.Spec)
+	SecureDefaults{}.Apply(tmpl, &sb.Spec.PodTemplate.Spec)
 	c := NewMatchCache()
-	if !c.Matches(NewStalenessChecker(tmpl), sb) {
+	if !c.Matches(NewStalenessChecker(tmpl, SecureDefaults{}), sb) {
 		t.Fatal("a member built from the template does not match it")
 	}
 	sb.Spec.PodTemplate.Spec.Containers[0].Image = "evil"
-	if !c.Matches(NewStalenessChecker(tmpl), sb) {
+	if !c.Matches(NewStalenessChecker(tmpl, SecureDefaults{}), sb) {
 		t.Fatal("same generation: the cached verdict should stand")
 	}
 	sb.Generation = 2
-	if c.Matches(NewStalenessChecker(tmpl), sb) {
+	if c.Matches(NewStalenessChecker(tmpl, SecureDefaults{}), sb) {
 		t.Error("a spec change (new generation) was not compared again")
 	}
 	sb.Spec.PodTemplate.Spec.Containers[0].Image = "a"
@@ -137,8 +137,38 @@ func TestMatchCache(t *testing.T) {
 	tmpl2 := tmpl.DeepCopy()
 	tmpl2.ResourceVersion = "2"
 	tmpl2.Spec.PodTemplate.Spec.Containers[0].Image = "b"
-	c.Matches(NewStalenessChecker(tmpl), sb)
-	if c.Matches(NewStalenessChecker(tmpl2), sb) {
+	c.Matches(NewStalenessChecker(tmpl, SecureDefaults{}), sb)
+	if c.Matches(NewStalenessChecker(tmpl2, SecureDefaults{}), sb) {
 		t.Error("a template change was not compared again")
+	}
+}
+
+// Both caches drop the entries of Sandboxes gone from the informer.
+func TestMemberProvenanceAndMatchCacheSweep(t *testing.T) {
+	tmpl := &extv1beta1.SandboxTemplate{ObjectMeta: metav1.ObjectMeta{Name: "python", UID: "tmpl-uid", ResourceVersion: "1"}}
+	checker := NewStalenessChecker(tmpl, SecureDefaults{})
+	prov, matches := NewMemberProvenance(), NewMatchCache()
+	var kept, gone *agentsv1beta1.Sandbox
+	for _, name := range []string{"kept", "gone"} {
+		sb := &agentsv1beta1.Sandbox{ObjectMeta: metav1.ObjectMeta{Name: name, UID: types.UID(name), Generation: 1}}
+		prov.Created("pool", sb)
+		matches.Matches(checker, sb)
+		if name == "kept" {
+			kept = sb
+		} else {
+			gone = sb
+		}
+	}
+	live := func(uid types.UID) bool { return uid == kept.UID }
+	for range 2 {
+		prov.Sweep(live)
+		matches.Sweep(live)
+	}
+	if prov.Len() != 1 || !prov.CreatedBy("pool", kept) || prov.CreatedBy("pool", gone) {
+		t.Errorf("provenance after the sweeps: %d records, kept %v, gone %v; want only the live one",
+			prov.Len(), prov.CreatedBy("pool", kept), prov.CreatedBy("pool", gone))
+	}
+	if matches.Len() != 1 {
+		t.Errorf("match cache holds %d verdicts, want the live one", matches.Len())
 	}
 }

@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package controller
+package sandboxpolicy
 
 import (
 	"encoding/json"
@@ -55,13 +55,18 @@ type StalenessChecker struct {
 	hashOK bool
 	// byHash caches verdicts per member hash label within one pass.
 	byHash map[string]bool
+	// defaults are those the Sandboxes were built with: what they inject
+	// is not a difference.
+	defaults SecureDefaults
 	// want is the template's pod spec after secure defaults, built once.
 	want *corev1.PodSpec
 }
 
-func NewStalenessChecker(tmpl *extv1beta1.SandboxTemplate) *StalenessChecker {
+// NewStalenessChecker judges Sandboxes against tmpl as pools and claims
+// build them with defaults.
+func NewStalenessChecker(tmpl *extv1beta1.SandboxTemplate, defaults SecureDefaults) *StalenessChecker {
 	h, err := HashTemplate(tmpl)
-	return &StalenessChecker{tmpl: tmpl, hashes: h, hashOK: err == nil, byHash: map[string]bool{}}
+	return &StalenessChecker{tmpl: tmpl, hashes: h, hashOK: err == nil, byHash: map[string]bool{}, defaults: defaults}
 }
 
 func (s *StalenessChecker) Stale(sb *agentsv1beta1.Sandbox, orphan bool) bool {
@@ -99,7 +104,7 @@ func (s *StalenessChecker) Matches(sb *agentsv1beta1.Sandbox) bool {
 func (s *StalenessChecker) sameBlueprint(sb *agentsv1beta1.Sandbox) bool {
 	if s.want == nil {
 		s.want = s.tmpl.Spec.PodTemplate.Spec.DeepCopy()
-		ApplySecureDefaults(s.tmpl, s.want)
+		s.defaults.Apply(s.tmpl, s.want)
 	}
 	if !equality.Semantic.DeepEqual(*s.want, sb.Spec.PodTemplate.Spec) {
 		return false
