@@ -38,6 +38,18 @@ if [[ ${fuzztime} != 0 ]]; then
   done
 fi
 
+# The core Sandbox controller and the controller machinery must not
+# depend on the extensions API (issue 18): pools and claims declare what
+# the core does for them (sandboxpolicy.SandboxOwners) and the arrows point
+# from extensions to core. The generated clientset, informers and scheme
+# register every group, so importing any of them brings it back.
+echo "=== layering: no extensions API under the core controller"
+module=$(go list -m)
+leaks=$(go list -deps ./pkg/controller ./pkg/controller/sandbox | grep -E "^${module}/(pkg/apis/extensions|generated/.*extensions|generated/clientset/versioned(/scheme)?$|generated/informers/externalversions$)" || true)
+if [[ -n ${leaks} ]]; then
+  echo "pkg/controller or pkg/controller/sandbox imports (directly or not):"; echo "${leaks}"; fail=1
+fi
+
 echo "=== license headers"
 missing=$(git ls-files --cached --others --exclude-standard '*.go' | while read -r f; do
   head -5 "$f" | grep -q "Copyright The Agent Sandbox Authors" || echo "$f"

@@ -35,6 +35,7 @@ import (
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandboxclaim"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandboxtemplate"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandboxwarmpool"
+	"github.com/agentsandbox/agent-sandbox/pkg/sandboxpolicy"
 )
 
 // Runner is a built controller: Run syncs with workers goroutines until
@@ -147,15 +148,19 @@ func Enabled(extensions bool) []string {
 
 func newSandboxController(ctx context.Context, b *Build) (Runner, error) {
 	opts := b.Config.Sandbox
-	opts.Metrics = b.ReconcileMetrics
+	// The owner rules apply with or without the extensions' controllers:
+	// Sandboxes a pool or a claim controls may outlive a run with them.
+	opts.Metrics, opts.Owners = b.ReconcileMetrics, sandboxpolicy.SandboxOwners()
 	sandboxes := b.Informers.Agents.Agents().V1beta1().Sandboxes()
-	c, err := sandbox.NewController(ctx, b.Kube, b.Agents, sandboxes,
+	agents := b.Agents.AgentsV1beta1()
+	c, err := sandbox.NewController(ctx, b.Kube,
+		func(ns string) sandbox.SandboxClient { return agents.Sandboxes(ns) }, sandboxes.Informer(),
 		b.Informers.Children.Core().V1().Pods(), b.Informers.Children.Core().V1().Services(),
 		b.Informers.Kube.Core().V1().PersistentVolumeClaims(), opts)
 	if err != nil {
 		return nil, err
 	}
-	return c, b.Config.Metrics.Register(sandbox.NewSandboxCollector(sandboxes.Lister()))
+	return c, b.Config.Metrics.Register(sandbox.NewSandboxCollector(sandboxes.Lister(), opts.Owners))
 }
 
 func newTemplateController(ctx context.Context, b *Build) (Runner, error) {

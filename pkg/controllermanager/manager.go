@@ -63,8 +63,8 @@ func UserAgent(component string) string {
 
 // Config is what a Manager is built from: the client configs, which
 // controllers run and how, and the per-controller options the binary's
-// flags set. The options' Metrics, ClaimMetrics and Provenance fields are
-// filled in by the Manager.
+// flags set. The options' Metrics, ClaimMetrics, Provenance and (the
+// Sandbox controller's) Owners fields are filled in by the Manager.
 type Config struct {
 	// API is the client config of the controllers' own requests; each
 	// controller gets a copy carrying its user agent.

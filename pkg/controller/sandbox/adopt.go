@@ -66,7 +66,7 @@ func refusal(sb *agentsv1beta1.Sandbox, child metav1.Object, kind string) error 
 func (c *Controller) refManager(sb *agentsv1beta1.Sandbox) *controller.ControllerRefManager {
 	return controller.NewControllerRefManager(sb, agentsv1beta1.SandboxGroupVersionKind,
 		controller.RecheckDeletionTimestamp(sb, func(ctx context.Context) (metav1.Object, error) {
-			return c.client.AgentsV1beta1().Sandboxes(sb.Namespace).Get(ctx, sb.Name, metav1.GetOptions{})
+			return c.sandboxes(sb.Namespace).Get(ctx, sb.Name, metav1.GetOptions{})
 		}))
 }
 

@@ -27,6 +27,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -35,8 +36,6 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
-	clientset "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned"
-	agentsinformers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions/agents/v1beta1"
 	listers "github.com/agentsandbox/agent-sandbox/generated/listers/agents/v1beta1"
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
@@ -74,12 +73,35 @@ type Options struct {
 	// this long (at most 1 s) so that changes in a burst cost one patch
 	// (--sandbox-write-behind-window); zero writes at once.
 	WriteBehindWindow time.Duration
+	// Owners are the rules of the kinds that control Sandboxes (the
+	// extensions' warm pools and claims: sandboxpolicy.SandboxOwners):
+	// which of a Sandbox's labels and annotations its Pod carries while
+	// one of them controls it. This package knows no such kind; nil
+	// passes nothing on.
+	Owners controller.OwnerRules
 }
+
+// SandboxClient is what this controller calls on Sandboxes; the generated
+// typed client (clientset.AgentsV1beta1().Sandboxes(ns)) satisfies it.
+// The controller takes this instead of the clientset because the
+// clientset's scheme registers every API group, and the core controller
+// must not depend on the extensions API (docs/architecture.md).
+type SandboxClient interface {
+	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, subresources ...string) (*agentsv1beta1.Sandbox, error)
+	Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error
+	// Get is the live read before an adoption (RecheckDeletionTimestamp).
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (*agentsv1beta1.Sandbox, error)
+}
+
+// SandboxesGetter returns the SandboxClient of a namespace, as in
+//
+//	func(ns string) sandbox.SandboxClient { return agents.AgentsV1beta1().Sandboxes(ns) }
+type SandboxesGetter func(namespace string) SandboxClient
 
 // Controller reconciles Sandboxes.
 type Controller struct {
-	kube   kubernetes.Interface
-	client clientset.Interface
+	kube      kubernetes.Interface
+	sandboxes SandboxesGetter
 
 	sandboxLister listers.SandboxLister
 	podLister     corelisters.PodLister
@@ -101,9 +123,11 @@ type Controller struct {
 
 // NewController builds the controller and registers its event handlers.
 // The informers must not have been started yet (an index is added to the
-// Pod informer).
-func NewController(ctx context.Context, kube kubernetes.Interface, client clientset.Interface,
-	sandboxInformer agentsinformers.SandboxInformer, podInformer coreinformers.PodInformer,
+// Pod informer). sandboxInformer is the generated Sandbox informer's
+// Informer() (agents v1beta1), taken untyped for the reason given at
+// SandboxClient.
+func NewController(ctx context.Context, kube kubernetes.Interface, sandboxes SandboxesGetter,
+	sandboxInformer cache.SharedIndexInformer, podInformer coreinformers.PodInformer,
 	serviceInformer coreinformers.ServiceInformer, pvcInformer coreinformers.PersistentVolumeClaimInformer,
 	opts Options) (*Controller, error) {
 	logger := klog.FromContext(ctx)
@@ -121,8 +145,8 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 
 	c := &Controller{
 		kube:          kube,
-		client:        client,
-		sandboxLister: sandboxInformer.Lister(),
+		sandboxes:     sandboxes,
+		sandboxLister: listers.NewSandboxLister(sandboxInformer.GetIndexer()),
 		podLister:     podInformer.Lister(),
 		podIndexer:    podInformer.Informer().GetIndexer(),
 		serviceLister: serviceInformer.Lister(),
@@ -143,7 +167,7 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 	handlerOpts := cache.HandlerOptions{Logger: &logger}
 	sandboxHandler := controller.EnqueueSelf(c.queue)
 	sandboxHandler.DeleteFunc = c.onSandboxDeleted
-	reg, err := sandboxInformer.Informer().AddEventHandlerWithOptions(sandboxHandler, handlerOpts)
+	reg, err := sandboxInformer.AddEventHandlerWithOptions(sandboxHandler, handlerOpts)
 	if err != nil {
 		return nil, err
 	}

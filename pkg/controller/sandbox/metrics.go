@@ -24,7 +24,6 @@ import (
 
 	listers "github.com/agentsandbox/agent-sandbox/generated/listers/agents/v1beta1"
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
-	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
 )
 
@@ -36,11 +35,14 @@ var sandboxesDesc = prometheus.NewDesc("agent_sandboxes",
 // each scrape: no state to keep in step, no API call.
 type sandboxCollector struct {
 	lister listers.SandboxLister
+	owners controller.OwnerRules
 }
 
 // NewSandboxCollector returns the agent_sandboxes collector over lister.
-func NewSandboxCollector(lister listers.SandboxLister) prometheus.Collector {
-	return &sandboxCollector{lister: lister}
+// owned_by is the kind of the Sandbox's controller when owners name that
+// kind (the Sandbox controller's Options.Owners), else "None".
+func NewSandboxCollector(lister listers.SandboxLister, owners controller.OwnerRules) prometheus.Collector {
+	return &sandboxCollector{lister: lister, owners: owners}
 }
 
 func (s *sandboxCollector) Describe(ch chan<- *prometheus.Desc) { ch <- sandboxesDesc }
@@ -62,10 +64,9 @@ func (s *sandboxCollector) Collect(ch chan<- prometheus.Metric) {
 		if template == "" {
 			template = "unknown"
 		}
-		owner := "None"
-		if group, kind := controller.ControllerGroup(sb); group == extv1beta1.GroupName &&
-			(kind == extv1beta1.SandboxClaimKind || kind == extv1beta1.SandboxWarmPoolKind) {
-			owner = kind
+		owner := s.owners.OwnerKind(sb)
+		if owner == "" {
+			owner = "None"
 		}
 		createdBy := agentsv1beta1.CreatedByUnknown
 		if v := sb.Labels[agentsv1beta1.CreatedByLabel]; v != "" {

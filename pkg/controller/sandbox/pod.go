@@ -32,7 +32,6 @@ import (
 	"k8s.io/klog/v2"
 
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
-	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
 )
 
@@ -171,7 +170,7 @@ func (c *Controller) createPod(ctx context.Context, refs *controller.ControllerR
 		},
 		Spec: *podSpec(sb),
 	}
-	applyPodMetadata(sb, pod)
+	applyPodMetadata(sb, pod, c.opts.Owners)
 
 	key := sandboxKey(sb)
 	c.expectations.ExpectCreations(key, 1)
@@ -190,7 +189,7 @@ func (c *Controller) createPod(ctx context.Context, refs *controller.ControllerR
 		return nil, c.createFailed(sb, pod, "Pod", pod.Name, err)
 	}
 	klog.FromContext(ctx).V(2).Info("Created Pod", "pod", klog.KObj(created))
-	if group, kind := controller.ControllerGroup(sb); group != extv1beta1.GroupName || kind != extv1beta1.SandboxWarmPoolKind {
+	if !c.opts.Owners.QuietCreates(sb) {
 		// A warm pool's members are made by the hundred and the pool
 		// already reports each batch: an Event per member's Pod would be
 		// one more API write per member for nobody to read.
@@ -229,7 +228,7 @@ func podSpec(sb *agentsv1beta1.Sandbox) *corev1.PodSpec {
 // controls. The spec of a running Pod is never touched.
 func (c *Controller) reconcileExistingPod(ctx context.Context, refs *controller.ControllerRefManager, sb *agentsv1beta1.Sandbox, pod *corev1.Pod) (*corev1.Pod, error) {
 	desired := pod.DeepCopy()
-	applyPodMetadata(sb, desired)
+	applyPodMetadata(sb, desired, c.opts.Owners)
 	type podMeta struct {
 		Labels      map[string]string `json:"labels"`
 		Annotations map[string]string `json:"annotations"`
@@ -311,16 +310,14 @@ func isReservedKey(key string, annotation bool) bool {
 		(annotation && key == agentsv1beta1.TraceContextAnnotation)
 }
 
-// extensionLabels are propagated from the Sandbox's own labels to its Pod
-// only while the Sandbox is controlled from the extensions group.
-var extensionLabels = []string{agentsv1beta1.WarmPoolSandboxLabel, agentsv1beta1.SandboxTemplateRefHashLabel}
-
 // applyPodMetadata sets the labels and annotations the Pod should carry,
 // keeping those other actors added. Tenant keys come from the template
 // (reserved prefixes dropped); keys recorded in the tracking annotations
 // but gone from the template are removed; system keys are written last, so
-// a forged name hash can never redirect another Sandbox's Service.
-func applyPodMetadata(sb *agentsv1beta1.Sandbox, pod *corev1.Pod) {
+// a forged name hash can never redirect another Sandbox's Service. The
+// Sandbox's own labels and annotations that reach the Pod are those the
+// owner rules name for the Sandbox's controller (Options.Owners).
+func applyPodMetadata(sb *agentsv1beta1.Sandbox, pod *corev1.Pod, owners controller.OwnerRules) {
 	if pod.Labels == nil {
 		pod.Labels = map[string]string{}
 	}
@@ -331,16 +328,12 @@ func applyPodMetadata(sb *agentsv1beta1.Sandbox, pod *corev1.Pod) {
 
 	labelKeys := syncTenantKeys(pod.Labels, tmpl.Labels, pod.Annotations[agentsv1beta1.PropagatedLabelsAnnotation], false,
 		agentsv1beta1.SandboxNameHashLabel)
-	group, kind := controller.ControllerGroup(sb)
-	annotationKeys := syncTenantKeys(pod.Annotations, podAnnotations(sb, group, kind), pod.Annotations[agentsv1beta1.PropagatedAnnotationsAnnotation], true,
+	annotationKeys := syncTenantKeys(pod.Annotations, podAnnotations(sb, owners), pod.Annotations[agentsv1beta1.PropagatedAnnotationsAnnotation], true,
 		agentsv1beta1.PropagatedLabelsAnnotation, agentsv1beta1.PropagatedAnnotationsAnnotation)
 
 	pod.Labels[agentsv1beta1.SandboxNameHashLabel] = agentsv1beta1.NameHash(sb.Name)
-	for _, key := range extensionLabels {
-		value := sb.Labels[key]
-		want := group == extv1beta1.GroupName && value != "" &&
-			(key != agentsv1beta1.WarmPoolSandboxLabel || kind == extv1beta1.SandboxWarmPoolKind)
-		if want {
+	for key, value := range owners.Labels(sb) {
+		if value != "" {
 			pod.Labels[key] = value
 		} else {
 			delete(pod.Labels, key)
@@ -362,22 +355,28 @@ func applyPodMetadata(sb *agentsv1beta1.Sandbox, pod *corev1.Pod) {
 	}
 }
 
-// podAnnotations are the template's annotations, plus the autoscaler's
-// eviction hint while a warm pool holds the Sandbox and has marked it so
-// (on the Sandbox, not in its pod template: see sandboxwarmpool.newMember).
-// It is tracked like a template key, so it leaves the Pod with the pool.
-func podAnnotations(sb *agentsv1beta1.Sandbox, group, kind string) map[string]string {
+// podAnnotations are the template's annotations, plus those the owner
+// rules give the Pod (a warm pool's eviction hint for the autoscaler,
+// which the pool puts on the Sandbox, not in its pod template: see
+// sandboxwarmpool.newMember). They are tracked like template keys, so they
+// leave the Pod with the owner; a key the template sets is the tenant's
+// own choice and wins.
+func podAnnotations(sb *agentsv1beta1.Sandbox, owners controller.OwnerRules) map[string]string {
 	tmpl := sb.Spec.PodTemplate.ObjectMeta.Annotations
-	if group != extv1beta1.GroupName || kind != extv1beta1.SandboxWarmPoolKind ||
-		sb.Annotations[agentsv1beta1.SafeToEvictAnnotation] != "true" {
+	var out map[string]string
+	for k, v := range owners.Annotations(sb) {
+		if _, set := tmpl[k]; set {
+			continue
+		}
+		if out == nil {
+			out = make(map[string]string, len(tmpl)+1)
+			maps.Copy(out, tmpl)
+		}
+		out[k] = v
+	}
+	if out == nil {
 		return tmpl
 	}
-	if _, set := tmpl[agentsv1beta1.SafeToEvictAnnotation]; set {
-		return tmpl // the tenant's own choice wins
-	}
-	out := make(map[string]string, len(tmpl)+1)
-	maps.Copy(out, tmpl)
-	out[agentsv1beta1.SafeToEvictAnnotation] = "true"
 	return out
 }
 

@@ -24,6 +24,7 @@ import (
 
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
+	"github.com/agentsandbox/agent-sandbox/pkg/sandboxpolicy"
 )
 
 // The pool's eviction hint lives on the Sandbox; the Pod carries it exactly
@@ -38,7 +39,7 @@ func TestEvictionHintFollowsThePool(t *testing.T) {
 		OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(pool, extv1beta1.SandboxWarmPoolGroupVersionKind)},
 	}}
 	pod := &corev1.Pod{}
-	applyPodMetadata(sb, pod)
+	applyPodMetadata(sb, pod, sandboxpolicy.SandboxOwners())
 	if pod.Annotations[agentsv1beta1.SafeToEvictAnnotation] != "true" {
 		t.Fatalf("pool member's Pod annotations %v: want the eviction hint", pod.Annotations)
 	}
@@ -46,14 +47,14 @@ func TestEvictionHintFollowsThePool(t *testing.T) {
 	// Taken by a claim: owner changes and the Sandbox annotation goes.
 	sb.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(claim, extv1beta1.SandboxClaimGroupVersionKind)}
 	delete(sb.Annotations, agentsv1beta1.SafeToEvictAnnotation)
-	applyPodMetadata(sb, pod)
+	applyPodMetadata(sb, pod, sandboxpolicy.SandboxOwners())
 	if _, ok := pod.Annotations[agentsv1beta1.SafeToEvictAnnotation]; ok {
 		t.Errorf("claimed Sandbox's Pod annotations %v: the eviction hint should be gone", pod.Annotations)
 	}
 
 	// Only the pool's Sandboxes get it, even if someone annotates another.
 	sb.Annotations = map[string]string{agentsv1beta1.SafeToEvictAnnotation: "true"}
-	applyPodMetadata(sb, pod)
+	applyPodMetadata(sb, pod, sandboxpolicy.SandboxOwners())
 	if _, ok := pod.Annotations[agentsv1beta1.SafeToEvictAnnotation]; ok {
 		t.Errorf("claim-controlled Sandbox's Pod got the eviction hint: %v", pod.Annotations)
 	}
@@ -61,7 +62,7 @@ func TestEvictionHintFollowsThePool(t *testing.T) {
 	// The template's own value wins over the pool's.
 	sb.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(pool, extv1beta1.SandboxWarmPoolGroupVersionKind)}
 	sb.Spec.PodTemplate.ObjectMeta.Annotations = map[string]string{agentsv1beta1.SafeToEvictAnnotation: "false"}
-	applyPodMetadata(sb, pod)
+	applyPodMetadata(sb, pod, sandboxpolicy.SandboxOwners())
 	if got := pod.Annotations[agentsv1beta1.SafeToEvictAnnotation]; got != "false" {
 		t.Errorf("tenant's safe-to-evict=false became %q", got)
 	}

@@ -202,7 +202,7 @@ func (c *Controller) expire(ctx context.Context, sb *agentsv1beta1.Sandbox) (del
 	}
 
 	if sb.Spec.ShutdownPolicy != nil && *sb.Spec.ShutdownPolicy == agentsv1beta1.ShutdownPolicyDelete {
-		err := c.client.AgentsV1beta1().Sandboxes(sb.Namespace).Delete(ctx, sb.Name, metav1.DeleteOptions{
+		err := c.sandboxes(sb.Namespace).Delete(ctx, sb.Name, metav1.DeleteOptions{
 			Preconditions: &metav1.Preconditions{UID: &sb.UID},
 		})
 		if err != nil && !apierrors.IsNotFound(err) {
@@ -236,7 +236,7 @@ func (c *Controller) writeStatus(ctx context.Context, old, sb *agentsv1beta1.San
 	if err != nil || !changed {
 		return err
 	}
-	_, err = c.client.AgentsV1beta1().Sandboxes(sb.Namespace).Patch(ctx, sb.Name, types.MergePatchType, patch,
+	_, err = c.sandboxes(sb.Namespace).Patch(ctx, sb.Name, types.MergePatchType, patch,
 		metav1.PatchOptions{FieldManager: FieldManager}, "status")
 	if apierrors.IsNotFound(err) {
 		return nil
@@ -268,7 +268,7 @@ func (c *Controller) patchSandboxAnnotation(ctx context.Context, sb *agentsv1bet
 	if err != nil {
 		return err
 	}
-	_, err = c.client.AgentsV1beta1().Sandboxes(sb.Namespace).Patch(ctx, sb.Name, types.MergePatchType, body,
+	_, err = c.sandboxes(sb.Namespace).Patch(ctx, sb.Name, types.MergePatchType, body,
 		metav1.PatchOptions{FieldManager: FieldManager})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("patching sandbox annotation %s: %w", key, err)

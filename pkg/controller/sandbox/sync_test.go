@@ -43,6 +43,7 @@ import (
 	informers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions"
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
+	"github.com/agentsandbox/agent-sandbox/pkg/sandboxpolicy"
 )
 
 const ns = "team"
@@ -73,9 +74,10 @@ func newFixture(t *testing.T, sandboxes []*agentsv1beta1.Sandbox, objs ...runtim
 	f.kubeInf = kubeinformers.NewSharedInformerFactory(f.kube, 0)
 	f.agentInf = informers.NewSharedInformerFactory(f.agents, 0)
 	_, ctx := ktesting.NewTestContext(t)
-	c, err := NewController(ctx, f.kube, f.agents, f.agentInf.Agents().V1beta1().Sandboxes(),
+	c, err := NewController(ctx, f.kube, func(ns string) SandboxClient { return f.agents.AgentsV1beta1().Sandboxes(ns) },
+		f.agentInf.Agents().V1beta1().Sandboxes().Informer(),
 		f.kubeInf.Core().V1().Pods(), f.kubeInf.Core().V1().Services(), f.kubeInf.Core().V1().PersistentVolumeClaims(),
-		Options{Clock: clocktesting.NewFakeClock(now)})
+		Options{Clock: clocktesting.NewFakeClock(now), Owners: sandboxpolicy.SandboxOwners()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +260,7 @@ func TestSyncWaitsForExpectations(t *testing.T) {
 func TestSyncSteadyStateWritesNothing(t *testing.T) {
 	sb := sandbox("steady")
 	pod := ownedPod(sb, "steady", true)
-	applyPodMetadata(sb, pod)
+	applyPodMetadata(sb, pod, sandboxpolicy.SandboxOwners())
 	f := newFixture(t, []*agentsv1beta1.Sandbox{sb}, pod)
 	f.sync("steady")
 	if diff := cmp.Diff([]action{{"patch", "sandboxes", "status", "steady"}}, f.writes()); diff != "" {
@@ -356,7 +358,7 @@ func TestApplyPodMetadataScrubsWhatOlderControllersCopied(t *testing.T) {
 			agentsv1beta1.PropagatedLabelsAnnotation: strings.Join([]string{"gone", "keep", agentsv1beta1.SandboxIDLabel, agentsv1beta1.SandboxNameHashLabel}, ","),
 		},
 	}}
-	applyPodMetadata(sb, pod)
+	applyPodMetadata(sb, pod, sandboxpolicy.SandboxOwners())
 	wantLabels := map[string]string{"keep": "1", "foreign": "y", agentsv1beta1.SandboxNameHashLabel: agentsv1beta1.NameHash("meta")}
 	if diff := cmp.Diff(wantLabels, pod.Labels); diff != "" {
 		t.Errorf("labels (-want,+got):\n%s", diff)
