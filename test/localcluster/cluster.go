@@ -371,6 +371,17 @@ func PodCIDR(slot, i int) string { return fmt.Sprintf("127.%d.%d.0/20", 10+i, 16
 // clear of ServiceClusterIPRange and kwok's fallback pool.
 const MaxNodes = 80
 
+// MaxProcessNodes bounds the process nodes (test/processnode) of one slot.
+const MaxProcessNodes = 16
+
+// ProcessNodePodCIDR returns the pod CIDR of the i-th process node (the
+// development kubelet of test/processnode, which runs the sandbox runtime
+// as a local process) in a slot: 127.(100+i).(16*slot).0/20. It is the
+// same shape as PodCIDR, but above the kwok nodes' ranges (127.10-127.89)
+// and ServiceClusterIPRange, and below kwok's fallback pool, so a process
+// node and kwok never hand out the same loopback address.
+func ProcessNodePodCIDR(slot, i int) string { return fmt.Sprintf("127.%d.%d.0/20", 100+i, 16*slot) }
+
 func (cp *ControlPlane) createNode(ctx context.Context, client kubernetes.Interface, i int) (string, error) {
 	if i >= MaxNodes {
 		return "", fmt.Errorf("at most %d fake nodes", MaxNodes)

@@ -73,6 +73,7 @@ var (
 	controlPlane *localcluster.ControlPlane
 	binaries     localcluster.Binaries
 	skipReason   string
+	podCIDRSlot  int
 )
 
 // Main starts the control plane, installs the CRDs, runs the package's
@@ -115,6 +116,7 @@ func run(m *testing.M, opts ...Option) int {
 		return 1
 	}
 	defer releaseSlot()
+	podCIDRSlot = slot
 	controlPlane, err = localcluster.Start(ctx, localcluster.Options{Dir: dir, Binaries: binaries, Logf: logf, PodCIDRSlot: slot,
 		AuditLog: o.auditLog})
 	if err != nil {
@@ -149,6 +151,11 @@ func run(m *testing.M, opts ...Option) int {
 	}
 	return code
 }
+
+// PodCIDRSlot is the pod CIDR slot of the package's control plane: what a
+// process node (test/processnode) started by a test must be given, so its
+// Pod IPs are unique on the machine too.
+func PodCIDRSlot() int { return podCIDRSlot }
 
 // RepoRoot is the module root, found from this source file.
 func RepoRoot() string {
