@@ -133,13 +133,41 @@ func (fc *fakeCluster) actions() []k8stesting.Action {
 	return out
 }
 
+// onFirstWatch runs change when the SDK first watches resource: after the
+// list that started the wait, so only a watch event or a fresh list can
+// show the change. The fake's own watch misses changes made before it
+// starts, so the watch is registered with the tracker before change runs;
+// with expire, that watch instead fails at once with 410 Gone, as a watch
+// from a compacted resourceVersion does, and only a fresh list shows it.
+func (fc *fakeCluster) onFirstWatch(resource string, expire bool, change func()) {
+	var once sync.Once
+	fc.cs.PrependWatchReactor(resource, func(a k8stesting.Action) (bool, watch.Interface, error) {
+		first := false
+		once.Do(func() { first = true })
+		if !first {
+			return false, nil, nil
+		}
+		if expire {
+			change()
+			w := watch.NewFakeWithChanSize(1, false)
+			w.Error(&apierrors.NewResourceExpired("too old").ErrStatus)
+			return true, w, nil
+		}
+		w, err := fc.cs.Tracker().Watch(a.GetResource(), a.GetNamespace())
+		if err != nil {
+			return true, nil, err
+		}
+		change()
+		return true, w, nil
+	})
+}
+
 func (fc *fakeCluster) client(opts ...ClientOption) *Client {
 	fc.t.Helper()
 	c, err := NewClientForClientset(fc.cs, append([]ClientOption{WithRouterURL("http://127.0.0.1:1")}, opts...)...)
 	if err != nil {
 		fc.t.Fatalf("NewClientForClientset: %v", err)
 	}
-	c.watchBackoff = func(int) time.Duration { return time.Millisecond }
 	return c
 }
 
@@ -289,9 +317,11 @@ func TestCreateKeepsCallerFirstRequestedAt(t *testing.T) {
 func TestCreateFailures(t *testing.T) {
 	tests := map[string]struct {
 		onCreate func(fc *fakeCluster, claim *extensionsv1beta1.SandboxClaim)
-		timeout  time.Duration
-		wantIs   error
-		wantMsg  []string
+		// setup, if set, runs before Create.
+		setup   func(fc *fakeCluster)
+		timeout time.Duration
+		wantIs  error
+		wantMsg []string
 	}{
 		"sandbox never Ready names its conditions": {
 			onCreate: func(fc *fakeCluster, claim *extensionsv1beta1.SandboxClaim) {
@@ -312,34 +342,45 @@ func TestCreateFailures(t *testing.T) {
 			wantIs:  ErrTimeout,
 			wantMsg: []string{"to be bound", "Ready=False (WarmPoolNotFound: no pool)"},
 		},
+		// The SDK's list shows the Sandbox and its watch shows the
+		// delete: the wait fails at once, not at its timeout.
 		"sandbox deleted while waiting": {
 			onCreate: func(fc *fakeCluster, claim *extensionsv1beta1.SandboxClaim) {
 				fc.seed(newSandboxObj(claim.Namespace, "sb-1", false))
 				claim.Status.SandboxStatus.Name = "sb-1"
 				fc.updateClaim(claim)
-				time.Sleep(50 * time.Millisecond)
-				if err := fc.cs.Tracker().Delete(agentsv1beta1.SandboxesResource, claim.Namespace, "sb-1"); err != nil {
-					fc.t.Errorf("deleting sandbox: %v", err)
-				}
 			},
-			timeout: 5 * time.Second,
+			setup: func(fc *fakeCluster) {
+				fc.onFirstWatch("sandboxes", false, func() {
+					if err := fc.cs.Tracker().Delete(agentsv1beta1.SandboxesResource, "default", "sb-1"); err != nil {
+						fc.t.Errorf("deleting sandbox: %v", err)
+					}
+				})
+			},
+			timeout: time.Minute,
 			wantIs:  ErrSandboxDeleted,
 		},
 		"claim deleted while waiting": {
-			onCreate: func(fc *fakeCluster, claim *extensionsv1beta1.SandboxClaim) {
-				time.Sleep(30 * time.Millisecond)
-				if err := fc.cs.Tracker().Delete(extensionsv1beta1.SandboxClaimsResource, claim.Namespace, claim.Name); err != nil {
-					fc.t.Errorf("deleting claim: %v", err)
-				}
+			setup: func(fc *fakeCluster) {
+				fc.onFirstWatch("sandboxclaims", false, func() {
+					if err := fc.cs.Tracker().Delete(extensionsv1beta1.SandboxClaimsResource, "default", "sandbox-claim-00001"); err != nil {
+						fc.t.Errorf("deleting claim: %v", err)
+					}
+				})
 			},
-			timeout: 5 * time.Second,
+			timeout: time.Minute,
 			wantIs:  ErrSandboxDeleted,
 		},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			fc := newFakeCluster(t)
-			fc.onCreate = func(c *extensionsv1beta1.SandboxClaim) { tc.onCreate(fc, c) }
+			if tc.onCreate != nil {
+				fc.onCreate = func(c *extensionsv1beta1.SandboxClaim) { tc.onCreate(fc, c) }
+			}
+			if tc.setup != nil {
+				tc.setup(fc)
+			}
 			c := fc.client()
 			start := time.Now()
 			sb, err := c.Create(t.Context(), "pool", WithReadyTimeout(tc.timeout))
@@ -437,43 +478,77 @@ func TestCreateInvalidArguments(t *testing.T) {
 	}
 }
 
-// TestCreateRelistsAfterWatchError makes every first watch of a resource fail
-// with 410 Gone; the SDK must re-list and still see the sandbox turn Ready.
+// TestCreateRelistsAfterWatchError makes the first watch of each resource
+// fail with 410 Gone right after the change the SDK waits for (the claim
+// bound, then the Sandbox Ready): only a fresh list can show it.
 func TestCreateRelistsAfterWatchError(t *testing.T) {
 	fc := newFakeCluster(t)
-	var mu sync.Mutex
-	failed := map[string]bool{}
-	fc.cs.PrependWatchReactor("*", func(a k8stesting.Action) (bool, watch.Interface, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		res := a.GetResource().Resource
-		if failed[res] {
-			return false, nil, nil
+	const ns, claimName, sandboxName = "default", "sandbox-claim-00001", "warm-abcde"
+	sb := newSandboxObj(ns, sandboxName, false)
+	fc.onFirstWatch("sandboxclaims", true, func() {
+		fc.seed(sb)
+		obj, err := fc.cs.Tracker().Get(extensionsv1beta1.SandboxClaimsResource, ns, claimName)
+		if err != nil {
+			t.Errorf("getting the claim: %v", err)
+			return
 		}
-		failed[res] = true
-		w := watch.NewFakeWithChanSize(1, false)
-		w.Error(&apierrors.NewResourceExpired("too old").ErrStatus)
-		return true, w, nil
+		claim := obj.(*extensionsv1beta1.SandboxClaim).DeepCopy()
+		claim.Status.SandboxStatus.Name = sandboxName
+		fc.updateClaim(claim)
 	})
-	fc.onCreate = fc.bindWarm
-	sb, err := fc.client().Create(t.Context(), "pool")
+	fc.onFirstWatch("sandboxes", true, func() {
+		fc.updateSandbox(newSandboxObj(ns, sandboxName, true, "127.30.1.3"))
+	})
+	got, err := fc.client().Create(t.Context(), "pool", WithReadyTimeout(time.Minute))
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}
-	if sb.SandboxName() != "warm-abcde" {
-		t.Errorf("sandbox %q", sb.SandboxName())
+	if got.SandboxName() != sandboxName || got.PodIP() != "127.30.1.3" {
+		t.Errorf("sandbox %q pod IP %q", got.SandboxName(), got.PodIP())
 	}
-	watches := 0
+	lists := map[string]int{}
 	for _, a := range fc.cs.Actions() {
-		if a.GetVerb() == "watch" {
-			watches++
+		switch a.GetVerb() {
+		case "list":
+			lists[a.GetResource().Resource]++
+		case "watch":
 			if rv := a.(k8stesting.WatchAction).GetWatchRestrictions().ResourceVersion; rv == "" {
 				t.Errorf("watch without resourceVersion: %v", a)
 			}
 		}
 	}
-	if watches < 4 {
-		t.Errorf("got %d watches, want a second one per resource", watches)
+	want := map[string]int{"sandboxclaims": 2, "sandboxes": 2}
+	if d := cmp.Diff(want, lists); d != "" {
+		t.Errorf("lists per resource (-want,+got):\n%s", d)
+	}
+}
+
+// BenchmarkCreateBound measures what the SDK's own waiting adds to a Create
+// whose claim is bound, and whose Sandbox is Ready, when it is stored: a
+// create, then the first list of the claim and of the Sandbox. (Waiting for
+// each first list with WaitForCacheSync's 100 ms poll, as UntilWithSync
+// does, made this about 200 ms per Create.)
+func BenchmarkCreateBound(b *testing.B) {
+	cs := fake.NewSimpleClientset()
+	// Seeded under its resource: the tracker would guess "sandboxs".
+	if err := cs.Tracker().Create(agentsv1beta1.SandboxesResource, newSandboxObj("default", "sb", true, "127.30.0.9"), "default"); err != nil {
+		b.Fatal(err)
+	}
+	var seq atomic.Int32
+	cs.PrependReactor("create", "sandboxclaims", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		claim := a.(k8stesting.CreateAction).GetObject().(*extensionsv1beta1.SandboxClaim)
+		claim.Name = fmt.Sprintf("%s%05d", claim.GenerateName, seq.Add(1))
+		claim.Status.SandboxStatus.Name = "sb"
+		return false, nil, nil
+	})
+	c, err := NewClientForClientset(cs, WithRouterURL("http://127.0.0.1:1"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := c.Create(b.Context(), "pool"); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

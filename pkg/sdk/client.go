@@ -39,9 +39,8 @@ type Client struct {
 	http   *http.Client
 	// base is the parsed router URL; nil in direct mode.
 	base *url.URL
-	// watchBackoff and retryBackoff are test seams: they return the pause
-	// before the next watch re-list and before retry attempt i.
-	watchBackoff func(i int) time.Duration
+	// retryBackoff is a test seam: it returns the pause before retry
+	// attempt i.
 	retryBackoff func(i int) time.Duration
 }
 
@@ -97,7 +96,6 @@ func newClient(cs clientset.Interface, c clientConfig) (*Client, error) {
 		agents:       cs,
 		cfg:          c,
 		http:         newHTTPClient(c),
-		watchBackoff: watchBackoff,
 		retryBackoff: retryBackoff,
 	}
 	if c.routerURL != "" {

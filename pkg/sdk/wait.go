@@ -26,15 +26,20 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
 	"k8s.io/klog/v2"
 
+	clientset "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned"
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	extensionsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
 )
 
 // namedObject is a pointer to one of our API types.
 type namedObject interface {
+	runtime.Object
 	metav1.Object
 	comparable
 }
@@ -44,120 +49,107 @@ type namedObject interface {
 // returns done to stop watching, or an error to abort.
 type observeFunc[T namedObject] func(obj T, deleted bool) (done bool, err error)
 
-// watchNamed lists one object by name, hands it to observe, then watches
-// from the list's resourceVersion so no change between the two is lost. A
-// watch that fails or ends is replaced by a fresh list after a backoff
-// (100 ms doubling to 5 s, reset by any delivered event). It returns when
-// observe says done or fails, when ctx ends (ctx.Err()), or when the API
-// server rejects the request in a way retrying cannot fix.
+// watchNamed hands observe the object called name in namespace as the
+// first list shows it (nil when absent), then every change, until observe
+// says done or fails, ctx ends (ctx.Err()), or the API server rejects the
+// request in a way retrying cannot fix (that error).
+//
+// The list-then-watch, resuming a closed watch from its resourceVersion,
+// and the fresh list after a watch fails or expires (410 Gone) are
+// client-go's informer watcher, the machinery of watchtools.UntilWithSync;
+// its reflector also spaces the retries. Two things are our own:
+//
+//   - giving up: the reflector retries a Forbidden or a missing CRD for
+//     ever, so the ListerWatcher here ends the wait on those;
+//   - waiting for the first list: UntilWithSync waits with
+//     WaitForCacheSync, which polls every 100 ms. A Create waits twice (the
+//     claim, then its Sandbox), so that poll would add up to 200 ms to every
+//     claim, and a Sandbox deleted during the claim's poll would be missed
+//     by the Sandbox's list and the wait would run to its timeout instead of
+//     failing with ErrSandboxDeleted. The informer's HasSyncedChecker ends
+//     the wait as soon as the list is in the store.
 func watchNamed[T namedObject](
 	ctx context.Context,
-	name string,
-	list func(context.Context, metav1.ListOptions) ([]T, string, error),
+	cs clientset.Interface,
+	objType T,
+	namespace, name string,
+	list func(context.Context, metav1.ListOptions) (runtime.Object, error),
 	watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error),
 	observe observeFunc[T],
-	backoff func(int) time.Duration,
 ) error {
-	logger := klog.FromContext(ctx)
+	parent := ctx
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stopIfPermanent := func(err error) {
+		if err != nil && permanentAPIError(err) {
+			cancel(err)
+		}
+	}
 	// The field selector keeps the real API server's traffic to one
 	// object; the name checks below still filter, because not every
 	// implementation (the fake clientset among them) applies it.
 	selector := fields.OneTermEqualSelector("metadata.name", name).String()
-	failures := 0
-	for {
-		if failures > 0 {
-			if err := sleepCtx(ctx, backoff(failures)); err != nil {
-				return err
-			}
-		}
-		items, rv, err := list(ctx, metav1.ListOptions{FieldSelector: selector})
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if permanentAPIError(err) {
-				return err
-			}
-			logger.V(4).Info("List failed, retrying", "name", name, "err", err)
-			failures++
-			continue
-		}
-		var found T
-		for _, it := range items {
-			if it.GetName() == name {
-				found = it
-			}
-		}
-		if done, err := observe(found, false); done || err != nil {
-			return err
-		}
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			opts.FieldSelector = selector
+			obj, err := list(ctx, opts)
+			stopIfPermanent(err)
+			return obj, err
+		},
+		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+			opts.FieldSelector = selector
+			w, err := watchFn(ctx, opts)
+			stopIfPermanent(err)
+			return w, err
+		},
+	}
+	store, informer, events, stopped := watchtools.NewIndexerInformerWatcherWithLogger(
+		klog.FromContext(ctx), cache.ToListWatcherWithWatchListSemantics(lw, cs), objType)
+	// Stopping the watcher stops the informer; waiting for it keeps no
+	// reflector running (or calling list) after we return.
+	defer func() { <-stopped }()
+	defer events.Stop()
 
-		w, err := watchFn(ctx, metav1.ListOptions{
-			FieldSelector:       selector,
-			ResourceVersion:     rv,
-			AllowWatchBookmarks: true,
-		})
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if permanentAPIError(err) {
-				return err
-			}
-			logger.V(4).Info("Watch failed, re-listing", "name", name, "err", err)
-			failures++
-			continue
-		}
-		delivered, done, err := consume(ctx, w, name, observe)
-		w.Stop()
-		if done || err != nil {
-			return err
-		}
-		if ctx.Err() != nil {
+	err := func() error {
+		if !cache.WaitFor(ctx, "", informer.HasSyncedChecker()) {
 			return ctx.Err()
 		}
-		if delivered {
-			failures = 0
+		var first, zero T
+		obj, exists, err := store.GetByKey(cache.ObjectName{Namespace: namespace, Name: name}.String())
+		if err != nil {
+			return err
 		}
-		failures++
-	}
-}
-
-// consume reads one watch until it ends, fails, or observe is done.
-func consume[T namedObject](ctx context.Context, w watch.Interface, name string, observe observeFunc[T]) (delivered, done bool, err error) {
-	for {
-		select {
-		case <-ctx.Done():
-			return delivered, false, nil
-		case ev, ok := <-w.ResultChan():
-			if !ok {
-				return delivered, false, nil
-			}
-			switch ev.Type {
-			case watch.Error:
-				// Typically 410 Gone: the resourceVersion is too
-				// old. A fresh list recovers.
-				klog.FromContext(ctx).V(4).Info("Watch error, re-listing", "name", name, "status", apierrors.FromObject(ev.Object))
-				return delivered, false, nil
-			case watch.Bookmark:
-				continue
-			}
+		if exists {
+			first = obj.(T)
+		}
+		// The events below start again from the list's Added events,
+		// so observe may see a state twice; it judges each state on its
+		// own, so that does no harm.
+		if done, err := observe(first, false); done || err != nil {
+			return err
+		}
+		_, err = watchtools.UntilWithoutRetry(ctx, events, func(ev watch.Event) (bool, error) {
 			obj, ok := ev.Object.(T)
 			if !ok || obj.GetName() != name {
-				continue
+				return false, nil
 			}
-			delivered = true
-			var zero T
-			if ev.Type == watch.Deleted {
-				done, err = observe(zero, true)
-			} else {
-				done, err = observe(obj, false)
+			switch ev.Type {
+			case watch.Deleted:
+				return observe(zero, true)
+			case watch.Added, watch.Modified:
+				return observe(obj, false)
 			}
-			if done || err != nil {
-				return delivered, done, err
-			}
-		}
+			return false, nil
+		})
+		return err
+	}()
+	switch {
+	case parent.Err() != nil:
+		return parent.Err()
+	case ctx.Err() != nil:
+		return context.Cause(ctx)
 	}
+	return err
 }
 
 // permanentAPIError is true for rejections that a retry cannot fix: no
@@ -175,17 +167,9 @@ func (c *Client) waitForSandboxName(ctx context.Context, namespace, claimName st
 	var last *extensionsv1beta1.SandboxClaim
 	var name string
 	var podIPs []string
-	err := watchNamed(ctx, claimName,
-		func(ctx context.Context, opts metav1.ListOptions) ([]*extensionsv1beta1.SandboxClaim, string, error) {
-			l, err := claims.List(ctx, opts)
-			if err != nil {
-				return nil, "", err
-			}
-			out := make([]*extensionsv1beta1.SandboxClaim, len(l.Items))
-			for i := range l.Items {
-				out[i] = &l.Items[i]
-			}
-			return out, l.ResourceVersion, nil
+	err := watchNamed(ctx, c.agents, &extensionsv1beta1.SandboxClaim{}, namespace, claimName,
+		func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return claims.List(ctx, opts)
 		},
 		claims.Watch,
 		func(claim *extensionsv1beta1.SandboxClaim, deleted bool) (bool, error) {
@@ -200,8 +184,7 @@ func (c *Client) waitForSandboxName(ctx context.Context, namespace, claimName st
 				return true, nil
 			}
 			return false, nil
-		},
-		c.watchBackoff)
+		})
 	if err != nil {
 		return "", nil, waitError(ctx, err, fmt.Sprintf("claim %s/%s to be bound to a sandbox", namespace, claimName), claimConditions(last))
 	}
@@ -213,17 +196,9 @@ func (c *Client) waitForSandboxName(ctx context.Context, namespace, claimName st
 func (c *Client) waitForSandboxReady(ctx context.Context, namespace, name string, claimPodIPs []string) (*agentsv1beta1.Sandbox, error) {
 	sandboxes := c.agents.AgentsV1beta1().Sandboxes(namespace)
 	var last, ready *agentsv1beta1.Sandbox
-	err := watchNamed(ctx, name,
-		func(ctx context.Context, opts metav1.ListOptions) ([]*agentsv1beta1.Sandbox, string, error) {
-			l, err := sandboxes.List(ctx, opts)
-			if err != nil {
-				return nil, "", err
-			}
-			out := make([]*agentsv1beta1.Sandbox, len(l.Items))
-			for i := range l.Items {
-				out[i] = &l.Items[i]
-			}
-			return out, l.ResourceVersion, nil
+	err := watchNamed(ctx, c.agents, &agentsv1beta1.Sandbox{}, namespace, name,
+		func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return sandboxes.List(ctx, opts)
 		},
 		sandboxes.Watch,
 		func(sb *agentsv1beta1.Sandbox, deleted bool) (bool, error) {
@@ -241,8 +216,7 @@ func (c *Client) waitForSandboxReady(ctx context.Context, namespace, name string
 				return true, nil
 			}
 			return false, nil
-		},
-		c.watchBackoff)
+		})
 	if err != nil {
 		conds := "sandbox not observed"
 		if last != nil {
@@ -299,15 +273,6 @@ func formatConditions(conds []metav1.Condition) string {
 		parts = append(parts, p)
 	}
 	return strings.Join(parts, ", ")
-}
-
-// watchBackoff is the pause before re-list number i (i >= 1).
-func watchBackoff(i int) time.Duration {
-	d := 100 * time.Millisecond
-	for ; i > 1 && d < 5*time.Second; i-- {
-		d *= 2
-	}
-	return min(d, 5*time.Second)
 }
 
 // sleepCtx sleeps for d or until ctx ends, whichever is first.
