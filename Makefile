@@ -66,7 +66,7 @@ kind-load:
 release-manifests:
 	VERSION=$(VERSION) IMAGE_PREFIX=$(IMAGE_PREFIX) hack/release-manifests.sh
 
-## dev: build and start the local control plane, install the CRDs, print how to use it
+## dev: build and start the local control plane, the controller, the router and a process node (development only: sandboxes run as local processes), claim a sandbox, print how to use it
 dev:
 	hack/dev.sh
 
@@ -78,7 +78,7 @@ cluster-build:
 cluster-up:
 	hack/cluster-up.sh
 
-## cluster-down: stop exactly the processes cluster-up started
+## cluster-down: stop exactly the processes cluster-up and dev started (process node runtimes included)
 cluster-down:
 	hack/cluster-down.sh
 

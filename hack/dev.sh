@@ -4,22 +4,29 @@
 # starts them with fake nodes, installs the dev overlay (CRDs, namespace,
 # ServiceAccount and the release RBAC), runs the controller as a local
 # process under that RBAC, applies a sample Sandbox, a template with a warm
-# pool of three and a claim, waits until they are Ready and prints a tour.
+# pool of three and a claim on kwok nodes (Pods Running, nothing runs),
+# then starts the process node (a development kubelet that runs the sandbox
+# runtime as local processes, no isolation) and the router with its shipped
+# authorization, claims a sandbox from a warm pool on the process node, runs
+# a command in it through the router, and prints a tour.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "${ROOT}"
 source hack/local-cluster/lib.sh
 source hack/local-cluster/controller.sh
+source hack/local-cluster/dataplane.sh
 export GOTOOLCHAIN=local
 
-step() { printf '\n==> [%s/6] %s\n' "$1" "$2"; }
+step() { printf '\n==> [%s/8] %s\n' "$1" "$2"; }
+
+ROUTER_PORT=8090
 
 step 1 "Building etcd, Kubernetes ${KUBE_VERSION} and kwok from source (cached after the first run)"
 hack/local-cluster/build.sh
 eval "$(hack/local-cluster/env.sh)"
 
-step 2 "Building the controller"
-go build -o bin/ ./cmd/agent-sandbox-controller ./hack/local-cluster
+step 2 "Building the controller, the router, the sandbox runtime and the process node"
+go build -o bin/ ./cmd/agent-sandbox-controller ./cmd/sandbox-router ./cmd/sandbox-runtime ./hack/local-cluster ./hack/process-node
 
 step 3 "Starting the local control plane (etcd, kube-apiserver, controller manager, scheduler, 3 kwok nodes)"
 if [[ -f ${LOCAL_CLUSTER_STATE}/kubeconfig ]]; then
@@ -41,19 +48,69 @@ step 6 "Claiming a warm sandbox"
 "${kubectl[@]}" apply -f hack/dev/claim.yaml
 "${kubectl[@]}" wait --for=condition=Ready sandboxclaim/my-claim --timeout=90s
 "${kubectl[@]}" wait --for=jsonpath='{.status.readyReplicas}'=3 sandboxwarmpool/python-pool --timeout=90s
+
+step 7 "Starting the process node (DEVELOPMENT ONLY: sandboxes run as local processes, no isolation) and the router"
+start_process_node "${LOCAL_CLUSTER_STATE}"
+# Pod IPs here are loopback addresses, which the router refuses to dial
+# unless told otherwise; authorization stays the shipped one.
+start_local_router "${LOCAL_CLUSTER_STATE}" "${ROUTER_PORT}" 8092 9092
+"${kubectl[@]}" apply -f hack/dev/router-access.yaml >/dev/null
+token_file="${LOCAL_CLUSTER_STATE}/dev-agent.token"
+"${kubectl[@]}" create token dev-agent --audience "${ROUTER_AUDIENCE}" --duration 24h >"${token_file}"
+
+step 8 "Claiming a sandbox from the process node's warm pool and running a command in it through the router"
+"${kubectl[@]}" apply -f hack/dev/runtime-pool.yaml
+"${kubectl[@]}" wait --for=jsonpath='{.status.readyReplicas}'=2 sandboxwarmpool/runtime-pool --timeout=90s
+"${kubectl[@]}" apply -f hack/dev/runtime-claim.yaml
+"${kubectl[@]}" wait --for=condition=Ready sandboxclaim/my-runtime --timeout=90s
+sandbox=$("${kubectl[@]}" get sandboxclaim my-runtime -o jsonpath='{.status.sandbox.name}')
+ok=""
+for _ in $(seq 1 40); do
+  # The router learns of the claimed sandbox from its informers a moment
+  # after the claim is Ready.
+  if out=$(curl -fsS -H "Authorization: Bearer $(cat "${token_file}")" -H "X-Sandbox-ID: ${sandbox}" \
+    -H 'Content-Type: application/json' -d '{"command":"echo hello from the process node"}' \
+    "http://127.0.0.1:${ROUTER_PORT}/execute" 2>/dev/null); then
+    ok=1
+    break
+  fi
+  sleep 0.5
+done
+if [[ -z ${ok} ]]; then
+  echo "the router never reached sandbox ${sandbox}; logs: ${LOCAL_CLUSTER_STATE}/logs/{sandbox-router,process-node}.log" >&2
+  exit 1
+fi
+echo "${out}"
 echo
 "${kubectl[@]}" get sandboxclaims,sandboxes,sandboxwarmpools,networkpolicies
+"${kubectl[@]}" get pods -o wide
 
 cat <<MSG
 
 Everything is running: the control plane on 127.0.0.1, three fake nodes
-(kwok: pods become Running, no containers run), and the controller with the
-release RBAC. Stop it all with 'make cluster-down'.
+(kwok: pods become Running, no containers run), the controller with the
+release RBAC, the router on 127.0.0.1:${ROUTER_PORT} (authorization:
+subjectaccessreview), and the process node process-node-0, which runs the
+sandbox runtime of each of its Pods as a local process on a loopback IP.
+The process node is for development only: commands in its sandboxes run as
+you, with your files and network, isolated from nothing.
+Stop it all with 'make cluster-down'.
 
   export KUBECONFIG=${kubeconfig}
   alias kubectl=${KUBE_DIR}/kubectl
 
-A short tour:
+Run code in the claimed sandbox through the router (token of the
+ServiceAccount default/dev-agent, allowed to get sandboxes/proxy,
+audience ${ROUTER_AUDIENCE}; mint another with
+'kubectl create token dev-agent --audience ${ROUTER_AUDIENCE}'):
+  SB=\$(kubectl get sandboxclaim my-runtime -o jsonpath='{.status.sandbox.name}')
+  sbx() { p=\$1; shift; curl -sS -H "Authorization: Bearer \$(cat ${token_file})" -H "X-Sandbox-ID: \$SB" "http://127.0.0.1:${ROUTER_PORT}\$p" "\$@"; echo; }
+  sbx /execute -H 'Content-Type: application/json' -d '{"command":"python3 -c \\"print(6*7)\\""}'
+  sbx /upload -F 'file=@README.md;filename=notes/readme.md'
+  sbx /list/notes
+  sbx /download/notes%2Freadme.md -o /tmp/readme-from-sandbox.md && cmp README.md /tmp/readme-from-sandbox.md
+
+More of the tour:
   kubectl get sandboxclaim my-claim -o yaml        # status.sandbox.name: the warm member it took
   kubectl get sandboxes -L agents.x-k8s.io/launch-type
   kubectl scale sandboxwarmpool python-pool --replicas=5 && kubectl get swp -w
@@ -64,5 +121,7 @@ A short tour:
   kubectl events --for sandboxclaim/my-claim
   curl -s 127.0.0.1:8080/metrics | grep ^agent_sandbox
 
-Logs of every component, the controller's included: ${LOCAL_CLUSTER_STATE}/logs/
+Logs of every component, the controller, router and process node included:
+${LOCAL_CLUSTER_STATE}/logs/; each sandbox runtime's output:
+${LOCAL_CLUSTER_STATE}/process-node/pods/<pod UID>/runtime.log
 MSG
