@@ -17,6 +17,7 @@ limitations under the License.
 package runtime
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -94,7 +95,7 @@ func (s *Server) execTimeout(requested *float64) time.Duration {
 // as its error. Children that leave the group (setsid) survive, as they
 // would under the legacy runtime; if they keep the pipes open, output is
 // read for at most DrainTimeout after the command exited.
-func (s *Server) runCommand(ctx context.Context, command string, timeout time.Duration, onOutput func(outputStream, []byte)) (int, error) {
+func (s *Server) runCommand(ctx context.Context, command string, stdin []byte, timeout time.Duration, onOutput func(outputStream, []byte)) (int, error) {
 	argv, err := ShellSplit(command)
 	if err != nil {
 		return 0, err
@@ -133,6 +134,11 @@ func (s *Server) runCommand(ctx context.Context, command string, timeout time.Du
 	cmd.Dir = s.baseDir
 	cmd.Stdout = stdoutW
 	cmd.Stderr = stderrW
+	if len(stdin) > 0 {
+		// exec copies it into a pipe; Wait waits for that copy, which a
+		// group kill (timeout, client gone) ends like the command.
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	startErr := cmd.Start()
 	// The child has its copies; ours must go or the readers never see EOF.

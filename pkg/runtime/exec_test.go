@@ -19,7 +19,9 @@ package runtime
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -291,5 +293,42 @@ func TestExecuteBackgroundChildHoldingPipes(t *testing.T) {
 	}
 	if !processAlive(pid) {
 		t.Errorf("background child was killed")
+	}
+}
+
+func TestExecuteStdin(t *testing.T) {
+	f := newFixture(t, Options{})
+	// Binary bytes and more than a pipe buffer: the copy must not stall.
+	big := strings.Repeat("0123456789abcdef", 8192) + "\x00\xff"
+	for name, tc := range map[string]struct {
+		body, stdout string
+	}{
+		"stdin":         {fmt.Sprintf(`{"command":"cat","stdin_base64":%q}`, base64.StdEncoding.EncodeToString([]byte("hello\n"))), "hello\n"},
+		"binary, large": {fmt.Sprintf(`{"command":"wc -c","stdin_base64":%q}`, base64.StdEncoding.EncodeToString([]byte(big))), fmt.Sprintf("%d\n", len(big))},
+		"absent":        {`{"command":"cat"}`, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			got := f.execute(t, tc.body)
+			var res executeResult
+			if err := json.Unmarshal([]byte(got.body), &res); err != nil {
+				t.Fatalf("%v: %s", err, got.body)
+			}
+			if strings.TrimLeft(res.Stdout, " ") != tc.stdout || res.ExitCode != 0 {
+				t.Errorf("result = %+v, want stdout %q", res, tc.stdout)
+			}
+		})
+	}
+	t.Run("stream", func(t *testing.T) {
+		_, lines := startStream(t.Context(), t, f, fmt.Sprintf(`{"command":"cat","stdin_base64":%q}`, base64.StdEncoding.EncodeToString([]byte("streamed"))))
+		var out string
+		for _, l := range collect(lines) {
+			out += l.Data
+		}
+		if out != "streamed" {
+			t.Errorf("streamed stdout %q, want %q", out, "streamed")
+		}
+	})
+	if got := f.execute(t, `{"command":"cat","stdin_base64":"not base64!"}`); got.status != http.StatusUnprocessableEntity {
+		t.Errorf("bad base64: status %d, want 422", got.status)
 	}
 }

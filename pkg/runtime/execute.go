@@ -32,6 +32,10 @@ type executeRequest struct {
 	// TimeoutSeconds is our extension; absent, non-positive or above the
 	// maximum, see Server.execTimeout.
 	TimeoutSeconds *float64 `json:"timeout_seconds"`
+	// Stdin is our extension as well: the command's standard input,
+	// base64 (encoding/json's []byte), so binary input survives JSON.
+	// Absent, the command reads an empty stdin.
+	Stdin []byte `json:"stdin_base64"`
 }
 
 // executeResult is the /execute response, success or failure.
@@ -86,7 +90,7 @@ func (s *Server) handleExecute(w http.ResponseWriter, r *http.Request) {
 	}
 	stdout := &cappedBuffer{max: s.maxOutput}
 	stderr := &cappedBuffer{max: s.maxOutput}
-	code, err := s.runCommand(r.Context(), *req.Command, s.execTimeout(req.TimeoutSeconds), func(stream outputStream, chunk []byte) {
+	code, err := s.runCommand(r.Context(), *req.Command, req.Stdin, s.execTimeout(req.TimeoutSeconds), func(stream outputStream, chunk []byte) {
 		if stream == stderrStream {
 			stderr.Write(chunk)
 		} else {
@@ -178,7 +182,7 @@ func (s *Server) handleExecuteStream(w http.ResponseWriter, r *http.Request) {
 			send(streamEvent{Type: stream.String(), Data: string(complete)})
 		}
 	}
-	code, err := s.runCommand(ctx, *req.Command, timeout, sendChunk)
+	code, err := s.runCommand(ctx, *req.Command, req.Stdin, timeout, sendChunk)
 	for stream, rest := range pending {
 		if len(rest) > 0 {
 			send(streamEvent{Type: outputStream(stream).String(), Data: string(rest)})

@@ -49,23 +49,12 @@ const ClaimGenerateName = "sandbox-claim-"
 // ErrClaimFailed (the create was refused), ErrTimeout (with the last observed
 // conditions), ErrSandboxDeleted, or ctx's error.
 func (c *Client) Create(ctx context.Context, warmPool string, opts ...CreateOption) (*Sandbox, error) {
-	cc := createConfig{namespace: c.cfg.namespace, readyTimeout: c.cfg.readyTimeout}
-	for _, o := range opts {
-		if o != nil {
-			o.applyCreate(&cc)
-		}
-	}
-	if err := cc.validate(warmPool); err != nil {
-		return nil, prefixed(cc.namespace, "", fmt.Errorf("%w: %w", ErrInvalidArgument, err))
-	}
-	claim := buildClaim(warmPool, cc, time.Now())
-	created, err := c.agents.ExtensionsV1beta1().SandboxClaims(cc.namespace).Create(ctx, claim, metav1.CreateOptions{})
+	cc := newCreateConfig(c, opts)
+	created, err := c.createClaim(ctx, warmPool, cc)
 	if err != nil {
-		return nil, prefixed(cc.namespace, "", fmt.Errorf("%w: warm pool %q: %w", ErrClaimFailed, warmPool, err))
+		return nil, err
 	}
 	logger := klog.FromContext(ctx).WithValues("claim", klog.KObj(created))
-	logger.V(2).Info("Created sandbox claim", "warmPool", warmPool)
-
 	sb := newSandbox(c, created.Namespace, created.Name)
 	if sb.namespace == "" {
 		// The fake clientset does not default the namespace.
@@ -79,6 +68,36 @@ func (c *Client) Create(ctx context.Context, warmPool string, opts ...CreateOpti
 	}
 	logger.V(2).Info("Sandbox ready", "sandbox", sb.sandboxName, "podIP", sb.podIP)
 	return sb, nil
+}
+
+// CreateClaim creates the claim that Create would and returns it without
+// waiting for a sandbox; Attach with WithWaitForReady waits later. The
+// claim is not deleted on any later failure: it is the caller's.
+func (c *Client) CreateClaim(ctx context.Context, warmPool string, opts ...CreateOption) (*extensionsv1beta1.SandboxClaim, error) {
+	return c.createClaim(ctx, warmPool, newCreateConfig(c, opts))
+}
+
+func newCreateConfig(c *Client, opts []CreateOption) createConfig {
+	cc := createConfig{namespace: c.cfg.namespace, readyTimeout: c.cfg.readyTimeout}
+	for _, o := range opts {
+		if o != nil {
+			o.applyCreate(&cc)
+		}
+	}
+	return cc
+}
+
+func (c *Client) createClaim(ctx context.Context, warmPool string, cc createConfig) (*extensionsv1beta1.SandboxClaim, error) {
+	if err := cc.validate(warmPool); err != nil {
+		return nil, prefixed(cc.namespace, cc.claimName, fmt.Errorf("%w: %w", ErrInvalidArgument, err))
+	}
+	claim := buildClaim(warmPool, cc, time.Now())
+	created, err := c.agents.ExtensionsV1beta1().SandboxClaims(cc.namespace).Create(ctx, claim, metav1.CreateOptions{})
+	if err != nil {
+		return nil, prefixed(cc.namespace, cc.claimName, fmt.Errorf("%w: warm pool %q: %w", ErrClaimFailed, warmPool, err))
+	}
+	klog.FromContext(ctx).V(2).Info("Created sandbox claim", "claim", klog.KObj(created), "warmPool", warmPool)
+	return created, nil
 }
 
 // waitUntilReady resolves the claim's Sandbox and waits for it to be Ready,
@@ -112,11 +131,8 @@ func (c *Client) Attach(ctx context.Context, claimName string, opts ...AttachOpt
 		}
 	}
 	sb := newSandbox(c, cc.namespace, claimName)
-	if msgs := validation.IsDNS1123Label(cc.namespace); len(msgs) > 0 {
-		return nil, sb.wrap(fmt.Errorf("%w: namespace %q: %v", ErrInvalidArgument, cc.namespace, msgs))
-	}
-	if msgs := validation.IsDNS1123Subdomain(claimName); len(msgs) > 0 {
-		return nil, sb.wrap(fmt.Errorf("%w: claim name %q: %v", ErrInvalidArgument, claimName, msgs))
+	if err := validateClaimRef(cc.namespace, claimName); err != nil {
+		return nil, sb.wrap(err)
 	}
 	if cc.waitForReady {
 		if err := c.waitUntilReady(ctx, sb, cc.readyTimeout); err != nil {
@@ -163,6 +179,11 @@ func (cc *createConfig) validate(warmPool string) error {
 	if msgs := validation.IsDNS1123Label(cc.namespace); len(msgs) > 0 {
 		errs = append(errs, fmt.Errorf("namespace %q: %v", cc.namespace, msgs))
 	}
+	if cc.claimName != "" {
+		if msgs := validation.IsDNS1123Subdomain(cc.claimName); len(msgs) > 0 {
+			errs = append(errs, fmt.Errorf("claim name %q: %v", cc.claimName, msgs))
+		}
+	}
 	if cc.readyTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("ready timeout must be positive, got %v", cc.readyTimeout))
 	}
@@ -195,14 +216,17 @@ func buildClaim(warmPool string, cc createConfig, now time.Time) *extensionsv1be
 
 	claim := &extensionsv1beta1.SandboxClaim{
 		ObjectMeta: metav1.ObjectMeta{
-			GenerateName: ClaimGenerateName,
-			Namespace:    cc.namespace,
-			Labels:       labels,
-			Annotations:  annotations,
+			Name:        cc.claimName,
+			Namespace:   cc.namespace,
+			Labels:      labels,
+			Annotations: annotations,
 		},
 		Spec: extensionsv1beta1.SandboxClaimSpec{
 			WarmPoolRef: extensionsv1beta1.SandboxWarmPoolRef{Name: warmPool},
 		},
+	}
+	if cc.claimName == "" {
+		claim.GenerateName = ClaimGenerateName
 	}
 	if cc.shutdownTime != nil || cc.ttlAfterFinished != nil || cc.shutdownPolicy != "" {
 		lc := &extensionsv1beta1.Lifecycle{ShutdownPolicy: cc.shutdownPolicy}

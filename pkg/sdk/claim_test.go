@@ -768,14 +768,15 @@ func TestPickPodIP(t *testing.T) {
 func TestNewClientValidation(t *testing.T) {
 	cs := fake.NewSimpleClientset()
 	for name, opts := range map[string][]ClientOption{
-		"no transport":        nil,
-		"both transports":     {WithRouterURL("http://r"), WithDirectPodIP()},
-		"token in direct":     {WithDirectPodIP(), WithBearerToken("t")},
-		"bad scheme":          {WithRouterURL("ftp://r")},
-		"no host":             {WithRouterURL("http://")},
-		"query in router URL": {WithRouterURL("http://r/?a=b")},
-		"bad port":            {WithDirectPodIP(), WithServerPort(0)},
-		"zero timeout":        {WithDirectPodIP(), WithPerAttemptTimeout(0)},
+		"no transport":                     nil,
+		"both transports":                  {WithRouterURL("http://r"), WithDirectPodIP()},
+		"control plane only with a router": {WithControlPlaneOnly(), WithRouterURL("http://r")},
+		"token in direct":                  {WithDirectPodIP(), WithBearerToken("t")},
+		"bad scheme":                       {WithRouterURL("ftp://r")},
+		"no host":                          {WithRouterURL("http://")},
+		"query in router URL":              {WithRouterURL("http://r/?a=b")},
+		"bad port":                         {WithDirectPodIP(), WithServerPort(0)},
+		"zero timeout":                     {WithDirectPodIP(), WithPerAttemptTimeout(0)},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := NewClientForClientset(cs, opts...); !errors.Is(err, ErrInvalidArgument) {

@@ -113,8 +113,10 @@ func (c *clientConfig) validate() error {
 	switch {
 	case c.routerURL != "" && c.directPodIP:
 		errs = append(errs, errors.New("WithRouterURL and WithDirectPodIP exclude each other"))
-	case c.routerURL == "" && !c.directPodIP:
-		errs = append(errs, errors.New("no transport: give WithRouterURL or WithDirectPodIP"))
+	case c.controlPlaneOnly && (c.routerURL != "" || c.directPodIP):
+		errs = append(errs, errors.New("WithControlPlaneOnly excludes WithRouterURL and WithDirectPodIP"))
+	case c.routerURL == "" && !c.directPodIP && !c.controlPlaneOnly:
+		errs = append(errs, errors.New("no transport: give WithRouterURL or WithDirectPodIP (or WithControlPlaneOnly)"))
 	case c.routerURL != "":
 		u, err := url.Parse(c.routerURL)
 		switch {

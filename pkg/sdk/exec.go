@@ -46,6 +46,9 @@ type execRequest struct {
 	// TimeoutSeconds is our runtime's extension; the legacy runtime
 	// ignores unknown fields.
 	TimeoutSeconds *int64 `json:"timeout_seconds,omitempty"`
+	// Stdin is our runtime's extension too; encoding/json sends a
+	// []byte as base64, so any bytes survive the JSON string.
+	Stdin []byte `json:"stdin_base64,omitempty"`
 }
 
 // Run runs cmd in the sandbox (POST execute) and returns its output once it
@@ -91,7 +94,7 @@ func (s *Sandbox) execRequest(op, endpoint, cmd string, cc callConfig) (request,
 	if cc.commandTimeout < 0 {
 		return request{}, fmt.Errorf("%s: %w: negative command timeout", op, ErrInvalidArgument)
 	}
-	body := execRequest{Command: cmd}
+	body := execRequest{Command: cmd, Stdin: cc.stdin}
 	if cc.commandTimeout > 0 {
 		// Whole seconds, rounded up, so a runtime that parses an
 		// integer accepts it and the command never gets less time.

@@ -67,6 +67,7 @@ type clientConfig struct {
 	maxUploadSize     int64
 	userAgent         string
 	noPodIPHint       bool
+	controlPlaneOnly  bool
 }
 
 func defaultClientConfig() clientConfig {
@@ -100,6 +101,14 @@ func WithRouterURL(base string) ClientOption {
 // reach pod IPs.
 func WithDirectPodIP() ClientOption {
 	return func(c *clientConfig) { c.directPodIP = true }
+}
+
+// WithControlPlaneOnly builds a Client that only manages claims (Create,
+// CreateClaim, Attach, Suspend, Resume, DeleteClaim) and has no way to reach
+// a runtime: its handles' runtime operations fail with ErrInvalidArgument.
+// It spares tools that never run a command from locating a router.
+func WithControlPlaneOnly() ClientOption {
+	return func(c *clientConfig) { c.controlPlaneOnly = true }
 }
 
 // WithBearerToken sends "Authorization: Bearer <token>" to the router.
@@ -199,7 +208,8 @@ type createConfig struct {
 	shutdownTime     *time.Time
 	ttlAfterFinished *time.Duration
 	shutdownPolicy   extensionsv1beta1.ShutdownPolicy
-	waitForReady     bool // Attach only
+	claimName        string
+	waitForReady     bool // Attach, Suspend and Resume only
 }
 
 // CreateOption configures Create.
@@ -236,6 +246,13 @@ func WithNamespace(ns string) SandboxOption {
 // one Attach with WithWaitForReady).
 func WithReadyTimeout(d time.Duration) SandboxOption {
 	return sandboxOption(func(c *createConfig) { c.readyTimeout = d })
+}
+
+// WithClaimName gives the claim this name instead of a generated one
+// (generateName "sandbox-claim-"). A claim of that name that exists already
+// makes the create fail with ErrClaimFailed.
+func WithClaimName(name string) CreateOption {
+	return createOption(func(c *createConfig) { c.claimName = name })
 }
 
 // WithLabels adds labels to the claim. The SDK's created-by label wins over a
@@ -310,6 +327,7 @@ type callConfig struct {
 	maxAttempts    int
 	commandTimeout time.Duration
 	maxBytes       int64
+	stdin          []byte
 }
 
 // CallOption configures one operation on a Sandbox.
@@ -339,6 +357,13 @@ func WithMaxAttempts(n int) CallOption {
 // runtime answers Run only when the command is done.
 func WithCommandTimeout(d time.Duration) CallOption {
 	return func(c *callConfig) { c.commandTimeout = d }
+}
+
+// WithStdin hands data to the command of Run or Stream as its standard
+// input (the "stdin_base64" field, our runtime's extension; without it the
+// command's stdin is empty). The legacy runtime ignores the field.
+func WithStdin(data []byte) CallOption {
+	return func(c *callConfig) { c.stdin = data }
 }
 
 // WithMaxBytes overrides the client's download cap for one Read.

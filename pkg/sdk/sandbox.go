@@ -54,6 +54,7 @@ type Sandbox struct {
 	sandboxName string
 	podName     string
 	podIP       string
+	launchType  string
 	annotations map[string]string
 	// readyAt is when the handle saw the Sandbox Ready; the router may
 	// lag behind it for a moment (see routeSettleWindow).
@@ -87,6 +88,7 @@ func (s *Sandbox) setIdentity(sb *agentsv1beta1.Sandbox, claimPodIPs []string) {
 	if s.podIP == "" {
 		s.podIP = pickPodIP(claimPodIPs)
 	}
+	s.launchType = sb.Labels[agentsv1beta1.LaunchTypeLabel]
 	s.annotations = maps.Clone(sb.Annotations)
 	s.readyAt = time.Now()
 }
@@ -126,6 +128,11 @@ func (s *Sandbox) PodName() string { return s.podName }
 // PodIP returns the Pod IP recorded when the sandbox became Ready (IPv4
 // preferred), or "" if none was published.
 func (s *Sandbox) PodIP() string { return s.podIP }
+
+// LaunchType returns how the claim got its sandbox: "warm" (adopted from
+// the warm pool) or "cold" (created for it), from the Sandbox's
+// agents.x-k8s.io/launch-type label; "" if the controller set none.
+func (s *Sandbox) LaunchType() string { return s.launchType }
 
 // Annotations returns a copy of the Sandbox's annotations as they were when
 // it became Ready.

@@ -236,6 +236,9 @@ func (s *Sandbox) url(endpoint string) (string, error) {
 		return "http://" + net.JoinHostPort(s.podIP, strconv.Itoa(cfg.serverPort)) + "/" + endpoint, nil
 	}
 	base := s.client.base
+	if base == nil {
+		return "", fmt.Errorf("%w: the client was built WithControlPlaneOnly and cannot reach a runtime", ErrInvalidArgument)
+	}
 	// EscapedPath keeps the router's own prefix as given; the endpoint is
 	// escaped already and must reach the wire byte for byte.
 	return base.Scheme + "://" + base.Host + strings.TrimSuffix(base.EscapedPath(), "/") + "/" + endpoint, nil

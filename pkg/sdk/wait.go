@@ -194,6 +194,14 @@ func (c *Client) waitForSandboxName(ctx context.Context, namespace, claimName st
 // waitForSandboxReady watches the Sandbox until it is Ready (and, in direct
 // mode, has a pod IP to dial).
 func (c *Client) waitForSandboxReady(ctx context.Context, namespace, name string, claimPodIPs []string) (*agentsv1beta1.Sandbox, error) {
+	return c.waitForSandbox(ctx, namespace, name, "become Ready", func(sb *agentsv1beta1.Sandbox) bool {
+		return c.sandboxServes(sb, claimPodIPs)
+	})
+}
+
+// waitForSandbox watches the Sandbox until done holds for it; what names
+// the awaited state in a timeout error ("sandbox x/y to <what>").
+func (c *Client) waitForSandbox(ctx context.Context, namespace, name, what string, done func(*agentsv1beta1.Sandbox) bool) (*agentsv1beta1.Sandbox, error) {
 	sandboxes := c.agents.AgentsV1beta1().Sandboxes(namespace)
 	var last, ready *agentsv1beta1.Sandbox
 	err := watchNamed(ctx, c.agents, &agentsv1beta1.Sandbox{}, namespace, name,
@@ -211,7 +219,7 @@ func (c *Client) waitForSandboxReady(ctx context.Context, namespace, name string
 				return false, nil
 			}
 			last = sb
-			if c.sandboxServes(sb, claimPodIPs) {
+			if done(sb) {
 				ready = sb
 				return true, nil
 			}
@@ -222,7 +230,7 @@ func (c *Client) waitForSandboxReady(ctx context.Context, namespace, name string
 		if last != nil {
 			conds = formatConditions(last.Status.Conditions)
 		}
-		return nil, waitError(ctx, err, fmt.Sprintf("sandbox %s/%s to become Ready", namespace, name), conds)
+		return nil, waitError(ctx, err, fmt.Sprintf("sandbox %s/%s to %s", namespace, name, what), conds)
 	}
 	return ready, nil
 }
