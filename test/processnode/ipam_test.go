@@ -69,25 +69,25 @@ func TestIPAMReserveAfterRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, tc := range map[string]struct {
+	// Steps, in order: each depends on what the earlier ones reserved.
+	for _, step := range []struct {
+		name    string
 		uid     types.UID
 		ip      string
 		wantErr bool
 	}{
-		"inside":          {uid: "a", ip: "127.100.16.7"},
-		"same again":      {uid: "a", ip: "127.100.16.7"},
-		"taken":           {uid: "b", ip: "127.100.16.7", wantErr: true},
-		"second for a":    {uid: "a", ip: "127.100.16.8", wantErr: true},
-		"network address": {uid: "c", ip: "127.100.16.0", wantErr: true},
-		"broadcast":       {uid: "c", ip: "127.100.31.255", wantErr: true},
-		"outside":         {uid: "c", ip: "127.100.32.1", wantErr: true},
+		{name: "inside", uid: "a", ip: "127.100.16.7"},
+		{name: "same again", uid: "a", ip: "127.100.16.7"},
+		{name: "taken", uid: "b", ip: "127.100.16.7", wantErr: true},
+		{name: "second for a", uid: "a", ip: "127.100.16.8", wantErr: true},
+		{name: "network address", uid: "c", ip: "127.100.16.0", wantErr: true},
+		{name: "broadcast", uid: "c", ip: "127.100.31.255", wantErr: true},
+		{name: "outside", uid: "c", ip: "127.100.32.1", wantErr: true},
 	} {
-		t.Run(name, func(t *testing.T) {
-			err := a.reserve(tc.uid, netip.MustParseAddr(tc.ip))
-			if (err != nil) != tc.wantErr {
-				t.Fatalf("reserve(%s, %s) = %v, want error %v", tc.uid, tc.ip, err, tc.wantErr)
-			}
-		})
+		err := a.reserve(step.uid, netip.MustParseAddr(step.ip))
+		if (err != nil) != step.wantErr {
+			t.Fatalf("%s: reserve(%s, %s) = %v, want error %v", step.name, step.uid, step.ip, err, step.wantErr)
+		}
 	}
 	// A reserved address is skipped by allocation.
 	for i := range 10 {
