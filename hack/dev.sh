@@ -109,6 +109,9 @@ audience ${ROUTER_AUDIENCE}; mint another with
   sbx /upload -F 'file=@README.md;filename=notes/readme.md'
   sbx /list/notes
   sbx /download/notes%2Freadme.md -o /tmp/readme-from-sandbox.md && cmp README.md /tmp/readme-from-sandbox.md
+  kubectl patch sandbox \$SB --type merge -p '{"spec":{"operatingMode":"Suspended"}}'   # the runtime is killed
+  kubectl patch sandbox \$SB --type merge -p '{"spec":{"operatingMode":"Running"}}' && kubectl wait --for=condition=Ready sandbox/\$SB
+  sbx /list/notes                                  # still there: /app is a PersistentVolumeClaim
 
 More of the tour:
   kubectl get sandboxclaim my-claim -o yaml        # status.sandbox.name: the warm member it took

@@ -46,6 +46,7 @@ func main() {
 	nodes := flag.String("nodes", processnode.DefaultNodeName, "comma-separated names of the Nodes to register")
 	slot := flag.Int("pod-cidr-slot", 0, "pod CIDR slot of the control plane (0 for make dev)")
 	probe := flag.Duration("probe-period", 2*time.Second, "how often a Ready runtime's health is checked")
+	provision := flag.Bool("provision", true, "create the StorageClass "+processnode.StorageClassName+" and provision its PersistentVolumeClaims as directories of the state directory")
 	killOnExit := flag.Bool("kill-runtimes-on-exit", false, "have the kernel kill the runtimes if this process dies; off, a restarted node adopts them")
 	flag.Parse()
 
@@ -66,6 +67,7 @@ func main() {
 	n, err := processnode.Start(ctx, processnode.Options{
 		Config: cfg, Nodes: strings.Split(*nodes, ","), PodCIDRSlot: *slot,
 		RuntimeBinary: *runtimeBin, StateDir: dir, ProbePeriod: *probe, KillRuntimesOnExit: *killOnExit,
+		Provision: *provision,
 	})
 	if err != nil {
 		logger.Error(err, "Starting process node")

@@ -120,6 +120,11 @@ type Options struct {
 	KillRuntimesOnExit bool
 	// Workers is the number of Pods handled at once (default 4).
 	Workers int
+	// Provision creates the StorageClass StorageClassName and provisions
+	// its PersistentVolumeClaims (see provisioner), so sandboxes on the
+	// process node can have volumes that outlive their Pods. Only one
+	// process node of a cluster should provision.
+	Provision bool
 }
 
 // nodeAgent is one registered Node.
@@ -140,6 +145,7 @@ type Node struct {
 	nodes []*nodeAgent
 	queue workqueue.TypedRateLimitingInterface[cache.ObjectName]
 	probe *http.Client
+	prov  *provisioner
 
 	mu      sync.Mutex
 	records map[types.UID]*record
@@ -262,6 +268,11 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 	if err := n.recover(ctx); err != nil {
 		return nil, err
 	}
+	if opts.Provision {
+		if n.prov, err = n.startProvisioner(ctx); err != nil {
+			return nil, err
+		}
+	}
 	for _, a := range n.nodes {
 		n.wg.Go(func() {
 			wait.UntilWithContext(ctx, func(ctx context.Context) { n.renewLease(ctx, a) }, leaseRenewPeriod)
@@ -308,11 +319,17 @@ func (n *Node) shutdown(killRuntimes bool) {
 	n.stopOnce.Do(func() {
 		n.cancel()
 		n.queue.ShutDown()
+		if n.prov != nil {
+			n.prov.queue.ShutDown()
+		}
 		n.wg.Wait()
 		for _, a := range n.nodes {
 			if a.factory != nil {
 				a.factory.Shutdown()
 			}
+		}
+		if n.prov != nil {
+			n.prov.factory.Shutdown()
 		}
 		if killRuntimes {
 			n.mu.Lock()

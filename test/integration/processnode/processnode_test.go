@@ -34,9 +34,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/ptr"
 
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/test/integration/framework"
@@ -359,4 +361,75 @@ func runtimesUnder(t *testing.T, dir string) []int {
 		}
 	}
 	return pids
+}
+
+// TestVolumeSurvivesSuspendAndResume: a PersistentVolumeClaim of the
+// process node's StorageClass is provisioned, the runtime's base dir is
+// its directory, a file written there is found again after suspend and
+// resume, and deleting the claim deletes the volume and its directory.
+func TestVolumeSurvivesSuspendAndResume(t *testing.T) {
+	env := framework.Setup(t)
+	framework.StartSandboxController(t, env)
+	node := processnode.StartForTest(t, env.Config, processnode.Options{
+		Nodes: []string{nodeName(env)}, PodCIDRSlot: framework.PodCIDRSlot(), Provision: true,
+	})
+	ctx := context.Background()
+	sb := newSandbox(env.Namespace, "keeper", nodeName(env))
+	sb.Spec.VolumeClaimTemplates = []agentsv1beta1.PersistentVolumeClaimTemplate{{
+		EmbeddedObjectMetadata: agentsv1beta1.EmbeddedObjectMetadata{Name: "workspace"},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			StorageClassName: ptr.To(processnode.StorageClassName),
+			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+		},
+	}}
+	sb.Spec.PodTemplate.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "workspace", MountPath: "/app"}}
+	if _, err := env.Agents.AgentsV1beta1().Sandboxes(env.Namespace).Create(ctx, sb, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pod := waitReady(t, env, "keeper")
+	if out, code := execute(t, pod.Status.PodIP, `sh -c "echo kept > notes.txt"`); code != 0 {
+		t.Fatalf("writing a file: exit code %d, %q", code, out)
+	}
+	var pvc *corev1.PersistentVolumeClaim
+	for _, v := range pod.Spec.Volumes {
+		if v.PersistentVolumeClaim != nil {
+			var err error
+			if pvc, err = env.Kube.CoreV1().PersistentVolumeClaims(env.Namespace).Get(ctx, v.PersistentVolumeClaim.ClaimName, metav1.GetOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if pvc == nil || pvc.Spec.VolumeName == "" {
+		t.Fatalf("the pod's claim is not bound: %+v", pvc)
+	}
+	volumeDir := filepath.Join(node.StateDir(), "volumes", string(pvc.UID))
+	if b, err := os.ReadFile(filepath.Join(volumeDir, "notes.txt")); err != nil || string(b) != "kept\n" {
+		t.Fatalf("the file is not in the claim's directory %s: %q, %v", volumeDir, b, err)
+	}
+	pid := runtimePID(t, node, pod)
+
+	setMode(t, env, "keeper", agentsv1beta1.SandboxOperatingModeSuspended)
+	waitPodGone(t, env, "keeper", pod.UID)
+	waitProcessGone(t, pid)
+	setMode(t, env, "keeper", agentsv1beta1.SandboxOperatingModeRunning)
+	resumed := waitReady(t, env, "keeper")
+	if out, code := execute(t, resumed.Status.PodIP, "cat notes.txt"); out != "kept\n" || code != 0 {
+		t.Fatalf("after resume: cat notes.txt = %q, exit code %d", out, code)
+	}
+
+	if err := env.Agents.AgentsV1beta1().Sandboxes(env.Namespace).Delete(ctx, "keeper", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitPodGone(t, env, "keeper", resumed.UID)
+	if err := env.Kube.CoreV1().PersistentVolumeClaims(env.Namespace).Delete(ctx, pvc.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		t.Fatal(err)
+	}
+	poll(t, "the released volume deleted", func(ctx context.Context) (bool, error) {
+		_, err := env.Kube.CoreV1().PersistentVolumes().Get(ctx, pvc.Spec.VolumeName, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+	if _, err := os.Lstat(volumeDir); !os.IsNotExist(err) {
+		t.Errorf("the volume's directory %s is still there: %v", volumeDir, err)
+	}
 }
