@@ -116,6 +116,7 @@ type Controller struct {
 	expectations *controller.Expectations
 	opts         Options
 	writeBehind  *writeBehind
+	status       *controller.StatusWriter[agentsv1beta1.SandboxStatus]
 
 	// syncHandler is sync, replaceable in tests.
 	syncHandler controller.SyncFunc
@@ -158,6 +159,10 @@ func NewController(ctx context.Context, kube kubernetes.Interface, sandboxes San
 		opts:          opts,
 		writeBehind:   newWriteBehind(opts.WriteBehindWindow),
 	}
+	c.status = controller.NewStatusWriter[agentsv1beta1.SandboxStatus](func(ctx context.Context, namespace, name string, patch []byte) error {
+		_, err := sandboxes(namespace).Patch(ctx, name, mergePatch, patch, metav1.PatchOptions{FieldManager: FieldManager}, "status")
+		return err
+	}, nil, nil)
 	c.syncHandler = c.sync
 
 	if err := podInformer.Informer().AddIndexers(cache.Indexers{podNameHashIndex: indexByNameHash}); err != nil {
@@ -278,6 +283,7 @@ func (c *Controller) onSandboxDeleted(obj any) {
 		return
 	}
 	c.forget(key.String())
+	c.status.Forget(obj)
 	c.queue.Add(key)
 }
 

@@ -124,35 +124,37 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeueAft
 			}
 		}
 	}
-	if wait := c.holdFirstStatus(cached, sb, syncErr, now); wait > 0 {
-		if requeueAfter == 0 || wait < requeueAfter {
-			requeueAfter = wait
-		}
-		return requeueAfter, nil
+	res, err := c.status.Write(ctx, cached, cached.Status, sb.Status, func() controller.StatusHold {
+		return c.statusHold(cached, sb, syncErr, now)
+	})
+	if err != nil {
+		return requeueAfter, errors.Join(syncErr, fmt.Errorf("writing sandbox status: %w", err))
 	}
-	if err := c.writeStatus(ctx, cached, sb); err != nil {
-		return requeueAfter, errors.Join(syncErr, err)
+	if res.RequeueAfter > 0 && (requeueAfter == 0 || res.RequeueAfter < requeueAfter) {
+		requeueAfter = res.RequeueAfter
 	}
 	return requeueAfter, retryErr
 }
 
-// holdFirstStatus returns how long to wait before writing a Sandbox's very
-// first status, or zero to write now. Only "not ready yet, nothing wrong"
-// waits (Opts.FirstStatusDelay): the Pod's Ready event usually comes first
-// and its pass writes the one status the Sandbox needs. Errors, suspension,
-// expiry and readiness are written at once, and nothing waits past the
-// delay, counted from the Sandbox's creation.
-func (c *Controller) holdFirstStatus(old, sb *agentsv1beta1.Sandbox, syncErr error, now time.Time) time.Duration {
-	if c.opts.FirstStatusDelay <= 0 || syncErr != nil || len(old.Status.Conditions) > 0 {
-		return 0
-	}
+// statusHold is the Sandbox controller's answer to whether a status change
+// may wait (controller.StatusWriter):
+//   - the very first status, while all it says is that the Pod is starting
+//     (Ready=False/DependenciesNotReady, no error), waits up to
+//     Opts.FirstStatusDelay (controller.FirstStatusHold);
+//   - a change of nodeName alone, before the Sandbox is Ready, waits for
+//     the next write (usually the Ready transition): scheduling would
+//     otherwise cost a write of its own per Pod.
+func (c *Controller) statusHold(old, sb *agentsv1beta1.Sandbox, syncErr error, now time.Time) controller.StatusHold {
 	ready := meta.FindStatusCondition(sb.Status.Conditions, string(agentsv1beta1.SandboxConditionReady))
-	if ready == nil || ready.Status != metav1.ConditionFalse || ready.Reason != agentsv1beta1.SandboxReasonDependenciesNotReady {
-		return 0
+	starting := syncErr == nil && ready != nil && ready.Status == metav1.ConditionFalse &&
+		ready.Reason == agentsv1beta1.SandboxReasonDependenciesNotReady
+	if h := controller.FirstStatusHold(old, len(old.Status.Conditions) > 0, starting, c.opts.FirstStatusDelay, now); h.Holds() {
+		return h
 	}
-	// creationTimestamp has whole seconds: the wait is between the delay
-	// less a second and the delay.
-	return sb.CreationTimestamp.Add(c.opts.FirstStatusDelay).Sub(now)
+	if onlyNodeNameChanged(&old.Status, &sb.Status) && !isReady(sb) {
+		return controller.StatusHold{UntilNextWrite: true}
+	}
+	return controller.StatusHold{}
 }
 
 func isExpired(sb *agentsv1beta1.Sandbox, now time.Time) bool {
@@ -215,36 +217,6 @@ func (c *Controller) expire(ctx context.Context, sb *agentsv1beta1.Sandbox) (del
 	sb.Status = agentsv1beta1.SandboxStatus{Conditions: sb.Status.Conditions}
 	markExpired(sb)
 	return false, nil
-}
-
-// writeStatus patches status when it changed. There is no resourceVersion
-// precondition: this controller is the only status writer and a key is
-// never synced twice at once, so a stale view heals on the next event.
-func (c *Controller) writeStatus(ctx context.Context, old, sb *agentsv1beta1.Sandbox) error {
-	if equality.Semantic.DeepEqual(old.Status, sb.Status) {
-		return nil
-	}
-	if onlyNodeNameChanged(&old.Status, &sb.Status) && !isReady(sb) {
-		// Scheduling alone changes nodeName; it rides along with the next
-		// write, usually the Ready transition, saving one write per Pod.
-		return nil
-	}
-	type statusOnly struct {
-		Status agentsv1beta1.SandboxStatus `json:"status"`
-	}
-	patch, changed, err := controller.MergePatch(statusOnly{old.Status}, statusOnly{sb.Status})
-	if err != nil || !changed {
-		return err
-	}
-	_, err = c.sandboxes(sb.Namespace).Patch(ctx, sb.Name, types.MergePatchType, patch,
-		metav1.PatchOptions{FieldManager: FieldManager}, "status")
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("writing sandbox status: %w", err)
-	}
-	return nil
 }
 
 func onlyNodeNameChanged(a, b *agentsv1beta1.SandboxStatus) bool {

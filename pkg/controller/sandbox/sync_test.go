@@ -451,6 +451,40 @@ func TestSyncHoldsOnlyTheFirstNotReadyStatus(t *testing.T) {
 	}
 }
 
+// A Sandbox that already has a status and whose Pod is merely scheduled
+// (nodeName set, not Ready) writes nothing: the new nodeName rides along
+// with the next write, the Ready transition, instead of costing one of its
+// own per Pod.
+func TestSyncNodeNameRidesAlongWithReadiness(t *testing.T) {
+	sb := sandbox("sched")
+	unscheduled := ownedPod(sb, "sched", false)
+	unscheduled.Spec.NodeName = ""
+	f := newFixture(t, []*agentsv1beta1.Sandbox{sb}, unscheduled)
+	f.c.opts.FirstStatusDelay = 0
+	f.sync("sched")
+	if diff := cmp.Diff([]action{{"patch", "sandboxes", "status", "sched"}}, f.writes()); diff != "" {
+		t.Fatalf("the first status (-want,+got):\n%s", diff)
+	}
+	// The cache shows that status; then the scheduler binds the Pod.
+	withStatus := f.patchedSandbox("sched")
+	withStatus.ResourceVersion = "2"
+	f.seed(withStatus)
+	f.seed(ownedPod(sb, "sched", false))
+	f.sync("sched")
+	if w := f.writes(); len(w) != 0 {
+		t.Errorf("writes %v for a nodeName change alone", w)
+	}
+
+	f.seed(ownedPod(sb, "sched", true))
+	f.sync("sched")
+	if diff := cmp.Diff([]action{{"patch", "sandboxes", "status", "sched"}}, f.writes()); diff != "" {
+		t.Fatalf("writes once Ready (-want,+got):\n%s", diff)
+	}
+	if got := f.patchedSandbox("sched").Status.NodeName; got != "node-a" {
+		t.Errorf("nodeName %q after the Ready write, want node-a", got)
+	}
+}
+
 // With a write-behind window, the metadata patch of an owned Pod waits for
 // the window (the pass asks to be requeued at its end) and is then written
 // once, from what the template says by then.

@@ -27,6 +27,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
@@ -112,6 +113,9 @@ type Controller struct {
 	// state is all the controller remembers in memory (see claimState
 	// for what bounds each part).
 	state *claimState
+	// status writes claim status; its record of writes the cache does not
+	// show yet is state.written.
+	status *controller.StatusWriter[extv1beta1.SandboxClaimStatus]
 }
 
 // NewController builds the controller and registers its handlers. The
@@ -146,6 +150,11 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 		opts:           opts,
 		state:          newClaimState(opts.Clock),
 	}
+	c.status = controller.NewStatusWriter[extv1beta1.SandboxClaimStatus](func(ctx context.Context, namespace, name string, patch []byte) error {
+		_, err := client.ExtensionsV1beta1().SandboxClaims(namespace).Patch(ctx, name, types.MergePatchType, patch,
+			metav1.PatchOptions{FieldManager: FieldManager}, "status")
+		return err
+	}, nil, c.state.written)
 	if err := controller.AddIndexers(sandboxInformer.Informer(), cache.Indexers{
 		controller.WarmPoolMemberIndex: controller.IndexByWarmPool,
 		controller.ControllerUIDIndex:  controller.IndexByControllerUID,

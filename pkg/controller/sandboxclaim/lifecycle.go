@@ -74,7 +74,7 @@ func (c *Controller) expire(ctx context.Context, claim *extv1beta1.SandboxClaim)
 	logger := klog.FromContext(ctx)
 	if !isMarkedExpired(claim) {
 		c.eventf(claim, ReasonClaimExpired, "Claim Expired", "Claim expired")
-		_, _, err := c.writeStatus(ctx, claim, c.ownedSandbox(claim), extv1beta1.ClaimExpiredReason, "Claim expired. Sandbox cleanup initiated.")
+		_, _, err := c.writeStatus(ctx, claim, c.ownedSandbox(claim), extv1beta1.ClaimExpiredReason, "Claim expired. Sandbox cleanup initiated.", nil)
 		return expiredRequeue, err
 	}
 	policy := claim.Spec.Lifecycle.ShutdownPolicy
@@ -106,7 +106,7 @@ func (c *Controller) expire(ctx context.Context, claim *extv1beta1.SandboxClaim)
 		}
 		logger.V(2).Info("Deleted the expired claim's Sandbox", "sandbox", klog.KObj(sb))
 	}
-	_, _, err = c.writeStatus(ctx, claim, nil, extv1beta1.ClaimExpiredReason, "Claim expired. Sandbox deleted (ShutdownPolicy=Retain).")
+	_, _, err = c.writeStatus(ctx, claim, nil, extv1beta1.ClaimExpiredReason, "Claim expired. Sandbox deleted (ShutdownPolicy=Retain).", nil)
 	return 0, err
 }
 

@@ -24,11 +24,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
@@ -120,23 +118,23 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue ti
 		default:
 			requeue = userErrorRequeue
 		}
-		_, wrote, err := c.writeStatus(ctx, claim, sb, ce.reason, ce.Error())
-		if wrote && ce.reason != extv1beta1.ClaimReasonSandboxCreatePending {
+		_, res, err := c.writeStatus(ctx, claim, sb, ce.reason, ce.Error(), nil)
+		if res.Wrote && ce.reason != extv1beta1.ClaimReasonSandboxCreatePending {
 			c.warn(claim, ce.reason, "Binding", ce.Error())
 		}
 		return requeue, err
 	case err != nil:
-		if _, _, werr := c.writeStatus(ctx, claim, sb, extv1beta1.ClaimReasonReconcilerError, "Error seen: "+err.Error()); werr != nil {
+		if _, _, werr := c.writeStatus(ctx, claim, sb, extv1beta1.ClaimReasonReconcilerError, "Error seen: "+err.Error(), nil); werr != nil {
 			return requeue, errors.Join(err, werr)
 		}
 		return requeue, err
 	}
-	if wait := c.holdFirstStatus(claim, sb); wait > 0 {
-		return wait, nil
-	}
-	status, _, err := c.writeStatus(ctx, claim, sb, "", "")
+	status, res, err := c.writeStatus(ctx, claim, sb, "", "", func() controller.StatusHold { return c.firstStatusHold(claim, sb) })
 	if err != nil {
 		return requeue, err
+	}
+	if res.RequeueAfter > 0 {
+		return res.RequeueAfter, nil
 	}
 	if !meta.IsStatusConditionTrue(claim.Status.Conditions, "Ready") && meta.IsStatusConditionTrue(status.Conditions, "Ready") {
 		// A pass running on a stale cached claim sees the transition again;
@@ -249,9 +247,10 @@ func (c *Controller) poolAndTemplate(claim *extv1beta1.SandboxClaim) (*extv1beta
 // writeStatus mirrors the bound Sandbox (or the reason there is none) into
 // the claim's status, only when it changed. No precondition: the binding
 // lives in the Sandbox's controller reference, so status is derived and
-// this controller is its only writer. wrote reports whether a patch was
-// sent.
-func (c *Controller) writeStatus(ctx context.Context, claim *extv1beta1.SandboxClaim, sb *agentsv1beta1.Sandbox, reason, message string) (_ *extv1beta1.SandboxClaimStatus, wrote bool, _ error) {
+// this controller is its only writer (controller.StatusWriter); hold, if
+// not nil, may keep the change back.
+func (c *Controller) writeStatus(ctx context.Context, claim *extv1beta1.SandboxClaim, sb *agentsv1beta1.Sandbox, reason, message string,
+	hold func() controller.StatusHold) (*extv1beta1.SandboxClaimStatus, controller.StatusWriteResult, error) {
 	status := claim.Status.DeepCopy()
 	setReady := func(s metav1.ConditionStatus, r, m string) {
 		// The transition time comes from the controller's clock (used
@@ -295,28 +294,11 @@ func (c *Controller) writeStatus(ctx context.Context, claim *extv1beta1.SandboxC
 			meta.RemoveStatusCondition(&status.Conditions, string(agentsv1beta1.SandboxConditionFinished))
 		}
 	}
-	// The record is consulted first: that is also what drops it once the
-	// cache has moved past the write (else it would stay for the claim's
-	// life).
-	if c.state.written.AlreadyWritten(claim.UID, claim.ResourceVersion, *status) ||
-		equality.Semantic.DeepEqual(claim.Status, *status) {
-		return status, false, nil
+	res, err := c.status.Write(ctx, claim, claim.Status, *status, hold)
+	if err != nil {
+		return status, res, fmt.Errorf("writing claim status: %w", err)
 	}
-	type statusOnly struct {
-		Status extv1beta1.SandboxClaimStatus `json:"status"`
-	}
-	patch, changed, err := controller.MergePatch(statusOnly{claim.Status}, statusOnly{*status})
-	if err != nil || !changed {
-		return status, false, err
-	}
-	klog.FromContext(ctx).V(4).Info("Writing claim status", "patch", string(patch))
-	_, err = c.client.ExtensionsV1beta1().SandboxClaims(claim.Namespace).Patch(ctx, claim.Name, types.MergePatchType, patch,
-		metav1.PatchOptions{FieldManager: FieldManager}, "status")
-	if err != nil && !apierrors.IsNotFound(err) {
-		return status, false, fmt.Errorf("writing claim status: %w", err)
-	}
-	c.state.written.Wrote(claim.UID, claim.ResourceVersion, *status)
-	return status, true, nil
+	return status, res, nil
 }
 
 func (c *Controller) event(claim *extv1beta1.SandboxClaim, sb *agentsv1beta1.Sandbox, reason, action, format string, args ...any) {
@@ -342,21 +324,18 @@ func (c *Controller) eventf(claim *extv1beta1.SandboxClaim, reason, action, form
 	c.recorder.Eventf(claim, nil, corev1.EventTypeNormal, reason, action, format, args...)
 }
 
-// holdFirstStatus returns how long to wait before a claim's very first
-// status, or zero to write now. Like the Sandbox controller's first status,
-// a claim bound to a Sandbox that is merely starting (no status yet, or
-// Ready=False/DependenciesNotReady) waits up to Opts.FirstStatusDelay after
-// its creation: the Sandbox's Ready event usually comes first and one write
-// then says it all. The binding itself is the Sandbox's controller
-// reference, so nothing is lost meanwhile; problems are written at once.
-func (c *Controller) holdFirstStatus(claim *extv1beta1.SandboxClaim, sb *agentsv1beta1.Sandbox) time.Duration {
-	if c.opts.FirstStatusDelay <= 0 || sb == nil || len(claim.Status.Conditions) > 0 {
-		return 0
+// firstStatusHold holds a claim's very first status while its Sandbox is
+// merely starting (no status yet, or Ready=False/DependenciesNotReady), as
+// the Sandbox controller holds the Sandbox's (controller.FirstStatusHold):
+// the Sandbox's Ready event usually comes first and one write then says it
+// all. The binding itself is the Sandbox's controller reference, so nothing
+// is lost meanwhile; problems are written at once.
+func (c *Controller) firstStatusHold(claim *extv1beta1.SandboxClaim, sb *agentsv1beta1.Sandbox) controller.StatusHold {
+	if sb == nil {
+		return controller.StatusHold{}
 	}
 	ready := meta.FindStatusCondition(sb.Status.Conditions, string(agentsv1beta1.SandboxConditionReady))
 	starting := ready == nil || (ready.Status == metav1.ConditionFalse && ready.Reason == agentsv1beta1.SandboxReasonDependenciesNotReady)
-	if !starting || meta.FindStatusCondition(sb.Status.Conditions, string(agentsv1beta1.SandboxConditionFinished)) != nil {
-		return 0
-	}
-	return claim.CreationTimestamp.Add(c.opts.FirstStatusDelay).Sub(c.opts.Clock.Now())
+	starting = starting && meta.FindStatusCondition(sb.Status.Conditions, string(agentsv1beta1.SandboxConditionFinished)) == nil
+	return controller.FirstStatusHold(claim, len(claim.Status.Conditions) > 0, starting, c.opts.FirstStatusDelay, c.opts.Clock.Now())
 }

@@ -114,6 +114,7 @@ type Controller struct {
 	// seam for the informer delivering events in that gap.
 	afterClassify func()
 	statusPacer   *statusPacer
+	status        *controller.StatusWriter[extv1beta1.SandboxWarmPoolStatus]
 	// unknownCreates holds pools whose last create may or may not have
 	// landed, until the informer shows what a live list found.
 	unknownCreates *unknownCreates
@@ -177,6 +178,11 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 		unknownCreates: newUnknownCreates(),
 		matches:        sandboxpolicy.NewMatchCache(),
 	}
+	c.status = controller.NewStatusWriter(func(ctx context.Context, namespace, name string, patch []byte) error {
+		_, err := client.ExtensionsV1beta1().SandboxWarmPools(namespace).Patch(ctx, name, types.MergePatchType, patch,
+			metav1.PatchOptions{FieldManager: FieldManager}, "status")
+		return err
+	}, statusBody, nil)
 	if err := controller.AddIndexers(sandboxInformer.Informer(), cache.Indexers{controller.WarmPoolMemberIndex: controller.IndexByWarmPool}); err != nil {
 		return nil, err
 	}
@@ -265,6 +271,7 @@ func (c *Controller) onPoolDeleted(obj any) {
 		return
 	}
 	c.forgetPool(key.String())
+	c.status.Forget(obj)
 	c.queue.Add(key)
 }
 

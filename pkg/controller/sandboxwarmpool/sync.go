@@ -28,7 +28,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -181,11 +180,17 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue ti
 		// Counts from a failed pass may be wrong; keep the last good ones.
 		return requeue, err
 	}
-	if wait := c.statusPacer.wait(key.String(), pool, status, desired, c.opts.Clock.Now()); wait > 0 {
-		soonest(wait)
-		return requeue, nil
+	res, err := c.status.Write(ctx, pool, pool.Status, status, func() controller.StatusHold {
+		return controller.StatusHold{For: c.statusPacer.wait(key.String(), pool, status, desired, c.opts.Clock.Now())}
+	})
+	if err != nil {
+		return requeue, fmt.Errorf("writing pool status: %w", err)
 	}
-	return requeue, c.writeStatus(ctx, key.String(), pool, status)
+	if res.Wrote {
+		c.statusPacer.wrote(key.String(), c.opts.Clock.Now())
+	}
+	soonest(res.RequeueAfter)
+	return requeue, nil
 }
 
 // classify sorts the pool's Sandboxes into active and terminating members,
@@ -532,26 +537,15 @@ func (c *Controller) setProgressing(key string, pool *extv1beta1.SandboxWarmPool
 	}
 }
 
-// writeStatus patches status when it changed, without a precondition: the
-// pool controller is its only writer. Zero counts are written as such.
-func (c *Controller) writeStatus(ctx context.Context, key string, pool *extv1beta1.SandboxWarmPool, status extv1beta1.SandboxWarmPoolStatus) error {
-	if equality.Semantic.DeepEqual(pool.Status, status) {
-		return nil
-	}
-	c.statusPacer.wrote(key, c.opts.Clock.Now())
+// statusBody is the pool's status patch: every field, zero counts written
+// as such (a merge patch of the difference would drop a zero to null, and
+// "readyReplicas: 0" is what `kubectl wait` on a drained pool looks for).
+func statusBody(_, status extv1beta1.SandboxWarmPoolStatus) ([]byte, bool, error) {
 	patch, err := json.Marshal(map[string]any{"status": map[string]any{
 		"replicas":           status.Replicas,
 		"readyReplicas":      status.ReadyReplicas,
 		"selector":           status.Selector,
 		"observedGeneration": status.ObservedGeneration,
 	}})
-	if err != nil {
-		return err
-	}
-	_, err = c.client.ExtensionsV1beta1().SandboxWarmPools(pool.Namespace).Patch(ctx, pool.Name, types.MergePatchType, patch,
-		metav1.PatchOptions{FieldManager: FieldManager}, "status")
-	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("writing pool status: %w", err)
-	}
-	return nil
+	return patch, err == nil, err
 }
