@@ -25,8 +25,9 @@ step 1 "Building etcd, Kubernetes ${KUBE_VERSION} and kwok from source (cached a
 hack/local-cluster/build.sh
 eval "$(hack/local-cluster/env.sh)"
 
-step 2 "Building the controller, the router, the sandbox runtime and the process node"
-go build -o bin/ ./cmd/agent-sandbox-controller ./cmd/sandbox-router ./cmd/sandbox-runtime ./hack/local-cluster ./hack/process-node
+step 2 "Building the controller, the router, the sandbox runtime, kubectl-sandbox and the process node"
+go build -o bin/ ./cmd/agent-sandbox-controller ./cmd/sandbox-router ./cmd/sandbox-runtime ./cmd/kubectl-sandbox \
+  ./hack/local-cluster ./hack/process-node
 
 step 3 "Starting the local control plane (etcd, kube-apiserver, controller manager, scheduler, 3 kwok nodes)"
 if [[ -f ${LOCAL_CLUSTER_STATE}/kubeconfig ]]; then
@@ -99,19 +100,26 @@ Stop it all with 'make cluster-down'.
   export KUBECONFIG=${kubeconfig}
   alias kubectl=${KUBE_DIR}/kubectl
 
-Run code in the claimed sandbox through the router (token of the
-ServiceAccount default/dev-agent, allowed to get sandboxes/proxy,
-audience ${ROUTER_AUDIENCE}; mint another with
+Run code in a sandbox with the kubectl plugin (bin/kubectl-sandbox), through
+the router, with a token of the ServiceAccount default/dev-agent (allowed
+to get sandboxes/proxy, audience ${ROUTER_AUDIENCE}; mint another with
 'kubectl create token dev-agent --audience ${ROUTER_AUDIENCE}'):
+  export PATH=${ROOT}/bin:\$PATH
+  export KUBECTL_SANDBOX_ROUTER_URL=http://127.0.0.1:${ROUTER_PORT}
+  export KUBECTL_SANDBOX_ROUTER_TOKEN=\$(cat ${token_file})
+  kubectl sandbox claim demo --pool runtime-pool --wait
+  kubectl sandbox exec demo -- python3 -c 'print(6*7)'
+  kubectl sandbox cp README.md demo:notes/readme.md
+  kubectl sandbox files demo notes
+  kubectl sandbox cp demo:notes/readme.md /tmp/readme-from-sandbox.md
+  kubectl sandbox suspend demo --wait && kubectl sandbox resume demo --wait
+  kubectl sandbox files demo notes                  # still there: /app is a PersistentVolumeClaim
+  kubectl sandbox ls
+  kubectl sandbox release demo
+The router's raw API, as the SDKs use it:
   SB=\$(kubectl get sandboxclaim my-runtime -o jsonpath='{.status.sandbox.name}')
-  sbx() { p=\$1; shift; curl -sS -H "Authorization: Bearer \$(cat ${token_file})" -H "X-Sandbox-ID: \$SB" "http://127.0.0.1:${ROUTER_PORT}\$p" "\$@"; echo; }
-  sbx /execute -H 'Content-Type: application/json' -d '{"command":"python3 -c \\"print(6*7)\\""}'
-  sbx /upload -F 'file=@README.md;filename=notes/readme.md'
-  sbx /list/notes
-  sbx /download/notes%2Freadme.md -o /tmp/readme-from-sandbox.md && cmp README.md /tmp/readme-from-sandbox.md
-  kubectl patch sandbox \$SB --type merge -p '{"spec":{"operatingMode":"Suspended"}}'   # the runtime is killed
-  kubectl patch sandbox \$SB --type merge -p '{"spec":{"operatingMode":"Running"}}' && kubectl wait --for=condition=Ready sandbox/\$SB
-  sbx /list/notes                                  # still there: /app is a PersistentVolumeClaim
+  curl -sS -H "Authorization: Bearer \$KUBECTL_SANDBOX_ROUTER_TOKEN" -H "X-Sandbox-ID: \$SB" \\
+    -H 'Content-Type: application/json' -d '{"command":"python3 -c \\"print(6*7)\\""}' \$KUBECTL_SANDBOX_ROUTER_URL/execute
 
 More of the tour:
   kubectl get sandboxclaim my-claim -o yaml        # status.sandbox.name: the warm member it took
