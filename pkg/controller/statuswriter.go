@@ -119,7 +119,14 @@ func (w *StatusWriter[S]) Write(ctx context.Context, obj metav1.Object, old, new
 		return StatusWriteResult{}, err
 	}
 	klog.FromContext(ctx).V(4).Info("Writing status", "patch", string(patch))
-	if err := w.patch(ctx, obj.GetNamespace(), obj.GetName(), patch); err != nil && !apierrors.IsNotFound(err) {
+	err = w.patch(ctx, obj.GetNamespace(), obj.GetName(), patch)
+	switch {
+	case apierrors.IsNotFound(err):
+		// Gone: there is no write to remember, and a record would leak,
+		// since the object's delete event (and its Forget) may already
+		// have been handled while this pass was in flight.
+		return StatusWriteResult{Wrote: true}, nil
+	case err != nil:
 		return StatusWriteResult{}, err
 	}
 	w.written.Wrote(obj.GetUID(), obj.GetResourceVersion(), new)

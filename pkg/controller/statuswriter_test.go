@@ -131,6 +131,12 @@ func TestStatusWriterErrors(t *testing.T) {
 	if res, err := w.Write(ctx, obj, old, changed, nil); err != nil || !res.Wrote {
 		t.Errorf("NotFound: %+v, %v", res, err)
 	}
+	// Nor is it remembered: the object's delete event may have been
+	// handled (Forget) before this pass wrote, and nothing else would ever
+	// drop a record of a UID that is gone.
+	if n := w.Pending(); n != 0 {
+		t.Errorf("NotFound: %d writes remembered, want 0", n)
+	}
 
 	// A failed write is returned and not remembered, so the retry sends it.
 	failing := &recordingPatcher{err: errors.New("boom")}
