@@ -88,13 +88,12 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue ti
 		return requeue, err
 	}
 
-	sb, waiting, err := c.resolve(ctx, claim)
-	if waiting {
+	sb, wait, err := c.resolve(ctx, claim)
+	if wait > 0 {
 		// Our own write is not in the cache yet, or members are starting:
 		// come back shortly (the awaited events usually come first), and
 		// write no status meanwhile.
-		requeue = warmWaitStep
-		return requeue, nil
+		return wait, nil
 	}
 	// A problem never hides a binding: sb is still reported when there is
 	// one (errors from a bound claim's metadata sync).
@@ -152,15 +151,16 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue ti
 }
 
 // resolve finds the claim's Sandbox, taking over a warm one or creating
-// one when it has none. waiting means: come back shortly without writing
-// anything, because the claim's own earlier write is not in the cache yet,
-// or because pool members are about to get their IPs.
-func (c *Controller) resolve(ctx context.Context, claim *extv1beta1.SandboxClaim) (*agentsv1beta1.Sandbox, bool, error) {
+// one when it has none. A wait (the second result) > 0 means: come back
+// after it without writing anything, because the claim's own earlier
+// write is not in the cache yet (warmWaitStep), or because pool members
+// are about to get their IPs (the next step of warmWait, never past it).
+func (c *Controller) resolve(ctx context.Context, claim *extv1beta1.SandboxClaim) (*agentsv1beta1.Sandbox, time.Duration, error) {
 	// The controller reference is the binding, once it is shown to be
 	// the claim's own (bindings).
 	owned, others, err := c.bindings(claim)
 	if err != nil {
-		return nil, false, err
+		return nil, 0, err
 	}
 	for _, sb := range others {
 		c.reportUntrusted(ctx, claim, sb)
@@ -168,15 +168,15 @@ func (c *Controller) resolve(ctx context.Context, claim *extv1beta1.SandboxClaim
 	switch {
 	case len(owned) > 1:
 		// Impossible by construction; fail closed rather than pick.
-		return nil, false, fmt.Errorf("claim controls %d sandboxes", len(owned))
+		return nil, 0, fmt.Errorf("claim controls %d sandboxes", len(owned))
 	case len(owned) == 1:
 		c.state.settled(claim.UID)
 		sb, err := c.syncMetadata(ctx, claim, owned[0])
-		return sb, false, err
+		return sb, 0, err
 	}
 	pending, lapsed := c.state.pending(claim.UID)
 	if pending {
-		return nil, true, nil
+		return nil, warmWaitStep, nil
 	}
 	if lapsed || claim.Status.SandboxStatus.Name != "" {
 		// The claim had a Sandbox that the cache does not show: deleted,
@@ -184,12 +184,12 @@ func (c *Controller) resolve(ctx context.Context, claim *extv1beta1.SandboxClaim
 		// cache would bind the claim twice, so ask the API server.
 		sb, err := c.liveBinding(ctx, claim)
 		if err != nil {
-			return nil, false, err
+			return nil, 0, err
 		}
 		if sb != nil {
 			klog.FromContext(ctx).V(2).Info("The claim's Sandbox exists but the informer does not show it yet; waiting", "sandbox", klog.KObj(sb))
 			c.state.remember(claim)
-			return nil, true, nil
+			return nil, warmWaitStep, nil
 		}
 	}
 
@@ -199,34 +199,34 @@ func (c *Controller) resolve(ctx context.Context, claim *extv1beta1.SandboxClaim
 		if slices.ContainsFunc(others, func(o *agentsv1beta1.Sandbox) bool { return o.UID == sb.UID }) {
 			// Made to look like the claim's own; its changes wake the
 			// claim, so there is nothing to retry meanwhile.
-			return nil, false, claimErrorf(extv1beta1.ClaimReasonReconcilerError,
+			return nil, 0, claimErrorf(extv1beta1.ClaimReasonReconcilerError,
 				"sandbox %s names this claim as its controller but was not created by it and does not run its template; delete it or use a different claim name", sb.Name)
 		}
 		// Someone else's (another claim's, a pool's, nobody's): the
 		// name is taken until its owner deletes it, whose delete event
 		// wakes the claim.
-		return nil, false, claimErrorf(extv1beta1.ClaimReasonReconcilerError,
+		return nil, 0, claimErrorf(extv1beta1.ClaimReasonReconcilerError,
 			"sandbox %s exists and is not controlled by this claim; use a different claim name", sb.Name)
 	}
 
 	if err := validateMetadata(claim, c.opts.AllowedLabelDomains); err != nil {
-		return nil, false, err
+		return nil, 0, err
 	}
 	pool, tmpl, err := c.poolAndTemplate(claim)
 	if err != nil {
-		return nil, false, err
+		return nil, 0, err
 	}
 	if len(claim.Spec.Env) == 0 && len(claim.Spec.VolumeClaimTemplates) == 0 {
 		sb, wait, err := c.adoptWarm(ctx, claim, pool, tmpl)
 		if err != nil || sb != nil {
-			return sb, false, err
+			return sb, 0, err
 		}
 		if wait > 0 {
-			return nil, true, nil // come back when a member may have its IP
+			return nil, wait, nil // come back when a member may have its IP
 		}
 	}
 	sb, err := c.createCold(ctx, claim, tmpl)
-	return sb, false, err
+	return sb, 0, err
 }
 
 func (c *Controller) poolAndTemplate(claim *extv1beta1.SandboxClaim) (*extv1beta1.SandboxWarmPool, *extv1beta1.SandboxTemplate, error) {

@@ -70,6 +70,31 @@ func TestSyncReadyCandidateBeatsStarting(t *testing.T) {
 	f.expectEvents("Normal SandboxAdopted Adopted warm Sandbox pool-ready from pool pool")
 }
 
+// A young claim whose pool has only starting members (no Pod IP yet)
+// waits for them in steps of warmWaitStep, but never past warmWait after
+// its creation: the last step is what is left of it. No write meanwhile.
+func TestSyncYoungClaimWaitsForStartingMembersUntilWarmWait(t *testing.T) {
+	for name, tc := range map[string]struct {
+		age  time.Duration
+		want time.Duration
+	}{
+		"just created: one step":     {age: 0, want: warmWaitStep},
+		"1.8 s old: the 200 ms left": {age: 1800 * time.Millisecond, want: 200 * time.Millisecond},
+	} {
+		t.Run(name, func(t *testing.T) {
+			claim := newClaim("c1", func(c *extv1beta1.SandboxClaim) {
+				c.CreationTimestamp = metav1.NewTime(now.Add(-tc.age))
+			})
+			f := newFixture(t, newTemplate(), newPool(), claim, newMember("pool-starting", memberStarting, time.Minute))
+			if requeue := f.runOK("c1"); requeue != tc.want {
+				t.Errorf("requeue %s, want %s", requeue, tc.want)
+			}
+			f.expectActions()
+			f.expectEvents()
+		})
+	}
+}
+
 // A conflict means another claim (or the pool) changed the candidate
 // first: the claim moves on to the next one in the same sync.
 func TestSyncConflictMovesToNextCandidate(t *testing.T) {
