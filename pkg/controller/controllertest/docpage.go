@@ -59,7 +59,7 @@ func CheckDocPage(t *testing.T, page string, reasons map[string]string, duration
 	text := string(raw)
 	for name, value := range reasons {
 		if !strings.Contains(text, "`"+value+"`") {
-			t.Errorf("%s does not name the Event reason `%s` (%s)", page, value, name)
+			t.Errorf("%s does not name the Event reason %#q (%s)", page, value, name)
 		}
 	}
 	lines := strings.Split(text, "\n")
@@ -161,9 +161,9 @@ func durationInPage(lines []string, name string, d time.Duration) string {
 		}
 	}
 	if !seen {
-		return fmt.Sprintf("does not name the time constant `%s` (%s)", name, d)
+		return fmt.Sprintf("does not name the time constant %#q (%s)", name, d)
 	}
-	return fmt.Sprintf("names `%s` but not its value %s next to it (the same table row or paragraph)", name, d)
+	return fmt.Sprintf("names %#q but not its value %s next to it (the same table row or paragraph)", name, d)
 }
 
 // scope is the table row of line i, or its paragraph.
