@@ -1,15 +1,19 @@
-# Sourced by dev.sh: the data plane of the local cluster, as local
-# processes recorded in the cluster's state directory (so local-cluster
-# down stops them by PID):
-#   start_process_node STATE   the development kubelet (hack/process-node):
+# Sourced by dev.sh and e2e-local.sh: the data plane of the local cluster,
+# as local processes recorded in the cluster's state directory (so
+# local-cluster down stops them by PID):
+#   start_process_node STATE [FLAG...]
+#                              the development kubelet (hack/process-node):
 #                              Pods that select it run bin/sandbox-runtime
 #                              as local processes on loopback Pod IPs.
-#                              DEVELOPMENT ONLY, no isolation.
+#                              DEVELOPMENT ONLY, no isolation. FLAGs go to
+#                              process-node after the defaults.
 #   start_local_router STATE HTTP_PORT PROBE_PORT METRICS_PORT
-#                              bin/sandbox-router with its shipped
-#                              authorization (subjectaccessreview, tokens
-#                              for the audience agent-sandbox-router),
-#                              running as its ServiceAccount's RBAC.
+#                              bin/sandbox-router configured as the release
+#                              manifest's Deployment configures it (its
+#                              args, so the shipped authorization:
+#                              subjectaccessreview, tokens for the audience
+#                              agent-sandbox-router), running as its
+#                              ServiceAccount with the release's RBAC.
 # Needs KUBECTL_BIN (env.sh), and bin/local-cluster, bin/process-node,
 # bin/sandbox-runtime and bin/sandbox-router built.
 
@@ -32,9 +36,10 @@ wait_http() {
 
 start_process_node() {
   local state=$1
+  shift
   bin/local-cluster run -dir "${state}" -name process-node -- \
     "${PWD}/bin/process-node" --kubeconfig "${state}/kubeconfig" \
-    --state-dir "${state}/process-node" --runtime-binary "${PWD}/bin/sandbox-runtime"
+    --state-dir "${state}/process-node" --runtime-binary "${PWD}/bin/sandbox-runtime" "$@"
   local i
   for i in $(seq 1 120); do
     if "${KUBECTL_BIN}" --kubeconfig "${state}/kubeconfig" get node process-node-0 \
@@ -51,17 +56,29 @@ start_process_node() {
 start_local_router() {
   local state=$1 http=$2 probe=$3 metrics=$4
   local admin="${state}/kubeconfig" as_sa="${state}/router.kubeconfig"
-  local kc=("${KUBECTL_BIN}" --kubeconfig "${admin}")
-  # The router's ServiceAccount and RBAC exactly as released (informers on
-  # Pods and Sandboxes, TokenReview, SubjectAccessReview); the Deployment
-  # and Service are left out: the router runs here as a process.
-  "${kc[@]}" apply -n agent-sandbox-system -f manifests/router/serviceaccount.yaml -f manifests/router/rbac.yaml >/dev/null
+  local release="${state}/sandbox-router.yaml"
+  # The release's router manifest (make release-manifests renders the same
+  # base, only pinning the image and adding a version label).
+  "${KUBECTL_BIN}" kustomize manifests/router >"${release}"
+  # Its ServiceAccount and RBAC as released (informers on Pods and
+  # Sandboxes, TokenReview, SubjectAccessReview); the Deployment, Service,
+  # PodDisruptionBudget and NetworkPolicy are left out: the router runs
+  # here as a process.
+  bin/local-cluster objects -f "${release}" -kinds ServiceAccount,ClusterRole,ClusterRoleBinding |
+    "${KUBECTL_BIN}" --kubeconfig "${admin}" apply -f - >/dev/null
+  local args
+  args=$(bin/local-cluster container-args -f "${release}" -deployment sandbox-router -container router)
+  local -a release_args
+  mapfile -t release_args <<<"${args}"
   bin/local-cluster kubeconfig -dir "${state}" -as "${ROUTER_SA}" -out "${as_sa}"
+  # The Deployment's flags, then what only a local process needs (Go's flag
+  # package keeps the last value of a flag given twice): loopback listeners
+  # instead of the Pod's ports, the ServiceAccount through impersonation
+  # instead of its mounted token, and Pod IPs that are loopback addresses
+  # here, which the router refuses to dial unless told otherwise.
   bin/local-cluster run -dir "${state}" -name sandbox-router -- \
-    "${PWD}/bin/sandbox-router" --kubeconfig "${as_sa}" \
+    "${PWD}/bin/sandbox-router" "${release_args[@]}" --kubeconfig "${as_sa}" \
     --http-bind-address "127.0.0.1:${http}" --health-probe-bind-address "127.0.0.1:${probe}" \
-    --metrics-bind-address "127.0.0.1:${metrics}" \
-    --authz-mode subjectaccessreview --authz-tokenreview-audiences "${ROUTER_AUDIENCE}" \
-    --allow-loopback-pod-ip
+    --metrics-bind-address "127.0.0.1:${metrics}" --allow-loopback-pod-ip
   wait_http "http://127.0.0.1:${probe}/readyz" "the router" "${state}/logs/sandbox-router.log"
 }

@@ -18,7 +18,8 @@ limitations under the License.
 // plane for 'make cluster-up', 'make cluster-down' and 'make dev', and runs
 // other processes (the controller) beside it. The processes outlive the
 // command; their PIDs are recorded in the state directory and 'down'
-// signals exactly those.
+// signals exactly those. 'objects' and 'container-args' read a rendered
+// release manifest, for running a released component as a local process.
 package main
 
 import (
@@ -28,6 +29,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -47,6 +49,10 @@ func main() {
 	name := fs.String("name", "", "with run: the name of the process (its log and pid file)")
 	as := fs.String("as", "", "with kubeconfig: the user the new kubeconfig impersonates, e.g. system:serviceaccount:NS:NAME")
 	out := fs.String("out", "", "with kubeconfig: where to write it")
+	file := fs.String("f", "", "with objects and container-args: a rendered manifest (kubectl kustomize DIR)")
+	kinds := fs.String("kinds", "", "with objects: comma-separated kinds to print")
+	deployment := fs.String("deployment", "", "with container-args: the Deployment")
+	container := fs.String("container", "", "with container-args: its container")
 	_ = fs.Parse(os.Args[2:])
 
 	logf := func(format string, args ...any) {
@@ -82,6 +88,45 @@ func main() {
 		if err := impersonatingKubeconfig(filepath.Join(*dir, localcluster.KubeconfigFile), *as, *out); err != nil {
 			logf("%v", err)
 			os.Exit(1)
+		}
+	case "objects":
+		// local-cluster objects -f FILE -kinds K1,K2: the manifest's
+		// objects of those kinds, e.g. a component's RBAC without its
+		// Deployment.
+		if *file == "" || *kinds == "" {
+			usage()
+		}
+		raw, err := os.ReadFile(*file)
+		if err == nil {
+			raw, err = manifestObjects(raw, strings.Split(*kinds, ","))
+		}
+		if err != nil {
+			logf("%s: %v", *file, err)
+			os.Exit(1)
+		}
+		_, _ = os.Stdout.Write(raw)
+	case "container-args":
+		// local-cluster container-args -f FILE -deployment D -container C:
+		// the container's args, one per line, to run it as a process
+		// configured as the release configures it.
+		if *file == "" || *deployment == "" || *container == "" {
+			usage()
+		}
+		raw, err := os.ReadFile(*file)
+		var args []string
+		if err == nil {
+			args, err = containerArgs(raw, *deployment, *container)
+		}
+		if err != nil {
+			logf("%s: %v", *file, err)
+			os.Exit(1)
+		}
+		for _, a := range args {
+			if strings.Contains(a, "\n") {
+				logf("%s: an argument of %s/%s spans lines: %q", *file, *deployment, *container, a)
+				os.Exit(1)
+			}
+			fmt.Println(a)
 		}
 	case "down":
 		if err := localcluster.StopDir(*dir, logf); err != nil {
@@ -131,7 +176,7 @@ func up(ctx context.Context, dir string, nodes int, crds string, logf func(strin
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: local-cluster up|down [-dir DIR] [-nodes N] [-crds DIR]\n       local-cluster run -dir DIR -name NAME -- BINARY ARGS...\n       local-cluster kubeconfig -dir DIR -as USER -out FILE")
+	fmt.Fprintln(os.Stderr, "usage: local-cluster up|down [-dir DIR] [-nodes N] [-crds DIR]\n       local-cluster run -dir DIR -name NAME -- BINARY ARGS...\n       local-cluster kubeconfig -dir DIR -as USER -out FILE\n       local-cluster objects -f MANIFEST -kinds KIND,...\n       local-cluster container-args -f MANIFEST -deployment NAME -container NAME")
 	os.Exit(2)
 }
 
