@@ -34,6 +34,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/transport/spdy"
 	"k8s.io/utils/ptr"
@@ -126,11 +128,29 @@ func (o *Options) discoverRouter(ctx context.Context, c *clients) (string, func(
 	if u := o.routerURL(); u != "" {
 		return u, func() {}, nil
 	}
-	pod, port, err := routerBackend(ctx, c, o.router.namespace, o.router.service)
+	return forwardToRouter(ctx, c, o.router.namespace, o.router.service, o.streams.ErrOut)
+}
+
+// PortForwardRouter opens what the data-plane verbs open without
+// --router-url: a port-forward from a free port on 127.0.0.1, through the
+// API server, to a Ready Pod behind the router Service namespace/service.
+// It returns the router's base URL and a func that closes the forward. For
+// programs that reach the router with the SDK the way the plugin does (the
+// e2e suite on kind).
+func PortForwardRouter(ctx context.Context, cfg *rest.Config, namespace, service string, errOut io.Writer) (string, func(), error) {
+	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return "", nil, err
 	}
-	local, stop, err := portForward(ctx, c, o.router.namespace, pod, port, o.streams.ErrOut)
+	return forwardToRouter(ctx, &clients{config: cfg, kube: kube}, namespace, service, errOut)
+}
+
+func forwardToRouter(ctx context.Context, c *clients, namespace, service string, errOut io.Writer) (string, func(), error) {
+	pod, port, err := routerBackend(ctx, c, namespace, service)
+	if err != nil {
+		return "", nil, err
+	}
+	local, stop, err := portForward(ctx, c, namespace, pod, port, errOut)
 	if err != nil {
 		return "", nil, err
 	}

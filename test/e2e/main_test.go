@@ -15,11 +15,20 @@ limitations under the License.
 */
 
 // Package e2e runs against whatever cluster KUBECONFIG names, with the
-// agent-sandbox manifests deployed: 'make e2e' on kind (the controller in
-// its Deployment) and 'make e2e-local' on the source-built local cluster
-// (the controller a local process impersonating its ServiceAccount). Both
-// run the controller with exactly the release RBAC; TestMain fails the run
-// when the controller saw any forbidden (403) API call.
+// agent-sandbox manifests and the router deployed: 'make e2e' on kind (the
+// controller and the router in their Deployments, sandboxes running the
+// sandbox-runtime image) and 'make e2e-local' on the source-built local
+// cluster (the controller and the router local processes impersonating
+// their ServiceAccounts, sandboxes running on the process node, a
+// development kubelet that runs the runtime as a local process). Both run
+// the controller and the router with exactly the release RBAC and the
+// router with its shipped authorization (subjectaccessreview, tokens for
+// its audience); TestMain fails the run when the controller saw any
+// forbidden (403) API call.
+//
+// The data-plane tests (dataplane_test.go, plugin_test.go) run commands
+// and move files through the router with the Go SDK and with the
+// kubectl-sandbox plugin, which TestMain builds.
 //
 // Environment:
 //
@@ -27,7 +36,17 @@ limitations under the License.
 //	E2E_METRICS_URL       the controller's /metrics when it runs outside the
 //	                      cluster; default: through the API server's proxy
 //	                      to Service agent-sandbox-system/agent-sandbox-controller
-//	E2E_SANDBOX_IMAGE     the image sandbox pods run (default pause)
+//	E2E_ROUTER_URL        the router when it runs outside the cluster; default:
+//	                      a port-forward to Service
+//	                      agent-sandbox-system/sandbox-router-svc (the plugin
+//	                      opens its own, as it does for users)
+//	E2E_SANDBOX_IMAGE     the image control-plane-only sandbox pods run
+//	                      (default pause)
+//	E2E_RUNTIME_IMAGE     the image of the data-plane tests' sandboxes
+//	                      (default the sandbox-runtime image make e2e loads)
+//	E2E_PROCESS_NODE      "true": data-plane sandboxes run on the process
+//	                      node (their Pods select it, their volumes are of
+//	                      its StorageClass); make e2e-local sets it
 //	E2E_TIMEOUT           how long one wait may take (default 3m)
 package e2e
 
@@ -76,9 +95,23 @@ func envOr(key, def string) string {
 }
 
 func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
 	if err := setup(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
-		os.Exit(1)
+		return 1
+	}
+	dir, err := os.MkdirTemp("", "e2e-plugin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	if pluginBinary, err = buildPlugin(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
 	}
 	code := m.Run()
 	// Runs after every scenario, so every API call the controller made for
@@ -87,7 +120,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "e2e: RBAC:", err)
 		code = 1
 	}
-	os.Exit(code)
+	return code
 }
 
 func setup() error {
