@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by dev.sh and e2e-local.sh: the data plane of the local cluster,
 # as local processes recorded in the cluster's state directory (so
 # local-cluster down stops them by PID):
@@ -18,12 +19,13 @@
 # bin/sandbox-runtime and bin/sandbox-router built.
 
 ROUTER_SA=system:serviceaccount:agent-sandbox-system:sandbox-router
+# shellcheck disable=SC2034 # dev.sh mints tokens for it
 ROUTER_AUDIENCE=agent-sandbox-router
 
 # wait_http URL NAME LOG: polls URL until it answers 2xx (60s).
 wait_http() {
-  local url=$1 name=$2 log=$3 i
-  for i in $(seq 1 120); do
+  local url=$1 name=$2 log=$3
+  for _ in $(seq 1 120); do
     if curl -fsS "${url}" >/dev/null 2>&1; then
       return 0
     fi
@@ -40,8 +42,7 @@ start_process_node() {
   bin/local-cluster run -dir "${state}" -name process-node -- \
     "${PWD}/bin/process-node" --kubeconfig "${state}/kubeconfig" \
     --state-dir "${state}/process-node" --runtime-binary "${PWD}/bin/sandbox-runtime" "$@"
-  local i
-  for i in $(seq 1 120); do
+  for _ in $(seq 1 120); do
     if "${KUBECTL_BIN}" --kubeconfig "${state}/kubeconfig" get node process-node-0 \
       -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null | grep -q True; then
       return 0
