@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # make e2e: creates (or reuses) a kind cluster, builds the images and loads
-# them into it, deploys manifests/overlays/kind, waits for the controller and
-# runs the e2e suite against it. For machines with Docker and kind.
+# them into it, deploys manifests/overlays/kind (the controller, and the
+# router from its release base with its shipped authorization), waits for
+# both and runs the e2e suite against them; the data-plane tests' sandboxes
+# run the sandbox-runtime image built here, and the kubectl-sandbox plugin
+# reaches the router through its own port-forward. For machines with
+# Docker and kind.
 #   KIND_CLUSTER=agent-sandbox-e2e  KEEP_CLUSTER=1 keeps it afterwards
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -32,6 +36,11 @@ hack/images.sh kind-load
 
 kubectl=("${KUBECTL}" --kubeconfig "${kubeconfig}")
 "${kubectl[@]}" kustomize manifests/overlays/kind | "${kubectl[@]}" apply --server-side --force-conflicts -f -
-"${kubectl[@]}" -n agent-sandbox-system rollout status deployment/agent-sandbox-controller --timeout=3m
+for deployment in agent-sandbox-controller sandbox-router; do
+  "${kubectl[@]}" -n agent-sandbox-system rollout status "deployment/${deployment}" --timeout=3m
+done
 
-KUBECONFIG="${kubeconfig}" go test -tags e2e -count=1 -v -timeout 30m ./test/e2e/...
+# No E2E_ROUTER_URL: the tests reach the router through a port-forward to
+# its Service, the path users of the plugin take.
+KUBECONFIG="${kubeconfig}" E2E_RUNTIME_IMAGE="${IMAGE_PREFIX}sandbox-runtime:${IMAGE_TAG}" \
+  go test -tags e2e -count=1 -v -timeout 30m ./test/e2e/...
