@@ -26,8 +26,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/agentsandbox/agent-sandbox/pkg/runtime"
 	"github.com/agentsandbox/agent-sandbox/pkg/sdk"
+	"github.com/agentsandbox/agent-sandbox/pkg/shellwords"
 )
 
 type execOptions struct {
@@ -110,7 +110,7 @@ func (o *Options) runExec(ctx context.Context, name string, argv []string, eo ex
 	if eo.stdin {
 		opts = append(opts, sdk.WithStdin(stdin))
 	}
-	cs, err := sb.Stream(ctx, runtime.ShellJoin(argv), opts...)
+	cs, err := sb.Stream(ctx, shellwords.Join(argv), opts...)
 	if err != nil {
 		return routerHint(err)
 	}

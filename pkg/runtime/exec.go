@@ -28,6 +28,8 @@ import (
 	"syscall"
 	"time"
 	"unicode/utf8"
+
+	"github.com/agentsandbox/agent-sandbox/pkg/shellwords"
 )
 
 // outputStream names the pipe a chunk of output came from; its String is
@@ -96,7 +98,7 @@ func (s *Server) execTimeout(requested *float64) time.Duration {
 // would under the legacy runtime; if they keep the pipes open, output is
 // read for at most DrainTimeout after the command exited.
 func (s *Server) runCommand(ctx context.Context, command string, stdin []byte, timeout time.Duration, onOutput func(outputStream, []byte)) (int, error) {
-	argv, err := ShellSplit(command)
+	argv, err := shellwords.Split(command)
 	if err != nil {
 		return 0, err
 	}

@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package runtime
+package shellwords
 
 import (
 	"slices"
@@ -24,7 +24,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
-func TestShellSplit(t *testing.T) {
+func TestSplit(t *testing.T) {
 	tests := map[string]struct {
 		in      string
 		want    []string
@@ -53,7 +53,7 @@ func TestShellSplit(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			got, err := ShellSplit(tc.in)
+			got, err := Split(tc.in)
 			if diff := cmp.Diff(tc.wantErr, err, cmpopts.EquateErrors()); diff != "" {
 				t.Fatalf("error (-want,+got):\n%s", diff)
 			}
@@ -64,7 +64,7 @@ func TestShellSplit(t *testing.T) {
 	}
 }
 
-func TestShellQuote(t *testing.T) {
+func TestQuote(t *testing.T) {
 	for in, want := range map[string]string{
 		"":            "''",
 		"plain-1.0_x": "plain-1.0_x",
@@ -73,18 +73,18 @@ func TestShellQuote(t *testing.T) {
 		"$HOME":       "'$HOME'",
 		"a\nb":        "'a\nb'",
 	} {
-		if got := ShellQuote(in); got != want {
-			t.Errorf("ShellQuote(%q) = %q, want %q", in, got, want)
+		if got := Quote(in); got != want {
+			t.Errorf("Quote(%q) = %q, want %q", in, got, want)
 		}
 	}
-	if got := ShellJoin([]string{"printf", "%s\n", "it's"}); got != `printf '%s`+"\n"+`' 'it'"'"'s'` {
-		t.Errorf("ShellJoin = %q", got)
+	if got := Join([]string{"printf", "%s\n", "it's"}); got != `printf '%s`+"\n"+`' 'it'"'"'s'` {
+		t.Errorf("Join = %q", got)
 	}
 }
 
-// FuzzShellSplit: never panics, and whatever it splits survives a
+// FuzzSplit: never panics, and whatever it splits survives a
 // quote/split round trip unchanged.
-func FuzzShellSplit(f *testing.F) {
+func FuzzSplit(f *testing.F) {
 	for _, seed := range []string{
 		"", "echo hi", `a 'b c' "d \" e" f\ g`, `'unterminated`, `"unterminated`, `\`,
 		"a\\\nb", `"\$\` + "`" + `\\\n"`, "''\"\"", "\x00\xff 'é'", `'it'"'"'s'`,
@@ -92,13 +92,13 @@ func FuzzShellSplit(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, line string) {
-		words, err := ShellSplit(line)
+		words, err := Split(line)
 		if err != nil {
 			return
 		}
-		again, err := ShellSplit(ShellJoin(words))
+		again, err := Split(Join(words))
 		if err != nil {
-			t.Fatalf("ShellSplit(ShellJoin(%q)): %v", words, err)
+			t.Fatalf("Split(Join(%q)): %v", words, err)
 		}
 		if !slices.Equal(words, again) && !(len(words) == 0 && len(again) == 0) {
 			t.Fatalf("round trip of %q: %q != %q", line, again, words)
@@ -106,22 +106,22 @@ func FuzzShellSplit(f *testing.F) {
 	})
 }
 
-// FuzzShellQuote: any string, NULs and invalid UTF-8 included, comes
-// back from ShellSplit(ShellQuote(s)) as exactly one word equal to s.
-func FuzzShellQuote(f *testing.F) {
+// FuzzQuote: any string, NULs and invalid UTF-8 included, comes
+// back from Split(Quote(s)) as exactly one word equal to s.
+func FuzzQuote(f *testing.F) {
 	for _, seed := range []string{"", "a", "a b", "'", `"`, `\`, "it's", "\n", "\x00", "\xff\xfe", "$(rm -rf /)"} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, word string) {
-		got, err := ShellSplit(ShellQuote(word))
+		got, err := Split(Quote(word))
 		if err != nil {
-			t.Fatalf("ShellSplit(ShellQuote(%q)): %v", word, err)
+			t.Fatalf("Split(Quote(%q)): %v", word, err)
 		}
 		if len(got) != 1 || got[0] != word {
-			t.Fatalf("ShellSplit(ShellQuote(%q)) = %q", word, got)
+			t.Fatalf("Split(Quote(%q)) = %q", word, got)
 		}
-		if quoted := ShellQuote(word); isShellSafe(word) != (quoted == word) && word != "" {
-			t.Fatalf("ShellQuote(%q) = %q changed a safe word or kept an unsafe one", word, quoted)
+		if quoted := Quote(word); isSafe(word) != (quoted == word) && word != "" {
+			t.Fatalf("Quote(%q) = %q changed a safe word or kept an unsafe one", word, quoted)
 		}
 	})
 }

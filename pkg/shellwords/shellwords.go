@@ -14,11 +14,12 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package runtime is the in-sandbox runtime: an HTTP server that runs
-// commands and reads and writes files inside one base directory, serving
-// the legacy python-runtime API (spec §2.1) plus our additive extensions
-// (per-command timeouts and streamed execution). See docs/runtime.md.
-package runtime
+// Package shellwords splits a command line into words with POSIX shell
+// quoting rules, and quotes words so they split back unchanged. The
+// sandbox runtime splits the commands it runs with it (without a shell);
+// clients such as kubectl-sandbox quote argv with it. It has no
+// dependencies, so every client platform can build it.
+package shellwords
 
 import (
 	"errors"
@@ -32,7 +33,7 @@ var (
 	errTrailingBackslash = errors.New("no escaped character")
 )
 
-// ShellSplit splits a command line into words with POSIX shell quoting
+// Split splits a command line into words with POSIX shell quoting
 // rules and nothing else: no expansion, globbing, redirection, pipes or
 // comments, because the words are passed to execve without a shell.
 //
@@ -46,7 +47,7 @@ var (
 //     and an empty pair of quotes is an empty word.
 //
 // An unterminated quote or a trailing backslash is an error.
-func ShellSplit(line string) ([]string, error) {
+func Split(line string) ([]string, error) {
 	var (
 		words   []string
 		word    strings.Builder
@@ -122,14 +123,14 @@ func ShellSplit(line string) ([]string, error) {
 	return words, nil
 }
 
-// ShellQuote returns word quoted so that ShellSplit (and a POSIX shell)
+// Quote returns word quoted so that Split (and a POSIX shell)
 // reads it back as exactly one word equal to word. Words made only of
 // characters no shell treats specially are returned unchanged.
-func ShellQuote(word string) string {
+func Quote(word string) string {
 	if word == "" {
 		return "''"
 	}
-	if isShellSafe(word) {
+	if isSafe(word) {
 		return word
 	}
 	// Inside single quotes nothing is special except the closing quote,
@@ -137,19 +138,19 @@ func ShellQuote(word string) string {
 	return "'" + strings.ReplaceAll(word, "'", `'"'"'`) + "'"
 }
 
-// ShellJoin quotes every word and joins them with spaces: the inverse of
-// ShellSplit.
-func ShellJoin(words []string) string {
+// Join quotes every word and joins them with spaces: the inverse of
+// Split.
+func Join(words []string) string {
 	quoted := make([]string, len(words))
 	for i, w := range words {
-		quoted[i] = ShellQuote(w)
+		quoted[i] = Quote(w)
 	}
 	return strings.Join(quoted, " ")
 }
 
-// isShellSafe reports whether word needs no quoting: the same set
+// isSafe reports whether word needs no quoting: the same set
 // Python's shlex.quote leaves alone.
-func isShellSafe(word string) bool {
+func isSafe(word string) bool {
 	for i := 0; i < len(word); i++ {
 		c := word[i]
 		switch {
