@@ -4,6 +4,8 @@
 #   _output/release/<VERSION>/manifest.yaml    core (CRDs, controller, RBAC)
 #   _output/release/<VERSION>/extensions.yaml  applied after it: --extensions
 #   _output/release/<VERSION>/sandbox-router.yaml  the data-plane router
+# and the kubectl-sandbox plugin's archives and krew manifest
+# (hack/release-plugin.sh; plugins/sandbox.yaml).
 # Usage: VERSION=v0.1.0 [IMAGE_PREFIX=ghcr.io/agentsandbox/] hack/release-manifests.sh
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -60,6 +62,7 @@ render release/core manifest.yaml
 render release/extensions extensions.yaml
 render router sandbox-router.yaml
 rm -rf "${render}"
+VERSION=${VERSION} OUT="${out}" hack/release-plugin.sh
 echo "${out}/manifest.yaml"
 echo "${out}/extensions.yaml"
 echo "${out}/sandbox-router.yaml"
