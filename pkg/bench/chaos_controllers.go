@@ -59,10 +59,6 @@ func (s ControllerSpec) metricsURL(i int) string {
 	return fmt.Sprintf("http://127.0.0.1:%d/metrics", s.BasePort+2*i)
 }
 
-func (s ControllerSpec) probeURL(i int) string {
-	return fmt.Sprintf("http://127.0.0.1:%d/readyz", s.BasePort+2*i+1)
-}
-
 // args are the flags of replica i. Leader election needs a namespace
 // outside a cluster; 'default' is where the admin kubeconfig may write.
 func (s ControllerSpec) args(i int, leaderElect bool) []string {

@@ -95,12 +95,11 @@ func readyConds() []metav1.Condition {
 	return []metav1.Condition{{Type: agentsv1beta1.SandboxConditionReady.String(), Status: metav1.ConditionTrue}}
 }
 
-func stSandbox(name, ownerKind, owner string, ready bool) agentsv1beta1.Sandbox {
+// stSandbox is a Ready Sandbox controlled by ownerKind owner.
+func stSandbox(name, ownerKind, owner string) agentsv1beta1.Sandbox {
 	sb := agentsv1beta1.Sandbox{ObjectMeta: metav1.ObjectMeta{Name: name, UID: types.UID("uid-" + name),
 		OwnerReferences: ctrlRef(ownerKind, owner, "uid-"+owner)}}
-	if ready {
-		sb.Status.Conditions = readyConds()
-	}
+	sb.Status.Conditions = readyConds()
 	return sb
 }
 
@@ -129,7 +128,7 @@ func TestSettledViolations(t *testing.T) {
 	settled := func() nsState {
 		return nsState{
 			Pools:     []extv1beta1.SandboxWarmPool{stPool("pool-0", 1, 1)},
-			Sandboxes: []agentsv1beta1.Sandbox{stSandbox("m1", pool, "pool-0", true), stSandbox("s1", claim, "c1", true)},
+			Sandboxes: []agentsv1beta1.Sandbox{stSandbox("m1", pool, "pool-0"), stSandbox("s1", claim, "c1")},
 			Claims:    []extv1beta1.SandboxClaim{stClaim("c1", "s1", true)},
 			Pods:      []corev1.Pod{stPod("m1", "m1"), stPod("s1", "s1")},
 			Services:  []corev1.Service{{ObjectMeta: metav1.ObjectMeta{Name: "s1", OwnerReferences: ctrlRef(agentsv1beta1.SandboxKind, "s1", "uid-s1")}}},
@@ -174,12 +173,12 @@ func TestSettledViolations(t *testing.T) {
 		},
 		"a sandbox of another pool": {
 			change: func(st *nsState) {
-				st.Sandboxes = append(st.Sandboxes, stSandbox("x1", pool, "elsewhere", true))
+				st.Sandboxes = append(st.Sandboxes, stSandbox("x1", pool, "elsewhere"))
 			},
 			want: []string{RuleLeakedSandbox},
 		},
 		"claim controls two sandboxes": {
-			change: func(st *nsState) { st.Sandboxes = append(st.Sandboxes, stSandbox("s2", claim, "c1", true)) },
+			change: func(st *nsState) { st.Sandboxes = append(st.Sandboxes, stSandbox("s2", claim, "c1")) },
 			want:   []string{RuleClaimControlsTwoSandboxes},
 		},
 		"two claims name one sandbox": {

@@ -55,7 +55,6 @@ type agentWatch struct {
 	statuses   map[string]extv1beta1.SandboxWarmPoolStatus
 	claimReady map[string]time.Time
 	claimSB    map[string]string
-	claimCount int
 }
 
 func sandboxObs(sb *agentsv1beta1.Sandbox, deleted bool) SandboxObs {

@@ -217,17 +217,16 @@ func healthz(c net.Conn, br *bufio.Reader) (*http.Response, error) {
 // slot frees instead of costing the router a goroutine and a buffer each.
 func TestAttackConnectionFlood(t *testing.T) {
 	r, addr := runRouter(t, ServeOptions{MaxConnections: 4, MaxConnectionsPerClient: 2})
-	open := func(ip string) (net.Conn, *bufio.Reader) {
+	open := func(ip string) net.Conn {
 		t.Helper()
 		c := dialFrom(t, ip, addr)
-		br := bufio.NewReader(c)
-		resp, err := healthz(c, br)
+		resp, err := healthz(c, bufio.NewReader(c))
 		if err != nil || resp.StatusCode != 200 {
 			t.Fatalf("connection from %s: %v %v", ip, resp, err)
 		}
-		return c, br
+		return c
 	}
-	a1, _ := open("127.0.0.1")
+	a1 := open("127.0.0.1")
 	open("127.0.0.1")
 
 	// The flooding client's next connection is closed unanswered.

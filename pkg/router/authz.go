@@ -77,10 +77,11 @@ var (
 	// ErrUnavailable says no verdict can be reached right now (the review
 	// budget is spent, the API server throttles): the client may retry.
 	// It is never cached.
-	ErrUnavailable = errors.New(msgAuthzUnavailable)
+	ErrUnavailable = errors.New("authorization is temporarily unavailable")
 )
 
-// msgAuthzUnavailable is the 503 detail of ErrUnavailable.
+// msgAuthzUnavailable is the 503 detail of ErrUnavailable, a sentence
+// for the client rather than a Go error string.
 const msgAuthzUnavailable = "Authorization is temporarily unavailable; retry later."
 
 // Authorization modes, the values of --authz-mode.

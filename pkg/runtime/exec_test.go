@@ -178,7 +178,7 @@ func TestExecuteTimeoutKillsProcessGroup(t *testing.T) {
 	if elapsed := time.Since(start); elapsed > 10*time.Second {
 		t.Errorf("took %v to time out", elapsed)
 	}
-	waitDead(t, readPIDFile(t, pidFile, 5*time.Second), 5*time.Second)
+	waitDead(t, readPIDFile(t, pidFile), 5*time.Second)
 }
 
 // TestExecuteDefaultTimeout: without timeout_seconds the server default
@@ -206,8 +206,8 @@ func TestExecuteStreamClientDisconnectKillsProcess(t *testing.T) {
 	if !ok || first.Data != "ready\n" {
 		t.Fatalf("first line = %+v, %v", first, ok)
 	}
-	leader := readPIDFile(t, filepath.Join(f.base, "leader.pid"), 5*time.Second)
-	child := readPIDFile(t, filepath.Join(f.base, "child.pid"), 5*time.Second)
+	leader := readPIDFile(t, filepath.Join(f.base, "leader.pid"))
+	child := readPIDFile(t, filepath.Join(f.base, "child.pid"))
 	cancel()
 	waitDead(t, leader, 10*time.Second)
 	waitDead(t, child, 10*time.Second)
@@ -226,7 +226,7 @@ func TestExecuteBufferedClientDisconnectKillsProcess(t *testing.T) {
 			resp.Body.Close()
 		}
 	}()
-	leader := readPIDFile(t, filepath.Join(f.base, "leader.pid"), 5*time.Second)
+	leader := readPIDFile(t, filepath.Join(f.base, "leader.pid"))
 	cancel()
 	<-done
 	waitDead(t, leader, 10*time.Second)
@@ -240,7 +240,7 @@ func TestCloseKillsRunningCommands(t *testing.T) {
 	go func() {
 		result <- f.execute(t, `{"command":"sh -c 'echo $$ > leader.pid; exec sleep 60'"}`)
 	}()
-	leader := readPIDFile(t, filepath.Join(f.base, "leader.pid"), 5*time.Second)
+	leader := readPIDFile(t, filepath.Join(f.base, "leader.pid"))
 	f.srv.Close()
 	waitDead(t, leader, 5*time.Second)
 	want := `{"stdout":"","stderr":"Failed to execute command: the runtime is shutting down","exit_code":1}`
@@ -283,7 +283,7 @@ func TestExecuteBackgroundChildHoldingPipes(t *testing.T) {
 	f := newFixture(t, Options{DrainTimeout: 200 * time.Millisecond})
 	start := time.Now()
 	got := f.execute(t, `{"command":"sh -c 'sleep 30 & echo $! > bg.pid; echo done'"}`)
-	pid := readPIDFile(t, filepath.Join(f.base, "bg.pid"), 5*time.Second)
+	pid := readPIDFile(t, filepath.Join(f.base, "bg.pid"))
 	t.Cleanup(func() { killAndWait(t, pid) })
 	if want := `{"stdout":"done\n","stderr":"","exit_code":0}`; got.body != want {
 		t.Errorf("execute = %s, want %s", got.body, want)

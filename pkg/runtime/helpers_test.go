@@ -228,10 +228,10 @@ func waitDead(t *testing.T, pid int, timeout time.Duration) {
 	}
 }
 
-// readPIDFile waits for a command to write its pid to base/name.
-func readPIDFile(t *testing.T, path string, timeout time.Duration) int {
+// readPIDFile waits, up to 5 s, for a command to write its pid to path.
+func readPIDFile(t *testing.T, path string) int {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
+	deadline := time.Now().Add(5 * time.Second)
 	for {
 		b, err := os.ReadFile(path)
 		if err == nil && strings.HasSuffix(string(b), "\n") {
@@ -242,7 +242,7 @@ func readPIDFile(t *testing.T, path string, timeout time.Duration) int {
 			return pid
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("pid file %s not written within %s", path, timeout)
+			t.Fatalf("pid file %s not written within 5s", path)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -231,7 +231,7 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 	if err := cp.writeKubeconfig(); err != nil {
 		return nil, err
 	}
-	if err := cp.waitFor(ctx, apiServerName, time.Minute, cp.apiReady); err != nil {
+	if err := cp.waitFor(ctx, apiServerName, cp.apiReady); err != nil {
 		return nil, err
 	}
 	opts.logf("API server ready on https://127.0.0.1:%d in %s", cp.apiPort, time.Since(start).Round(time.Millisecond))
@@ -336,18 +336,18 @@ leaderElection:
 		}
 		cp.Nodes = append(cp.Nodes, name)
 	}
-	if err := cp.waitFor(ctx, kwokName, time.Minute, func(ctx context.Context) (bool, error) {
+	if err := cp.waitFor(ctx, kwokName, func(ctx context.Context) (bool, error) {
 		return nodesReady(ctx, client, cp.Nodes)
 	}); err != nil {
 		return err
 	}
-	if err := cp.waitFor(ctx, controllerManagerName, time.Minute, func(ctx context.Context) (bool, error) {
+	if err := cp.waitFor(ctx, controllerManagerName, func(ctx context.Context) (bool, error) {
 		_, err := client.CoreV1().ServiceAccounts(metav1.NamespaceDefault).Get(ctx, "default", metav1.GetOptions{})
 		return err == nil, nil
 	}); err != nil {
 		return err
 	}
-	if err := cp.waitFor(ctx, schedulerName, time.Minute, func(ctx context.Context) (bool, error) {
+	if err := cp.waitFor(ctx, schedulerName, func(ctx context.Context) (bool, error) {
 		return healthy(ctx, ports[1]), nil
 	}); err != nil {
 		return err
@@ -470,11 +470,11 @@ func (cp *ControlPlane) start(name, binary string, args ...string) error {
 	return nil
 }
 
-// waitFor polls cond until it holds, failing early with the component's
-// log tail when the component exits.
-func (cp *ControlPlane) waitFor(ctx context.Context, name string, timeout time.Duration, cond wait.ConditionWithContextFunc) error {
+// waitFor polls cond for up to a minute until it holds, failing early
+// with the component's log tail when the component exits.
+func (cp *ControlPlane) waitFor(ctx context.Context, name string, cond wait.ConditionWithContextFunc) error {
 	proc := cp.procs[name]
-	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
 		if proc != nil && !proc.running() {
 			return false, fmt.Errorf("%s exited", name)
 		}

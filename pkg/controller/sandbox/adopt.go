@@ -50,8 +50,8 @@ func canAdopt(sb *agentsv1beta1.Sandbox, child metav1.Object) bool {
 		labels[agentsv1beta1.SandboxNameHashLabel] == agentsv1beta1.NameHash(sb.Name)
 }
 
-// refusal is the ownershipError for a child sb may not take.
-func refusal(sb *agentsv1beta1.Sandbox, child metav1.Object, kind string) error {
+// refusal is the ownershipError for a child the Sandbox may not take.
+func refusal(child metav1.Object, kind string) error {
 	kind = strings.ToLower(kind)
 	if ref := metav1.GetControllerOfNoCopy(child); ref != nil {
 		return &ownershipError{fmt.Sprintf("%s %s is owned by %s %s", kind, child.GetName(), ref.Kind, ref.Name)}
@@ -92,7 +92,7 @@ func (c *Controller) claimChild(ctx context.Context, refs *controller.Controller
 	case res == controller.ClaimAdopted:
 		c.recorder.Eventf(sb, child, corev1.EventTypeNormal, ReasonAdopted, "Adopt", "Adopted %s %s", ctl.Kind, child.GetName())
 	case res == controller.ClaimForeign || res == controller.ClaimUnmatched:
-		return res, refusal(sb, child, ctl.Kind)
+		return res, refusal(child, ctl.Kind)
 	}
 	return res, nil
 }

@@ -139,7 +139,7 @@ func NewController(ctx context.Context, kube kubernetes.Interface, sandboxes San
 		opts.ClusterDomain = "cluster.local"
 	}
 
-	broadcaster, recorder, err := controller.NewEventRecorder(kube, FieldManager, agentsv1beta1.AddToScheme)
+	broadcaster, recorder, err := controller.NewEventRecorder(kube, FieldManager, agentsv1beta1.Install)
 	if err != nil {
 		return nil, err
 	}

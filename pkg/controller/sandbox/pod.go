@@ -84,7 +84,7 @@ func (c *Controller) locatePod(ctx context.Context, sb *agentsv1beta1.Sandbox) (
 	case apierrors.IsNotFound(err):
 		tracked = nil
 		if annotated != "" {
-			if err := c.patchSandboxAnnotation(ctx, sb, agentsv1beta1.PodNameAnnotation, nil); err != nil {
+			if err := c.patchPodNameAnnotation(ctx, sb, nil); err != nil {
 				return nil, err
 			}
 			annotated = ""
@@ -106,7 +106,7 @@ func (c *Controller) locatePod(ctx context.Context, sb *agentsv1beta1.Sandbox) (
 	}
 	if len(owned) == 1 && (tracked == nil || tracked.UID != owned[0].UID) {
 		if annotated != "" {
-			if err := c.patchSandboxAnnotation(ctx, sb, agentsv1beta1.PodNameAnnotation, nil); err != nil {
+			if err := c.patchPodNameAnnotation(ctx, sb, nil); err != nil {
 				return nil, err
 			}
 		}
@@ -131,7 +131,7 @@ func (c *Controller) suspend(ctx context.Context, sb *agentsv1beta1.Sandbox, pod
 		klog.FromContext(ctx).V(2).Info("Not deleting a Pod the suspended Sandbox does not own", "pod", klog.KObj(pod))
 	}
 	if sb.Annotations[agentsv1beta1.PodNameAnnotation] != "" {
-		if err := c.patchSandboxAnnotation(ctx, sb, agentsv1beta1.PodNameAnnotation, nil); err != nil {
+		if err := c.patchPodNameAnnotation(ctx, sb, nil); err != nil {
 			return pod, err
 		}
 	}
@@ -261,7 +261,7 @@ func (c *Controller) reconcileExistingPod(ctx context.Context, refs *controller.
 	switch {
 	case errors.As(err, &refused):
 		if sb.Annotations[agentsv1beta1.PodNameAnnotation] != "" {
-			if perr := c.patchSandboxAnnotation(ctx, sb, agentsv1beta1.PodNameAnnotation, nil); perr != nil {
+			if perr := c.patchPodNameAnnotation(ctx, sb, nil); perr != nil {
 				return pod, perr
 			}
 		}
@@ -273,7 +273,7 @@ func (c *Controller) reconcileExistingPod(ctx context.Context, refs *controller.
 			// Only a Pod named differently needs the annotation; clients
 			// fall back to the Sandbox name.
 			name := pod.Name
-			if err := c.patchSandboxAnnotation(ctx, sb, agentsv1beta1.PodNameAnnotation, &name); err != nil {
+			if err := c.patchPodNameAnnotation(ctx, sb, &name); err != nil {
 				return adopted, err
 			}
 		}

@@ -73,7 +73,7 @@ func (c *Controller) reconcileService(ctx context.Context, refs *controller.Cont
 			state.required, state.exists = true, true
 			err = c.repairService(ctx, sb, svc, false)
 		} else if svc != nil && metav1.GetControllerOfNoCopy(svc) != nil {
-			err = refusal(sb, svc, "Service")
+			err = refusal(svc, "Service")
 		}
 	}
 	sb.Status.Service, sb.Status.ServiceFQDN = "", ""
@@ -163,11 +163,6 @@ func replaceMap(have, want map[string]string) map[string]any {
 // the fields we set only, so extra fields such as appProtocol survive.
 func (c *Controller) repairService(ctx context.Context, sb *agentsv1beta1.Sandbox, svc *corev1.Service, withPorts bool) error {
 	desired := desiredService(sb)
-	type svcPatch struct {
-		Labels   map[string]string    `json:"labels,omitempty"`
-		Selector map[string]string    `json:"selector,omitempty"`
-		Ports    []corev1.ServicePort `json:"ports,omitempty"`
-	}
 	var patch []string
 	body := map[string]any{}
 	hash := desired.Labels[agentsv1beta1.SandboxNameHashLabel]

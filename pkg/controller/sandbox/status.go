@@ -95,11 +95,11 @@ func computeConditions(sb *agentsv1beta1.Sandbox, pod *corev1.Pod, owned bool, s
 	}
 
 	// Ready: first match wins.
-	status, reason, message := readiness(sb, pod, owned, svc, childErr, multiple, suspended)
+	status, reason, message := readiness(pod, owned, svc, childErr, multiple, suspended)
 	setCondition(sb, agentsv1beta1.SandboxConditionReady, status, reason, message)
 }
 
-func readiness(sb *agentsv1beta1.Sandbox, pod *corev1.Pod, owned bool, svc serviceState, childErr error, multiple, suspended bool) (metav1.ConditionStatus, string, string) {
+func readiness(pod *corev1.Pod, owned bool, svc serviceState, childErr error, multiple, suspended bool) (metav1.ConditionStatus, string, string) {
 	switch {
 	case multiple:
 		return metav1.ConditionFalse, agentsv1beta1.SandboxReasonMultiplePods, multiplePodsMessage(childErr)

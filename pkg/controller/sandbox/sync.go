@@ -232,9 +232,10 @@ func isReady(sb *agentsv1beta1.Sandbox) bool {
 	return meta.IsStatusConditionTrue(sb.Status.Conditions, string(agentsv1beta1.SandboxConditionReady))
 }
 
-// patchSandboxAnnotation sets (or with value nil, removes) one annotation
-// of the Sandbox.
-func (c *Controller) patchSandboxAnnotation(ctx context.Context, sb *agentsv1beta1.Sandbox, key string, value *string) error {
+// patchPodNameAnnotation sets (or with value nil, removes) the Sandbox's
+// pod-name annotation.
+func (c *Controller) patchPodNameAnnotation(ctx context.Context, sb *agentsv1beta1.Sandbox, value *string) error {
+	const key = agentsv1beta1.PodNameAnnotation
 	patch := map[string]any{"metadata": map[string]any{"annotations": map[string]any{key: value}}}
 	body, err := json.Marshal(patch)
 	if err != nil {

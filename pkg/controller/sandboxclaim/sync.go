@@ -252,19 +252,19 @@ func (c *Controller) poolAndTemplate(claim *extv1beta1.SandboxClaim) (*extv1beta
 func (c *Controller) writeStatus(ctx context.Context, claim *extv1beta1.SandboxClaim, sb *agentsv1beta1.Sandbox, reason, message string,
 	hold func() controller.StatusHold) (*extv1beta1.SandboxClaimStatus, controller.StatusWriteResult, error) {
 	status := claim.Status.DeepCopy()
-	setReady := func(s metav1.ConditionStatus, r, m string) {
+	setNotReady := func(r, m string) {
 		// The transition time comes from the controller's clock (used
 		// only when the status flips), not from SetStatusCondition's
 		// wall clock, so a fake clock makes status writes reproducible.
 		meta.SetStatusCondition(&status.Conditions, metav1.Condition{
-			Type: string(agentsv1beta1.SandboxConditionReady), Status: s, Reason: r, Message: m, ObservedGeneration: claim.Generation,
+			Type: string(agentsv1beta1.SandboxConditionReady), Status: metav1.ConditionFalse, Reason: r, Message: m, ObservedGeneration: claim.Generation,
 			LastTransitionTime: metav1.NewTime(c.opts.Clock.Now()),
 		})
 	}
 	switch {
 	case sb == nil:
 		status.SandboxStatus = extv1beta1.SandboxStatus{}
-		setReady(metav1.ConditionFalse, reason, message)
+		setNotReady(reason, message)
 		if reason != extv1beta1.ClaimExpiredReason {
 			// An expired claim keeps the Finished it mirrored.
 			meta.RemoveStatusCondition(&status.Conditions, string(agentsv1beta1.SandboxConditionFinished))
@@ -272,19 +272,19 @@ func (c *Controller) writeStatus(ctx context.Context, claim *extv1beta1.SandboxC
 	case reason != "":
 		// Expiry recorded while the Sandbox is still there.
 		status.SandboxStatus = extv1beta1.SandboxStatus{Name: sb.Name, PodIPs: sb.Status.PodIPs}
-		setReady(metav1.ConditionFalse, reason, message)
+		setNotReady(reason, message)
 	default:
 		status.SandboxStatus = extv1beta1.SandboxStatus{Name: sb.Name, PodIPs: sb.Status.PodIPs}
 		ready := meta.FindStatusCondition(sb.Status.Conditions, string(agentsv1beta1.SandboxConditionReady))
 		switch {
 		case ready != nil && ready.Reason == agentsv1beta1.SandboxReasonExpired:
-			setReady(metav1.ConditionFalse, extv1beta1.ClaimReasonSandboxExpired, "Underlying Sandbox resource has expired independently of the Claim.")
+			setNotReady(extv1beta1.ClaimReasonSandboxExpired, "Underlying Sandbox resource has expired independently of the Claim.")
 		case ready != nil:
 			mirrored := *ready
 			mirrored.ObservedGeneration = claim.Generation
 			meta.SetStatusCondition(&status.Conditions, mirrored)
 		default:
-			setReady(metav1.ConditionFalse, extv1beta1.ClaimReasonSandboxNotReady, "Sandbox is not ready")
+			setNotReady(extv1beta1.ClaimReasonSandboxNotReady, "Sandbox is not ready")
 		}
 		if finished := meta.FindStatusCondition(sb.Status.Conditions, string(agentsv1beta1.SandboxConditionFinished)); finished != nil {
 			mirrored := *finished

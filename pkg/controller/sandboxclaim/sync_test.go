@@ -183,7 +183,7 @@ func TestSyncEnvForcesCold(t *testing.T) {
 
 // boundClaim is a claim whose status names its cold Sandbox, and that
 // Sandbox, Ready.
-func boundClaim(t *testing.T, name string, mutate ...func(*extv1beta1.SandboxClaim)) (*extv1beta1.SandboxClaim, *agentsv1beta1.Sandbox) {
+func boundClaim(name string, mutate ...func(*extv1beta1.SandboxClaim)) (*extv1beta1.SandboxClaim, *agentsv1beta1.Sandbox) {
 	claim := newClaim(name, mutate...)
 	sb := coldSandbox(claim)
 	sb.UID = claim.UID + "-sandbox"
@@ -225,7 +225,7 @@ func TestSyncExpiryTwoPasses(t *testing.T) {
 	}
 
 	t.Run("Retain", func(t *testing.T) {
-		claim, sb := boundClaim(t, "c1", expiring(extv1beta1.ShutdownPolicyRetain))
+		claim, sb := boundClaim("c1", expiring(extv1beta1.ShutdownPolicyRetain))
 		f := newFixture(t, newTemplate(), newPool(), claim, sb)
 
 		if requeue := f.runOK("c1"); requeue != expiredRequeue {
@@ -247,7 +247,7 @@ func TestSyncExpiryTwoPasses(t *testing.T) {
 	})
 
 	t.Run("Delete", func(t *testing.T) {
-		claim, sb := boundClaim(t, "c1", expiring(extv1beta1.ShutdownPolicyDelete))
+		claim, sb := boundClaim("c1", expiring(extv1beta1.ShutdownPolicyDelete))
 		f := newFixture(t, newTemplate(), newPool(), claim, sb)
 
 		f.runOK("c1")

@@ -59,7 +59,7 @@ func TestPolicyConflictReportedOnceThenResolved(t *testing.T) {
 	f.seed(template(), users)
 
 	for pass := range 3 {
-		if err := f.run("python"); err != nil {
+		if err := f.run(); err != nil {
 			t.Fatalf("pass %d: sync error %v: the workqueue would retry a conflict only a user can settle", pass, err)
 		}
 		f.expectActions()
@@ -84,7 +84,7 @@ func TestPolicyConflictReportedOnceThenResolved(t *testing.T) {
 	if diff := cmp.Diff([]cache.ObjectName{{Namespace: ns, Name: "python"}}, f.queued()); diff != "" {
 		t.Errorf("keys woken by the user's policy delete (-want,+got):\n%s", diff)
 	}
-	if err := f.run("python"); err != nil {
+	if err := f.run(); err != nil {
 		t.Fatal(err)
 	}
 	f.expectActions(controllertest.Action{Verb: "create", Resource: "networkpolicies", Namespace: ns, Name: "python-network-policy",
@@ -104,7 +104,7 @@ func TestPolicyConflictNewEpisodeReportedAgain(t *testing.T) {
 	f := newFixture(t)
 	users := foreignPolicy()
 	f.seed(template(), users)
-	if err := f.run("python"); err != nil {
+	if err := f.run(); err != nil {
 		t.Fatal(err)
 	}
 	controllertest.ExpectEvents(t, f.recorder, conflictEvent)
@@ -115,7 +115,7 @@ func TestPolicyConflictNewEpisodeReportedAgain(t *testing.T) {
 	if err := f.kubeInf.Networking().V1().NetworkPolicies().Informer().GetIndexer().Update(replaced); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.run("python"); err != nil {
+	if err := f.run(); err != nil {
 		t.Fatal(err)
 	}
 	controllertest.ExpectEvents(t, f.recorder, conflictEvent)
@@ -132,7 +132,7 @@ func TestPolicyConflictNewEpisodeReportedAgain(t *testing.T) {
 	if diff := cmp.Diff([]cache.ObjectName{{Namespace: ns, Name: "python"}}, f.queued()); diff != "" {
 		t.Errorf("keys queued by the template's delete (-want,+got):\n%s", diff)
 	}
-	if err := f.run("python"); err != nil {
+	if err := f.run(); err != nil {
 		t.Fatal(err)
 	}
 	controllertest.ExpectEvents(t, f.recorder)
@@ -143,7 +143,7 @@ func TestPolicyConflictNewEpisodeReportedAgain(t *testing.T) {
 	})); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.run("python"); err != nil {
+	if err := f.run(); err != nil {
 		t.Fatal(err)
 	}
 	f.expectActions()
@@ -155,7 +155,7 @@ func TestPolicyConflictNewEpisodeReportedAgain(t *testing.T) {
 	})); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.run("python"); err != nil {
+	if err := f.run(); err != nil {
 		t.Fatal(err)
 	}
 	if n := f.c.conflicts.len(); n != 0 {

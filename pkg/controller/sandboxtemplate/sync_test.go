@@ -95,13 +95,13 @@ func (f *fixture) seed(objs ...runtime.Object) {
 	}
 }
 
-// run syncs template ns/name once, after clearing the recorded actions.
-func (f *fixture) run(name string) error {
+// run syncs template ns/python once, after clearing the recorded actions.
+func (f *fixture) run() error {
 	f.t.Helper()
 	f.kube.ClearActions()
 	f.client.ClearActions()
 	_, ctx := ktesting.NewTestContext(f.t)
-	requeue, err := f.c.sync(ctx, cache.ObjectName{Namespace: ns, Name: name})
+	requeue, err := f.c.sync(ctx, cache.ObjectName{Namespace: ns, Name: "python"})
 	if requeue != 0 {
 		f.t.Errorf("requeue %s: the template controller has no time-driven work", requeue)
 	}
@@ -243,7 +243,7 @@ func TestSync(t *testing.T) {
 			if tc.policy != nil {
 				f.seed(tc.policy)
 			}
-			if err := f.run("python"); err != nil {
+			if err := f.run(); err != nil {
 				t.Errorf("sync error %v: no case here is worth a retry", err)
 			}
 			f.expectActions(tc.want...)
@@ -253,7 +253,7 @@ func TestSync(t *testing.T) {
 	t.Run("template gone: nothing", func(t *testing.T) {
 		f := newFixture(t)
 		f.seed(policy(controllerRef("tmpl-uid"), stale))
-		if err := f.run("python"); err != nil {
+		if err := f.run(); err != nil {
 			t.Error(err)
 		}
 		f.expectActions()

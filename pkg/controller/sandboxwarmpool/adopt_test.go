@@ -63,11 +63,11 @@ func TestSyncOrphansAndUnmarkedMembers(t *testing.T) {
 			want: []action{getPool,
 				patchMember("orphan", `{"metadata":{"annotations":{"agents.x-k8s.io/warm-pool-member":"pool-uid"},"labels":{"agents.x-k8s.io/launch-type":"warm"},`+
 					`"ownerReferences":[`+poolRef+`],"resourceVersion":"rv-orphan","uid":"uid-orphan"}}`),
-				patchPoolStatus(statusPatch(1, 1, 1))},
+				patchPoolStatus(statusPatch(1, 1))},
 		},
 		"an orphan running another template is deleted, not adopted": {
 			member: orphan(newTemplate("python:old")),
-			want:   []action{deleteMember(orphan(tmpl)), createMember(t, tmpl), patchPoolStatus(statusPatch(0, 0, 1))},
+			want:   []action{deleteMember(orphan(tmpl)), createMember(t, tmpl), patchPoolStatus(statusPatch(0, 0))},
 		},
 		"a pool the API server shows as being deleted adopts nothing": {
 			// The orphan is not counted, so the pass still fills the pool (as
@@ -79,7 +79,7 @@ func TestSyncOrphansAndUnmarkedMembers(t *testing.T) {
 		"a member without launch-type warm is labelled by a patch": {
 			member: unmarked,
 			want: []action{patchMember("unmarked", `{"metadata":{"labels":{"agents.x-k8s.io/launch-type":"warm"},"resourceVersion":"rv-unmarked"}}`),
-				patchPoolStatus(statusPatch(1, 1, 1))},
+				patchPoolStatus(statusPatch(1, 1))},
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -91,7 +91,7 @@ func TestSyncOrphansAndUnmarkedMembers(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if _, err := f.runErr("pool"); (err != nil) != tc.err {
+			if _, err := f.runErr(); (err != nil) != tc.err {
 				t.Errorf("sync error %v, want error %v", err, tc.err)
 			}
 			f.expectActions(tc.want...)

@@ -46,6 +46,9 @@ import (
 
 const ns = "team"
 
+// pool is the name of the pool every test syncs.
+const pool = "pool"
+
 var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // fixture is a pool controller on fake clientsets whose informers never
@@ -152,23 +155,23 @@ func (f *fixture) unseed(sb *agentsv1beta1.Sandbox) {
 	}
 }
 
-// run syncs the pool ns/name once, after clearing the recorded actions,
+// run syncs the pool ns/pool once, after clearing the recorded actions,
 // and fails the test on an error.
-func (f *fixture) run(name string) time.Duration {
+func (f *fixture) run() time.Duration {
 	f.t.Helper()
-	requeue, err := f.runErr(name)
+	requeue, err := f.runErr()
 	if err != nil {
-		f.t.Fatalf("sync %s: %v", name, err)
+		f.t.Fatalf("sync %s: %v", pool, err)
 	}
 	return requeue
 }
 
-func (f *fixture) runErr(name string) (time.Duration, error) {
+func (f *fixture) runErr() (time.Duration, error) {
 	f.t.Helper()
 	f.kube.ClearActions()
 	f.client.ClearActions()
 	_, ctx := ktesting.NewTestContext(f.t)
-	return f.c.sync(ctx, cache.ObjectName{Namespace: ns, Name: name})
+	return f.c.sync(ctx, cache.ObjectName{Namespace: ns, Name: pool})
 }
 
 // action is everything a test asserts about one API call.
@@ -227,10 +230,11 @@ func member(pool *extv1beta1.SandboxWarmPool, tmpl *extv1beta1.SandboxTemplate, 
 	return sb
 }
 
-// statusPatch is the pool's status merge patch, spelled out.
-func statusPatch(replicas, ready int, generation int64) string {
-	return fmt.Sprintf(`{"status":{"observedGeneration":%d,"readyReplicas":%d,"replicas":%d,"selector":"%s=%s"}}`,
-		generation, ready, replicas, agentsv1beta1.WarmPoolSandboxLabel, agentsv1beta1.NameHash("pool"))
+// statusPatch is the pool's status merge patch at generation 1, spelled
+// out.
+func statusPatch(replicas, ready int) string {
+	return fmt.Sprintf(`{"status":{"observedGeneration":1,"readyReplicas":%d,"replicas":%d,"selector":"%s=%s"}}`,
+		ready, replicas, agentsv1beta1.WarmPoolSandboxLabel, agentsv1beta1.NameHash("pool"))
 }
 
 func patchPoolStatus(patch string) action {

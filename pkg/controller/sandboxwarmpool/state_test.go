@@ -89,7 +89,7 @@ func TestPoolStateForgotten(t *testing.T) {
 	t.Run("NotFound sync", func(t *testing.T) {
 		f := newFixture(t, withDelay)
 		f.fillPoolState()
-		f.run("pool")
+		f.run()
 		if n := f.poolState(); n != 0 {
 			t.Errorf("%d entries of pool state left after the sync found it gone", n)
 		}
@@ -114,7 +114,7 @@ func TestSweepExpiresStateOfMembersGoneUnseen(t *testing.T) {
 	f.c.opts.Provenance.Created(pool.UID, gone)
 
 	// One create (3 wanted, 2 counted); the informer never shows it.
-	f.run("pool")
+	f.run()
 	f.expectEvents("Warning RefusedMember Sandbox refused names this pool as its controller but is not counted as a member or handed to claims: it names a Pod other than its own (agents.x-k8s.io/pod-name)",
 		"Normal SuccessfulCreate Created 1 Sandboxes")
 	state := func() (provenance, matches, refusals int) {

@@ -84,11 +84,11 @@ func TestSyncScaleUpFromZero(t *testing.T) {
 	tmpl := newTemplate("python")
 	f.seed(newPool(5, ""), tmpl)
 
-	f.run("pool")
+	f.run()
 
 	// Creates first (all from one prototype, so their parallel order does
 	// not matter), then the status counted before them.
-	f.expectActions(append(repeat(createMember(t, tmpl), 5), patchPoolStatus(statusPatch(0, 0, 1)))...)
+	f.expectActions(append(repeat(createMember(t, tmpl), 5), patchPoolStatus(statusPatch(0, 0)))...)
 	f.expectEvents("Normal SuccessfulCreate Created 5 Sandboxes")
 	if adds, dels := f.c.expectations.Pending(poolKeyString); adds != 5 || len(dels) != 0 {
 		t.Errorf("pending = %d creates, %v deletes; want 5 creates until the informer shows them", adds, dels)
@@ -112,7 +112,7 @@ func TestSyncScaleUpSlowStartStopsAtFailedBatch(t *testing.T) {
 		return nil
 	}
 
-	if _, err := f.runErr("pool"); err == nil {
+	if _, err := f.runErr(); err == nil {
 		t.Fatal("sync succeeded although a create failed")
 	}
 
@@ -129,9 +129,9 @@ func TestSyncScaleUpCappedByMaxBatchSize(t *testing.T) {
 	tmpl := newTemplate("python")
 	f.seed(newPool(10, ""), tmpl)
 
-	f.run("pool")
+	f.run()
 
-	f.expectActions(append(repeat(createMember(t, tmpl), 3), patchPoolStatus(statusPatch(0, 0, 1)))...)
+	f.expectActions(append(repeat(createMember(t, tmpl), 3), patchPoolStatus(statusPatch(0, 0)))...)
 }
 
 // Scale down deletes not-Ready members first, then the newest, with the
@@ -175,7 +175,7 @@ func TestSyncScaleDown(t *testing.T) {
 				byName[sb.Name] = sb
 			}
 
-			f.run("pool")
+			f.run()
 
 			var want []action
 			var wantEvents, wantPending []string
@@ -185,7 +185,7 @@ func TestSyncScaleDown(t *testing.T) {
 				wantPending = append(wantPending, "uid-"+name)
 			}
 			// Status counts what the pass found, before its deletes.
-			want = append(want, patchPoolStatus(statusPatch(len(tc.members), tc.ready, 1)))
+			want = append(want, patchPoolStatus(statusPatch(len(tc.members), tc.ready)))
 			f.expectActions(want...)
 			f.expectEvents(wantEvents...)
 			_, pending := f.c.expectations.Pending(poolKeyString)
@@ -214,9 +214,9 @@ func TestSyncIgnoresOthersMembers(t *testing.T) {
 	elsewhere.Namespace = "other-team"
 	f.seed(earlier, claimed, elsewhere)
 
-	f.run("pool")
+	f.run()
 
-	f.expectActions(append(repeat(createMember(t, tmpl), 2), patchPoolStatus(statusPatch(0, 0, 1)))...)
+	f.expectActions(append(repeat(createMember(t, tmpl), 2), patchPoolStatus(statusPatch(0, 0)))...)
 	f.expectEvents("Normal SuccessfulCreate Created 2 Sandboxes")
 }
 
@@ -249,15 +249,15 @@ func TestSyncTemplateChange(t *testing.T) {
 				f.c.opts.Provenance.Created(p.UID, sb)
 			}
 
-			f.run("pool")
+			f.run()
 
 			if tc.deleted {
 				// Deleted, counted as terminating: no replacement until it is gone.
-				f.expectActions(deleteMember(sb), patchPoolStatus(statusPatch(0, 0, 1)))
+				f.expectActions(deleteMember(sb), patchPoolStatus(statusPatch(0, 0)))
 				f.expectEvents("Normal SuccessfulDelete Deleted Sandbox m (stale: the template changed)")
 				return
 			}
-			f.expectActions(patchPoolStatus(statusPatch(1, 1, 1)))
+			f.expectActions(patchPoolStatus(statusPatch(1, 1)))
 			f.expectEvents()
 		})
 	}
@@ -278,10 +278,10 @@ func TestSyncRefusedMember(t *testing.T) {
 		delete(old.Annotations, agentsv1beta1.WarmPoolMemberAnnotation)
 		f.seed(pool.DeepCopy(), tmpl.DeepCopy(), old)
 
-		f.run("pool")
+		f.run()
 
 		// Terminating, so no replacement until it is gone.
-		f.expectActions(deleteMember(old), patchPoolStatus(statusPatch(0, 0, 1)))
+		f.expectActions(deleteMember(old), patchPoolStatus(statusPatch(0, 0)))
 		f.expectEvents("Normal SuccessfulDelete Deleted Sandbox old (stale: its spec differs from the template and it is not shown to be this pool's member)")
 		if _, dels := f.c.expectations.Pending(poolKeyString); len(dels) != 1 || dels[0] != "uid-old" {
 			t.Errorf("pending deletes %v, want [uid-old]", dels)
@@ -293,13 +293,13 @@ func TestSyncRefusedMember(t *testing.T) {
 		foreign.Annotations[agentsv1beta1.PodNameAnnotation] = "someone-elses-pod"
 		f.seed(pool.DeepCopy(), tmpl.DeepCopy(), foreign)
 
-		f.run("pool")
+		f.run()
 
-		f.expectActions(createMember(t, tmpl), patchPoolStatus(statusPatch(0, 0, 1)))
+		f.expectActions(createMember(t, tmpl), patchPoolStatus(statusPatch(0, 0)))
 		f.expectEvents("Warning RefusedMember Sandbox foreign names this pool as its controller but is not counted as a member or handed to claims: it names a Pod other than its own (agents.x-k8s.io/pod-name)",
 			"Normal SuccessfulCreate Created 1 Sandboxes")
 		// Reported once, however often the pool is synced.
-		f.run("pool")
+		f.run()
 		f.expectEvents()
 	})
 }
@@ -314,7 +314,7 @@ func TestSyncStatusWrite(t *testing.T) {
 		pool.Status = extv1beta1.SandboxWarmPoolStatus{Replicas: 1, ReadyReplicas: 1, ObservedGeneration: 1,
 			Selector: agentsv1beta1.WarmPoolSandboxLabel + "=" + agentsv1beta1.NameHash("pool")}
 		f.seed(pool, tmpl.DeepCopy(), member(pool, tmpl, "m", time.Hour, true))
-		if requeue := f.run("pool"); requeue != 0 {
+		if requeue := f.run(); requeue != 0 {
 			t.Errorf("requeue = %s, want none for a settled pool", requeue)
 		}
 		f.expectActions()
@@ -324,8 +324,8 @@ func TestSyncStatusWrite(t *testing.T) {
 		pool := newPool(0, "")
 		pool.Status = extv1beta1.SandboxWarmPoolStatus{Replicas: 1, ReadyReplicas: 1, ObservedGeneration: 1}
 		f.seed(pool, tmpl.DeepCopy())
-		f.run("pool")
-		f.expectActions(patchPoolStatus(statusPatch(0, 0, 1)))
+		f.run()
+		f.expectActions(patchPoolStatus(statusPatch(0, 0)))
 	})
 	t.Run("progress within the interval is held", func(t *testing.T) {
 		f := newFixture(t)
@@ -335,13 +335,13 @@ func TestSyncStatusWrite(t *testing.T) {
 		f.seed(pool, tmpl.DeepCopy(),
 			member(pool, tmpl, "a", time.Hour, true), member(pool, tmpl, "b", time.Minute, true), member(pool, tmpl, "c", time.Minute, false))
 		f.c.statusPacer.wrote(poolKeyString, now.Add(-300*time.Millisecond))
-		if requeue := f.run("pool"); requeue <= 0 || requeue > 700*time.Millisecond {
+		if requeue := f.run(); requeue <= 0 || requeue > 700*time.Millisecond {
 			t.Errorf("requeue = %s, want the rest of the 1s interval", requeue)
 		}
 		f.expectActions()
 		f.clock.Step(time.Second)
-		f.run("pool")
-		f.expectActions(patchPoolStatus(statusPatch(3, 2, 1)))
+		f.run()
+		f.expectActions(patchPoolStatus(statusPatch(3, 2)))
 	})
 }
 
@@ -356,10 +356,10 @@ func TestSyncHonoursExpectations(t *testing.T) {
 		if !f.c.expectations.TryExpectCreations(poolKeyString, 2) {
 			t.Fatal("could not raise the expectation")
 		}
-		if requeue := f.run("pool"); requeue != expectationsRecheck {
+		if requeue := f.run(); requeue != expectationsRecheck {
 			t.Errorf("requeue = %s, want the %s recheck", requeue, expectationsRecheck)
 		}
-		f.expectActions(patchPoolStatus(statusPatch(1, 1, 1)))
+		f.expectActions(patchPoolStatus(statusPatch(1, 1)))
 		f.expectEvents()
 	})
 	t.Run("creates pending: no delete", func(t *testing.T) {
@@ -367,28 +367,28 @@ func TestSyncHonoursExpectations(t *testing.T) {
 		pool := newPool(1, "")
 		f.seed(pool, tmpl.DeepCopy(), member(pool, tmpl, "a", time.Hour, true), member(pool, tmpl, "b", time.Hour, true))
 		f.c.expectations.ExpectCreations(poolKeyString, 1)
-		f.run("pool")
-		f.expectActions(patchPoolStatus(statusPatch(2, 2, 1)))
+		f.run()
+		f.expectActions(patchPoolStatus(statusPatch(2, 2)))
 	})
 	t.Run("a pending delete counts as terminating", func(t *testing.T) {
 		f := newFixture(t)
 		pool := newPool(2, "")
 		f.seed(pool, tmpl.DeepCopy(), member(pool, tmpl, "a", time.Hour, true), member(pool, tmpl, "b", time.Hour, true))
 		f.c.expectations.ExpectDeletions(poolKeyString, "uid-b")
-		f.run("pool")
+		f.run()
 		// One active and one going: neither a create nor a second delete.
-		f.expectActions(patchPoolStatus(statusPatch(1, 1, 1)))
+		f.expectActions(patchPoolStatus(statusPatch(1, 1)))
 	})
 	t.Run("the next pass does not create again", func(t *testing.T) {
 		f := newFixture(t)
 		pool := newPool(2, "")
 		f.seed(pool, tmpl.DeepCopy())
-		f.run("pool")
-		f.expectActions(append(repeat(createMember(t, tmpl), 2), patchPoolStatus(statusPatch(0, 0, 1)))...)
+		f.run()
+		f.expectActions(append(repeat(createMember(t, tmpl), 2), patchPoolStatus(statusPatch(0, 0)))...)
 		// Nothing observed yet: the same view must not create twice, nor
 		// send the status it already sent from this cached pool
 		// (controller.StatusWriter).
-		f.run("pool")
+		f.run()
 		f.expectActions()
 	})
 }

@@ -39,7 +39,7 @@ func TestNoCreateWhenExpectationsSettleMidPass(t *testing.T) {
 		f.seed(member(pool, tmpl, "pool-c", time.Hour, true))
 		f.c.expectations.CreationObserved(poolKeyString)
 	}
-	f.run("pool")
+	f.run()
 	for _, a := range f.actions() {
 		if a.Verb == "create" {
 			t.Fatalf("the pass created a member although all 3 exist: %v", a)
@@ -47,7 +47,7 @@ func TestNoCreateWhenExpectationsSettleMidPass(t *testing.T) {
 	}
 	// The next pass sees all three and creates nothing either.
 	f.c.afterClassify = nil
-	f.run("pool")
+	f.run()
 	for _, a := range f.actions() {
 		if a.Verb == "create" {
 			t.Fatalf("a later pass created a member: %v", a)

@@ -56,7 +56,7 @@ func TestSyncCreateOfUnknownOutcomeIsNotRepeated(t *testing.T) {
 		}
 		return true, nil, io.ErrUnexpectedEOF
 	})
-	if _, err := f.runErr("pool"); err == nil {
+	if _, err := f.runErr(); err == nil {
 		t.Fatal("sync succeeded although two creates lost their responses")
 	}
 
@@ -97,7 +97,7 @@ func TestSyncCreateOfUnknownOutcomeIsNotRepeated(t *testing.T) {
 		}
 		return n
 	}
-	f.run("pool")
+	f.run()
 	if got := creates(); got != 0 {
 		t.Errorf("%d creates after two creates of unknown outcome landed; want none until the informer shows them", got)
 	}
@@ -105,13 +105,13 @@ func TestSyncCreateOfUnknownOutcomeIsNotRepeated(t *testing.T) {
 		t.Errorf("%d live lists, want 1", got)
 	}
 	// Still waiting: no second list, no create.
-	f.run("pool")
+	f.run()
 	if creates() != 0 || lists() != 0 {
 		t.Errorf("a second pass sent %d creates and %d lists; want none", creates(), lists())
 	}
 	inCache("pool-lost2")
 	inCache("pool-lost3")
-	f.run("pool")
+	f.run()
 	if creates() != 0 || lists() != 0 {
 		t.Errorf("with all three members shown the pass sent %d creates and %d lists; want none", creates(), lists())
 	}
@@ -132,10 +132,10 @@ func TestSyncCreateOfUnknownOutcomeThatDidNotLand(t *testing.T) {
 		}
 		return nil
 	}
-	if _, err := f.runErr("pool"); err == nil {
+	if _, err := f.runErr(); err == nil {
 		t.Fatal("sync succeeded although the create failed")
 	}
-	f.run("pool")
+	f.run()
 	var got []string
 	for _, a := range f.client.Actions() {
 		got = append(got, a.GetVerb())

@@ -125,7 +125,7 @@ var kindCases = map[string]kindCase{
 	"SandboxClaim": {
 		ops: func(c clientset.Interface, ns string) ops {
 			return opsFor[*extv1beta1.SandboxClaim, *extv1beta1.SandboxClaimList](c.ExtensionsV1beta1().SandboxClaims(ns),
-				func(name string) *extv1beta1.SandboxClaim { return newClaim(ns, name, "pool") })
+				func(name string) *extv1beta1.SandboxClaim { return newClaim(ns, name) })
 		},
 		informer: func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
 			return f.Extensions().V1beta1().SandboxClaims().Informer()

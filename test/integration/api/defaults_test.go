@@ -95,14 +95,14 @@ func TestServerSideDefaults(t *testing.T) {
 	})
 
 	t.Run("SandboxClaim", func(t *testing.T) {
-		claim, err := c.ExtensionsV1beta1().SandboxClaims(ns).Create(ctx, newClaim(ns, "no-lifecycle", "pool"), metav1.CreateOptions{})
+		claim, err := c.ExtensionsV1beta1().SandboxClaims(ns).Create(ctx, newClaim(ns, "no-lifecycle"), metav1.CreateOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if claim.Spec.Lifecycle != nil {
 			t.Errorf("lifecycle = %+v, want unset", claim.Spec.Lifecycle)
 		}
-		withLifecycle := newClaim(ns, "with-lifecycle", "pool")
+		withLifecycle := newClaim(ns, "with-lifecycle")
 		withLifecycle.Spec.Lifecycle = &extv1beta1.Lifecycle{TTLSecondsAfterFinished: ptr.To[int32](30)}
 		claim, err = c.ExtensionsV1beta1().SandboxClaims(ns).Create(ctx, withLifecycle, metav1.CreateOptions{})
 		if err != nil {

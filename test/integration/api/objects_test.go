@@ -77,9 +77,10 @@ func newPoolWithReplicas(ns, name, template string, replicas int32) *extv1beta1.
 	return p
 }
 
-func newClaim(ns, name, pool string) *extv1beta1.SandboxClaim {
+// newClaim is a claim on the pool called "pool".
+func newClaim(ns, name string) *extv1beta1.SandboxClaim {
 	return &extv1beta1.SandboxClaim{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec:       extv1beta1.SandboxClaimSpec{WarmPoolRef: extv1beta1.SandboxWarmPoolRef{Name: pool}},
+		Spec:       extv1beta1.SandboxClaimSpec{WarmPoolRef: extv1beta1.SandboxWarmPoolRef{Name: "pool"}},
 	}
 }

@@ -103,7 +103,7 @@ func TestPrinterColumns(t *testing.T) {
 		t.Errorf("Sandbox cells (-want,+got):\n%s", diff)
 	}
 
-	claim, err := c.ExtensionsV1beta1().SandboxClaims(ns).Create(ctx, newClaim(ns, "printed", "pool"), metav1.CreateOptions{})
+	claim, err := c.ExtensionsV1beta1().SandboxClaims(ns).Create(ctx, newClaim(ns, "printed"), metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

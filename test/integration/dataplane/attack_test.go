@@ -248,7 +248,7 @@ func createVictim(t *testing.T, ctx context.Context, env *framework.Env, routerU
 // Running and Ready at ip through pods/status.
 func forgePod(t *testing.T, ctx context.Context, kube kubernetes.Interface, ns, name, ip string, owner *agentsv1beta1.Sandbox, hash string) *corev1.Pod {
 	t.Helper()
-	ownerAPIVersion := agentsv1beta1.SchemeGroupVersion.String()
+	ownerAPIVersion := agentsv1beta1.GroupVersion.String()
 	if ns != owner.Namespace {
 		// The garbage collector deletes, within about a second, a Pod whose
 		// owner it cannot find in the Pod's namespace, which would end the
@@ -297,7 +297,7 @@ func holdRoute(t *testing.T, ctx context.Context, routerURL, ns, name string, ma
 	for time.Now().Before(deadline) {
 		status, body := get(t, ctx, routerURL, ns, name, nil)
 		ok := status == http.StatusOK && strings.Contains(body, runtimeGreeting)
-		if !ok && !(mayMiss && status == http.StatusNotFound) {
+		if !ok && (!mayMiss || status != http.StatusNotFound) {
 			t.Fatalf("%s/%s: %d %s, want the victim runtime's 200", ns, name, status, body)
 		}
 		time.Sleep(50 * time.Millisecond)

@@ -55,7 +55,7 @@ func TestAttackTokenlessRequestRefused(t *testing.T) {
 	sb := createSandbox(t, env, env.Namespace, "victim")
 	owner := framework.ServiceAccountToken(t, env, env.Namespace, "owner")
 	// Positive control: the sandbox is there and routable.
-	waitStatus(t, routerURL, "owner's token", env.Namespace, sb, owner, http.StatusOK)
+	waitOK(t, routerURL, "owner's token", env.Namespace, sb, owner)
 	expect(t, routerURL, "no token", env.Namespace, sb, "", http.StatusUnauthorized)
 }
 
@@ -75,7 +75,7 @@ func TestAttackTokenReviewCrossNamespace(t *testing.T) {
 	attackerNS := framework.CreateNamespace(t, env, "attacker")
 	attacker := framework.ServiceAccountToken(t, env, attackerNS, "intruder")
 
-	waitStatus(t, routerURL, "owner's token", env.Namespace, sb, owner, http.StatusOK)
+	waitOK(t, routerURL, "owner's token", env.Namespace, sb, owner)
 	expect(t, routerURL, "another namespace's ServiceAccount", env.Namespace, sb, attacker, http.StatusForbidden)
 
 	// The documented way to widen it: every authenticated principal.
@@ -84,7 +84,7 @@ func TestAttackTokenReviewCrossNamespace(t *testing.T) {
 		t.Fatal(err)
 	}
 	wideURL := startRouter(t, env, wide)
-	waitStatus(t, wideURL, "cluster scope, another namespace's ServiceAccount", env.Namespace, sb, attacker, http.StatusOK)
+	waitOK(t, wideURL, "cluster scope, another namespace's ServiceAccount", env.Namespace, sb, attacker)
 }
 
 // randomJWT is junk shaped like a live JWT: it passes every cheap check
@@ -116,7 +116,7 @@ func TestAttackTokenReviewFlood(t *testing.T) {
 	routerURL := startRouter(t, env, authz)
 	sb := createSandbox(t, env, env.Namespace, "busy")
 	legit := framework.ServiceAccountToken(t, env, env.Namespace, "agent")
-	waitStatus(t, routerURL, "legitimate token", env.Namespace, sb, legit, http.StatusOK)
+	waitOK(t, routerURL, "legitimate token", env.Namespace, sb, legit)
 
 	ctx := framework.Context(t, 2*time.Minute)
 	start := time.Now()
@@ -214,7 +214,7 @@ func TestAttackScopedTokenReplayAfterRecreate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitStatus(t, routerURL, "token of the first incarnation", env.Namespace, first, oldToken, http.StatusOK)
+	waitOK(t, routerURL, "token of the first incarnation", env.Namespace, first, oldToken)
 
 	// The session ends; another user's session gets the same name.
 	deleteSandbox(t, env, env.Namespace, first)
@@ -226,7 +226,7 @@ func TestAttackScopedTokenReplayAfterRecreate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body := waitStatus(t, routerURL, "token of the second incarnation", env.Namespace, second, newToken, http.StatusOK)
+	body := waitOK(t, routerURL, "token of the second incarnation", env.Namespace, second, newToken)
 	if !strings.Contains(body, second.uid) {
 		t.Fatalf("the router reached %s, want the second incarnation %s", body, second.uid)
 	}
@@ -237,7 +237,7 @@ func TestAttackScopedTokenReplayAfterRecreate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitStatus(t, strictURL, "strict router, bound token", env.Namespace, second, newToken, http.StatusOK)
+	waitOK(t, strictURL, "strict router, bound token", env.Namespace, second, newToken)
 	expect(t, strictURL, "strict router, token without uid", env.Namespace, second, unbound, http.StatusUnauthorized)
 	expect(t, strictURL, "strict router, old token", env.Namespace, second, oldToken, http.StatusForbidden)
 }
@@ -295,7 +295,7 @@ func TestAttackFullAPITokenRefused(t *testing.T) {
 	if err != nil || code != http.StatusUnauthorized {
 		t.Errorf("full API token: status %d (%v), want 401", code, err)
 	}
-	waitStatus(t, routerURL, "audience-bound token", env.Namespace, sb, bound, http.StatusOK)
+	waitOK(t, routerURL, "audience-bound token", env.Namespace, sb, bound)
 
 	// And the token the router accepts opens nothing at the API server.
 	cfg := rest.AnonymousClientConfig(env.Config)

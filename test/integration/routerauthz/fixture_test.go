@@ -207,18 +207,18 @@ func expect(t *testing.T, routerURL, what, ns string, sb *sandbox, token string,
 	}
 }
 
-// waitStatus polls until a call answers want: the router's cache learns of
-// a new Sandbox a moment after the API server does.
-func waitStatus(t *testing.T, routerURL, what, ns string, sb *sandbox, token string, want int) string {
+// waitOK polls until a call answers 200: the router's cache learns of a
+// new Sandbox a moment after the API server does.
+func waitOK(t *testing.T, routerURL, what, ns string, sb *sandbox, token string) string {
 	t.Helper()
 	var last string
 	err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, waitTimeout, true, func(ctx context.Context) (bool, error) {
 		code, body, err := call(ctx, routerURL, ns, sb, token)
 		last = fmt.Sprintf("%d %q %v", code, body, err)
-		return err == nil && code == want, nil
+		return err == nil && code == http.StatusOK, nil
 	})
 	if err != nil {
-		t.Fatalf("%s: never %d, last %s", what, want, last)
+		t.Fatalf("%s: never 200, last %s", what, last)
 	}
 	return last
 }
