@@ -35,19 +35,19 @@ import (
 type ClaimResult int
 
 const (
-	// ClaimOwned: the owner controls the object and it still matches.
+	// ClaimOwned means the owner controls the object and it still matches.
 	ClaimOwned ClaimResult = iota
-	// ClaimAdopted: an orphan that matched; the owner controls it now.
+	// ClaimAdopted means an orphan that matched; the owner controls it now.
 	ClaimAdopted
-	// ClaimReleased: the owner controlled it, it no longer matches, and
+	// ClaimReleased means the owner controlled it, it no longer matches, and
 	// the owner's reference is gone (or the object is).
 	ClaimReleased
-	// ClaimForeign: another controller controls it. Never written.
+	// ClaimForeign means another controller controls it. Never written.
 	ClaimForeign
-	// ClaimUnmatched: an orphan that does not match, or lives in another
+	// ClaimUnmatched means an orphan that does not match, or lives in another
 	// namespace than the owner. Never written.
 	ClaimUnmatched
-	// ClaimSkipped: the owner would adopt or release it, but the owner is
+	// ClaimSkipped means the owner would adopt or release it, but the owner is
 	// being deleted, or the orphan is (or has gone before the write).
 	// Nothing was written; a later sync decides again.
 	ClaimSkipped

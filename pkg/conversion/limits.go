@@ -29,10 +29,11 @@ import (
 	"k8s.io/klog/v2"
 )
 
-// The webhook port is reachable from every Pod that can reach the
+// Limits bound what any client can make the conversion webhook hold. The
+// webhook port is reachable from every Pod that can reach the
 // controller (the API server's source address cannot be told apart by a
 // NetworkPolicy), and the controller shares its memory with every
-// informer cache. Limits bound what any client can make it hold:
+// informer cache. So:
 //
 //   - a review larger than MaxRequestBytes is refused (413) before its body
 //     is read;
@@ -187,8 +188,9 @@ func (h *limitedHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // readReview reads the body into one buffer of its declared length (the
-// admission already reserved it), or up to max when the length is unknown.
-func readReview(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
+// admission already reserved it), or up to limit when the length is
+// unknown.
+func readReview(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength >= 0 {
 		buf := make([]byte, r.ContentLength)
 		if _, err := io.ReadFull(r.Body, buf); err != nil {
@@ -196,5 +198,5 @@ func readReview(w http.ResponseWriter, r *http.Request, max int64) ([]byte, erro
 		}
 		return buf, nil
 	}
-	return io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+	return io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 }

@@ -68,30 +68,37 @@ func NewWorkqueueProvider(reg prometheus.Registerer) *WorkqueueProvider {
 	return p
 }
 
+// NewDepthMetric is the queue's depth gauge.
 func (p *WorkqueueProvider) NewDepthMetric(name string) workqueue.GaugeMetric {
 	return p.depth.WithLabelValues(name)
 }
 
+// NewAddsMetric counts the queue's adds.
 func (p *WorkqueueProvider) NewAddsMetric(name string) workqueue.CounterMetric {
 	return p.addsTotal.WithLabelValues(name)
 }
 
+// NewLatencyMetric observes how long items wait in the queue.
 func (p *WorkqueueProvider) NewLatencyMetric(name string) workqueue.HistogramMetric {
 	return p.latency.WithLabelValues(name)
 }
 
+// NewWorkDurationMetric observes how long processing an item takes.
 func (p *WorkqueueProvider) NewWorkDurationMetric(name string) workqueue.HistogramMetric {
 	return p.workDuration.WithLabelValues(name)
 }
 
+// NewUnfinishedWorkSecondsMetric is the work in progress not yet observed by the duration metric.
 func (p *WorkqueueProvider) NewUnfinishedWorkSecondsMetric(name string) workqueue.SettableGaugeMetric {
 	return p.unfinishedWork.WithLabelValues(name)
 }
 
+// NewLongestRunningProcessorSecondsMetric is how long the longest running worker has been at its item.
 func (p *WorkqueueProvider) NewLongestRunningProcessorSecondsMetric(name string) workqueue.SettableGaugeMetric {
 	return p.longestRunningProcessor.WithLabelValues(name)
 }
 
+// NewRetriesMetric counts the queue's rate-limited re-adds.
 func (p *WorkqueueProvider) NewRetriesMetric(name string) workqueue.CounterMetric {
 	return p.retriesTotal.WithLabelValues(name)
 }

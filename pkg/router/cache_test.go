@@ -251,12 +251,12 @@ func TestPodCacheIndexes(t *testing.T) {
 // label, never takes the victim's route, whatever the event order.
 func TestPodCacheForgedPodNeverWins(t *testing.T) {
 	c := newBareCache(t)
-	real := sandboxPod("ns", "victim", "127.30.0.1")
-	sb := c.put(real)
+	genuine := sandboxPod("ns", "victim", "127.30.0.1")
+	sb := c.put(genuine)
 	forged := sandboxPod("ns", "victim-forged", "127.30.0.66", ownedBy("agents.x-k8s.io/v1beta1", "Sandbox", "victim", sb.UID),
 		func(p *corev1.Pod) { p.Labels[agentsv1beta1.SandboxNameHashLabel] = agentsv1beta1.NameHash("victim") })
 	c.putPod(forged)
-	c.putPod(real)
+	c.putPod(genuine)
 	c.putPod(forged)
 	if got := lookup(c, "ns", "victim"); got != "127.30.0.1" {
 		t.Fatalf("ByName = %q, want the real Pod 127.30.0.1", got)
@@ -271,7 +271,7 @@ func TestPodCacheForgedPodNeverWins(t *testing.T) {
 	}
 	// With the real Pod gone and the Sandbox's status cleared, a forged
 	// Pod under the tracked name gets nothing either.
-	c.deletePod(real)
+	c.deletePod(genuine)
 	cleared := sb.DeepCopy()
 	cleared.Status.PodIPs = nil
 	c.putSandbox(cleared)

@@ -39,8 +39,8 @@ type clientShard struct {
 	_  [48]byte // a cache line per shard: no false sharing between locks
 }
 
-func newClientLimiter(max int) *clientLimiter {
-	l := &clientLimiter{max: max, seed: maphash.MakeSeed()}
+func newClientLimiter(perClient int) *clientLimiter {
+	l := &clientLimiter{max: perClient, seed: maphash.MakeSeed()}
 	for i := range l.shards {
 		l.shards[i].n = map[string]int{}
 	}

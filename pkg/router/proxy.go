@@ -317,7 +317,7 @@ func (r *Router) proxyError(w http.ResponseWriter, req *http.Request, err error)
 		writeDetail(w, http.StatusBadGateway, msgBadGateway+id)
 		return
 	}
-	reason, timeout := classify(err, req.Context())
+	reason, timeout := classify(req.Context(), err)
 	r.metrics.UpstreamErrors.WithLabelValues(nsLabel, reason).Inc()
 	r.logger.V(2).Info("Upstream request failed", "sandbox", klogRef(st), "reason", reason, "err", err)
 	if timeout {

@@ -273,7 +273,7 @@ func TestClassify(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			reason, timeout := classify(tc.err, tc.ctx)
+			reason, timeout := classify(tc.ctx, tc.err)
 			if reason != tc.reason || timeout != tc.timeout {
 				t.Errorf("classify = %s, %v; want %s, %v", reason, timeout, tc.reason, tc.timeout)
 			}

@@ -262,7 +262,7 @@ func isDeadHost(err error) bool {
 
 // classify maps an upstream failure to the reason label and decides
 // whether it is a timeout (504) or not (502).
-func classify(err error, reqCtx context.Context) (reason string, timeout bool) {
+func classify(reqCtx context.Context, err error) (reason string, timeout bool) {
 	deadline := errors.Is(reqCtx.Err(), context.DeadlineExceeded)
 	switch {
 	case errors.Is(err, errResponseHeaderTimeout):

@@ -173,18 +173,18 @@ func realBaseDir(dir string) (string, error) {
 	if err := os.MkdirAll(abs, 0o755); err != nil {
 		return "", fmt.Errorf("creating base dir: %w", err)
 	}
-	real, err := filepath.EvalSymlinks(abs)
+	resolved, err := filepath.EvalSymlinks(abs)
 	if err != nil {
 		return "", fmt.Errorf("resolving base dir: %w", err)
 	}
-	info, err := os.Stat(real)
+	info, err := os.Stat(resolved)
 	if err != nil {
 		return "", fmt.Errorf("base dir: %w", err)
 	}
 	if !info.IsDir() {
-		return "", fmt.Errorf("base dir %s is not a directory", real)
+		return "", fmt.Errorf("base dir %s is not a directory", resolved)
 	}
-	return real, nil
+	return resolved, nil
 }
 
 // unquotePath undoes one round of percent-encoding the way Python's

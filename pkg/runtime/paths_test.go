@@ -178,9 +178,9 @@ func FuzzResolveInBase(f *testing.F) {
 				}
 				p = filepath.Dir(p)
 			}
-			if real, err := filepath.EvalSymlinks(p); err == nil {
-				if _, ok := relativeToBase(base, real); !ok {
-					t.Fatalf("resolveInBase(%q) = %q, but %s is really %s", clientPath, rel, p, real)
+			if target, err := filepath.EvalSymlinks(p); err == nil {
+				if _, ok := relativeToBase(base, target); !ok {
+					t.Fatalf("resolveInBase(%q) = %q, but %s is really %s", clientPath, rel, p, target)
 				}
 			}
 		}
@@ -197,16 +197,16 @@ func FuzzResolveInBase(f *testing.F) {
 			}
 			return
 		}
-		real, evalErr := filepath.EvalSymlinks(filepath.Join(base, cleaned))
+		target, evalErr := filepath.EvalSymlinks(filepath.Join(base, cleaned))
 		if evalErr != nil {
 			return // missing or looping: no oracle
 		}
-		if wantRel, inside := relativeToBase(base, real); inside {
+		if wantRel, inside := relativeToBase(base, target); inside {
 			if err != nil || rel != wantRel {
 				t.Fatalf("resolveInBase(%q) = %q, %v; the kernel resolves it to %q inside base", clientPath, rel, err, wantRel)
 			}
 		} else if !errors.Is(err, errAccessDenied) {
-			t.Fatalf("resolveInBase(%q) = %q, %v; the kernel resolves it outside, to %s", clientPath, rel, err, real)
+			t.Fatalf("resolveInBase(%q) = %q, %v; the kernel resolves it outside, to %s", clientPath, rel, err, target)
 		}
 	})
 }

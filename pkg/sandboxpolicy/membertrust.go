@@ -25,6 +25,9 @@ import (
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
 )
 
+// MemberVerdict is how far a pool may trust a Sandbox that names it as
+// controller.
+//
 // A Sandbox with a controller reference to a warm pool is not necessarily
 // the pool's: anyone who can create Sandboxes in the pool's namespace can
 // write that reference, the pool's labels and its annotations. What they
@@ -92,6 +95,7 @@ type memberRecord struct {
 	generation int64
 }
 
+// NewMemberProvenance returns an empty MemberProvenance.
 func NewMemberProvenance() *MemberProvenance {
 	return &MemberProvenance{created: map[types.UID]memberRecord{}}
 }
@@ -167,6 +171,7 @@ type matchEntry struct {
 	matches    bool
 }
 
+// NewMatchCache returns an empty MatchCache.
 func NewMatchCache() *MatchCache { return &MatchCache{m: map[types.UID]matchEntry{}} }
 
 // Matches is s.Matches(sb), from the cache when neither side changed.

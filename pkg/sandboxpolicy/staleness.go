@@ -69,6 +69,11 @@ func NewStalenessChecker(tmpl *extv1beta1.SandboxTemplate, defaults SecureDefaul
 	return &StalenessChecker{tmpl: tmpl, hashes: h, hashOK: err == nil, byHash: map[string]bool{}, defaults: defaults}
 }
 
+// Stale reports whether member sb must be replaced: it is of another
+// template, or what it runs differs from the template's blueprint. An
+// owned member is judged by its template-hash label first (cached per
+// label within the pass); an orphan, whose labels anyone may have written,
+// by its spec alone.
 func (s *StalenessChecker) Stale(sb *agentsv1beta1.Sandbox, orphan bool) bool {
 	if sb.Labels[agentsv1beta1.SandboxTemplateRefHashLabel] != agentsv1beta1.NameHash(s.tmpl.Name) {
 		return true

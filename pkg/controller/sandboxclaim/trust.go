@@ -33,7 +33,7 @@ import (
 	"github.com/agentsandbox/agent-sandbox/pkg/sandboxpolicy"
 )
 
-// ReasonUntrustedSandbox: a Sandbox names the claim as its controller but
+// ReasonUntrustedSandbox is the Event reason when a Sandbox names the claim as its controller but
 // is not the one the claim was bound to.
 const ReasonUntrustedSandbox = "UntrustedSandbox"
 

@@ -157,7 +157,7 @@ func heapWatch(limit uint64, exceeded func()) (peak func() uint64, stop func()) 
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	base := ms.HeapAlloc
-	var max atomic.Uint64
+	var growth atomic.Uint64
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
@@ -171,16 +171,16 @@ func heapWatch(limit uint64, exceeded func()) (peak func() uint64, stop func()) 
 			}
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
-			if ms.HeapAlloc > base && ms.HeapAlloc-base > max.Load() {
-				max.Store(ms.HeapAlloc - base)
+			if ms.HeapAlloc > base && ms.HeapAlloc-base > growth.Load() {
+				growth.Store(ms.HeapAlloc - base)
 			}
-			if max.Load() > limit {
+			if growth.Load() > limit {
 				once.Do(exceeded)
 			}
 		}
 	}()
 	var stopOnce sync.Once
-	return max.Load, func() { stopOnce.Do(func() { close(done); <-finished }) }
+	return growth.Load, func() { stopOnce.Do(func() { close(done); <-finished }) }
 }
 
 // Many Pods post large reviews as fast as loopback allows, and others

@@ -31,7 +31,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
@@ -429,7 +428,7 @@ func otherNamespace(t *testing.T, ctx context.Context, env *framework.Env) strin
 
 // statusSandbox creates a Sandbox and writes the status.podIPs its
 // controller would report for a Pod at ip.
-func statusSandbox(t *testing.T, ctx context.Context, env *framework.Env, ns, name, ip string) types.UID {
+func statusSandbox(t *testing.T, ctx context.Context, env *framework.Env, ns, name, ip string) {
 	t.Helper()
 	sb := &agentsv1beta1.Sandbox{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
@@ -447,7 +446,6 @@ func statusSandbox(t *testing.T, ctx context.Context, env *framework.Env, ns, na
 	if _, err := env.Agents.AgentsV1beta1().Sandboxes(ns).UpdateStatus(ctx, sb, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	return sb.UID
 }
 
 // fakeDNS answers A questions for the given fully-qualified names and

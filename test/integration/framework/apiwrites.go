@@ -63,6 +63,7 @@ func label(line, name string) string {
 	return rest[:strings.Index(rest, "\"")]
 }
 
+// WritesSince is after less before, per key: the writes made in between.
 func WritesSince(before, after map[string]float64) map[string]float64 {
 	out := map[string]float64{}
 	for k, v := range after {

@@ -53,8 +53,8 @@ import (
 	"github.com/agentsandbox/agent-sandbox/test/localcluster"
 )
 
-// RequireEnv, set to "required", turns a missing control plane from a skip
-// into a failure.
+// RequireEnv names the variable that, set to "required", turns a missing
+// control plane from a skip into a failure.
 const RequireEnv = "AGENT_SANDBOX_INTEGRATION"
 
 type options struct {

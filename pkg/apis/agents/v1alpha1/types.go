@@ -57,6 +57,7 @@ type PersistentVolumeClaimTemplate struct {
 // +kubebuilder:validation:Enum=Delete;Retain
 type ShutdownPolicy string
 
+// The ShutdownPolicy values.
 const (
 	ShutdownPolicyDelete ShutdownPolicy = "Delete"
 	ShutdownPolicyRetain ShutdownPolicy = "Retain"

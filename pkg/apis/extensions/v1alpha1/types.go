@@ -28,6 +28,7 @@ import (
 // +kubebuilder:validation:Enum=Managed;Unmanaged
 type NetworkPolicyManagement string
 
+// The NetworkPolicyManagement values.
 const (
 	NetworkPolicyManagementManaged   NetworkPolicyManagement = "Managed"
 	NetworkPolicyManagementUnmanaged NetworkPolicyManagement = "Unmanaged"
@@ -37,6 +38,7 @@ const (
 // +kubebuilder:validation:Enum=Allowed;Overrides;Disallowed
 type EnvVarsInjectionPolicy string
 
+// The EnvVarsInjectionPolicy values.
 const (
 	EnvVarsInjectionPolicyAllowed    EnvVarsInjectionPolicy = "Allowed"
 	EnvVarsInjectionPolicyOverrides  EnvVarsInjectionPolicy = "Overrides"
@@ -112,6 +114,7 @@ type SandboxTemplateRef struct {
 // +kubebuilder:validation:Enum=Delete;DeleteForeground;Retain
 type ShutdownPolicy string
 
+// The ShutdownPolicy values.
 const (
 	ShutdownPolicyDelete           ShutdownPolicy = "Delete"
 	ShutdownPolicyDeleteForeground ShutdownPolicy = "DeleteForeground"
@@ -134,6 +137,7 @@ type Lifecycle struct {
 // (always cold), "default" (any pool of the template) or a pool name.
 type WarmPoolPolicy string
 
+// The WarmPoolPolicy keywords; any other value names a pool.
 const (
 	WarmPoolPolicyNone    WarmPoolPolicy = "none"
 	WarmPoolPolicyDefault WarmPoolPolicy = "default"
@@ -221,6 +225,7 @@ type SandboxClaimList struct {
 // +kubebuilder:validation:Enum=Recreate;OnReplenish
 type SandboxWarmPoolUpdateStrategyType string
 
+// The SandboxWarmPoolUpdateStrategyType values.
 const (
 	RecreateSandboxWarmPoolUpdateStrategyType    SandboxWarmPoolUpdateStrategyType = "Recreate"
 	OnReplenishSandboxWarmPoolUpdateStrategyType SandboxWarmPoolUpdateStrategyType = "OnReplenish"

@@ -30,7 +30,10 @@ var (
 	// GroupVersion is the metav1 form, which cannot build kinds and resources.
 	groupVersion = schema.GroupVersion{Group: GroupName, Version: "v1alpha1"}
 
+	// SandboxTemplatesResource identifies the sandboxtemplates resource in this version.
 	SandboxTemplatesResource = groupVersion.WithResource("sandboxtemplates")
-	SandboxClaimsResource    = groupVersion.WithResource("sandboxclaims")
+	// SandboxClaimsResource identifies the sandboxclaims resource in this version.
+	SandboxClaimsResource = groupVersion.WithResource("sandboxclaims")
+	// SandboxWarmPoolsResource identifies the sandboxwarmpools resource in this version.
 	SandboxWarmPoolsResource = groupVersion.WithResource("sandboxwarmpools")
 )

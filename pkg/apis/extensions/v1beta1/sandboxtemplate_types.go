@@ -29,11 +29,11 @@ import (
 type NetworkPolicyManagement string
 
 const (
-	// NetworkPolicyManagementManaged: the controller owns
+	// NetworkPolicyManagementManaged means the controller owns
 	// "<template>-network-policy".
 	NetworkPolicyManagementManaged NetworkPolicyManagement = "Managed"
-	// NetworkPolicyManagementUnmanaged: the controller creates none and
-	// deletes one it owns.
+	// NetworkPolicyManagementUnmanaged means the controller creates none
+	// and deletes one it owns.
 	NetworkPolicyManagementUnmanaged NetworkPolicyManagement = "Unmanaged"
 )
 

@@ -30,12 +30,18 @@ var (
 	// GroupVersion is the metav1 form, which cannot build kinds and resources.
 	groupVersion = schema.GroupVersion{Group: GroupName, Version: "v1beta1"}
 
+	// SandboxTemplateGroupVersionKind identifies the SandboxTemplate kind.
 	SandboxTemplateGroupVersionKind = groupVersion.WithKind(SandboxTemplateKind)
-	SandboxClaimGroupVersionKind    = groupVersion.WithKind(SandboxClaimKind)
+	// SandboxClaimGroupVersionKind identifies the SandboxClaim kind.
+	SandboxClaimGroupVersionKind = groupVersion.WithKind(SandboxClaimKind)
+	// SandboxWarmPoolGroupVersionKind identifies the SandboxWarmPool kind.
 	SandboxWarmPoolGroupVersionKind = groupVersion.WithKind(SandboxWarmPoolKind)
 
+	// SandboxTemplatesResource identifies the sandboxtemplates resource.
 	SandboxTemplatesResource = groupVersion.WithResource("sandboxtemplates")
-	SandboxClaimsResource    = groupVersion.WithResource("sandboxclaims")
+	// SandboxClaimsResource identifies the sandboxclaims resource.
+	SandboxClaimsResource = groupVersion.WithResource("sandboxclaims")
+	// SandboxWarmPoolsResource identifies the sandboxwarmpools resource.
 	SandboxWarmPoolsResource = groupVersion.WithResource("sandboxwarmpools")
 )
 
