@@ -7,7 +7,7 @@
 #                                             tag so the repository is a krew index)
 # The manifest is then validated by the krew schema test of cmd/kubectl-sandbox,
 # against the archives it names.
-# Usage: VERSION=v0.1.0 [PLUGIN_PLATFORMS="linux/amd64 ..."] [OUT=dir] hack/release-plugin.sh
+# Usage: VERSION=v0.1.0 [PLUGIN_PLATFORMS="linux/amd64 ..."] [OUT=dir] [MANIFEST_COPY=path] hack/release-plugin.sh
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "${ROOT}"
@@ -21,7 +21,8 @@ fi
 PLUGIN_PLATFORMS=${PLUGIN_PLATFORMS:-linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64}
 REPO_URL=${REPO_URL:-https://github.com/agentsandbox/agent-sandbox}
 out=${OUT:-_output/release/${VERSION}}
-manifest_copy=${MANIFEST_COPY:-plugins/sandbox.yaml}
+# MANIFEST_COPY="" skips the copy into the tree (a test build).
+manifest_copy=${MANIFEST_COPY-plugins/sandbox.yaml}
 mkdir -p "${out}"
 
 commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
