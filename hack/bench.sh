@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make bench: measures the controller as issue #9 asks. Starts a fresh
+# make bench: measures the controller as issues #9 and #19 ask. Starts a fresh
 # source-built local cluster of its own (state in .cache/bench, 10 kwok
 # nodes), installs the CRDs and the dev overlay, runs the controller of this
 # checkout as a local process, runs 'sandbox-bench all' and writes the report
@@ -7,7 +7,7 @@
 # recorded PID on exit, also on failure or Ctrl-C.
 #
 # Knobs (environment):
-#   BENCH_SCALE=small   a one-minute smoke run instead of the issue #9 sizes
+#   BENCH_SCALE=small   a few-minute smoke run instead of the issues' sizes
 #   BENCH_NODES=10      fake nodes
 #   BENCH_OUT=DIR       report directory (default _output/bench/<timestamp>)
 #   BENCH_CONTROLLER_ARGS="..."  extra flags for the controller (e.g. -v=4)
@@ -32,11 +32,18 @@ OUT="${BENCH_OUT:-${ROOT}/_output/bench/$(date -u +%Y%m%dT%H%M%SZ)}"
 
 case "${BENCH_SCALE:-full}" in
   full)
-    # The sizes of issue #9; steady pools hold five seconds of claims.
-    SIZES=(--rtt-n 200 --rs-size 300 --pool-size 300 --claims-pool 150 --claims 200 --steady-runs 10:30s:50,45:20s:225 --router-rounds 5)
+    # The sizes of issue #9 (steady pools hold five seconds of claims) and
+    # of issue #19: 25/s for 60 s against a pool of 100, a pool of 3000
+    # for the RSS, and the ramp against one pool of 100.
+    SIZES=(--rtt-n 200 --rs-size 300 --pool-size 300 --claims-pool 150 --claims 200
+      --steady-runs 10:30s:50,25:60s:100,45:20s:225 --rss-pool 3000
+      --ramp-rates 10,15,20,25,30,40,50 --ramp-step 30s --ramp-pool 100 --router-rounds 5)
     ;;
   small)
-    SIZES=(--rtt-n 50 --rs-size 50 --pool-size 50 --claims-pool 30 --claims 40 --steady-runs 5:10s:20 --router-rounds 2 --router-duration 3s)
+    # Every scenario once, briefly: 10/s so issue 19's rows at that rate
+    # render, and a two-step ramp.
+    SIZES=(--rtt-n 50 --rs-size 50 --pool-size 50 --claims-pool 30 --claims 40 --steady-runs 10:10s:30
+      --ramp-rates 5,10 --ramp-step 5s --ramp-pool 20 --router-rounds 2 --router-duration 3s)
     ;;
   *)
     echo "BENCH_SCALE must be full or small, not ${BENCH_SCALE}" >&2
@@ -101,7 +108,7 @@ log "running sandbox-bench all (${BENCH_SCALE:-full}); report in ${OUT}"
 mkdir -p "${OUT}"
 # shellcheck disable=SC2086 # BENCH_ARGS is a list of flags on purpose
 bin/sandbox-bench all --kubeconfig "${KUBECONFIG_FILE}" \
-  --controller-metrics-url "http://127.0.0.1:${METRICS_PORT}/metrics" \
+  --controller-metrics-url "http://127.0.0.1:${METRICS_PORT}/metrics" --controller-gogc-env "${GOGC:-unset}" \
   --note "Setup: make bench (BENCH_SCALE=${BENCH_SCALE:-full}), ${NODES} kwok nodes, $(nproc) CPUs shared with the control plane and the bench. kube-controller-manager and kube-scheduler run with client QPS 200 / burst 400 (test/localcluster), the ReplicaSet controller with its defaults (burst 500 creates per sync, 5 workers). The controller of commit $(git rev-parse --short HEAD)$(git diff --quiet -- cmd pkg || echo ' plus uncommitted changes') runs locally with the admin kubeconfig: --extensions --enable-pprof-debug --leader-election-namespace=default, default workers and no client-side rate limit." \
   --out "${OUT}" "${SIZES[@]}" ${BENCH_ARGS:-} 2> >(tee "${OUT}/progress.log" >&2)
 log "report: ${OUT}/report.md"

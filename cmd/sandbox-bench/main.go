@@ -17,7 +17,8 @@ limitations under the License.
 // Command sandbox-bench measures an agent-sandbox controller through the
 // cluster API: the floor (rtt), the ReplicaSet yardstick (rs), warm pool
 // fill (pool), a burst of claims (claims), claims at a fixed rate
-// (steady), the router's per-request overhead against a minimal reverse
+// (steady), steps of increasing rate until one misses the bar (ramp), the
+// router's per-request overhead against a minimal reverse
 // proxy (router), or all of them in one run (all); chaos runs the
 // controller itself under a claim churn while killing it, its leader, the
 // API server and etcd. It writes report.json,
@@ -48,10 +49,15 @@ commands:
   pool    --size N                       a warm pool of N: fill time, max members, writes
   claims  --pool N --claims M            a burst of M claims against a pool of N
   steady  --rate R --duration D --pool N claims at R/s for D
+  ramp    --rates R1,R2,... --step D --pool N
+                                         steady steps of increasing rate against one pool,
+                                         stopping after the first with p99 > 1 s or a cold claim
   router  --router-binary B --rounds N   the router vs a minimal reverse proxy vs direct
                                          (needs the local cluster: kwok's loopback pod IPs)
   all     [--rtt-n ... --steady-runs ...] every scenario in one run (issue #9 defaults;
-                                         router only with --router-rounds N, as make bench does)
+                                         router only with --router-rounds N, ramp only with
+                                         --ramp-rates, RSS pool only with --rss-pool, as make
+                                         bench does)
   chaos   --cluster-dir DIR --claims N   claims churned while the controller, its leader, the
                                          API server and etcd are killed (runs the controller;
                                          exit 1 on any violation)
@@ -59,7 +65,7 @@ commands:
                                          heap and goroutines sampled and fitted (exit 1 unless flat)
   version                                print the version
 
-common flags: --kubeconfig --controller-metrics-url --out --settle --timeout --keep
+common flags: --kubeconfig --controller-metrics-url --controller-gogc-env --out --settle --timeout --keep
 run 'sandbox-bench COMMAND -h' for the flags of one command.`
 
 func main() {
@@ -85,6 +91,7 @@ func main() {
 	settle := fs.Duration("settle", 2*time.Second, "wait after each goal before the closing metrics, so trailing writes are counted")
 	timeout := fs.Duration("timeout", 5*time.Minute, "bound of every wait")
 	keep := fs.Bool("keep", false, "keep the namespaces of the scenarios")
+	gogcEnv := fs.String("controller-gogc-env", "", "GOGC in the controller's environment, for the report: a value, or \"unset\"; empty: not known")
 	var notes []string
 	fs.Func("note", "a line about the setup for the report (repeatable)", func(s string) error {
 		notes = append(notes, s)
@@ -106,6 +113,13 @@ func main() {
 	var rate *float64
 	var duration *time.Duration
 	var steadyPool *int
+	var rampRates string
+	ramp := bench.RampSpec{}
+	rampFlags := func(prefix, defaultRates string) {
+		fs.StringVar(&rampRates, prefix+"rates", defaultRates, "ramp steps, claims per second, increasing (empty skips)")
+		fs.DurationVar(&ramp.Step, prefix+"step", 30*time.Second, "how long each ramp step creates claims")
+		fs.IntVar(&ramp.Pool, prefix+"pool", 100, "the ramp's one pool (issue 19: 100)")
+	}
 	switch cmd {
 	case "rtt":
 		fs.IntVar(&plan.RTT, "n", 200, "round trips")
@@ -120,6 +134,8 @@ func main() {
 		rate = fs.Float64("rate", 10, "claims per second")
 		duration = fs.Duration("duration", 30*time.Second, "how long claims are created")
 		steadyPool = fs.Int("pool", 0, "pool replicas (0: five seconds of claims, at least 20)")
+	case "ramp":
+		rampFlags("", "10,15,20,25,30,40,50")
 	case "router":
 		routerFlags(5)
 	case "all":
@@ -133,6 +149,8 @@ func main() {
 		fs.IntVar(&plan.ClaimsPool, "claims-pool", 150, "pool of the burst (0 skips)")
 		fs.IntVar(&plan.Claims, "claims", 200, "claims of the burst (0 skips)")
 		fs.StringVar(&steadyRuns, "steady-runs", "10:30s,45:20s", "steady runs RATE:DURATION[:POOL],... (empty skips)")
+		fs.IntVar(&plan.RSSPool, "rss-pool", 0, "a pool of this size for the controller's RSS (issue 19: 3000; 0 skips)")
+		rampFlags("ramp-", "")
 	case "-h", "--help", "help":
 		fmt.Println(usage)
 		return
@@ -157,6 +175,22 @@ func main() {
 		routerSpec.Kubeconfig, routerSpec.SelfBinary, routerSpec.Rounds = *kubeconfig, self, routerRounds
 		routerSpec.RouterArgs = strings.Fields(routerArgs)
 		plan.Router = &routerSpec
+	}
+	if cmd == "ramp" || cmd == "all" {
+		rates, err := bench.ParseRampRates(rampRates)
+		if err != nil {
+			fail(err)
+		}
+		if cmd == "ramp" && len(rates) == 0 {
+			fail(fmt.Errorf("--rates is empty"))
+		}
+		if len(rates) > 0 {
+			if ramp.Step <= 0 || ramp.Pool <= 0 {
+				fail(fmt.Errorf("the ramp's step and pool must be positive"))
+			}
+			ramp.Rates = rates
+			plan.Ramp = &ramp
+		}
 	}
 	switch cmd {
 	case "all":
@@ -194,6 +228,7 @@ func main() {
 	}
 
 	report := &bench.Report{Started: time.Now(), Cluster: env.Describe(ctx, cfg.Host), Notes: notes}
+	report.Cluster.ControllerGOGCEnv = *gogcEnv
 	progress.Logf("measuring %s (%s, %d nodes), controller metrics: %v", cfg.Host, report.Cluster.ServerVersion, report.Cluster.Nodes, env.Ctrl != nil)
 	env.Run(ctx, report, plan)
 	report.Finished = time.Now()

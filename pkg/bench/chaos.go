@@ -234,7 +234,7 @@ func (e *Env) churnNamespace(ctx context.Context, scenario string, pools []strin
 	if err != nil {
 		return "", nil, nil, err
 	}
-	w, stop, err := e.watchAgents(ctx, ns, pools[0], start)
+	w, stop, err := e.watchAgents(ctx, ns, pools[0], start, false)
 	if err != nil {
 		return "", nil, nil, err
 	}

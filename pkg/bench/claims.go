@@ -49,6 +49,8 @@ type ClaimStats struct {
 	// RefillSeconds runs from the first create until the pool was whole
 	// again (its size in Ready members and in status).
 	RefillSeconds float64 `json:"refillSeconds"`
+	// RefillTimedOut says the pool was not whole again within the timeout.
+	RefillTimedOut bool `json:"refillTimedOut,omitempty"`
 	// RefillCreated and ColdCreated count the Sandboxes the pool created
 	// as refill and the claims created cold during the run.
 	RefillCreated int `json:"refillCreated"`
@@ -63,20 +65,31 @@ type ClaimStats struct {
 	// WritesPerClaimPath excludes the refill: total writes minus the
 	// refilled members at the fill's writes per member, per claim; an
 	// estimate, as both run at once.
-	WritesPerClaimPath float64     `json:"writesPerClaimPath"`
-	WritesMeasured     bool        `json:"writesMeasured"`
-	Violations         []Violation `json:"violations,omitempty"`
+	WritesPerClaimPath float64 `json:"writesPerClaimPath"`
+	WritesMeasured     bool    `json:"writesMeasured"`
+	// CriticalPath counts, per warm claim, the writes on its own objects
+	// between its create and its Ready (CriticalPathDefinition): exact,
+	// where WritesPerClaimPath is an estimate from totals. Nil when not
+	// measured.
+	CriticalPath *CriticalPath `json:"criticalPath,omitempty"`
+	// ControllerCPUMsPerClaim is the controller process's CPU time over
+	// TotalCost (refill included) per created claim; nil without its
+	// metrics.
+	ControllerCPUMsPerClaim *float64    `json:"controllerCpuMsPerClaim,omitempty"`
+	Violations              []Violation `json:"violations,omitempty"`
 
 	samples []claimSample
 }
 
 type claimSample struct {
-	name    string
-	start   time.Time
-	latency time.Duration
-	ready   bool
-	warm    bool
-	err     error
+	name  string
+	start time.Time
+	// createRV is the resourceVersion of the create response.
+	createRV string
+	latency  time.Duration
+	ready    bool
+	warm     bool
+	err      error
 }
 
 // claimLauncher creates claims and remembers when each create started.
@@ -97,29 +110,33 @@ func (l *claimLauncher) launch(ctx context.Context, name string) {
 		defer l.wg.Done()
 		start := time.Now()
 		l.writes.inc()
-		_, err := l.env.Agents.ExtensionsV1beta1().SandboxClaims(l.ns).Create(ctx, &extv1beta1.SandboxClaim{
+		cl, err := l.env.Agents.ExtensionsV1beta1().SandboxClaims(l.ns).Create(ctx, &extv1beta1.SandboxClaim{
 			ObjectMeta: metav1.ObjectMeta{Name: name},
 			Spec:       extv1beta1.SandboxClaimSpec{WarmPoolRef: extv1beta1.SandboxWarmPoolRef{Name: benchPool}},
 		}, metav1.CreateOptions{})
+		rv := ""
 		if err != nil {
 			err = fmt.Errorf("creating claim %s: %w", name, err)
+		} else {
+			rv = cl.ResourceVersion
 		}
 		l.mu.Lock()
-		l.starts = append(l.starts, claimSample{name: name, start: start, err: err})
+		l.starts = append(l.starts, claimSample{name: name, start: start, createRV: rv, err: err})
 		l.mu.Unlock()
 	}()
 }
 
-func (l *claimLauncher) created() int {
+// createdNames are the claims created without error so far.
+func (l *claimLauncher) createdNames() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	n := 0
+	var names []string
 	for _, s := range l.starts {
 		if s.err == nil {
-			n++
+			names = append(names, s.name)
 		}
 	}
-	return n
+	return names
 }
 
 // finishClaims waits for every created claim to be Ready and the pool to
@@ -127,7 +144,8 @@ func (l *claimLauncher) created() int {
 // List and computes the latencies. firstCreate is the start of the run.
 func (e *Env) finishClaims(ctx context.Context, ns string, w *agentWatch, l *claimLauncher, win *window, fill *FillResult, firstCreate time.Time) (*ClaimStats, error) {
 	l.wg.Wait()
-	created := l.created()
+	names := l.createdNames()
+	created := len(names)
 	st := &ClaimStats{Pool: fill.Size, Claims: len(l.starts), Created: created, CreateErrors: len(l.starts) - created}
 	for _, s := range l.starts {
 		if s.err != nil {
@@ -136,7 +154,8 @@ func (e *Env) finishClaims(ctx context.Context, ns string, w *agentWatch, l *cla
 		}
 	}
 	waitErr := e.waitUntil(ctx, fmt.Sprintf("%d claims Ready", created), func() (bool, string) {
-		n := w.readyClaims()
+		// Only this run's claims: a ramp's earlier steps share the watch.
+		n := w.readyOf(names)
 		return n >= created, fmt.Sprintf("%d/%d Ready", n, created)
 	})
 	if waitErr != nil {
@@ -149,6 +168,7 @@ func (e *Env) finishClaims(ctx context.Context, ns string, w *agentWatch, l *cla
 	refillErr := e.waitUntil(ctx, "the pool to refill", func() (bool, string) { return w.poolFull(fill.Size) })
 	if refillErr != nil {
 		e.Progress.Logf("%v", refillErr)
+		st.RefillTimedOut = true
 	} else {
 		st.RefillSeconds = round3(max(w.refilledAt(fill.Size).Sub(firstCreate), 0).Seconds())
 	}
@@ -165,6 +185,7 @@ func (e *Env) finishClaims(ctx context.Context, ns string, w *agentWatch, l *cla
 	st.Violations = w.checker.Violations()
 
 	var all, warm, cold []time.Duration
+	var paths []ClaimPath
 	var last time.Time
 	for _, s := range l.starts {
 		if s.err != nil {
@@ -183,6 +204,9 @@ func (e *Env) finishClaims(ctx context.Context, ns string, w *agentWatch, l *cla
 		all = append(all, s.latency)
 		if s.warm {
 			warm = append(warm, s.latency)
+			if p, ok := w.writes.path(s.name, sandbox, s.createRV, w.readyVersion(s.name)); ok {
+				paths = append(paths, p)
+			}
 		} else {
 			cold = append(cold, s.latency)
 		}
@@ -192,6 +216,11 @@ func (e *Env) finishClaims(ctx context.Context, ns string, w *agentWatch, l *cla
 		st.samples = append(st.samples, s)
 	}
 	st.Latency, st.WarmLatency, st.ColdLatency = Summarize(all), Summarize(warm), Summarize(cold)
+	st.CriticalPath = SummarizePaths(paths)
+	if c := st.TotalCost.ControllerCPUSec; c != nil && created > 0 {
+		ms := round3(*c * 1000 / float64(created))
+		st.ControllerCPUMsPerClaim = &ms
+	}
 	if !last.IsZero() {
 		st.AllReadySeconds = round3(last.Sub(firstCreate).Seconds())
 	}
@@ -259,7 +288,7 @@ type ClaimsResult struct {
 // waits for the pool to refill.
 func (e *Env) Claims(ctx context.Context, poolSize, m int) (*ClaimsResult, error) {
 	e.Progress.Scenario("claims")
-	ns, w, fill, done, err := e.poolScenario(ctx, "claims", poolSize)
+	ns, w, fill, done, err := e.poolScenario(ctx, "claims", poolSize, true)
 	defer done()
 	if err != nil {
 		return nil, err

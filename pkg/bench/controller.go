@@ -43,6 +43,9 @@ type ControllerSnapshot struct {
 	Forbidden  float64
 	RSSBytes   float64
 	CPUSeconds float64
+	// GOGCPercent is go_gc_gogc_percent (the Go collector's reading of
+	// the GC target, SetGCPercent included); nil when not exposed.
+	GOGCPercent *float64
 }
 
 // Snapshot fetches and parses the controller's /metrics once.
@@ -74,6 +77,13 @@ func ParseControllerSnapshot(text []byte) (ControllerSnapshot, error) {
 		for _, x := range samples {
 			*dst += x.Value
 		}
+	}
+	gogc, err := ParseMetric(text, "go_gc_gogc_percent")
+	if err != nil {
+		return s, err
+	}
+	if len(gogc) == 1 {
+		s.GOGCPercent = &gogc[0].Value
 	}
 	return s, nil
 }

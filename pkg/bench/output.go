@@ -117,6 +117,10 @@ func (r *Report) Markdown(plots map[string]Chart) string {
 	p("Run %s → %s (%s) against %s (%s, %d nodes). Controller metrics: %s.",
 		r.Started.UTC().Format(time.RFC3339), r.Finished.UTC().Format("15:04:05Z"), r.Finished.Sub(r.Started).Round(time.Second),
 		r.Cluster.Server, r.Cluster.ServerVersion, r.Cluster.Nodes, yesNo(r.Cluster.ControllerMetrics, "read", "not given (controller writes are estimated)"))
+	if r.Cluster.ControllerMetrics {
+		p("")
+		p("Controller: %s.", r.Cluster.gogc())
+	}
 	for _, n := range r.Notes {
 		p("")
 		p("%s", n)
@@ -130,7 +134,7 @@ func (r *Report) Markdown(plots map[string]Chart) string {
 	}
 
 	p("")
-	p("## Targets of issue #9 (and the router's of issue 13)")
+	p("## Targets of issues #9 and #19 (and the router's of issue 13)")
 	p("")
 	p("| goal | measured | result | note |")
 	p("|---|---|---|---|")
@@ -155,7 +159,7 @@ func (r *Report) Markdown(plots map[string]Chart) string {
 		p("")
 		latencyTable(&b, []string{fmt.Sprintf("ConfigMap create → ADDED (%d)", r.RTT.N)}, []Summary{r.RTT.Latency})
 	}
-	if r.RS != nil || r.Pool != nil {
+	if r.RS != nil || r.Pool != nil || r.RSSPool != nil {
 		p("")
 		p("## rs and pool: fill")
 		p("")
@@ -164,15 +168,19 @@ func (r *Report) Markdown(plots map[string]Chart) string {
 		if r.RS != nil {
 			p("| ReplicaSet (kube-controller-manager) | %d | %.2f | %.2f (pods POST + status PUT) | – | %.0f | %.0f |", r.RS.Size, r.RS.FillSeconds, r.RS.ControllerWritesPerMember, r.RS.Cost.APIWritesTotal, r.RS.Cost.BenchWrites)
 		}
-		if r.Pool != nil {
-			p("| warm pool | %d | %.2f | %.2f%s | %d | %.0f | %.0f |", r.Pool.Size, r.Pool.FillSeconds, r.Pool.ControllerWritesPerMember, yesNo(r.Pool.WritesMeasured, "", " (estimate)"), r.Pool.MaxMembers, r.Pool.Cost.APIWritesTotal, r.Pool.Cost.BenchWrites)
+		for _, pl := range []*FillResult{r.Pool, r.RSSPool} {
+			if pl != nil {
+				p("| warm pool | %d | %.2f | %.2f%s | %d | %.0f | %.0f |", pl.Size, pl.FillSeconds, pl.ControllerWritesPerMember, yesNo(pl.WritesMeasured, "", " (estimate)"), pl.MaxMembers, pl.Cost.APIWritesTotal, pl.Cost.BenchWrites)
+			}
 		}
 		if _, ok := plots[plotFill]; ok {
 			p("")
 			p("![fill curves](%s)", plotFill)
 		}
-		if r.Pool != nil {
-			violations(&b, r.Pool.Violations)
+		for _, pl := range []*FillResult{r.Pool, r.RSSPool} {
+			if pl != nil {
+				violations(&b, pl.Violations)
+			}
 		}
 	}
 	if r.Claims != nil {
@@ -196,12 +204,9 @@ func (r *Report) Markdown(plots map[string]Chart) string {
 		p("")
 		p("## steady: claims at a fixed rate")
 		p("")
-		p("| rate | duration | pool | sent at | created | not Ready | warm/cold | p50 ms | p90 ms | p99 ms | max ms | writes/claim incl. refill | claim path (est.) | teardown s | violations |")
-		p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+		steadyHeader(&b, "")
 		for _, s := range r.Steady {
-			p("| %g/s | %gs | %d | %.1f/s | %d | %d | %d/%d | %.1f | %.1f | %.1f | %.1f | %.2f | %.2f | %.1f | %d |",
-				s.Rate, s.DurationSeconds, s.Pool, s.AchievedRate, s.Created, s.NotReady, s.WarmLatency.N, s.ColdLatency.N,
-				s.Latency.P50Ms, s.Latency.P90Ms, s.Latency.P99Ms, s.Latency.MaxMs, s.WritesPerClaim, s.WritesPerClaimPath, s.TeardownSeconds, len(s.Violations))
+			steadyRow(&b, s, "")
 		}
 		for _, name := range []string{plotSteadyCDF, plotSteadyLatency} {
 			if _, ok := plots[name]; ok {
@@ -212,6 +217,10 @@ func (r *Report) Markdown(plots map[string]Chart) string {
 		for _, s := range r.Steady {
 			violations(&b, s.Violations)
 		}
+	}
+
+	if r.Ramp != nil {
+		rampSection(&b, r.Ramp)
 	}
 
 	p("")
@@ -260,7 +269,74 @@ func (r *Report) costs() []namedCost {
 	for _, s := range r.Steady {
 		out = append(out, namedCost{fmt.Sprintf("steady %g/s: claims until the pool refilled", s.Rate), s.TotalCost})
 	}
+	if r.RSSPool != nil {
+		out = append(out, namedCost{fmt.Sprintf("pool %d: fill (RSS)", r.RSSPool.Size), r.RSSPool.Cost})
+	}
+	if r.Ramp != nil {
+		for _, s := range r.Ramp.Steps {
+			out = append(out, namedCost{fmt.Sprintf("ramp %g/s: claims until the pool refilled", s.Rate), s.TotalCost})
+		}
+	}
 	return out
+}
+
+// steadyHeader and steadyRow are the table of steady runs, shared with the
+// ramp's steps (extra is the ramp's verdict column).
+func steadyHeader(b *strings.Builder, extra string) {
+	cols := "| rate | duration | pool | sent at | created | not Ready | warm/cold | p50 ms | p90 ms | p99 ms | max ms | warm p50 ms | critical path p50 (mean) | writes/claim incl. refill | claim path (est.) | CPU ms/claim | teardown s | violations |"
+	if extra != "" {
+		cols += " " + extra + " |"
+	}
+	fmt.Fprintln(b, cols)
+	fmt.Fprintln(b, strings.Repeat("|---", strings.Count(cols, "|")-1)+"|")
+}
+
+func steadyRow(b *strings.Builder, s *SteadyResult, extra string) {
+	path, cpu := "–", "–"
+	if s.CriticalPath != nil {
+		path = fmt.Sprintf("%g (%.2f)", s.CriticalPath.P50, s.CriticalPath.Mean)
+	}
+	if s.ControllerCPUMsPerClaim != nil {
+		cpu = fmt.Sprintf("%.2f", *s.ControllerCPUMsPerClaim)
+	}
+	row := fmt.Sprintf("| %g/s | %gs | %d | %.1f/s | %d | %d | %d/%d | %.1f | %.1f | %.1f | %.1f | %.1f | %s | %.2f | %.2f | %s | %.1f | %d |",
+		s.Rate, s.DurationSeconds, s.Pool, s.AchievedRate, s.Created, s.NotReady, s.WarmLatency.N, s.cold(),
+		s.Latency.P50Ms, s.Latency.P90Ms, s.Latency.P99Ms, s.Latency.MaxMs, s.WarmLatency.P50Ms, path, s.WritesPerClaim, s.WritesPerClaimPath, cpu, s.TeardownSeconds, len(s.Violations))
+	if extra != "" {
+		row += " " + extra + " |"
+	}
+	fmt.Fprintln(b, row)
+}
+
+func rampSection(b *strings.Builder, rp *RampResult) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format+"\n", args...) }
+	p("")
+	p("## ramp: the highest rate with p99 ≤ %.0f ms and no cold claim", rampP99Ms)
+	p("")
+	filled := ""
+	if rp.PoolFill != nil {
+		filled = fmt.Sprintf(" (filled in %.2fs)", rp.PoolFill.FillSeconds)
+	}
+	p("One pool of %d%s, steps of %gs at %s claims/s; before each step the pool is whole and the previous step's claims, Sandboxes and Pods are gone. A step passes when every claim was created and Ready, none cold, p99 ≤ %.0f ms, no exactly-once violation, the pool refilled and the bench sent at ≥ %.0f %% of the rate; the ramp stops after the first failing step.",
+		rp.Pool, filled, rp.StepSeconds, joinRates(rp.Rates), rampP99Ms, rampMinSent*100)
+	p("")
+	p("**Highest passing rate: %g/s** (%s).", rp.Highest, rp.Stopped)
+	p("")
+	steadyHeader(b, "verdict")
+	for _, s := range rp.Steps {
+		steadyRow(b, s.SteadyResult, yesNo(s.Pass, "PASS", "FAIL: "+s.Why))
+	}
+	for _, s := range rp.Steps {
+		violations(b, s.Violations)
+	}
+}
+
+func joinRates(rates []float64) string {
+	parts := make([]string, len(rates))
+	for i, r := range rates {
+		parts[i] = fmt.Sprintf("%g", r)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func routerSection(b *strings.Builder, r *RouterResult) {

@@ -112,15 +112,16 @@ func (e *Env) fillPool(ctx context.Context, ns string, w *agentWatch, n int) (*F
 // poolScenario is the start every pool scenario shares: a fresh namespace,
 // watches on its Sandboxes and claims, and a pool of size filled and
 // measured. done stops the watches and deletes the namespace; call it even
-// when err is set.
-func (e *Env) poolScenario(ctx context.Context, scenario string, size int) (ns string, w *agentWatch, fill *FillResult, done func(), err error) {
+// when err is set. claims says the scenario will create claims, whose
+// critical paths need the write log.
+func (e *Env) poolScenario(ctx context.Context, scenario string, size int, claims bool) (ns string, w *agentWatch, fill *FillResult, done func(), err error) {
 	done = func() {}
 	ns, err = e.namespace(ctx, scenario)
 	if err != nil {
 		return "", nil, nil, done, err
 	}
 	done = func() { e.deleteNamespace(context.WithoutCancel(ctx), ns) }
-	w, stop, err := e.watchAgents(ctx, ns, benchPool, time.Now())
+	w, stop, err := e.watchAgents(ctx, ns, benchPool, time.Now(), claims)
 	if err != nil {
 		return ns, nil, nil, done, err
 	}
@@ -133,7 +134,7 @@ func (e *Env) poolScenario(ctx context.Context, scenario string, size int) (ns s
 // curve, the most members ever seen at once, and writes per member.
 func (e *Env) Pool(ctx context.Context, n int) (*FillResult, error) {
 	e.Progress.Scenario("pool")
-	_, w, r, done, err := e.poolScenario(ctx, "pool", n)
+	_, w, r, done, err := e.poolScenario(ctx, "pool", n, false)
 	defer done()
 	if err != nil {
 		return nil, err

@@ -81,6 +81,7 @@ rest_client_requests_total{code="409",host="127.0.0.1:6443",method="PUT"} 2
 rest_client_requests_total{code="200",host="a\"b\\c,d}",method="PUT"} 1
 process_resident_memory_bytes 4.2e+07
 process_cpu_seconds_total 1.5
+go_gc_gogc_percent 50
 `
 	reqs, err := ParseMetric([]byte(text), "rest_client_requests_total")
 	if err != nil {
@@ -93,9 +94,15 @@ process_cpu_seconds_total 1.5
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := ControllerSnapshot{Requests: map[string]float64{"GET": 12, "POST": 3, "PUT": 3}, RSSBytes: 4.2e7, CPUSeconds: 1.5}
+	gogc := 50.0
+	want := ControllerSnapshot{Requests: map[string]float64{"GET": 12, "POST": 3, "PUT": 3}, RSSBytes: 4.2e7, CPUSeconds: 1.5, GOGCPercent: &gogc}
 	if diff := cmp.Diff(want, snap); diff != "" {
 		t.Errorf("(-want,+got):\n%s", diff)
+	}
+	// A controller built without the Go collector's runtime metrics.
+	snap, err = ParseControllerSnapshot([]byte("process_cpu_seconds_total 1.5\n"))
+	if err != nil || snap.GOGCPercent != nil {
+		t.Errorf("without go_gc_gogc_percent: GOGC %v, err %v; want nil, nil", snap.GOGCPercent, err)
 	}
 	if _, err := ParseMetric([]byte(`m{a="x} 1`), "m"); err == nil {
 		t.Error("an unterminated label value parsed")

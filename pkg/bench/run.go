@@ -79,6 +79,11 @@ type Plan struct {
 	ClaimsPool int
 	Claims     int
 	Steady     []SteadySpec
+	// RSSPool is a pool filled for the controller's RSS with that many
+	// Sandboxes (issue 19: 3000); 0 skips.
+	RSSPool int
+	// Ramp runs the ramp scenario; nil skips it.
+	Ramp *RampSpec
 	// Router runs the router overhead scenario; nil skips it.
 	Router *RouterSpec
 }
@@ -91,6 +96,12 @@ type Cluster struct {
 	// ControllerMetrics says whether the controller's /metrics were read
 	// (its writes, RSS and CPU); without them writes are estimated.
 	ControllerMetrics bool `json:"controllerMetrics"`
+	// ControllerGOGC is the GC target the controller runs with (its
+	// go_gc_gogc_percent), nil when not read.
+	ControllerGOGC *float64 `json:"controllerGogc,omitempty"`
+	// ControllerGOGCEnv is GOGC in the controller's environment as its
+	// launcher reported it: "unset", a value, or "" when not told.
+	ControllerGOGCEnv string `json:"controllerGogcEnv,omitempty"`
 }
 
 // Report is everything one run measured; report.json is its JSON form.
@@ -103,6 +114,8 @@ type Report struct {
 	Pool     *FillResult     `json:"pool,omitempty"`
 	Claims   *ClaimsResult   `json:"claims,omitempty"`
 	Steady   []*SteadyResult `json:"steady,omitempty"`
+	RSSPool  *FillResult     `json:"rssPool,omitempty"`
+	Ramp     *RampResult     `json:"ramp,omitempty"`
 	Router   *RouterResult   `json:"router,omitempty"`
 	// Ratios relate the scenarios of this run to each other; on a shared
 	// 2-core machine they are steadier than absolute figures.
@@ -117,6 +130,11 @@ type Report struct {
 // Describe fills the cluster section.
 func (e *Env) Describe(ctx context.Context, host string) Cluster {
 	c := Cluster{Server: host, ControllerMetrics: e.Ctrl != nil}
+	if e.Ctrl != nil {
+		if snap, err := e.Ctrl.Snapshot(ctx); err == nil {
+			c.ControllerGOGC = snap.GOGCPercent
+		}
+	}
 	if v, err := e.Kube.Discovery().ServerVersion(); err == nil {
 		c.ServerVersion = v.GitVersion
 	}
@@ -156,6 +174,11 @@ func (e *Env) Run(ctx context.Context, r *Report, plan Plan) {
 			fail("pool", err)
 		}
 	}
+	if plan.RSSPool > 0 && ctx.Err() == nil {
+		if r.RSSPool, err = e.Pool(ctx, plan.RSSPool); err != nil {
+			fail("rss pool", err)
+		}
+	}
 	if plan.ClaimsPool > 0 && plan.Claims > 0 && ctx.Err() == nil {
 		if r.Claims, err = e.Claims(ctx, plan.ClaimsPool, plan.Claims); err != nil {
 			fail("claims", err)
@@ -171,6 +194,12 @@ func (e *Env) Run(ctx context.Context, r *Report, plan Plan) {
 			continue
 		}
 		r.Steady = append(r.Steady, res)
+	}
+	if plan.Ramp != nil && ctx.Err() == nil {
+		// Last: it runs until the machine gives up.
+		if r.Ramp, err = e.Ramp(ctx, *plan.Ramp); err != nil {
+			fail("ramp", err)
+		}
 	}
 	e.Progress.Scenario("")
 }

@@ -50,15 +50,25 @@ type SteadyResult struct {
 // grow). Afterwards every claim is deleted and the pool must be left with
 // nothing but its members.
 func (e *Env) Steady(ctx context.Context, rate float64, d time.Duration, poolSize int) (*SteadyResult, error) {
-	name := fmt.Sprintf("steady-%g", rate)
-	e.Progress.Scenario(name)
-	ns, w, fill, done, err := e.poolScenario(ctx, "steady", poolSize)
+	e.Progress.Scenario(fmt.Sprintf("steady-%g", rate))
+	ns, w, fill, done, err := e.poolScenario(ctx, "steady", poolSize, true)
 	defer done()
 	if err != nil {
 		return nil, err
 	}
+	e.Progress.Logf("pool of %d Ready in %.2fs", poolSize, fill.FillSeconds)
+	return e.steadyRun(ctx, ns, w, fill, rate, d, "", 0)
+}
+
+// steadyRun is one run of claims at rate for d against the filled pool
+// of ns: the claims are named claim-<prefix><n>, followed to Ready, the
+// pool to its refill, and then deleted, with the exactly-once checks at
+// every event and on the settled state before and after the teardown.
+// The run's violations are those the checker recorded from index
+// violationsFrom on (a ramp's earlier steps share the checker).
+func (e *Env) steadyRun(ctx context.Context, ns string, w *agentWatch, fill *FillResult, rate float64, d time.Duration, prefix string, violationsFrom int) (*SteadyResult, error) {
 	total := int(rate * d.Seconds())
-	e.Progress.Logf("pool of %d Ready in %.2fs; %d claims at %g/s for %s", poolSize, fill.FillSeconds, total, rate, d)
+	e.Progress.Logf("%d claims at %g/s for %s against a pool of %d", total, rate, d, fill.Size)
 
 	var writes writeCounter
 	win, err := e.openWindow(ctx, &writes)
@@ -77,9 +87,9 @@ func (e *Env) Steady(ctx context.Context, rate float64, d time.Duration, poolSiz
 				return nil, ctx.Err()
 			}
 		}
-		l.launch(ctx, fmt.Sprintf("claim-%05d", i))
+		l.launch(ctx, fmt.Sprintf("claim-%s%05d", prefix, i))
 		if i%int(max(rate, 1)) == 0 {
-			e.Progress.Status("sent %d/%d claims, %d Ready", i+1, total, w.readyClaims())
+			e.Progress.Status("sent %d/%d claims, %d Ready", i+1, total, w.readyOf(l.createdNames()))
 		}
 	}
 	tick.Stop()
@@ -103,17 +113,22 @@ func (e *Env) Steady(ctx context.Context, rate float64, d time.Duration, poolSiz
 	r.Buckets = PerSecond(timed)
 	all, _, _ := st.latencyValues()
 	r.CDF = CDF(all)
-	e.Progress.Logf("%g/s: %d claims, p50 %.1fms p99 %.1fms max %.1fms, %d not Ready, %d violations",
-		rate, st.Created, st.Latency.P50Ms, st.Latency.P99Ms, st.Latency.MaxMs, st.NotReady, len(st.Violations))
+	e.Progress.Logf("%g/s: %d claims, p50 %.1fms p99 %.1fms max %.1fms, %d cold, %d not Ready",
+		rate, st.Created, st.Latency.P50Ms, st.Latency.P99Ms, st.Latency.MaxMs, st.cold(), st.NotReady)
 
 	teardown, err := e.deleteClaims(ctx, ns, w)
 	if err != nil {
 		e.Progress.Logf("%v", err)
 	}
 	r.TeardownSeconds = round3(teardown.Seconds())
-	r.Violations = w.checker.Violations()
+	r.Violations = w.checker.Violations()[violationsFrom:]
+	e.Progress.Logf("%g/s: teardown %.1fs, %d violations", rate, r.TeardownSeconds, len(r.Violations))
 	return r, nil
 }
+
+// cold counts the run's cold claims: Ready on a Sandbox made for them,
+// or Sandboxes created for claims (one never seen Ready counts too).
+func (st *ClaimStats) cold() int { return max(st.ColdLatency.N, st.ColdCreated) }
 
 // deleteClaims deletes every claim and waits until the watch shows no
 // Sandbox controlled by a claim, then checks that what is left belongs to

@@ -118,7 +118,7 @@ func TestReportWrite(t *testing.T) {
 		wellFormed(t, b.Bytes())
 	}
 	md := r.Markdown(r.charts())
-	for _, want := range []string{"## Targets of issue #9", "pool fill ≤ 1.2 × ReplicaSet fill", "PASS", "![fill curves](fill.svg)"} {
+	for _, want := range []string{"## Targets of issues #9 and #19", "pool fill ≤ 1.2 × ReplicaSet fill", "PASS", "![fill curves](fill.svg)"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report.md lacks %q", want)
 		}

@@ -23,7 +23,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kubeinformers "k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
 	informers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions"
@@ -55,6 +58,12 @@ type agentWatch struct {
 	statuses   map[string]extv1beta1.SandboxWarmPoolStatus
 	claimReady map[string]time.Time
 	claimSB    map[string]string
+	// claimReadyRV is the resourceVersion of the claim's first Ready.
+	claimReadyRV map[string]string
+	// writes logs the versions of claims, Sandboxes and their Pods for
+	// the critical path of each claim; nil when the scenario does not
+	// measure it (its Pod watch is load of its own).
+	writes *writeLog
 }
 
 func sandboxObs(sb *agentsv1beta1.Sandbox, deleted bool) SandboxObs {
@@ -95,13 +104,17 @@ func tombstone(obj any) any {
 }
 
 // watchAgents starts the informers of ns and waits for their first list.
-// The returned stop func ends them.
-func (e *Env) watchAgents(ctx context.Context, ns, pool string, start time.Time) (*agentWatch, func(), error) {
+// The returned stop func ends them. logWrites adds a watch of the Pods
+// and the write log of the claims' critical paths.
+func (e *Env) watchAgents(ctx context.Context, ns, pool string, start time.Time, logWrites bool) (*agentWatch, func(), error) {
 	w := &agentWatch{
 		checker: NewChecker(start, extv1beta1.SandboxClaimKind, extv1beta1.SandboxWarmPoolKind),
 		pool:    pool, curve: NewCurve(start), statusCurve: NewCurve(start),
-		claimReady: map[string]time.Time{}, claimSB: map[string]string{},
+		claimReady: map[string]time.Time{}, claimSB: map[string]string{}, claimReadyRV: map[string]string{},
 		statuses: map[string]extv1beta1.SandboxWarmPoolStatus{},
+	}
+	if logWrites {
+		w.writes = newWriteLog()
 	}
 	f := informers.NewSharedInformerFactoryWithOptions(e.Agents, 0, informers.WithNamespace(ns))
 	onSandbox := func(obj any, deleted bool) {
@@ -110,6 +123,9 @@ func (e *Env) watchAgents(ctx context.Context, ns, pool string, start time.Time)
 			return
 		}
 		now := time.Now()
+		if !deleted {
+			w.writes.observe(logSandbox, sb.Name, sb.ResourceVersion)
+		}
 		w.checker.ObserveSandbox(now, sandboxObs(sb, deleted))
 		_, ready := w.checker.PoolStats(pool)
 		w.mu.Lock()
@@ -123,6 +139,9 @@ func (e *Env) watchAgents(ctx context.Context, ns, pool string, start time.Time)
 		}
 		now := time.Now()
 		o := claimObs(cl, deleted)
+		if !deleted {
+			w.writes.observe(logClaim, cl.Name, cl.ResourceVersion)
+		}
 		w.checker.ObserveClaim(now, o)
 		w.mu.Lock()
 		defer w.mu.Unlock()
@@ -130,6 +149,7 @@ func (e *Env) watchAgents(ctx context.Context, ns, pool string, start time.Time)
 			if _, seen := w.claimReady[o.Name]; !seen {
 				w.claimReady[o.Name] = now
 				w.claimSB[o.Name] = o.Sandbox
+				w.claimReadyRV[o.Name] = cl.ResourceVersion
 			}
 		}
 	}
@@ -181,12 +201,54 @@ func (e *Env) watchAgents(ctx context.Context, ns, pool string, start time.Time)
 	if err != nil {
 		return nil, nil, err
 	}
+	stopPods := func() {}
+	if logWrites {
+		if stopPods, err = watchPodVersions(ctx, e.Kube, ns, w.writes); err != nil {
+			stopMembers()
+			return nil, nil, err
+		}
+	}
 	stopInformers, err := startWatches(ctx, f, "watches of namespace "+ns, synced...)
 	if err != nil {
+		stopPods()
 		stopMembers()
 		return nil, nil, err
 	}
-	return w, func() { stopInformers(); stopMembers() }, nil
+	return w, func() { stopInformers(); stopPods(); stopMembers() }, nil
+}
+
+// watchPodVersions logs the resourceVersions of the Pods of ns under the
+// Sandbox controlling each. The cache keeps only the metadata the log
+// needs: a pool of 3000 would otherwise hold 3000 full Pods in the bench.
+func watchPodVersions(ctx context.Context, kube kubernetes.Interface, ns string, log *writeLog) (func(), error) {
+	f := kubeinformers.NewSharedInformerFactoryWithOptions(kube, 0, kubeinformers.WithNamespace(ns),
+		kubeinformers.WithTransform(func(obj any) (any, error) {
+			pod, ok := obj.(*corev1.Pod)
+			if !ok {
+				return obj, nil
+			}
+			return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{
+				Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID,
+				ResourceVersion: pod.ResourceVersion, OwnerReferences: pod.OwnerReferences,
+			}}, nil
+		}))
+	onPod := func(obj any) {
+		pod, ok := obj.(*corev1.Pod)
+		if !ok {
+			return
+		}
+		if ref := metav1.GetControllerOf(pod); ref != nil && ref.Kind == agentsv1beta1.SandboxKind {
+			log.observe(logPod, ref.Name, pod.ResourceVersion)
+		}
+	}
+	reg, err := f.Core().V1().Pods().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    onPod,
+		UpdateFunc: func(_, o any) { onPod(o) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("adding pod watch handler: %w", err)
+	}
+	return startWatches(ctx, f, "pod watch of "+ns, reg.HasSynced)
 }
 
 // informerFactory is what startWatches needs of a shared informer factory
@@ -227,11 +289,31 @@ func (w *agentWatch) readyClaims() int {
 	return len(w.claimReady)
 }
 
+// readyOf counts the claims of names seen Ready.
+func (w *agentWatch) readyOf(names []string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, name := range names {
+		if _, ok := w.claimReady[name]; ok {
+			n++
+		}
+	}
+	return n
+}
+
 func (w *agentWatch) readyAt(name string) (time.Time, string, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	t, ok := w.claimReady[name]
 	return t, w.claimSB[name], ok
+}
+
+// readyVersion is the resourceVersion of the claim's first Ready.
+func (w *agentWatch) readyVersion(name string) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.claimReadyRV[name]
 }
 
 func (w *agentWatch) curvePoints() []Point {
