@@ -28,6 +28,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
+	extensionsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -131,4 +132,21 @@ func TestListSelectorAndNamespace(t *testing.T) {
 		t.Fatalf("exit code %d: %s", code, f.errOut.String())
 	}
 	golden(t, "ls-all-namespaces.golden", f.out.String())
+}
+
+// Right after a suspend the claim still mirrors the IPs of the Pod that is
+// gone; the Sandbox, which the claim copies, no longer lists any. ls shows
+// the Sandbox's (and the claim's only when the Sandbox is not read).
+func TestEntryTakesPodIPsFromTheSandbox(t *testing.T) {
+	claim := &extensionsv1beta1.SandboxClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "task"}}
+	claim.Status.SandboxStatus = extensionsv1beta1.SandboxStatus{Name: "sb", PodIPs: []string{"127.100.0.1"}}
+	sb := &agentsv1beta1.Sandbox{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "sb"}}
+	sb.Spec.OperatingMode = agentsv1beta1.SandboxOperatingModeSuspended
+	sb.Status.Conditions = []metav1.Condition{{Type: "Suspended", Status: metav1.ConditionTrue, Reason: "PodTerminated"}}
+	if e := entryFor(claim, sb); len(e.PodIPs) != 0 || e.State != StateSuspended {
+		t.Errorf("suspended sandbox: state %s, IPs %v; want Suspended and none", e.State, e.PodIPs)
+	}
+	if e := entryFor(claim, nil); len(e.PodIPs) != 1 {
+		t.Errorf("sandbox not read: IPs %v, want the claim's", e.PodIPs)
+	}
 }

@@ -93,10 +93,11 @@ func entryFor(claim *extensionsv1beta1.SandboxClaim, sb *agentsv1beta1.Sandbox) 
 	}
 	if sb != nil {
 		e.LaunchType = sb.Labels[agentsv1beta1.LaunchTypeLabel]
+		// The Sandbox is the source; the claim's copy is mirrored from it a
+		// moment later (right after a suspend it still lists the IPs of the
+		// Pod that is gone), so it is used only when the Sandbox is not read.
 		e.Node = sb.Status.NodeName
-		if len(sb.Status.PodIPs) > 0 {
-			e.PodIPs = sb.Status.PodIPs
-		}
+		e.PodIPs = sb.Status.PodIPs
 	}
 	e.State = stateOf(claim, sb)
 	if e.Reason == "" && sb != nil && e.State != StateReady {
