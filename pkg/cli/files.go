@@ -197,7 +197,7 @@ func printFiles(w io.Writer, format string, entries []sdk.FileEntry) error {
 		}{items})
 	case outputName:
 		for _, e := range entries {
-			if _, err := fmt.Fprintln(w, e.Name); err != nil {
+			if _, err := fmt.Fprintln(w, displayName(e.Name)); err != nil {
 				return err
 			}
 		}
@@ -206,7 +206,7 @@ func printFiles(w io.Writer, format string, entries []sdk.FileEntry) error {
 	tw := newTabWriter(w)
 	fmt.Fprintln(tw, "NAME\tTYPE\tSIZE\tMODIFIED")
 	for _, e := range entries {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Name, e.Type, strconv.FormatInt(e.Size, 10), e.ModTime.Format(time.RFC3339))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", displayName(e.Name), displayName(string(e.Type)), strconv.FormatInt(e.Size, 10), e.ModTime.Format(time.RFC3339))
 	}
 	return tw.Flush()
 }

@@ -133,7 +133,7 @@ that of the first failure.
 						first = err
 					}
 					if len(args) > 1 {
-						fmt.Fprintf(o.streams.ErrOut, "error: %v\n", err)
+						fmt.Fprintf(o.streams.ErrOut, "error: %s\n", displayMessage(err.Error()))
 					}
 					continue
 				}

@@ -17,12 +17,14 @@ limitations under the License.
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -156,19 +158,39 @@ func printEntriesIn(w io.Writer, format string, entries []Entry, single, namespa
 
 // printObject writes v as indented JSON or as YAML.
 func printObject(w io.Writer, format string, v any) error {
-	var b []byte
-	var err error
-	if format == outputJSON {
-		b, err = json.MarshalIndent(v, "", "    ")
-		b = append(b, '\n')
-	} else {
-		b, err = yaml.Marshal(v)
-	}
+	b, err := json.MarshalIndent(v, "", "    ")
 	if err != nil {
+		return err
+	}
+	b = escapeJSONControls(b)
+	if format == outputJSON {
+		b = append(b, '\n')
+	} else if b, err = yaml.JSONToYAML(b); err != nil {
 		return err
 	}
 	_, err = w.Write(b)
 	return err
+}
+
+// escapeJSONControls rewrites DEL and the C1 controls (U+007F-U+009F),
+// which encoding/json leaves raw inside strings, as \u escapes: the same
+// string to a JSON reader, but no 8-bit CSI for a terminal to act on,
+// and valid input for the YAML parser, which refuses raw control
+// characters (a hostile file name would otherwise fail -o yaml). Outside
+// strings JSON has only ASCII, so every such rune is inside a string.
+func escapeJSONControls(b []byte) []byte {
+	if !bytes.ContainsFunc(b, func(r rune) bool { return r >= 0x7f && r <= 0x9f }) {
+		return b
+	}
+	out := make([]byte, 0, len(b)+16)
+	for _, r := range string(b) {
+		if r >= 0x7f && r <= 0x9f {
+			out = fmt.Appendf(out, `\u%04x`, r)
+			continue
+		}
+		out = utf8.AppendRune(out, r)
+	}
+	return out
 }
 
 // printTable writes kubectl get's layout: upper-case headers, columns

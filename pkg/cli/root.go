@@ -189,7 +189,7 @@ func Run(ctx context.Context, o *Options, args []string) int {
 		code = ExitUsage
 	}
 	if ee == nil || ee.Err != nil {
-		fmt.Fprintf(o.streams.ErrOut, "error: %v\n", err)
+		fmt.Fprintf(o.streams.ErrOut, "error: %s\n", displayMessage(err.Error()))
 	}
 	return code
 }

@@ -213,6 +213,27 @@ func TestEveryVerb(t *testing.T) {
 		t.Errorf("the uploaded file in the sandbox: %+v", r)
 	}
 
+	// Attack: code in the sandbox names a file with terminal control
+	// sequences (retitle the terminal, clear the screen). Listing it must
+	// show the name escaped in every format, never raw.
+	if r := p.run("exec", "task", "--", "sh", "-c", `touch "notes/$(printf 'x\033]0;pwned\007\033[2J')"`); r.code != 0 {
+		t.Fatalf("creating the hostile file name: %+v", r)
+	}
+	for _, format := range []string{"table", "name", "json", "yaml"} {
+		args := []string{"files", "task", "notes"}
+		if format != "table" {
+			args = append(args, "-o", format)
+		}
+		out := p.must(args...)
+		if strings.ContainsAny(out, "\x1b\x07") {
+			t.Errorf("files -o %s prints the sandbox's control characters raw: %q", format, out)
+		}
+		if (format == "table" || format == "name") && !strings.Contains(out, `"x\x1b]0;pwned\a\x1b[2J"`) {
+			t.Errorf("files -o %s does not show the hostile name quoted: %q", format, out)
+		}
+	}
+	p.must("exec", "task", "--", "sh", "-c", "rm notes/x*")
+
 	// A token the router does not accept: exit 1 with the hint.
 	bad := p.run("exec", "task", "--router-token", "not-a-token", "--", "true")
 	if bad.code != cli.ExitFailure || !strings.Contains(bad.stderr, "hint: the router needs a bearer token") {
