@@ -422,10 +422,13 @@ func entryFor(sb *agentsv1beta1.Sandbox, pod *corev1.Pod) *CacheEntry {
 			ips = append(ips, a.Unmap())
 		}
 	}
-	// Either side marking pool membership keeps the entry off the name
-	// index: the claim clears the Sandbox's label first and the Pod's
-	// follows, and until both are gone the member counts as unclaimed.
-	_, warmPod := pod.Labels[agentsv1beta1.WarmPoolSandboxLabel]
+	// Pool membership is the Sandbox's label, which the claim's takeover
+	// removes in the same write that hands it over: the pool counts and
+	// claims pick their candidates by that label (the WarmPoolMember
+	// index), so what a claim may still take is never reachable by name.
+	// The Pod's copy of the label is derived and follows a moment later;
+	// waiting for it would put the Pod's metadata patch on the path from
+	// a claim's Ready to its first request.
 	_, warmSandbox := sb.Labels[agentsv1beta1.WarmPoolSandboxLabel]
 	return &CacheEntry{
 		SandboxUID:  sb.UID,
@@ -434,7 +437,7 @@ func entryFor(sb *agentsv1beta1.Sandbox, pod *corev1.Pod) *CacheEntry {
 		Name:        sb.Name,
 		PodIP:       ip,
 		PodIPs:      ips,
-		NameIndexed: !warmPod && !warmSandbox,
+		NameIndexed: !warmSandbox,
 	}
 }
 
@@ -473,7 +476,7 @@ func slimPod(obj any) (any, error) {
 			APIVersion: ref.APIVersion, Kind: ref.Kind, Name: ref.Name, UID: ref.UID, Controller: ref.Controller,
 		}}
 	}
-	slim.Labels = keep(pod.Labels, agentsv1beta1.SandboxNameHashLabel, agentsv1beta1.WarmPoolSandboxLabel)
+	slim.Labels = keep(pod.Labels, agentsv1beta1.SandboxNameHashLabel)
 	for _, c := range pod.Status.Conditions {
 		if c.Type == corev1.PodReady {
 			slim.Status.Conditions = []corev1.PodCondition{{Type: c.Type, Status: c.Status}}

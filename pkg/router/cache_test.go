@@ -45,7 +45,9 @@ func TestEntryFor(t *testing.T) {
 	}{
 		"ready sandbox pod": {pod: sandboxPod("ns", "a", "127.30.0.1"), wantCached: true, wantIndex: true},
 		"v1alpha1 owner":    {pod: sandboxPod("ns", "a", "127.30.0.1", ownedBy("agents.x-k8s.io/v1alpha1", "Sandbox", "a", sandboxUID("ns", "a"))), wantCached: true, wantIndex: true},
-		"warm pool pod":     {pod: sandboxPod("ns", "a", "127.30.0.1", warm), wantCached: true, wantIndex: false},
+		"claimed, pod label not yet gone": {pod: sandboxPod("ns", "a", "127.30.0.1", warm), sbOpts: []sbOpt{func(sb *agentsv1beta1.Sandbox) {
+			sb.Labels = nil
+		}}, wantCached: true, wantIndex: true},
 		"warm pool sandbox": {pod: sandboxPod("ns", "a", "127.30.0.1"), sbOpts: []sbOpt{func(sb *agentsv1beta1.Sandbox) {
 			sb.Labels = map[string]string{agentsv1beta1.WarmPoolSandboxLabel: "x"}
 		}}, wantCached: true, wantIndex: false},
@@ -190,19 +192,22 @@ func TestPodCacheIndexes(t *testing.T) {
 	if _, ok := c.ByUID("ns1", sbW.UID); !ok {
 		t.Fatal("warm pool pod not reachable by UID")
 	}
-	// The claim clears the Sandbox's label first: still unclaimed while
-	// the Pod keeps its own.
+	// A Pod without the label does not make its pool Sandbox reachable.
+	unlabelled := w.DeepCopy()
+	delete(unlabelled.Labels, agentsv1beta1.WarmPoolSandboxLabel)
+	c.putPod(unlabelled)
+	if got := lookup(c, "ns1", "pool-x"); got != "" {
+		t.Fatalf("pool Sandbox reachable by name once its Pod lost the label: %q", got)
+	}
+	c.putPod(w)
+	// The claim's takeover clears the Sandbox's label: reachable by name
+	// at once, while the Pod still carries its copy (the Sandbox
+	// controller's metadata patch follows and gates nothing).
 	claimed := sbW.DeepCopy()
 	claimed.Labels = nil
 	c.putSandbox(claimed)
-	if got := lookup(c, "ns1", "pool-x"); got != "" {
-		t.Fatalf("pool pod reachable by name while its Pod keeps the pool label: %q", got)
-	}
-	adopted := w.DeepCopy()
-	delete(adopted.Labels, agentsv1beta1.WarmPoolSandboxLabel)
-	c.putPod(adopted)
 	if got := lookup(c, "ns1", "pool-x"); got != "127.30.0.2" {
-		t.Fatalf("adopted pod ByName = %q, want 127.30.0.2", got)
+		t.Fatalf("claimed Sandbox ByName = %q while its Pod keeps the pool label, want 127.30.0.2", got)
 	}
 
 	// Leaving Ready evicts.

@@ -117,9 +117,9 @@ func (s *Sandbox) do(ctx context.Context, r request, handle func(*http.Response)
 		if !retryable {
 			if s.routerMiss(err) && time.Since(s.readyAt) < routeSettleWindow {
 				// The router does not resolve the sandbox yet: its
-				// Pod cache lags the Sandbox becoming Ready (a
-				// claimed warm Pod is routable by name only once it
-				// lost its pool label). Nothing reached the sandbox,
+				// cache lags the Sandbox becoming Ready (or, for a
+				// claimed warm member, the takeover that removed its
+				// pool label). Nothing reached the sandbox,
 				// so any operation may be resent, and this is not an
 				// attempt.
 				logger.V(4).Info("Router does not resolve the sandbox yet, resending", "err", err)

@@ -25,7 +25,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -71,7 +70,7 @@ func TestDataPlane(t *testing.T) {
 	redirectTarget := "http://" + redirectDecoy.addr + "/stolen"
 	fixture := startBackends(t, env, runtimeBin, redirectTarget)
 
-	routerURL, rt := startRouter(t, env)
+	routerURL := startRouter(t, env)
 	token, otherNS, otherToken := identities(t, env)
 
 	createPool(t, env, runtimePool, 2, nil)
@@ -323,44 +322,48 @@ func TestDataPlane(t *testing.T) {
 			t.Errorf("claim %s still exists after Close", claimName)
 		}
 	})
-	// The router's cache lags the claim: a claimed warm Pod is routable by
-	// name only once the Sandbox controller removed its pool label. With
-	// that controller held back, Create returns (the claim is bound, the
-	// Sandbox was Ready all along) while the router still answers 404; Run
-	// right away must still work once the controller catches up.
-	t.Run("RouterCatchesUp", func(t *testing.T) {
+	// A claimed warm sandbox is routable as soon as the takeover removed
+	// the pool label from the Sandbox: the Pod's copy of the label, which
+	// the Sandbox controller removes in a patch of its own, gates nothing.
+	// With that controller held back, the Pod keeps the label all along,
+	// and Run must still reach the sandbox (before, the router answered
+	// 404 until the Pod's patch, and Run failed once the SDK's settle
+	// window was over).
+	t.Run("RoutableBeforePodMetadataPatch", func(t *testing.T) {
 		fixture.waitServing(t, waitPool(t, env, runtimePool, 2)...)
 		sandboxController.Stop()
-		lagged, err := client.Create(ctx, runtimePool)
+		claimed, err := client.Create(ctx, runtimePool)
 		if err != nil {
 			t.Fatalf("Create: %v", err)
 		}
 		defer func() {
-			if err := lagged.Close(context.Background()); err != nil {
+			if err := claimed.Close(context.Background()); err != nil {
 				t.Errorf("Close: %v", err)
 			}
 		}()
-		misses := func() float64 { return requestCount(t, rt, http.MethodPost, http.StatusNotFound, env.Namespace) }
-		before := misses()
-		type result struct {
-			res *sdk.ExecutionResult
-			err error
+		runCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if res, err := claimed.Run(runCtx, "echo routed"); err != nil || res.Stdout != "routed\n" || res.ExitCode != 0 {
+			t.Errorf("Run with the Pod's metadata patch held back = %+v, %v; want \"routed\\n\", exit 0", res, err)
 		}
-		done := make(chan result, 1)
-		go func() {
-			res, err := lagged.Run(ctx, "echo caught up")
-			done <- result{res, err}
-		}()
-		err = wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, waitTimeout, true, func(context.Context) (bool, error) {
-			return misses() > before, nil
-		})
-		if err != nil {
-			t.Errorf("the router never answered 404 for the claimed sandbox %s while its Pod kept the pool label", lagged.SandboxName())
+		podLabel := func() (bool, error) {
+			pod, err := env.Kube.CoreV1().Pods(env.Namespace).Get(ctx, claimed.SandboxName(), metav1.GetOptions{})
+			if err != nil {
+				return false, err
+			}
+			_, ok := pod.Labels[agentsv1beta1.WarmPoolSandboxLabel]
+			return ok, nil
+		}
+		if still, err := podLabel(); err != nil || !still {
+			t.Fatalf("the claimed Pod lost its pool label with the Sandbox controller stopped (%v, %v): the test proves nothing", still, err)
 		}
 		framework.StartControllers(t, env, framework.ControllerSandbox)
-		got := <-done
-		if got.err != nil || got.res.Stdout != "caught up\n" || got.res.ExitCode != 0 {
-			t.Errorf("Run while the router caught up = %+v, %v; want \"caught up\\n\", exit 0", got.res, got.err)
+		err = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, waitTimeout, true, func(context.Context) (bool, error) {
+			still, err := podLabel()
+			return !still, err
+		})
+		if err != nil {
+			t.Errorf("the Sandbox controller never removed the pool label from the claimed Pod: %v", err)
 		}
 	})
 
@@ -368,42 +371,16 @@ func TestDataPlane(t *testing.T) {
 	redirectDecoy.assertUntouched(t)
 }
 
-// requestCount reads sandbox_router_requests_total for one method, code
-// and namespace from the router's registry.
-func requestCount(t *testing.T, r *router.Router, method string, code int, namespace string) float64 {
-	t.Helper()
-	families, err := r.Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]string{"method": method, "code": strconv.Itoa(code), "sandbox_namespace": namespace}
-	var n float64
-	for _, f := range families {
-		if f.GetName() != "sandbox_router_requests_total" {
-			continue
-		}
-	metrics:
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if v, ok := want[l.GetName()]; ok && v != l.GetValue() {
-					continue metrics
-				}
-			}
-			n += m.GetCounter().GetValue()
-		}
-	}
-	return n
-}
-
 // startRouter serves an in-process router on 127.0.0.1 in
 // subjectaccessreview mode, with loopback Pod IPs allowed (kwok's).
-func startRouter(t *testing.T, env *framework.Env) (string, *router.Router) {
+func startRouter(t *testing.T, env *framework.Env) string {
 	t.Helper()
 	authz, err := router.NewSubjectAccessReviewAuthorizer(router.TokenReviewOptions{Client: env.Kube})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return startRouterWith(t, env, func(o *router.Options) { o.Authorizer = authz })
+	url, _ := startRouterWith(t, env, func(o *router.Options) { o.Authorizer = authz })
+	return url
 }
 
 // startRouterWith serves an in-process router on 127.0.0.1 with loopback
