@@ -6,7 +6,7 @@ export GOTOOLCHAIN := local
 
 all: build
 
-## generate: regenerate deepcopy, register, clientset/listers/informers and CRDs
+## generate: regenerate deepcopy, register, clientset/listers/informers, CRDs and docs/api-reference.md
 generate:
 	hack/update-codegen.sh
 

@@ -3,6 +3,7 @@
 #   pkg/apis/**/zz_generated.{deepcopy,register}.go   (deepcopy-gen, register-gen)
 #   generated/{clientset,listers,informers}           (client-gen, lister-gen, informer-gen)
 #   manifests/crd/*.yaml                              (controller-gen, build-time tool only)
+#   docs/api-reference.md                             (hack/apiref, from the types and the CRDs)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,3 +29,4 @@ kube::codegen::gen_client \
   "${ROOT}/pkg/apis"
 
 "${ROOT}/hack/update-crds.sh"
+"${ROOT}/hack/update-api-reference.sh"

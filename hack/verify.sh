@@ -60,7 +60,7 @@ fi
 
 echo "=== generated code"
 hack/update-codegen.sh >/dev/null
-generated=(pkg/apis generated manifests/crd)
+generated=(pkg/apis generated manifests/crd docs/api-reference.md)
 if ! git diff --exit-code --stat -- "${generated[@]}"; then
   echo "generated code is stale: run 'make generate' and commit the result"; fail=1
 fi

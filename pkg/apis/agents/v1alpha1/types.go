@@ -23,34 +23,45 @@ import (
 
 // PodMetadata is the subset of object metadata a template may set on a Pod.
 type PodMetadata struct {
+	// Labels to put on the Pod.
 	// +optional
 	Labels map[string]string `json:"labels,omitempty"`
+	// Annotations to put on the Pod.
 	// +optional
 	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
 // EmbeddedObjectMetadata is the metadata of a PersistentVolumeClaimTemplate.
 type EmbeddedObjectMetadata struct {
+	// Name is the base name of the claim ("<name>-<sandbox>") and the name
+	// of the Pod volume that mounts it.
 	// +optional
 	Name string `json:"name,omitempty"`
+	// Labels copied onto the created PersistentVolumeClaim.
 	// +optional
 	Labels map[string]string `json:"labels,omitempty"`
+	// Annotations copied onto the created PersistentVolumeClaim.
 	// +optional
 	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
 // PodTemplate describes the Pod that backs a Sandbox.
 type PodTemplate struct {
+	// Spec of the Pod.
 	Spec corev1.PodSpec `json:"spec"`
+	// ObjectMeta holds the labels and annotations put on the Pod.
 	// +optional
 	ObjectMeta PodMetadata `json:"metadata"`
 }
 
 // PersistentVolumeClaimTemplate describes one PVC created for each Sandbox.
 type PersistentVolumeClaimTemplate struct {
+	// EmbeddedObjectMetadata names the claim and gives its labels and
+	// annotations.
 	// +optional
 	EmbeddedObjectMetadata `json:"metadata"`
-	Spec                   corev1.PersistentVolumeClaimSpec `json:"spec"`
+	// Spec of the PersistentVolumeClaim, copied verbatim.
+	Spec corev1.PersistentVolumeClaimSpec `json:"spec"`
 }
 
 // ShutdownPolicy says what happens to a Sandbox object when it expires.
@@ -65,8 +76,13 @@ const (
 
 // Lifecycle holds the expiry settings of a Sandbox.
 type Lifecycle struct {
+	// ShutdownTime is the absolute instant at which the Sandbox expires.
+	// Unset means it never expires.
 	// +optional
 	ShutdownTime *metav1.Time `json:"shutdownTime,omitempty"`
+	// ShutdownPolicy is applied to the Sandbox object on expiry: Delete
+	// deletes it, Retain keeps it with Ready=False/SandboxExpired. The Pod
+	// and Service are always deleted on expiry.
 	// +kubebuilder:default=Retain
 	// +optional
 	ShutdownPolicy *ShutdownPolicy `json:"shutdownPolicy,omitempty"`
@@ -74,8 +90,11 @@ type Lifecycle struct {
 
 // SandboxSpec is the desired state of a v1alpha1 Sandbox.
 type SandboxSpec struct {
+	// PodTemplate describes the Pod to run.
 	PodTemplate PodTemplate `json:"podTemplate"`
 
+	// VolumeClaimTemplates are the PVCs created for each Sandbox, each
+	// mounted as a Pod volume of the same name.
 	// +listType=atomic
 	// +optional
 	VolumeClaimTemplates []PersistentVolumeClaimTemplate `json:"volumeClaimTemplates,omitempty"`
@@ -90,16 +109,23 @@ type SandboxSpec struct {
 	// +optional
 	Replicas *int32 `json:"replicas,omitempty"`
 
+	// Service manages a headless Service named after the Sandbox: true
+	// creates (or adopts) and keeps it, false deletes an owned one, unset
+	// never creates one but keeps one the Sandbox already owns.
 	// +optional
 	Service *bool `json:"service,omitempty"`
 }
 
 // SandboxStatus is the observed state of a v1alpha1 Sandbox.
 type SandboxStatus struct {
+	// ServiceFQDN is "<service>.<namespace>.svc.<cluster domain>", empty
+	// when no Service is tracked.
 	// +optional
 	ServiceFQDN string `json:"serviceFQDN,omitempty"`
+	// Service is the name of the headless Service, if any.
 	// +optional
 	Service string `json:"service,omitempty"`
+	// Conditions: Ready, Suspended, PodScheduled and Finished.
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 	// Replicas is the scale subresource's status path; only conversion
@@ -107,8 +133,11 @@ type SandboxStatus struct {
 	// +kubebuilder:validation:Minimum=0
 	// +optional
 	Replicas int32 `json:"replicas,omitempty"`
+	// LabelSelector selects the backing Pod (and is the scale
+	// subresource's selector).
 	// +optional
 	LabelSelector string `json:"selector,omitempty"`
+	// PodIPs are the IPs of the owned backing Pod.
 	// +optional
 	PodIPs []string `json:"podIPs,omitempty"`
 }
@@ -126,7 +155,9 @@ type Sandbox struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty,omitzero"`
 
-	Spec   SandboxSpec   `json:"spec"`
+	// Spec is the desired state.
+	Spec SandboxSpec `json:"spec"`
+	// Status is the observed state, written by the controller.
 	Status SandboxStatus `json:"status,omitempty,omitzero"`
 }
 

@@ -66,6 +66,8 @@ type PodTemplate struct {
 // PersistentVolumeClaimTemplate describes one PVC created for each Sandbox,
 // StatefulSet style, and mounted as a Pod volume of the same name.
 type PersistentVolumeClaimTemplate struct {
+	// EmbeddedObjectMetadata names the claim and gives its labels and
+	// annotations.
 	// +optional
 	EmbeddedObjectMetadata `json:"metadata"`
 
@@ -195,7 +197,9 @@ type Sandbox struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty,omitzero"`
 
-	Spec   SandboxSpec   `json:"spec"`
+	// Spec is the desired state.
+	Spec SandboxSpec `json:"spec"`
+	// Status is the observed state, written by the controller.
 	Status SandboxStatus `json:"status,omitempty,omitzero"`
 }
 

@@ -47,8 +47,10 @@ const (
 
 // NetworkPolicySpec holds the rules of a template's shared NetworkPolicy.
 type NetworkPolicySpec struct {
+	// Ingress lists the allowed inbound traffic; empty denies all inbound.
 	// +optional
 	Ingress []networkingv1.NetworkPolicyIngressRule `json:"ingress,omitempty"`
+	// Egress lists the allowed outbound traffic; empty denies all outbound.
 	// +optional
 	Egress []networkingv1.NetworkPolicyEgressRule `json:"egress,omitempty"`
 }
@@ -56,23 +58,36 @@ type NetworkPolicySpec struct {
 // SandboxTemplateSpec is the v1alpha1 template spec; it has no
 // volumeClaimTemplatesPolicy (conversion carries it in an annotation).
 type SandboxTemplateSpec struct {
+	// PodTemplate describes the Pod of each Sandbox.
 	PodTemplate agentsv1alpha1.PodTemplate `json:"podTemplate"`
 
+	// VolumeClaimTemplates are the PVCs created for each Sandbox, each
+	// mounted as a Pod volume of the same name.
 	// +listType=atomic
 	// +optional
 	VolumeClaimTemplates []agentsv1alpha1.PersistentVolumeClaimTemplate `json:"volumeClaimTemplates,omitempty"`
 
+	// NetworkPolicy gives the rules of the template's shared NetworkPolicy;
+	// unset means the secure default. Ignored when Unmanaged.
 	// +optional
 	NetworkPolicy *NetworkPolicySpec `json:"networkPolicy,omitempty"`
 
+	// NetworkPolicyManagement: Managed (the controller owns
+	// "<template>-network-policy") or Unmanaged (it creates none and
+	// deletes one it owns).
 	// +kubebuilder:default=Managed
 	// +optional
 	NetworkPolicyManagement NetworkPolicyManagement `json:"networkPolicyManagement,omitempty"`
 
+	// EnvVarsInjectionPolicy governs claims' spec.env: Allowed adds new
+	// names only, Overrides adds and replaces, Disallowed fails a claim
+	// that sets env.
 	// +kubebuilder:default=Disallowed
 	// +optional
 	EnvVarsInjectionPolicy EnvVarsInjectionPolicy `json:"envVarsInjectionPolicy,omitempty"`
 
+	// Service manages a headless Service named after each Sandbox, as
+	// the Sandbox's spec.service does.
 	// +optional
 	Service *bool `json:"service,omitempty"`
 }
@@ -89,6 +104,7 @@ type SandboxTemplate struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty,omitzero"`
 
+	// Spec is the blueprint and its policies.
 	Spec SandboxTemplateSpec `json:"spec"`
 }
 
@@ -106,6 +122,7 @@ type SandboxTemplateList struct {
 // SandboxTemplateRef names a SandboxTemplate in the same namespace. The
 // name tag keeps omitempty, as it always had, for byte-identical encoding.
 type SandboxTemplateRef struct {
+	// Name of the SandboxTemplate.
 	// +kubebuilder:validation:Required
 	Name string `json:"name,omitempty"`
 }
@@ -123,11 +140,18 @@ const (
 
 // Lifecycle holds a claim's expiry settings.
 type Lifecycle struct {
+	// ShutdownTime is the instant the claim expires.
 	// +optional
 	ShutdownTime *metav1.Time `json:"shutdownTime,omitempty"`
+	// TTLSecondsAfterFinished expires the claim this many seconds after
+	// its Finished condition became True. The earlier of this and
+	// ShutdownTime wins.
 	// +kubebuilder:validation:Minimum=0
 	// +optional
 	TTLSecondsAfterFinished *int32 `json:"ttlSecondsAfterFinished,omitempty"`
+	// ShutdownPolicy is applied on expiry: Delete deletes the claim,
+	// DeleteForeground deletes it with foreground propagation, Retain
+	// deletes the Sandbox and keeps the claim with Ready=False/ClaimExpired.
 	// +kubebuilder:default=Retain
 	// +optional
 	ShutdownPolicy ShutdownPolicy `json:"shutdownPolicy,omitempty"`
@@ -150,8 +174,12 @@ func (p WarmPoolPolicy) IsSpecificPool() bool {
 
 // EnvVar is a literal environment variable injected into one container.
 type EnvVar struct {
-	Name  string `json:"name"`
+	// Name of the variable.
+	Name string `json:"name"`
+	// Value of the variable; may be empty.
 	Value string `json:"value"`
+	// ContainerName is the target container (init containers included);
+	// unset means the first container.
 	// +optional
 	ContainerName string `json:"containerName,omitempty"`
 }
@@ -159,19 +187,28 @@ type EnvVar struct {
 // SandboxClaimSpec is the v1alpha1 claim spec: it names a template and a
 // warm pool policy instead of a pool.
 type SandboxClaimSpec struct {
+	// TemplateRef names the template of the claim's Sandbox. Stored claims
+	// name a pool instead: see warmpool.
 	// +kubebuilder:validation:Required
 	TemplateRef SandboxTemplateRef `json:"sandboxTemplateRef,omitempty"`
 
+	// Lifecycle sets the claim's expiry; unset means never.
 	// +optional
 	Lifecycle *Lifecycle `json:"lifecycle,omitempty"`
 
+	// WarmPool is where the sandbox comes from: a pool name, or "none" or
+	// "default", which both become the template's shadow pool
+	// "shadow-pool-<template>" (it must exist; api-migration.md).
 	// +kubebuilder:default=default
 	// +optional
 	WarmPool *WarmPoolPolicy `json:"warmpool,omitempty"`
 
+	// AdditionalPodMetadata is merged into the Sandbox's pod metadata; it
+	// may add to the template but not contradict it.
 	// +optional
 	AdditionalPodMetadata agentsv1alpha1.PodMetadata `json:"additionalPodMetadata,omitempty"`
 
+	// Env lists variables to inject; any entry forces a cold start.
 	// +listType=atomic
 	// +optional
 	Env []EnvVar `json:"env,omitempty"`
@@ -179,16 +216,20 @@ type SandboxClaimSpec struct {
 
 // SandboxStatus describes the Sandbox bound to a claim.
 type SandboxStatus struct {
+	// Name of the bound Sandbox.
 	// +optional
 	Name string `json:"name,omitempty"`
+	// PodIPs mirrors the Sandbox's status.podIPs.
 	// +optional
 	PodIPs []string `json:"podIPs,omitempty"`
 }
 
 // SandboxClaimStatus is the observed state of a v1alpha1 SandboxClaim.
 type SandboxClaimStatus struct {
+	// Conditions: Ready and Finished, mirrored from the bound Sandbox.
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// SandboxStatus describes the bound Sandbox.
 	// +optional
 	SandboxStatus SandboxStatus `json:"sandbox,omitempty"`
 }
@@ -205,7 +246,9 @@ type SandboxClaim struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty,omitzero"`
 
-	Spec   SandboxClaimSpec   `json:"spec"`
+	// Spec is the request.
+	Spec SandboxClaimSpec `json:"spec"`
+	// Status is the observed state, written by the controller.
 	Status SandboxClaimStatus `json:"status,omitempty,omitzero"`
 }
 
@@ -233,6 +276,8 @@ const (
 
 // SandboxWarmPoolUpdateStrategy is the replacement policy for stale members.
 type SandboxWarmPoolUpdateStrategy struct {
+	// Type is Recreate (stale unclaimed members are deleted at once) or
+	// OnReplenish (they stay until deleted or claimed).
 	// +kubebuilder:default=OnReplenish
 	// +optional
 	Type SandboxWarmPoolUpdateStrategyType `json:"type,omitempty"`
@@ -240,22 +285,31 @@ type SandboxWarmPoolUpdateStrategy struct {
 
 // SandboxWarmPoolSpec is the v1alpha1 pool spec; replicas is required here.
 type SandboxWarmPoolSpec struct {
+	// Replicas is the number of ready, unclaimed sandboxes to keep; 0
+	// makes a cold-start-only pool. Target of the scale subresource.
 	// +kubebuilder:validation:Minimum=0
 	Replicas int32 `json:"replicas"`
 
+	// TemplateRef names the template used for members and for cold starts
+	// of claims on this pool.
 	// +kubebuilder:validation:Required
 	TemplateRef SandboxTemplateRef `json:"sandboxTemplateRef,omitempty"`
 
+	// UpdateStrategy is the replacement policy for stale unclaimed members;
+	// unset behaves as OnReplenish.
 	// +optional
 	UpdateStrategy *SandboxWarmPoolUpdateStrategy `json:"updateStrategy,omitempty"`
 }
 
 // SandboxWarmPoolStatus is the observed state of a v1alpha1 pool.
 type SandboxWarmPoolStatus struct {
+	// Replicas counts active members: not terminating, not pending deletion.
 	// +optional
 	Replicas int32 `json:"replicas,omitempty"`
+	// ReadyReplicas counts active members with Ready=True.
 	// +optional
 	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
+	// Selector matches the pool's Sandboxes and their Pods.
 	// +optional
 	Selector string `json:"selector,omitempty"`
 }
@@ -278,7 +332,9 @@ type SandboxWarmPool struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	Spec   SandboxWarmPoolSpec   `json:"spec"`
+	// Spec is the desired state.
+	Spec SandboxWarmPoolSpec `json:"spec"`
+	// Status is the observed state, written by the controller.
 	Status SandboxWarmPoolStatus `json:"status,omitempty"`
 }
 

@@ -144,7 +144,9 @@ type SandboxClaim struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty,omitzero"`
 
-	Spec   SandboxClaimSpec   `json:"spec"`
+	// Spec is the desired state.
+	Spec SandboxClaimSpec `json:"spec"`
+	// Status is the observed state, written by the controller.
 	Status SandboxClaimStatus `json:"status,omitempty,omitzero"`
 }
 

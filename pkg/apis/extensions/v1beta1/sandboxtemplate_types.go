@@ -114,6 +114,7 @@ type SandboxTemplate struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty,omitzero"`
 
+	// Spec is the blueprint and its policies.
 	Spec SandboxTemplateSpec `json:"spec"`
 }
 

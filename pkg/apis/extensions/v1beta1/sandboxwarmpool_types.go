@@ -109,7 +109,9 @@ type SandboxWarmPool struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	Spec   SandboxWarmPoolSpec   `json:"spec"`
+	// Spec is the desired state.
+	Spec SandboxWarmPoolSpec `json:"spec"`
+	// Status is the observed state, written by the controller.
 	Status SandboxWarmPoolStatus `json:"status,omitempty"`
 }
 
