@@ -10,7 +10,7 @@ all: build
 generate:
 	hack/update-codegen.sh
 
-## verify: fail on stale generated code, gofmt, go vet, go mod tidy, headers; fuzz the router header and runtime path parsers, the ConversionReview handler and the conversion round trips, 10s each (FUZZTIME)
+## verify: fail on stale generated code, gofmt, go vet, go mod tidy, headers; helm lint and the chart's template tests; fuzz the router header and runtime path parsers, the ConversionReview handler and the conversion round trips, 10s each (FUZZTIME)
 verify:
 	hack/verify.sh
 

@@ -4,6 +4,7 @@
 #   generated/{clientset,listers,informers}           (client-gen, lister-gen, informer-gen)
 #   manifests/crd/*.yaml                              (controller-gen, build-time tool only)
 #   docs/api-reference.md                             (hack/apiref, from the types and the CRDs)
+#   manifests/helm/agent-sandbox/{crds,files}         (copies of those and of the alert rules)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,3 +31,4 @@ kube::codegen::gen_client \
 
 "${ROOT}/hack/update-crds.sh"
 "${ROOT}/hack/update-api-reference.sh"
+"${ROOT}/hack/update-helm-chart.sh"

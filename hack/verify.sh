@@ -60,7 +60,7 @@ fi
 
 echo "=== generated code"
 hack/update-codegen.sh >/dev/null
-generated=(pkg/apis generated manifests/crd docs/api-reference.md)
+generated=(pkg/apis generated manifests/crd docs/api-reference.md manifests/helm/agent-sandbox/crds manifests/helm/agent-sandbox/files)
 if ! git diff --exit-code --stat -- "${generated[@]}"; then
   echo "generated code is stale: run 'make generate' and commit the result"; fail=1
 fi
@@ -68,6 +68,21 @@ untracked=$(git ls-files --others --exclude-standard -- "${generated[@]}")
 if [[ -n ${untracked} ]]; then
   echo "generated files not committed:"; echo "${untracked}"; fail=1
 fi
+
+# helm lint with the defaults and with every optional part switched on,
+# then the chart's template tests (test/helm): the comparison with the
+# kustomize release files (rendered by kubectl's kustomize, built with the
+# local control plane), the flags and the values schema. Helm is built
+# from source at a pinned version (hack/helm.sh).
+echo "=== helm chart"
+chart=manifests/helm/agent-sandbox
+hack/helm.sh lint --strict "${chart}" --namespace agent-sandbox-system || fail=1
+hack/helm.sh lint --strict "${chart}" --namespace agent-sandbox-system \
+  --set router.enabled=true,monitoring.serviceMonitor.enabled=true,monitoring.prometheusRule.enabled=true \
+  --set webhook.certManager.enabled=true,extensions.allowedLabelDomains[0]=example.com || fail=1
+hack/local-cluster/build.sh || fail=1
+HELM_BIN=$(hack/helm.sh --path) AGENT_SANDBOX_INTEGRATION=required \
+  bash -c 'eval "$(hack/local-cluster/env.sh)" && go test -count=1 ./test/helm/' || fail=1
 
 if [[ ${fail} -ne 0 ]]; then
   echo "verify: FAILED"; exit 1
