@@ -24,35 +24,14 @@ hack/local-cluster/build.sh >&2
 eval "$(hack/local-cluster/env.sh)"
 
 out="_output/release/${VERSION}"
-render="_output/release/.render"
-rm -rf "${out}" "${render}"
+rm -rf "${out}"
 mkdir -p "${out}"
 
-# render <release base> <output file>: a throwaway kustomization on top of the
-# base pins the images and labels everything with the version.
+# render <release base> <output file>: the base with the images pinned and
+# everything labelled with the version (hack/render-release-manifest.sh).
 render() {
   local base=$1 file=$2
-  local dir="${render}/${file%.yaml}"
-  mkdir -p "${dir}"
-  cat >"${dir}/kustomization.yaml" <<KUST
-apiVersion: kustomize.config.k8s.io/v1beta1
-kind: Kustomization
-resources:
-- ../../../../manifests/${base}
-labels:
-- pairs:
-    app.kubernetes.io/version: ${VERSION}
-  includeSelectors: false
-  includeTemplates: true
-images:
-- name: ghcr.io/agentsandbox/agent-sandbox-controller
-  newName: ${IMAGE_PREFIX}agent-sandbox-controller
-  newTag: ${VERSION}
-- name: ghcr.io/agentsandbox/sandbox-router
-  newName: ${IMAGE_PREFIX}sandbox-router
-  newTag: ${VERSION}
-KUST
-  "${KUBECTL_BIN}" kustomize "${dir}" >"${out}/${file}"
+  hack/render-release-manifest.sh "${VERSION}" "${IMAGE_PREFIX}" "${base}" >"${out}/${file}"
   if grep -n 'image: .*:latest' "${out}/${file}"; then
     echo "release-manifests: ${file} still names a :latest image" >&2
     exit 1
@@ -61,7 +40,7 @@ KUST
 render release/core manifest.yaml
 render release/extensions extensions.yaml
 render router sandbox-router.yaml
-rm -rf "${render}"
+
 VERSION=${VERSION} OUT="${out}" hack/release-plugin.sh
 echo "${out}/manifest.yaml"
 echo "${out}/extensions.yaml"
