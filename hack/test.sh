@@ -88,8 +88,10 @@ run() {
   fi
 }
 
-# Every package except the integration and e2e suites.
-unit_pkgs=$(go list ./... | grep -v -e /test/integration/ -e /test/e2e)
+# Every package except the integration and e2e suites and the Helm chart's
+# tests, which need built binaries (helm, kubectl) and run with the
+# integration tests (and in make verify).
+unit_pkgs=$(go list ./... | grep -v -e /test/integration/ -e /test/e2e -e /test/helm)
 
 if [[ ${what} == all || ${what} == unit ]]; then
   echo "=== unit tests"
@@ -102,6 +104,8 @@ if [[ ${what} == all || ${what} == integration ]]; then
   hack/local-cluster/build.sh
   eval "$(hack/local-cluster/env.sh)"
   export AGENT_SANDBOX_INTEGRATION=required
+  HELM_BIN=$(hack/helm.sh --path)
+  export HELM_BIN
   # -v so the log shows each test running, not skipped.
-  run integration go test -race -count=1 -timeout=30m -v ./test/integration/...
+  run integration go test -race -count=1 -timeout=30m -v ./test/integration/... ./test/helm/...
 fi

@@ -24,7 +24,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -93,30 +92,6 @@ func startLogged(t *testing.T, cmd *exec.Cmd, what string, lines int) <-chan err
 	return exited
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-func get(ctx context.Context, url string) (int, string) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return 0, err.Error()
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err.Error()
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
 func TestVersionFlag(t *testing.T) {
 	bin := buildController(t)
 	out, err := exec.Command(bin, "--version").CombinedOutput()
@@ -134,7 +109,7 @@ func TestControllerBinary(t *testing.T) {
 	env := framework.Setup(t)
 	ctx := framework.Context(t, 2*time.Minute)
 	bin := buildController(t)
-	metricsAddr, probeAddr, webhookAddr := freePort(t), freePort(t), freePort(t)
+	metricsAddr, probeAddr, webhookAddr := framework.FreeAddr(t), framework.FreeAddr(t), framework.FreeAddr(t)
 	_, webhookPort, _ := net.SplitHostPort(webhookAddr)
 
 	cmd := exec.Command(bin,
@@ -201,11 +176,11 @@ func TestControllerBinary(t *testing.T) {
 	}
 
 	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ok"} {
-		if code, body := get(ctx, "http://"+probeAddr+path); code != http.StatusOK || body != want {
+		if code, body := framework.HTTPGet(ctx, "http://"+probeAddr+path); code != http.StatusOK || body != want {
 			t.Errorf("GET %s = %d %q, want 200 %q", path, code, body, want)
 		}
 	}
-	code, body := get(ctx, "http://"+metricsAddr+"/metrics")
+	code, body := framework.HTTPGet(ctx, "http://"+metricsAddr+"/metrics")
 	if code != http.StatusOK {
 		t.Fatalf("GET /metrics = %d", code)
 	}
@@ -222,7 +197,7 @@ func TestControllerBinary(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
-	if code, _ := get(ctx, "http://"+metricsAddr+"/debug/pprof/"); code == http.StatusOK {
+	if code, _ := framework.HTTPGet(ctx, "http://"+metricsAddr+"/debug/pprof/"); code == http.StatusOK {
 		t.Error("pprof is served without --enable-pprof")
 	}
 
@@ -275,9 +250,9 @@ func TestPprofAndCompatibilityFlags(t *testing.T) {
 	} {
 		t.Run(tc.flag, func(t *testing.T) {
 			ctx := framework.Context(t, time.Minute)
-			metricsAddr := freePort(t)
+			metricsAddr := framework.FreeAddr(t)
 			args := append([]string{"--kubeconfig", env.Kubeconfig, "--leader-elect=false", "--enable-webhook=false",
-				"--metrics-bind-address", metricsAddr, "--health-probe-bind-address", freePort(t), tc.flag}, tc.extraArgs...)
+				"--metrics-bind-address", metricsAddr, "--health-probe-bind-address", framework.FreeAddr(t), tc.flag}, tc.extraArgs...)
 			cmd := exec.Command(bin, args...)
 			var out strings.Builder
 			cmd.Stdout, cmd.Stderr = &out, &out
@@ -304,16 +279,16 @@ func TestPprofAndCompatibilityFlags(t *testing.T) {
 					return false, fmt.Errorf("the controller exited: %v", err)
 				default:
 				}
-				code, _ := get(ctx, "http://"+metricsAddr+"/metrics")
+				code, _ := framework.HTTPGet(ctx, "http://"+metricsAddr+"/metrics")
 				return code == http.StatusOK, nil
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if code, _ := get(ctx, "http://"+metricsAddr+"/debug/pprof/profile?seconds=1"); code != http.StatusOK {
+			if code, _ := framework.HTTPGet(ctx, "http://"+metricsAddr+"/debug/pprof/profile?seconds=1"); code != http.StatusOK {
 				t.Errorf("%s: CPU profile answered %d", tc.flag, code)
 			}
-			if code, _ := get(ctx, "http://"+metricsAddr+"/debug/pprof/heap"); code != tc.heapCode {
+			if code, _ := framework.HTTPGet(ctx, "http://"+metricsAddr+"/debug/pprof/heap"); code != tc.heapCode {
 				t.Errorf("%s: heap profile answered %d, want %d", tc.flag, code, tc.heapCode)
 			}
 		})

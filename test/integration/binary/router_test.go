@@ -154,7 +154,7 @@ func TestAttackRouterBinaryHostileSandbox(t *testing.T) {
 	t.Cleanup(releaseAll)
 	port := hostileSandbox(t, ip, held, release)
 
-	proxyAddr, metricsAddr, probeAddr := freePort(t), freePort(t), freePort(t)
+	proxyAddr, metricsAddr, probeAddr := framework.FreeAddr(t), framework.FreeAddr(t), framework.FreeAddr(t)
 	cmd := exec.Command(bin,
 		"--kubeconfig", env.Kubeconfig,
 		"--cache-namespace", env.Namespace,
@@ -176,7 +176,7 @@ func TestAttackRouterBinaryHostileSandbox(t *testing.T) {
 			return false, fmt.Errorf("the router exited: %v", err)
 		default:
 		}
-		code, _ := get(ctx, "http://"+probeAddr+"/readyz")
+		code, _ := framework.HTTPGet(ctx, "http://"+probeAddr+"/readyz")
 		return code == http.StatusOK, nil
 	})
 	if err != nil {
@@ -271,7 +271,7 @@ func TestAttackRouterBinaryHostileSandbox(t *testing.T) {
 		t.Error("the idle WebSocket was not closed")
 	}
 
-	_, body := get(ctx, "http://"+metricsAddr+"/metrics")
+	_, body := framework.HTTPGet(ctx, "http://"+metricsAddr+"/metrics")
 	for _, want := range []string{
 		fmt.Sprintf(`sandbox_router_upstream_errors_total{reason="invalid_status",sandbox_namespace=%q} 1`, env.Namespace),
 		fmt.Sprintf(`sandbox_router_upstream_errors_total{reason="headers_too_large",sandbox_namespace=%q} 1`, env.Namespace),
