@@ -253,7 +253,7 @@ func run(ctx context.Context, o options) error {
 
 	leaderCfg := rest.CopyConfig(cfg)
 	leaderCfg.UserAgent = controllermanager.UserAgent(controllermanager.LeaderElectionUserAgent)
-	kube, err := kubernetes.NewForConfig(leaderCfg)
+	kube, err := kubernetes.NewForConfig(clientconn.ProtobufConfig(leaderCfg))
 	if err != nil {
 		return err
 	}

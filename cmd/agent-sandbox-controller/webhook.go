@@ -31,6 +31,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/agentsandbox/agent-sandbox/pkg/certreload"
+	"github.com/agentsandbox/agent-sandbox/pkg/clientconn"
 	"github.com/agentsandbox/agent-sandbox/pkg/controllermanager"
 	"github.com/agentsandbox/agent-sandbox/pkg/conversion"
 )
@@ -60,7 +61,7 @@ func startWebhook(ctx context.Context, o options, cfg *rest.Config) error {
 		// their own, apart from the controllers'.
 		webhookCfg := rest.CopyConfig(cfg)
 		webhookCfg.UserAgent = controllermanager.UserAgent("webhook")
-		kube, err := kubernetes.NewForConfig(webhookCfg)
+		kube, err := kubernetes.NewForConfig(clientconn.ProtobufConfig(webhookCfg))
 		if err != nil {
 			return err
 		}

@@ -35,6 +35,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/agentsandbox/agent-sandbox/generated/clientset/versioned"
+	"github.com/agentsandbox/agent-sandbox/pkg/clientconn"
 	"github.com/agentsandbox/agent-sandbox/pkg/router"
 	"github.com/agentsandbox/agent-sandbox/pkg/signals"
 	"github.com/agentsandbox/agent-sandbox/pkg/version"
@@ -229,7 +230,9 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	cfg.QPS, cfg.Burst = float32(o.qps), o.burst
-	kube, err := kubernetes.NewForConfig(rest.AddUserAgent(cfg, binaryName))
+	// Protobuf for the Pod watch, as kube-controller-manager does: the
+	// router's cache decodes every Pod change in the cluster.
+	kube, err := kubernetes.NewForConfig(clientconn.ProtobufConfig(rest.AddUserAgent(cfg, binaryName)))
 	if err != nil {
 		return fmt.Errorf("building Kubernetes client: %w", err)
 	}
@@ -243,7 +246,7 @@ func run(ctx context.Context, o options) error {
 	// at once (503) instead of queueing requests.
 	reviewCfg := rest.CopyConfig(cfg)
 	reviewCfg.QPS, reviewCfg.Burst = -1, 0
-	reviewKube, err := kubernetes.NewForConfig(rest.AddUserAgent(reviewCfg, binaryName+"/authz"))
+	reviewKube, err := kubernetes.NewForConfig(clientconn.ProtobufConfig(rest.AddUserAgent(reviewCfg, binaryName+"/authz")))
 	if err != nil {
 		return fmt.Errorf("building Kubernetes review client: %w", err)
 	}

@@ -31,6 +31,7 @@ import (
 	clientset "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned"
 	informers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions"
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
+	"github.com/agentsandbox/agent-sandbox/pkg/clientconn"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandbox"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandboxclaim"
@@ -161,10 +162,11 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		// client still shares the same connections.
 		c = rest.CopyConfig(c)
 		c.UserAgent = UserAgent(component)
-		kube, err := kubernetes.NewForConfig(c)
+		kube, err := kubernetes.NewForConfig(clientconn.ProtobufConfig(c))
 		if err != nil {
 			return nil, nil, err
 		}
+		// Custom resources have no protobuf encoding: JSON.
 		agents, err := clientset.NewForConfig(c)
 		return kube, agents, err
 	})
