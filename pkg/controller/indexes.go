@@ -70,3 +70,14 @@ func IndexByControllerUID(obj any) ([]string, error) {
 	}
 	return nil, nil
 }
+
+// DeletedObject is the object an informer's delete handler was given: the
+// last known state inside a tombstone (cache.DeletedFinalStateUnknown,
+// when the watch missed the delete and a relist found the object gone),
+// or obj itself.
+func DeletedObject(obj any) any {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		return d.Obj
+	}
+	return obj
+}

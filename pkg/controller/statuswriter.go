@@ -23,7 +23,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 )
 
@@ -136,9 +135,7 @@ func (w *StatusWriter[S]) Write(ctx context.Context, obj metav1.Object, old, new
 // Forget drops what the writer remembers of a deleted object: obj is what
 // an informer's delete handler gets, a tombstone included.
 func (w *StatusWriter[S]) Forget(obj any) {
-	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = d.Obj
-	}
+	obj = DeletedObject(obj)
 	if m, ok := obj.(metav1.Object); ok {
 		w.written.Forget(m.GetUID())
 	}

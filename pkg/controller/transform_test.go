@@ -22,6 +22,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/cache"
 )
 
 // The Pod cache keeps exactly what the controllers read: metadata (without
@@ -64,5 +65,15 @@ func TestStripForCachePods(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("stripped Pod (-want,+got):\n%s", diff)
+	}
+}
+
+func TestDeletedObject(t *testing.T) {
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p"}}
+	if got := DeletedObject(cache.DeletedFinalStateUnknown{Key: "ns/p", Obj: pod}); got != pod {
+		t.Errorf("DeletedObject(tombstone) = %v, want the Pod inside", got)
+	}
+	if got := DeletedObject(pod); got != pod {
+		t.Errorf("DeletedObject(pod) = %v, want the Pod", got)
 	}
 }

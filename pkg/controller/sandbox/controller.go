@@ -248,9 +248,7 @@ func (c *Controller) ownerOrCandidate(obj metav1.Object) (cache.ObjectName, bool
 }
 
 func (c *Controller) enqueueOwner(obj any) {
-	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = d.Obj
-	}
+	obj = controller.DeletedObject(obj)
 	o, ok := obj.(metav1.Object)
 	if !ok {
 		return
@@ -315,15 +313,9 @@ func (c *Controller) onPodUpdated(oldObj, newObj any) {
 }
 
 func (c *Controller) onPodDeleted(obj any) {
-	pod, ok := obj.(*corev1.Pod)
+	pod, ok := controller.DeletedObject(obj).(*corev1.Pod)
 	if !ok {
-		d, isTombstone := obj.(cache.DeletedFinalStateUnknown)
-		if !isTombstone {
-			return
-		}
-		if pod, ok = d.Obj.(*corev1.Pod); !ok {
-			return
-		}
+		return
 	}
 	if key, ok := c.ownerKey(pod); ok {
 		c.expectations.DeletionObserved(key.String(), podKey(pod))
@@ -336,9 +328,7 @@ func podKey(pod *corev1.Pod) string { return pod.Namespace + "/" + pod.Name }
 // isSandboxChild filters Pod and Service events: those with the name-hash
 // label, and orphans offered for adoption.
 func isSandboxChild(obj any) bool {
-	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = d.Obj
-	}
+	obj = controller.DeletedObject(obj)
 	o, ok := obj.(metav1.Object)
 	if !ok {
 		return false

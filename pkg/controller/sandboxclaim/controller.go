@@ -231,9 +231,7 @@ func (c *Controller) claimAdded(obj any) {
 // then finds it gone and frees it again, which also covers a delete event
 // that never came.
 func (c *Controller) claimDeleted(obj any) {
-	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = d.Obj
-	}
+	obj = controller.DeletedObject(obj)
 	if claim, ok := obj.(*extv1beta1.SandboxClaim); ok {
 		c.state.forget(claim.UID)
 	}
@@ -241,9 +239,7 @@ func (c *Controller) claimDeleted(obj any) {
 }
 
 func (c *Controller) sandboxDeleted(obj any) {
-	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = d.Obj
-	}
+	obj = controller.DeletedObject(obj)
 	if sb, ok := obj.(*agentsv1beta1.Sandbox); ok {
 		c.state.sandboxGone(sb.UID)
 		// A claim of the same name may be waiting for the name to be
@@ -279,9 +275,7 @@ func (c *Controller) matches(checker *sandboxpolicy.StalenessChecker, sb *agents
 // sandboxChanged wakes the claim that controls a Sandbox, and ends the
 // reservation of a candidate that moved on.
 func (c *Controller) sandboxChanged(obj any) {
-	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = d.Obj
-	}
+	obj = controller.DeletedObject(obj)
 	sb, ok := obj.(*agentsv1beta1.Sandbox)
 	if !ok {
 		return

@@ -170,9 +170,7 @@ func (c *Controller) templateDeleted(obj any) {
 // else's policy is re-examined when that policy changes or goes (the
 // conflict itself is never retried).
 func (c *Controller) enqueuePolicyTemplates(obj any) {
-	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = d.Obj
-	}
+	obj = controller.DeletedObject(obj)
 	np, ok := obj.(*networkingv1.NetworkPolicy)
 	if !ok {
 		return

@@ -222,9 +222,7 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 			}
 		},
 		DeleteFunc: func(obj any) {
-			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				obj = d.Obj
-			}
+			obj = controller.DeletedObject(obj)
 			if m, ok := obj.(metav1.Object); ok {
 				c.forgetMember(m.GetUID())
 			}
@@ -288,9 +286,7 @@ func (c *Controller) enqueue(obj any) { controller.EnqueueKey(c.queue, obj) }
 
 // enqueuePoolsOf wakes every pool that uses a template.
 func (c *Controller) enqueuePoolsOf(obj any) {
-	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = d.Obj
-	}
+	obj = controller.DeletedObject(obj)
 	tmpl, ok := obj.(metav1.Object)
 	if !ok {
 		return
