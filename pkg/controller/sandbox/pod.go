@@ -227,7 +227,7 @@ func podSpec(sb *agentsv1beta1.Sandbox) *corev1.PodSpec {
 // itself for an orphan, in a patch of their own for a Pod the Sandbox
 // controls. The spec of a running Pod is never touched.
 func (c *Controller) reconcileExistingPod(ctx context.Context, refs *controller.ControllerRefManager, sb *agentsv1beta1.Sandbox, pod *corev1.Pod) (*corev1.Pod, error) {
-	desired := pod.DeepCopy()
+	desired := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Labels: maps.Clone(pod.Labels), Annotations: maps.Clone(pod.Annotations)}}
 	applyPodMetadata(sb, desired, c.opts.Owners)
 	type podMeta struct {
 		Labels      map[string]string `json:"labels"`
@@ -236,9 +236,16 @@ func (c *Controller) reconcileExistingPod(ctx context.Context, refs *controller.
 	type wrapper struct {
 		Metadata podMeta `json:"metadata"`
 	}
-	patch, changed, err := controller.MergePatch(wrapper{podMeta{pod.Labels, pod.Annotations}}, wrapper{podMeta{desired.Labels, desired.Annotations}})
-	if err != nil {
-		return pod, err
+	// Most passes find the metadata as it should be: compare the maps
+	// before building a patch (two JSON encodings and a diff, 3-4 % of
+	// the controller's CPU at 10 claims/s when done on every pass).
+	var patch []byte
+	changed := !maps.Equal(pod.Labels, desired.Labels) || !maps.Equal(pod.Annotations, desired.Annotations)
+	if changed {
+		var err error
+		if patch, changed, err = controller.MergePatch(wrapper{podMeta{pod.Labels, pod.Annotations}}, wrapper{podMeta{desired.Labels, desired.Annotations}}); err != nil {
+			return pod, err
+		}
 	}
 
 	var adopted *corev1.Pod
