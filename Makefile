@@ -62,7 +62,7 @@ images:
 kind-load:
 	IMAGE_PREFIX=$(IMAGE_PREFIX) IMAGE_TAG=$(IMAGE_TAG) KIND_CLUSTER=$(KIND_CLUSTER) hack/images.sh kind-load
 
-## release-manifests: render manifest.yaml, extensions.yaml, sandbox-router.yaml for VERSION=vX.Y.Z, build the kubectl-sandbox archives and their krew manifest plugins/sandbox.yaml
+## release-manifests: render manifest.yaml, extensions.yaml, sandbox-router.yaml for VERSION=vX.Y.Z, package the Helm chart (agent-sandbox-X.Y.Z.tgz, index.yaml), build the kubectl-sandbox archives and their krew manifest plugins/sandbox.yaml
 release-manifests:
 	VERSION=$(VERSION) IMAGE_PREFIX=$(IMAGE_PREFIX) hack/release-manifests.sh
 
