@@ -218,7 +218,8 @@ func build(ctx context.Context, cfg Config, clients clientsFunc) (*Manager, erro
 func newInformers(kube kubernetes.Interface, agents clientset.Interface, namespace string, cacheLabelSelectors bool) Informers {
 	// Informers keep only what the controllers read (StripForCache).
 	kubeOpts := []kubeinformers.SharedInformerOption{kubeinformers.WithTransform(controller.StripForCache)}
-	agentsOpts := []informers.SharedInformerOption{informers.WithTransform(controller.StripForCache)}
+	// Pool members share their decoded pod template (PodTemplateInterner).
+	agentsOpts := []informers.SharedInformerOption{informers.WithTransform(controller.NewPodTemplateInterner().CacheTransform())}
 	if namespace != "" {
 		kubeOpts = append(kubeOpts, kubeinformers.WithNamespace(namespace))
 		agentsOpts = append(agentsOpts, informers.WithNamespace(namespace))
