@@ -24,6 +24,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"math"
 	"net/http"
 	"net/http/pprof"
@@ -327,7 +328,12 @@ func runControllers(ctx context.Context, o options, apiCfg, watchCfg *rest.Confi
 			SecureDefaults: o.secureDefaults},
 	}
 	if o.extensions {
-		cfg.Claim.AllowedLabelDomains = allowedLabelDomains(logger)
+		domains, err := readAllowedLabelDomains(allowedLabelDomainsFile)
+		if err != nil {
+			return err
+		}
+		logger.Info("Allowed label domains for claims", "domains", domains, "default", domains == nil)
+		cfg.Claim.AllowedLabelDomains = domains
 	}
 	m, err := controllermanager.New(ctx, cfg)
 	if err != nil {
@@ -453,15 +459,22 @@ func shutdownServers(servers []*http.Server) {
 // additionalPodMetadata, comma or newline separated.
 const allowedLabelDomainsFile = "/etc/sandbox-config/allowed-label-domains"
 
-func allowedLabelDomains(logger klog.Logger) []string {
-	b, err := os.ReadFile(allowedLabelDomainsFile)
-	if err != nil {
-		return nil // the default, sandbox.users.io
+// readAllowedLabelDomains reads the label domains file: nil (the default,
+// sandbox.users.io) when it is missing or empty. A file that exists but
+// cannot be read is an error, so the process exits instead of quietly
+// running with the default (the reference does the same): a mounted
+// ConfigMap that cannot be read is a deployment fault to see at once.
+func readAllowedLabelDomains(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("reading the allowed label domains: %w", err)
 	}
 	var out []string
-	for _, d := range strings.FieldsFunc(string(b), func(r rune) bool { return r == ',' || r == '\n' || r == ' ' || r == '\t' }) {
+	for _, d := range strings.FieldsFunc(string(b), func(r rune) bool { return r == ',' || r == '\n' || r == '\r' || r == ' ' || r == '\t' }) {
 		out = append(out, strings.ToLower(d))
 	}
-	logger.Info("Allowed label domains for claims", "domains", out)
-	return out
+	return out, nil
 }
