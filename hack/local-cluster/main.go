@@ -58,12 +58,14 @@ func main() {
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(os.Stderr, "[local-cluster] "+format+"\n", args...)
 	}
-	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer cancel()
-
 	switch os.Args[1] {
 	case "up":
-		if err := up(ctx, *dir, *nodes, *crds, logf); err != nil {
+		// Only up waits on anything a signal should cut short. cancel
+		// runs before os.Exit, which would skip a deferred call.
+		ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		err := up(ctx, *dir, *nodes, *crds, logf)
+		cancel()
+		if err != nil {
 			logf("%v", err)
 			os.Exit(1)
 		}

@@ -102,7 +102,8 @@ func containerArgs(manifest []byte, deployment, container string) ([]string, err
 		if d.Kind != "Deployment" || d.Name != deployment {
 			continue
 		}
-		for _, c := range d.Spec.Template.Spec.Containers {
+		for i := range d.Spec.Template.Spec.Containers {
+			c := &d.Spec.Template.Spec.Containers[i]
 			if c.Name == container {
 				if len(c.Command) > 0 {
 					// The args would then be the command's, not the

@@ -93,7 +93,8 @@ func settledViolations(st nsState, pools []string, at time.Duration) []Violation
 		out = append(out, Violation{At: at, Rule: rule, Detail: fmt.Sprintf(format, args...)})
 	}
 	liveClaims := map[string]bool{}
-	for _, cl := range st.Claims {
+	for i := range st.Claims {
+		cl := &st.Claims[i]
 		if cl.DeletionTimestamp == nil {
 			liveClaims[string(cl.UID)] = true
 			if !conditionTrue(cl.Status.Conditions, agentsv1beta1.SandboxConditionReady.String()) {
@@ -104,8 +105,9 @@ func settledViolations(st nsState, pools []string, at time.Duration) []Violation
 	liveSandboxes := map[string]bool{}
 	members := map[string][]string{}
 	readyMembers := map[string]int{}
-	for _, sb := range st.Sandboxes {
-		ref := metav1.GetControllerOf(&sb)
+	for i := range st.Sandboxes {
+		sb := &st.Sandboxes[i]
+		ref := metav1.GetControllerOf(sb)
 		deleting := sb.DeletionTimestamp != nil
 		switch {
 		case ref != nil && ref.Kind == extv1beta1.SandboxWarmPoolKind && slices.Contains(pools, ref.Name) && !deleting:
@@ -138,7 +140,8 @@ func settledViolations(st nsState, pools []string, at time.Duration) []Violation
 		}
 	}
 	namedBy := map[string]string{}
-	for _, cl := range st.Claims {
+	for i := range st.Claims {
+		cl := &st.Claims[i]
 		if names := perClaim[string(cl.UID)]; len(names) > 1 {
 			add(RuleClaimControlsTwoSandboxes, "claim %s controls sandboxes %v", cl.Name, names)
 		}
@@ -164,7 +167,8 @@ func settledViolations(st nsState, pools []string, at time.Duration) []Violation
 	for i := range st.PVCs {
 		child(RuleLeakedPVC, "pvc", &st.PVCs[i])
 	}
-	for _, p := range st.Pools {
+	for i := range st.Pools {
+		p := &st.Pools[i]
 		if !slices.Contains(pools, p.Name) {
 			continue
 		}

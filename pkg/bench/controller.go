@@ -89,7 +89,7 @@ func ParseControllerSnapshot(text []byte) (ControllerSnapshot, error) {
 }
 
 func (m *ControllerMetrics) fetch(ctx context.Context) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.url, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.url, http.NoBody)
 	if err != nil {
 		return nil, err
 	}

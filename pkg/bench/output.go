@@ -364,7 +364,8 @@ func routerSection(b *strings.Builder, r *RouterResult) {
 	p("")
 	p("| round | direct req/s | minimal req/s | router req/s | router/minimal req/s | direct p50 | minimal p50 | router p50 | router/minimal p50 |")
 	p("|---|---|---|---|---|---|---|---|---|")
-	for i, rr := range r.PerRound {
+	for i := range r.PerRound {
+		rr := &r.PerRound[i]
 		p("| %d | %.0f | %.0f | %.0f | %.2f | %.3f | %.3f | %.3f | %.2f |", i+1, rr.Direct.ReqPerSec, rr.Minimal.ReqPerSec, rr.Router.ReqPerSec,
 			ratio(rr.Router.ReqPerSec, rr.Minimal.ReqPerSec), rr.Direct.Latency.P50Ms, rr.Minimal.Latency.P50Ms, rr.Router.Latency.P50Ms,
 			ratio(rr.Router.Latency.P50Ms, rr.Minimal.Latency.P50Ms))

@@ -50,7 +50,9 @@ func (p *Progress) Scenario(name string) {
 }
 
 func (p *Progress) line(msg string) {
-	fmt.Fprintf(p.w, "[bench %7.1fs] %-7s %s\n", time.Since(p.start).Seconds(), p.scenario, msg)
+	// Progress goes to a terminal or a CI log: a lost line must not fail
+	// the run.
+	_, _ = fmt.Fprintf(p.w, "[bench %7.1fs] %-7s %s\n", time.Since(p.start).Seconds(), p.scenario, msg)
 }
 
 // Logf prints an event line now.

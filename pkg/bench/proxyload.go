@@ -66,7 +66,7 @@ func newLoadClient(clients int) *http.Client {
 // when it was sent inside the measured window; anything but a 200 with the
 // whole body read is an error.
 func runLoad(ctx context.Context, client *http.Client, target string, h http.Header, spec LoadSpec) (LoadResult, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, http.NoBody)
 	if err != nil {
 		return LoadResult{}, err
 	}
@@ -136,7 +136,7 @@ func getOnce(client *http.Client, req *http.Request) error {
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // read to the end below
 	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
 		return err
 	}

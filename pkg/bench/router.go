@@ -130,7 +130,7 @@ func (e *Env) Router(ctx context.Context, spec RouterSpec) (*RouterResult, error
 	}
 	upstream := &http.Server{Handler: upstreamHandler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = upstream.Serve(ul) }()
-	defer upstream.Close()
+	defer func() { _ = upstream.Close() }() // teardown of a finished measurement
 
 	minimal, err := startMinimalProxy(ctx, spec.SelfBinary, "http://"+upstreamAddr)
 	if err != nil {
@@ -142,8 +142,12 @@ func (e *Env) Router(ctx context.Context, spec RouterSpec) (*RouterResult, error
 	if err != nil {
 		return nil, err
 	}
-	defer os.Remove(logFile.Name())
-	defer logFile.Close()
+	// The router writes the log through its own descriptor; ours only
+	// names the file, and the counts have been read before the cleanup.
+	defer func() {
+		_ = logFile.Close()
+		_ = os.Remove(logFile.Name())
+	}()
 	rt, routerArgs, err := e.startRouter(ctx, spec, logFile)
 	if err != nil {
 		return nil, err
@@ -174,8 +178,12 @@ func (e *Env) Router(ctx context.Context, spec RouterSpec) (*RouterResult, error
 	clients := make([]*http.Client, len(targets))
 	for i := range clients {
 		clients[i] = newLoadClient(spec.Load.Clients)
-		defer clients[i].CloseIdleConnections()
 	}
+	defer func() {
+		for _, c := range clients {
+			c.CloseIdleConnections()
+		}
+	}()
 	res := &RouterResult{Clients: spec.Load.Clients, Rounds: spec.Rounds, DurationSeconds: spec.Load.Duration.Seconds(), RouterArgs: routerArgs}
 	for round := range spec.Rounds {
 		var rr RouterRound
@@ -219,11 +227,12 @@ func (e *Env) Router(ctx context.Context, spec RouterSpec) (*RouterResult, error
 // summarize takes the medians over the rounds.
 func (r *RouterResult) summarize() {
 	var rps, p50 []float64
-	pick := func(get func(RouterRound) LoadResult, cpu func(RouterRound) float64) ModeResult {
+	pick := func(get func(*RouterRound) LoadResult, cpu func(*RouterRound) float64) ModeResult {
 		var q, a, b, c []float64
 		var cpuSec float64
 		m := ModeResult{}
-		for _, rr := range r.PerRound {
+		for i := range r.PerRound {
+			rr := &r.PerRound[i]
 			lr := get(rr)
 			q, a, b, c = append(q, lr.ReqPerSec), append(a, lr.Latency.P50Ms), append(b, lr.Latency.P90Ms), append(c, lr.Latency.P99Ms)
 			m.Requests += lr.Requests
@@ -238,10 +247,11 @@ func (r *RouterResult) summarize() {
 		}
 		return m
 	}
-	r.Direct = pick(func(rr RouterRound) LoadResult { return rr.Direct }, nil)
-	r.Minimal = pick(func(rr RouterRound) LoadResult { return rr.Minimal }, func(rr RouterRound) float64 { return rr.MinimalCPUSec })
-	r.Router = pick(func(rr RouterRound) LoadResult { return rr.Router }, func(rr RouterRound) float64 { return rr.RouterCPUSec })
-	for _, rr := range r.PerRound {
+	r.Direct = pick(func(rr *RouterRound) LoadResult { return rr.Direct }, nil)
+	r.Minimal = pick(func(rr *RouterRound) LoadResult { return rr.Minimal }, func(rr *RouterRound) float64 { return rr.MinimalCPUSec })
+	r.Router = pick(func(rr *RouterRound) LoadResult { return rr.Router }, func(rr *RouterRound) float64 { return rr.RouterCPUSec })
+	for i := range r.PerRound {
+		rr := &r.PerRound[i]
 		rps = append(rps, ratio(rr.Router.ReqPerSec, rr.Minimal.ReqPerSec))
 		p50 = append(p50, ratio(rr.Router.Latency.P50Ms, rr.Minimal.Latency.P50Ms))
 	}
@@ -469,7 +479,7 @@ func freePorts(n int) ([]int, error) {
 }
 
 func getOnceURL(ctx context.Context, target string, h http.Header) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, http.NoBody)
 	if err != nil {
 		return err
 	}
@@ -487,7 +497,7 @@ func countAccessLog(path string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only
 	n := 0
 	s := bufio.NewScanner(f)
 	s.Buffer(make([]byte, 64*1024), 1024*1024)

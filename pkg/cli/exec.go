@@ -114,7 +114,9 @@ func (o *Options) runExec(ctx context.Context, name string, argv []string, eo ex
 	if err != nil {
 		return routerHint(err)
 	}
-	defer cs.Close()
+	// The stream's end and its error are read below; closing releases
+	// the response body and has nothing to add.
+	defer func() { _ = cs.Close() }()
 	for cs.Next() {
 		ch := cs.Chunk()
 		w := o.streams.Out

@@ -124,7 +124,9 @@ that of the first failure.
 			if err != nil {
 				return err
 			}
-			var first error
+			// A failed write to stdout (a closed pipe) does not stop the
+			// releases asked for; it fails the command once they are done.
+			var first, writeErr error
 			for _, name := range args {
 				err := sc.DeleteClaim(cmd.Context(), name)
 				if err != nil {
@@ -133,21 +135,28 @@ that of the first failure.
 						first = err
 					}
 					if len(args) > 1 {
-						fmt.Fprintf(o.streams.ErrOut, "error: %s\n", displayMessage(err.Error()))
+						// Best effort: the exit code reports the failure
+						// even if stderr is gone.
+						_, _ = fmt.Fprintf(o.streams.ErrOut, "error: %s\n", displayMessage(err.Error()))
 					}
 					continue
 				}
+				line := fmt.Sprintf("%s/%s released\n", claimResource, name)
 				if output == outputName {
-					fmt.Fprintf(o.streams.Out, "%s/%s\n", claimResource, name)
-				} else {
-					fmt.Fprintf(o.streams.Out, "%s/%s released\n", claimResource, name)
+					line = fmt.Sprintf("%s/%s\n", claimResource, name)
+				}
+				if _, err := fmt.Fprint(o.streams.Out, line); err != nil && writeErr == nil {
+					writeErr = fmt.Errorf("writing output: %w", err)
 				}
 			}
 			if first != nil && len(args) > 1 {
 				// Already printed, each with its claim.
 				return &ExitError{Code: ExitCode(first)}
 			}
-			return first
+			if first != nil {
+				return first
+			}
+			return writeErr
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: name")

@@ -146,8 +146,8 @@ func printEntriesIn(w io.Writer, format string, entries []Entry, single, namespa
 		}
 		return printObject(w, format, v)
 	case outputName:
-		for _, e := range entries {
-			if _, err := fmt.Fprintf(w, "%s/%s\n", claimResource, e.Claim); err != nil {
+		for i := range entries {
+			if _, err := fmt.Fprintf(w, "%s/%s\n", claimResource, entries[i].Claim); err != nil {
 				return err
 			}
 		}
@@ -205,7 +205,8 @@ func printTable(w io.Writer, entries []Entry, wide, namespaces bool, now time.Ti
 		headers = append(headers, "REASON")
 	}
 	fmt.Fprintln(tw, strings.Join(headers, "\t"))
-	for _, e := range entries {
+	for n := range entries {
+		e := &entries[n]
 		ip := ""
 		if len(e.PodIPs) > 0 {
 			ip = strings.Join(e.PodIPs, ",")

@@ -189,7 +189,9 @@ func Run(ctx context.Context, o *Options, args []string) int {
 		code = ExitUsage
 	}
 	if ee == nil || ee.Err != nil {
-		fmt.Fprintf(o.streams.ErrOut, "error: %s\n", displayMessage(err.Error()))
+		// Nowhere is left to report a failed write; the exit code still
+		// tells the failure.
+		_, _ = fmt.Fprintf(o.streams.ErrOut, "error: %s\n", displayMessage(err.Error()))
 	}
 	return code
 }

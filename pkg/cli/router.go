@@ -211,8 +211,8 @@ func containerPort(pod *corev1.Pod, target intstr.IntOrString) (int, bool) {
 	if target.Type == intstr.Int {
 		return target.IntValue(), true
 	}
-	for _, ctr := range pod.Spec.Containers {
-		for _, p := range ctr.Ports {
+	for i := range pod.Spec.Containers {
+		for _, p := range pod.Spec.Containers[i].Ports {
 			if p.Name == target.StrVal {
 				return int(p.ContainerPort), true
 			}
@@ -237,8 +237,15 @@ func portForward(ctx context.Context, c *clients, namespace, pod string, port in
 	if err != nil {
 		return 0, nil, err
 	}
-	done := make(chan error, 1)
-	go func() { done <- pf.ForwardPorts() }()
+	// done is closed when ForwardPorts returns, with its error in
+	// forwardErr; once stop is closed that error only reports the
+	// teardown, and waiting for it is what matters.
+	var forwardErr error
+	done := make(chan struct{})
+	go func() {
+		forwardErr = pf.ForwardPorts()
+		close(done)
+	}()
 	closeFn := func() {
 		close(stop)
 		<-done
@@ -247,8 +254,8 @@ func portForward(ctx context.Context, c *clients, namespace, pod string, port in
 	defer timer.Stop()
 	select {
 	case <-ready:
-	case err := <-done:
-		return 0, nil, fmt.Errorf("port-forwarding to router Pod %s/%s: %w", namespace, pod, err)
+	case <-done:
+		return 0, nil, fmt.Errorf("port-forwarding to router Pod %s/%s: %w", namespace, pod, forwardErr)
 	case <-timer.C:
 		close(stop)
 		<-done

@@ -38,7 +38,7 @@ func ControllerOfKind(obj metav1.Object, gk schema.GroupKind) *metav1.OwnerRefer
 }
 
 // IsControlledByUID reports whether obj's controller reference names uid.
-func IsControlledByUID(obj metav1.Object, owner metav1.Object) bool {
+func IsControlledByUID(obj, owner metav1.Object) bool {
 	ref := metav1.GetControllerOfNoCopy(obj)
 	return ref != nil && ref.UID == owner.GetUID()
 }

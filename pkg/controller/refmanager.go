@@ -261,7 +261,7 @@ func RecheckDeletionTimestamp(owner metav1.Object, get func(context.Context) (me
 // first), which is what keeps one object from being handed to two owners.
 // fields are sent beside it; a "metadata" map is merged with the
 // reference and precondition.
-func TransferControllerRef(obj metav1.Object, newOwner metav1.Object, newOwnerGVK schema.GroupVersionKind, fields map[string]any) ([]byte, error) {
+func TransferControllerRef(obj, newOwner metav1.Object, newOwnerGVK schema.GroupVersionKind, fields map[string]any) ([]byte, error) {
 	patch := maps.Clone(fields)
 	if patch == nil {
 		patch = map[string]any{}

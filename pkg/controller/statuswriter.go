@@ -41,7 +41,7 @@ import (
 // with the figures that keep them); the mechanics are here once.
 type StatusWriter[S any] struct {
 	patch   PatchStatusFunc
-	body    func(old, new S) (patch []byte, changed bool, err error)
+	body    func(cached, computed S) (patch []byte, changed bool, err error)
 	written *WrittenStatus
 }
 
@@ -78,7 +78,7 @@ type StatusWriteResult struct {
 // record of writes the cache does not show yet; nil gives the writer its
 // own (a controller that accounts for its per-object memory in one place
 // passes the one it holds).
-func NewStatusWriter[S any](patch PatchStatusFunc, body func(old, new S) ([]byte, bool, error), written *WrittenStatus) *StatusWriter[S] {
+func NewStatusWriter[S any](patch PatchStatusFunc, body func(cached, computed S) ([]byte, bool, error), written *WrittenStatus) *StatusWriter[S] {
 	if body == nil {
 		body = statusMergePatch[S]
 	}
@@ -94,18 +94,18 @@ type statusOnly[S any] struct {
 	Status S `json:"status"`
 }
 
-func statusMergePatch[S any](old, new S) ([]byte, bool, error) {
-	return MergePatch(statusOnly[S]{old}, statusOnly[S]{new})
+func statusMergePatch[S any](cached, computed S) ([]byte, bool, error) {
+	return MergePatch(statusOnly[S]{cached}, statusOnly[S]{computed})
 }
 
-// Write sends status new of obj, whose cached status is old, unless it
+// Write sends status computed of obj, whose cached status is cached, unless it
 // is equal, already written from this cached copy, or held: hold is
 // asked only about a change that would otherwise be written.
-func (w *StatusWriter[S]) Write(ctx context.Context, obj metav1.Object, old, new S, hold func() StatusHold) (StatusWriteResult, error) {
+func (w *StatusWriter[S]) Write(ctx context.Context, obj metav1.Object, cached, computed S, hold func() StatusHold) (StatusWriteResult, error) {
 	// The record is consulted first: that is also what drops it once the
 	// cache has moved past the write (else it would stay for the object's
 	// life).
-	if w.written.AlreadyWritten(obj.GetUID(), obj.GetResourceVersion(), new) || equality.Semantic.DeepEqual(old, new) {
+	if w.written.AlreadyWritten(obj.GetUID(), obj.GetResourceVersion(), computed) || equality.Semantic.DeepEqual(cached, computed) {
 		return StatusWriteResult{}, nil
 	}
 	if hold != nil {
@@ -113,7 +113,7 @@ func (w *StatusWriter[S]) Write(ctx context.Context, obj metav1.Object, old, new
 			return StatusWriteResult{RequeueAfter: h.For}, nil
 		}
 	}
-	patch, changed, err := w.body(old, new)
+	patch, changed, err := w.body(cached, computed)
 	if err != nil || !changed {
 		return StatusWriteResult{}, err
 	}
@@ -128,7 +128,7 @@ func (w *StatusWriter[S]) Write(ctx context.Context, obj metav1.Object, old, new
 	case err != nil:
 		return StatusWriteResult{}, err
 	}
-	w.written.Wrote(obj.GetUID(), obj.GetResourceVersion(), new)
+	w.written.Wrote(obj.GetUID(), obj.GetResourceVersion(), computed)
 	return StatusWriteResult{Wrote: true}, nil
 }
 

@@ -155,7 +155,8 @@ func vctsToHub(in []agentsv1alpha1.PersistentVolumeClaimTemplate) []agentsv1beta
 		return nil
 	}
 	out := make([]agentsv1beta1.PersistentVolumeClaimTemplate, len(in))
-	for i, v := range in {
+	for i := range in {
+		v := &in[i]
 		out[i] = agentsv1beta1.PersistentVolumeClaimTemplate{
 			EmbeddedObjectMetadata: agentsv1beta1.EmbeddedObjectMetadata{Name: v.Name, Labels: v.Labels, Annotations: v.Annotations},
 			Spec:                   v.Spec,
@@ -169,7 +170,8 @@ func vctsFromHub(in []agentsv1beta1.PersistentVolumeClaimTemplate) []agentsv1alp
 		return nil
 	}
 	out := make([]agentsv1alpha1.PersistentVolumeClaimTemplate, len(in))
-	for i, v := range in {
+	for i := range in {
+		v := &in[i]
 		out[i] = agentsv1alpha1.PersistentVolumeClaimTemplate{
 			EmbeddedObjectMetadata: agentsv1alpha1.EmbeddedObjectMetadata{Name: v.Name, Labels: v.Labels, Annotations: v.Annotations},
 			Spec:                   v.Spec,

@@ -337,7 +337,8 @@ func (c *PodCache) setLocked(k nameKey, e *CacheEntry) bool {
 		if uk := (uidKey{old.Namespace, old.SandboxUID}); c.byUID[uk] == old {
 			delete(c.byUID, uk)
 		}
-		if c.namespaces[old.Namespace]--; c.namespaces[old.Namespace] <= 0 {
+		c.namespaces[old.Namespace]--
+		if c.namespaces[old.Namespace] <= 0 {
 			delete(c.namespaces, old.Namespace)
 		}
 	}

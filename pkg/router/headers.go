@@ -125,7 +125,7 @@ func ParseTarget(h http.Header, allowLoopback bool) (Target, *RequestError) {
 // namespaces: ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$, at most 63 characters.
 // Hand-written rather than a regexp because it runs on every request.
 func isDNSLabel(s string) bool {
-	if len(s) == 0 || len(s) > maxDNSLabelLength {
+	if s == "" || len(s) > maxDNSLabelLength {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -143,7 +143,7 @@ func isDNSLabel(s string) bool {
 // parsePort accepts only plain decimal digits (no sign, no spaces, no
 // underscores): strconv.Atoi alone would take "+80".
 func parsePort(s string) (int, bool) {
-	if len(s) == 0 || len(s) > 5 {
+	if s == "" || len(s) > 5 {
 		return 0, false
 	}
 	for i := 0; i < len(s); i++ {

@@ -174,7 +174,7 @@ func (t *retryTransport) attempt(req *http.Request, st *requestState, rb *retrya
 	if fired {
 		// Headers and the timer raced; the timer won and the context is
 		// already cancelled, so the body is unusable.
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		return nil, errResponseHeaderTimeout
 	}
 	// ctx must stay alive while the body (or the upgraded connection)

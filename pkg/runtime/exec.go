@@ -128,8 +128,7 @@ func (s *Server) runCommand(ctx context.Context, command string, stdin []byte, t
 	}
 	stderrR, stderrW, err := os.Pipe()
 	if err != nil {
-		stdoutR.Close()
-		stdoutW.Close()
+		closePipes(stdoutR, stdoutW)
 		return 0, err
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
@@ -144,11 +143,9 @@ func (s *Server) runCommand(ctx context.Context, command string, stdin []byte, t
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	startErr := cmd.Start()
 	// The child has its copies; ours must go or the readers never see EOF.
-	stdoutW.Close()
-	stderrW.Close()
+	closePipes(stdoutW, stderrW)
 	if startErr != nil {
-		stdoutR.Close()
-		stderrR.Close()
+		closePipes(stdoutR, stderrR)
 		return 0, startErr
 	}
 	pgid := cmd.Process.Pid
@@ -177,7 +174,7 @@ func (s *Server) runCommand(ctx context.Context, command string, stdin []byte, t
 	var readers sync.WaitGroup
 	for stream, r := range map[outputStream]*os.File{stdoutStream: stdoutR, stderrStream: stderrR} {
 		readers.Go(func() {
-			defer r.Close()
+			defer closePipes(r)
 			buf := make([]byte, readChunkSize)
 			for {
 				n, err := r.Read(buf)
@@ -218,6 +215,15 @@ func (s *Server) runCommand(ctx context.Context, command string, stdin []byte, t
 		return 0, waitErr
 	}
 	return exitCode(cmd.ProcessState), nil
+}
+
+// closePipes closes pipe ends whose close cannot fail in a way that
+// matters: the writers are the child's copies (it writes, we only drop
+// our descriptors) and the readers are drained or abandoned.
+func closePipes(files ...*os.File) {
+	for _, f := range files {
+		_ = f.Close()
+	}
 }
 
 // exitCode reports a signal death as −signal, as Python's returncode

@@ -23,6 +23,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"time"
 )
 
@@ -175,7 +176,7 @@ func (s *Server) handleExecuteStream(w http.ResponseWriter, r *http.Request) {
 	// half a character with U+FFFD.
 	var pending [2][]byte
 	sendChunk := func(stream outputStream, chunk []byte) {
-		data := append(pending[stream], chunk...)
+		data := slices.Concat(pending[stream], chunk)
 		complete, partial := splitIncompleteRune(data)
 		pending[stream] = append([]byte(nil), partial...)
 		if len(complete) > 0 {

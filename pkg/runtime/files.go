@@ -121,7 +121,7 @@ func (s *Server) storeUpload(w http.ResponseWriter, content io.Reader, name stri
 		s.uploadFailed(w, name, err)
 		return
 	}
-	defer root.Close()
+	defer func() { _ = root.Close() }() // a directory handle
 
 	dir := filepath.Dir(rel)
 	if err := root.MkdirAll(dir, uploadDirMode); err != nil {
@@ -220,7 +220,7 @@ func (s *Server) handleDownload(w http.ResponseWriter, r *http.Request, clientPa
 		writeJSON(w, http.StatusNotFound, notFound)
 		return
 	}
-	defer root.Close()
+	defer func() { _ = root.Close() }() // a directory handle
 	// O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
 	// writer; it is refused below as not a regular file.
 	f, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
@@ -228,7 +228,7 @@ func (s *Server) handleDownload(w http.ResponseWriter, r *http.Request, clientPa
 		writeJSON(w, http.StatusNotFound, notFound)
 		return
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only
 	info, err := f.Stat()
 	if err != nil || !info.Mode().IsRegular() {
 		writeJSON(w, http.StatusNotFound, notFound)
@@ -295,13 +295,13 @@ func (s *Server) handleList(w http.ResponseWriter, _ *http.Request, clientPath s
 		writeJSON(w, http.StatusInternalServerError, messageBody{Message: "List files failed: " + err.Error()})
 		return
 	}
-	defer root.Close()
+	defer func() { _ = root.Close() }() // a directory handle
 	dir, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		writeJSON(w, http.StatusNotFound, notDir)
 		return
 	}
-	defer dir.Close()
+	defer func() { _ = dir.Close() }() // read-only
 	if info, err := dir.Stat(); err != nil || !info.IsDir() {
 		writeJSON(w, http.StatusNotFound, notDir)
 		return
@@ -360,7 +360,7 @@ func (s *Server) handleExists(w http.ResponseWriter, _ *http.Request, clientPath
 		if root, err := os.OpenRoot(s.baseDir); err == nil {
 			_, statErr := root.Stat(rel)
 			exists = statErr == nil
-			root.Close()
+			_ = root.Close()
 		}
 	}
 	writeJSON(w, http.StatusOK, existsBody{Path: clientPath, Exists: exists})

@@ -503,7 +503,7 @@ func (cp *ControlPlane) apiReady(ctx context.Context) (bool, error) {
 func healthy(ctx context.Context, port int) bool {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("https://127.0.0.1:%d/healthz", port), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("https://127.0.0.1:%d/healthz", port), http.NoBody)
 	if err != nil {
 		return false
 	}
@@ -514,7 +514,7 @@ func healthy(ctx context.Context, port int) bool {
 	if err != nil {
 		return false
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // only the status matters
 	return resp.StatusCode == http.StatusOK
 }
 

@@ -58,7 +58,7 @@ func startProcess(dir, name, binary string, args []string, detach bool) (*proces
 	if err != nil {
 		return nil, err
 	}
-	defer logFile.Close() // the child holds its own descriptor
+	defer func() { _ = logFile.Close() }() // the child holds its own descriptor
 
 	cmd := exec.Command(binary, args...)
 	cmd.Stdout = logFile

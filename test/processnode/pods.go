@@ -19,7 +19,6 @@ package processnode
 import (
 	"context"
 	"fmt"
-	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -283,7 +282,7 @@ func (n *Node) recordExit(ctx context.Context, rec *record, p *runtimeProc) {
 		}
 	}
 	// What the runtime left running dies with it, as in a container.
-	if err := rec.Process.signalSession(syscall.SIGKILL); err != nil {
+	if err := rec.Process.killSession(); err != nil {
 		klog.FromContext(ctx).Error(err, "Killing what the runtime left running")
 	}
 	klog.FromContext(ctx).Info("Runtime exited", "pid", rec.Process.PID, "exitCode", exit.ExitCode, "reason", exit.Reason)

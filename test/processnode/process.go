@@ -20,7 +20,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,7 +46,7 @@ type procStat struct {
 // readProcStat parses /proc/<pid>/stat. The command name (field 2) may
 // contain spaces and parentheses, so fields are counted from the last ')'.
 func readProcStat(pid int) (procStat, error) {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return procStat{}, err
 	}
@@ -136,16 +135,16 @@ func (id procIdentity) sessionMembers() ([]int, error) {
 	return pids, nil
 }
 
-// signalSession sends sig to every member of the session (the leader
-// included), ignoring processes that are already gone.
-func (id procIdentity) signalSession(sig syscall.Signal) error {
+// killSession SIGKILLs every member of the session (the leader included),
+// ignoring processes that are already gone.
+func (id procIdentity) killSession() error {
 	pids, err := id.sessionMembers()
 	if err != nil {
 		return err
 	}
 	var errs []error
 	for _, pid := range pids {
-		if err := syscall.Kill(pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
 			errs = append(errs, fmt.Errorf("signalling pid %d: %w", pid, err))
 		}
 	}

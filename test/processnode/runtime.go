@@ -194,9 +194,11 @@ func (n *Node) startRuntime(ctx context.Context, pod *corev1.Pod, rec *record, k
 	if err != nil {
 		return fmt.Errorf("opening runtime log: %w", err)
 	}
-	defer logf.Close() // the child has its own descriptor
-	fmt.Fprintf(logf, "--- %s process node: starting %s on %s (pod %s/%s)\n", time.Now().Format(time.RFC3339), n.opts.RuntimeBinary,
-		net.JoinHostPort(rec.IP, strconv.Itoa(int(rec.Port))), pod.Namespace, pod.Name)
+	defer func() { _ = logf.Close() }() // the child has its own descriptor
+	if _, err := fmt.Fprintf(logf, "--- %s process node: starting %s on %s (pod %s/%s)\n", time.Now().Format(time.RFC3339), n.opts.RuntimeBinary,
+		net.JoinHostPort(rec.IP, strconv.Itoa(int(rec.Port))), pod.Namespace, pod.Name); err != nil {
+		return fmt.Errorf("writing runtime log: %w", err)
+	}
 	attr := &syscall.SysProcAttr{Setsid: true}
 	if n.opts.KillRuntimesOnExit {
 		attr.Pdeathsig = syscall.SIGKILL
@@ -236,7 +238,7 @@ func (n *Node) startRuntime(ctx context.Context, pod *corev1.Pod, rec *record, k
 
 // healthy asks the runtime's health endpoint (GET / answers 200).
 func (n *Node) healthy(ctx context.Context, rec *record) bool {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(rec.IP, strconv.Itoa(int(rec.Port)))+"/", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(rec.IP, strconv.Itoa(int(rec.Port)))+"/", http.NoBody)
 	if err != nil {
 		return false
 	}
@@ -277,7 +279,7 @@ func (n *Node) stopRuntime(ctx context.Context, rec *record, grace time.Duration
 	// The session outlives its leader: commands it started, and their
 	// children, are killed with it, as a container's processes are.
 	for range 10 {
-		if err := id.signalSession(syscall.SIGKILL); err != nil {
+		if err := id.killSession(); err != nil {
 			logger.Error(err, "Killing runtime session")
 		}
 		if waitUntil(time.Second, func() bool {
@@ -323,11 +325,11 @@ func (n *Node) sweepStrays(ctx context.Context, known map[int]bool) {
 		if err != nil || known[pid] {
 			continue
 		}
-		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
+		exe, err := os.Readlink("/proc/" + e.Name() + "/exe")
 		if err != nil || strings.TrimSuffix(exe, " (deleted)") != want {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
 		if err != nil {
 			continue
 		}
@@ -342,7 +344,7 @@ func (n *Node) sweepStrays(ctx context.Context, known map[int]bool) {
 		}
 		id := procIdentity{PID: pid, StartTicks: st.startTicks, BootID: bootID()}
 		klog.FromContext(ctx).Info("Killing a runtime no record accounts for", "pid", pid, "baseDir", args[i+1])
-		_ = id.signalSession(syscall.SIGKILL)
+		_ = id.killSession()
 	}
 }
 

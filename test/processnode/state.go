@@ -209,7 +209,7 @@ func (s *store) load() (records []*record, broken []types.UID, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // a directory, read-only
 	entries, err := f.ReadDir(-1)
 	if err != nil {
 		return nil, nil, err

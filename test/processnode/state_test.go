@@ -66,7 +66,7 @@ func TestStoreRecordsSurviveReopening(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.close()
+	defer func() { _ = s.close() }() // a test store in a temporary directory
 	got, broken, err := s.load()
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +85,7 @@ func TestStoreLoadSortsOutWhatItCannotTrust(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.close()
+	defer func() { _ = s.close() }() // a test store in a temporary directory
 	pods := filepath.Join(dir, podsDir)
 	// A directory left by a crash before its record was written.
 	if err := os.MkdirAll(filepath.Join(pods, string(uidA)), 0o700); err != nil {
@@ -129,7 +129,7 @@ func TestRemovePodNeverFollowsSymlinks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.close()
+	defer func() { _ = s.close() }() // a test store in a temporary directory
 	base := filepath.Join(dir, podsDir, string(uidA), "rootfs", "app")
 	if err := os.MkdirAll(base, 0o755); err != nil {
 		t.Fatal(err)
@@ -204,7 +204,7 @@ func TestSessionIsKilledWholeAndOnlyWhenItIsOurs(t *testing.T) {
 	if m, _ := impostor.sessionMembers(); len(m) != 0 {
 		t.Errorf("another process's session has members %v", m)
 	}
-	if err := impostor.signalSession(syscall.SIGKILL); err != nil {
+	if err := impostor.killSession(); err != nil {
 		t.Fatal(err)
 	}
 	if err := impostor.signalLeader(syscall.SIGKILL); err != nil {
@@ -217,7 +217,7 @@ func TestSessionIsKilledWholeAndOnlyWhenItIsOurs(t *testing.T) {
 		t.Error("a record of another boot counts as alive")
 	}
 
-	if err := id.signalSession(syscall.SIGKILL); err != nil {
+	if err := id.killSession(); err != nil {
 		t.Fatal(err)
 	}
 	if !waitUntil(10*time.Second, func() bool {

@@ -75,14 +75,16 @@ func desiredStatus(pod *corev1.Pod, rec *record, healthy bool, now metav1.Time) 
 	}
 
 	st.InitContainerStatuses = nil
-	for _, c := range pod.Spec.InitContainers {
+	for i := range pod.Spec.InitContainers {
+		c := &pod.Spec.InitContainers[i]
 		st.InitContainerStatuses = append(st.InitContainerStatuses, corev1.ContainerStatus{
 			Name: c.Name, Image: c.Image, ImageID: c.Image, Ready: true,
 			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Completed", StartedAt: *st.StartTime, FinishedAt: *st.StartTime}},
 		})
 	}
 	st.ContainerStatuses = nil
-	for _, c := range pod.Spec.Containers {
+	for i := range pod.Spec.Containers {
+		c := &pod.Spec.Containers[i]
 		cs := corev1.ContainerStatus{Name: c.Name, Image: c.Image, ImageID: c.Image, RestartCount: rec.Restarts, Ready: ready, Started: ptr.To(running)}
 		switch {
 		case running:

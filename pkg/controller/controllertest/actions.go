@@ -55,10 +55,7 @@ func Actions(fakes ...*k8stesting.Fake) []Action {
 			}
 			got := Action{Verb: a.GetVerb(), Resource: a.GetResource().Resource, Subresource: a.GetSubresource(), Namespace: a.GetNamespace()}
 			switch a := a.(type) {
-			case k8stesting.CreateAction:
-				got.Object = a.GetObject()
-				got.Name = a.GetObject().(metav1.Object).GetName()
-			case k8stesting.UpdateAction:
+			case k8stesting.CreateAction: // and UpdateAction: the same method set
 				got.Object = a.GetObject()
 				got.Name = a.GetObject().(metav1.Object).GetName()
 			case k8stesting.PatchAction:

@@ -206,8 +206,8 @@ func podSpec(sb *agentsv1beta1.Sandbox) *corev1.PodSpec {
 		return spec
 	}
 	claimed := map[string]bool{}
-	for _, vct := range sb.Spec.VolumeClaimTemplates {
-		claimed[vct.Name] = true
+	for i := range sb.Spec.VolumeClaimTemplates {
+		claimed[sb.Spec.VolumeClaimTemplates[i].Name] = true
 	}
 	spec.Volumes = slices.DeleteFunc(spec.Volumes, func(v corev1.Volume) bool { return claimed[v.Name] })
 	for i := range sb.Spec.VolumeClaimTemplates {
@@ -257,7 +257,8 @@ func (c *Controller) reconcileExistingPod(ctx context.Context, refs *controller.
 			if !changed {
 				return fields, nil
 			}
-			return fields, json.Unmarshal(patch, &fields)
+			err := json.Unmarshal(patch, &fields)
+			return fields, err
 		},
 	})
 	if err != nil || res != controller.ClaimOwned || pod.DeletionTimestamp != nil {

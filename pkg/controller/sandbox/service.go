@@ -230,8 +230,8 @@ func ServicePorts(spec *corev1.PodSpec) []corev1.ServicePort {
 	seen := map[portKey]bool{}
 	taken := map[string]bool{}
 	collect := func(containers []corev1.Container) {
-		for _, ctr := range containers {
-			for _, p := range ctr.Ports {
+		for i := range containers {
+			for _, p := range containers[i].Ports {
 				if p.ContainerPort == 0 {
 					continue
 				}
@@ -253,9 +253,10 @@ func ServicePorts(spec *corev1.PodSpec) []corev1.ServicePort {
 	}
 	collect(spec.Containers)
 	var sidecars []corev1.Container
-	for _, ic := range spec.InitContainers {
+	for i := range spec.InitContainers {
+		ic := &spec.InitContainers[i]
 		if ic.RestartPolicy != nil && *ic.RestartPolicy == corev1.ContainerRestartPolicyAlways {
-			sidecars = append(sidecars, ic)
+			sidecars = append(sidecars, *ic)
 		}
 	}
 	collect(sidecars)

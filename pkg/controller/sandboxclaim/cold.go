@@ -187,7 +187,7 @@ func validateMetadata(claim *extv1beta1.SandboxClaim, allowedLabelDomains []stri
 		switch {
 		case len(validation.IsQualifiedName(k)) > 0:
 			problems = append(problems, fmt.Sprintf("label key %q is not a qualified name", k))
-		case !strings.Contains(k, "/") || !inDomains(k[:strings.Index(k, "/")], allowedLabelDomains):
+		case !keyInDomains(k, allowedLabelDomains):
 			problems = append(problems, fmt.Sprintf("label key %q must be prefixed with one of the allowed domains %v", k, allowedLabelDomains))
 		case len(validation.IsValidLabelValue(v)) > 0:
 			problems = append(problems, fmt.Sprintf("label %s has an invalid value %q", k, v))
@@ -200,7 +200,7 @@ func validateMetadata(claim *extv1beta1.SandboxClaim, allowedLabelDomains []stri
 		case len(validation.IsQualifiedName(k)) > 0:
 			problems = append(problems, fmt.Sprintf("annotation key %q is not a qualified name", k))
 		case k == agentsv1beta1.SafeToEvictAnnotation:
-		case strings.Contains(k, "/") && inDomains(k[:strings.Index(k, "/")], reservedAnnotationDomains):
+		case keyInDomains(k, reservedAnnotationDomains):
 			problems = append(problems, fmt.Sprintf("annotation key %q uses a reserved domain", k))
 		}
 	}
@@ -211,7 +211,13 @@ func validateMetadata(claim *extv1beta1.SandboxClaim, allowedLabelDomains []stri
 	return nil
 }
 
-func inDomains(prefix string, domains []string) bool {
+// keyInDomains reports whether a label or annotation key has a prefix
+// (the part before its "/") that is one of domains or a subdomain of one.
+func keyInDomains(key string, domains []string) bool {
+	prefix, _, ok := strings.Cut(key, "/")
+	if !ok {
+		return false
+	}
 	prefix = strings.ToLower(prefix)
 	for _, d := range domains {
 		if prefix == d || strings.HasSuffix(prefix, "."+d) {

@@ -40,8 +40,8 @@ func mergeVolumeClaimTemplates(tmpl *extv1beta1.SandboxTemplate, claim *extv1bet
 		return nil, err
 	}
 	inBase := map[string]int{}
-	for i, v := range base {
-		inBase[v.Name] = i
+	for i := range base {
+		inBase[base[i].Name] = i
 	}
 	out := make([]agentsv1beta1.PersistentVolumeClaimTemplate, 0, len(base)+len(extra))
 	for i := range base {
@@ -73,7 +73,8 @@ func mergeVolumeClaimTemplates(tmpl *extv1beta1.SandboxTemplate, claim *extv1bet
 
 func checkVCTNames(vcts []agentsv1beta1.PersistentVolumeClaimTemplate, whose string) error {
 	seen := map[string]bool{}
-	for _, v := range vcts {
+	for i := range vcts {
+		v := &vcts[i]
 		switch {
 		case v.Name == "":
 			return claimErrorf(extv1beta1.ClaimReasonVolumeClaimTemplates, "a %s volumeClaimTemplate has no name", whose)

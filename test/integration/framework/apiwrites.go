@@ -59,8 +59,8 @@ func label(line, name string) string {
 	if i < 0 {
 		return ""
 	}
-	rest := line[i+len(name)+2:]
-	return rest[:strings.Index(rest, "\"")]
+	value, _, _ := strings.Cut(line[i+len(name)+2:], "\"")
+	return value
 }
 
 // WritesSince is after less before, per key: the writes made in between.

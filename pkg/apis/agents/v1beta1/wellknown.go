@@ -109,8 +109,9 @@ const (
 	// SandboxTemplateHashLabel carries the blueprint hash of a pool member,
 	// used to detect stale members.
 	SandboxTemplateHashLabel = "agents.x-k8s.io/sandbox-template-hash"
-	// SandboxPodTemplateHashLabel carries the pod-template-only hash.
-	// Deprecated: use SandboxTemplateHashLabel; kept for external readers.
+	// SandboxPodTemplateHashLabel carries the pod-template-only hash. It is
+	// still written for external readers; match members on
+	// SandboxTemplateHashLabel.
 	SandboxPodTemplateHashLabel = "agents.x-k8s.io/sandbox-pod-template-hash"
 	// LaunchTypeLabel is "cold" or "warm".
 	LaunchTypeLabel = "agents.x-k8s.io/launch-type"
