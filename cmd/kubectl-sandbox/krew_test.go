@@ -64,7 +64,7 @@ type krewFileOperation struct {
 }
 
 var (
-	krewVersion = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$`)
+	krewVersion = regexp.MustCompile(`^v\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$`)
 	hexSHA256   = regexp.MustCompile(`^[0-9a-f]{64}$`)
 	// The platforms a release must cover: what kubectl users run.
 	requiredPlatforms = []string{"linux/amd64", "linux/arm64", "darwin/amd64", "darwin/arm64", "windows/amd64"}

@@ -55,7 +55,7 @@ func buildBinary(t *testing.T) string {
 }
 
 // logAddress matches the "Serving" log line's address.
-var logAddress = regexp.MustCompile(`"Serving".* address="(127\.0\.0\.1:[0-9]+)"`)
+var logAddress = regexp.MustCompile(`"Serving".* address="(127\.0\.0\.1:\d+)"`)
 
 // startBinary runs the binary on a kernel-chosen loopback port and
 // returns its base URL once it logs the address it serves on. The

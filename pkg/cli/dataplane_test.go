@@ -94,7 +94,7 @@ func TestExecExitCodesAndOutput(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := newFixture(t, claimObj("task", "python", "python-x7k2p", time.Minute, "127.0.0.11"),
-				readySandbox("python-x7k2p", "warm", "127.0.0.11"))
+				readySandbox("python-x7k2p"))
 			startFakeRouter(t, f, "python-x7k2p", "kubeconfig-token")
 			f.stdin = strings.NewReader(tc.stdin)
 			claim := "task"
@@ -128,7 +128,7 @@ func TestRouterTokenChoice(t *testing.T) {
 		"wrong token is refused": {[]string{"--router-token", "other"}, "", "kubeconfig-token", ExitFailure},
 	} {
 		t.Run(name, func(t *testing.T) {
-			f := newFixture(t, claimObj("task", "python", "python-x7k2p", time.Minute), readySandbox("python-x7k2p", "warm", "127.0.0.11"))
+			f := newFixture(t, claimObj("task", "python", "python-x7k2p", time.Minute), readySandbox("python-x7k2p"))
 			startFakeRouter(t, f, "python-x7k2p", tc.routerToken)
 			if tc.env != "" {
 				f.env[EnvRouterToken] = tc.env
@@ -145,7 +145,7 @@ func TestRouterTokenChoice(t *testing.T) {
 }
 
 func TestCopyAndFiles(t *testing.T) {
-	f := newFixture(t, claimObj("task", "python", "python-x7k2p", time.Minute), readySandbox("python-x7k2p", "warm", "127.0.0.11"))
+	f := newFixture(t, claimObj("task", "python", "python-x7k2p", time.Minute), readySandbox("python-x7k2p"))
 	fr := startFakeRouter(t, f, "python-x7k2p", "kubeconfig-token")
 	local := t.TempDir()
 	src := filepath.Join(local, "data.csv")

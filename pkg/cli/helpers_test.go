@@ -148,7 +148,7 @@ func sandboxObj(name, launch, node, ip string, conds ...metav1.Condition) *agent
 	return sb
 }
 
-// readySandbox is a Ready sandbox on node-1.
-func readySandbox(name, launch, ip string) *agentsv1beta1.Sandbox {
-	return sandboxObj(name, launch, "node-1", ip, readyCond(agentsv1beta1.SandboxConditionReady, metav1.ConditionTrue, agentsv1beta1.SandboxReasonDependenciesReady))
+// readySandbox is a Ready warm sandbox on node-1 with IP 127.0.0.11.
+func readySandbox(name string) *agentsv1beta1.Sandbox {
+	return sandboxObj(name, "warm", "node-1", "127.0.0.11", readyCond(agentsv1beta1.SandboxConditionReady, metav1.ConditionTrue, agentsv1beta1.SandboxReasonDependenciesReady))
 }

@@ -94,7 +94,7 @@ func TestClaimWait(t *testing.T) {
 	f.onClaimCreate(func(c *extensionsv1beta1.SandboxClaim) {
 		c.CreationTimestamp.Time = testNow
 		c.Status.SandboxStatus = extensionsv1beta1.SandboxStatus{Name: "python-" + c.Name, PodIPs: []string{"127.0.0.11"}}
-		f.seed(readySandbox("python-"+c.Name, "warm", "127.0.0.11"))
+		f.seed(readySandbox("python-" + c.Name))
 	})
 	if code := f.run("claim", "mine", "--pool", "python", "--wait"); code != ExitOK {
 		t.Fatalf("exit code %d: %s", code, f.errOut.String())
@@ -125,7 +125,7 @@ func TestClaimWaitTimeoutDeletesClaim(t *testing.T) {
 
 func TestSuspendResume(t *testing.T) {
 	f := newFixture(t, claimObj("ready", "python", "python-x7k2p", time.Minute, "127.0.0.11"),
-		readySandbox("python-x7k2p", "warm", "127.0.0.11"))
+		readySandbox("python-x7k2p"))
 	mode := func() agentsv1beta1.SandboxOperatingMode {
 		obj, err := f.agents.Tracker().Get(agentsv1beta1.SandboxesResource, "ns", "python-x7k2p")
 		if err != nil {

@@ -70,7 +70,7 @@ func listObjects() []runtime.Object {
 	terminating.Finalizers = []string{"example.com/hold"}
 	return []runtime.Object{
 		claimObj("ready", "python", "python-x7k2p", 5*time.Minute, "127.0.0.11"),
-		readySandbox("python-x7k2p", "warm", "127.0.0.11"),
+		readySandbox("python-x7k2p"),
 		claimObj("suspended", "python", "sb-suspended", 26*time.Hour),
 		suspended,
 		claimObj("suspending", "python", "sb-suspending", 40*time.Minute),

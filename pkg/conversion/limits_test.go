@@ -89,7 +89,7 @@ func TestLimitedHandler(t *testing.T) {
 	if w := post(h, []byte("{"), 1); w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "malformed") {
 		t.Errorf("a malformed review: %d %s", w.Code, w.Body)
 	}
-	r := httptest.NewRequest(http.MethodGet, "/convert", nil)
+	r := httptest.NewRequest(http.MethodGet, "/convert", http.NoBody)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, r)
 	if rec.Code != http.StatusMethodNotAllowed {

@@ -322,7 +322,8 @@ func TestAttackClientNeverReads(t *testing.T) {
 	_, _ = fmt.Fprintf(c, "GET /big HTTP/1.1\r\nHost: router\r\nX-Sandbox-ID: sb-1\r\nX-Sandbox-Namespace: team-a\r\nX-Sandbox-Port: %s\r\n\r\n", be.port)
 
 	select {
-	case <-upstreamDone:
+	case err := <-upstreamDone:
+		t.Logf("the sandbox's write failed as it should: %v", err)
 	case <-time.After(attackWait):
 		t.Fatal("the router still relays to a client that has read nothing")
 	}
@@ -342,8 +343,10 @@ func upgrade(t *testing.T, front *httptest.Server, port int) (net.Conn, *bufio.R
 	t.Helper()
 	c := dialFrom(t, "127.0.0.1", strings.TrimPrefix(front.URL, "http://"))
 	_ = c.SetDeadline(time.Now().Add(attackWait))
-	fmt.Fprintf(c, "GET /ws HTTP/1.1\r\nHost: router\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
-		"X-Sandbox-ID: sb-1\r\nX-Sandbox-Namespace: team-a\r\nX-Sandbox-Port: %d\r\n\r\n", port)
+	if _, err := fmt.Fprintf(c, "GET /ws HTTP/1.1\r\nHost: router\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
+		"X-Sandbox-ID: sb-1\r\nX-Sandbox-Namespace: team-a\r\nX-Sandbox-Port: %d\r\n\r\n", port); err != nil {
+		t.Fatal(err)
+	}
 	br := bufio.NewReader(c)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {

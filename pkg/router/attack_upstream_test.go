@@ -121,13 +121,13 @@ func TestAttackHugeResponseHeaders(t *testing.T) {
 	line := "X-Junk: " + strings.Repeat("a", 1000) + "\r\n"
 	up := newHostileUpstream(t, func(c net.Conn, _ *http.Request) {
 		w := bufio.NewWriterSize(c, 64<<10)
-		_, _ = io.WriteString(w, "HTTP/1.1 200 OK\r\n")
+		_, _ = w.WriteString("HTTP/1.1 200 OK\r\n")
 		for written := 0; written < junk; written += len(line) {
-			if _, err := io.WriteString(w, line); err != nil {
+			if _, err := w.WriteString(line); err != nil {
 				return // the router hung up, as it should
 			}
 		}
-		_, _ = io.WriteString(w, "Content-Length: 2\r\n\r\nok")
+		_, _ = w.WriteString("Content-Length: 2\r\n\r\nok")
 		_ = w.Flush()
 	})
 	r, _ := newTestRouter(t, nil, sandboxPod("team-a", "sb-1", "127.0.0.1"))

@@ -304,7 +304,7 @@ func TestTokenlessRequestRefusedByDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, _ := http.NewRequest(http.MethodGet, "http://router/", nil)
+	r, _ := http.NewRequest(http.MethodGet, "http://router/", http.NoBody)
 	if err := a.Authorize(context.Background(), r, "ns", "sb"); !errors.Is(err, ErrUnauthenticated) {
 		t.Errorf("tokenless request: %v, want unauthenticated", err)
 	}

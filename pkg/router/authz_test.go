@@ -50,7 +50,7 @@ func TestBearerToken(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			r, _ := http.NewRequest(http.MethodGet, "http://x/", nil)
+			r, _ := http.NewRequest(http.MethodGet, "http://x/", http.NoBody)
 			if tc.header != "" {
 				r.Header.Set("Authorization", tc.header)
 			}
@@ -109,7 +109,7 @@ func (f *fakeAuthAPI) install(client *k8sfake.Clientset) {
 }
 
 func authRequest(token string) *http.Request {
-	r, _ := http.NewRequest(http.MethodGet, "http://router/", nil)
+	r, _ := http.NewRequest(http.MethodGet, "http://router/", http.NoBody)
 	if token != "" {
 		r.Header.Set("Authorization", "Bearer "+token)
 	}

@@ -45,7 +45,7 @@ func BenchmarkServeProxy(b *testing.B) {
 	run := func(b *testing.B, h http.Handler) {
 		b.ReportAllocs()
 		for b.Loop() {
-			req := httptest.NewRequest(http.MethodGet, "/bench?x=1", nil)
+			req := httptest.NewRequest(http.MethodGet, "/bench?x=1", http.NoBody)
 			req.RemoteAddr = "127.0.0.1:40000"
 			req.Header.Set("X-Sandbox-ID", "sb")
 			req.Header.Set("X-Sandbox-Namespace", "bench")

@@ -213,7 +213,7 @@ func (b *backend) portNum() int {
 // sandboxRequest builds a request through front to the sandbox id in ns.
 func sandboxRequest(t *testing.T, front *httptest.Server, method, path, ns, id string, port int) *http.Request {
 	t.Helper()
-	req, err := http.NewRequest(method, front.URL+path, nil)
+	req, err := http.NewRequest(method, front.URL+path, http.NoBody)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -119,7 +119,7 @@ func TestProxyHealthz(t *testing.T) {
 
 func mustRequest(t *testing.T, method, url string) *http.Request {
 	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
+	req, err := http.NewRequest(method, url, http.NoBody)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -526,8 +526,10 @@ func TestProxyWebSocketUpgrade(t *testing.T) {
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	fmt.Fprintf(conn, "GET /ws HTTP/1.1\r\nHost: router\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
-		"Origin: https://evil.example\r\nX-Sandbox-ID: sb-1\r\nX-Sandbox-Namespace: team-a\r\nX-Sandbox-Port: %s\r\n\r\n", be.port)
+	if _, err := fmt.Fprintf(conn, "GET /ws HTTP/1.1\r\nHost: router\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
+		"Origin: https://evil.example\r\nX-Sandbox-ID: sb-1\r\nX-Sandbox-Namespace: team-a\r\nX-Sandbox-Port: %s\r\n\r\n", be.port); err != nil {
+		t.Fatal(err)
+	}
 	br := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {

@@ -62,7 +62,9 @@ func TestRequestFormsNeverRetarget(t *testing.T) {
 			t.Fatal(err)
 		}
 		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-		fmt.Fprintf(conn, "%s\r\nHost: %s\r\nX-Sandbox-ID: sb-1\r\nX-Sandbox-Namespace: team-a\r\nX-Sandbox-Port: %s\r\nConnection: close\r\n\r\n", tc.line, d, be.port)
+		if _, err := fmt.Fprintf(conn, "%s\r\nHost: %s\r\nX-Sandbox-ID: sb-1\r\nX-Sandbox-Namespace: team-a\r\nX-Sandbox-Port: %s\r\nConnection: close\r\n\r\n", tc.line, d, be.port); err != nil {
+			t.Fatalf("%s: %v", tc.line, err)
+		}
 		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 		conn.Close()
 		if err != nil {

@@ -17,6 +17,7 @@ limitations under the License.
 package router
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -124,7 +125,7 @@ func TestScopedTokenSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := LoadScopedTokenSecret(good)
-	if err != nil || string(got) != string(testSecret) {
+	if err != nil || !bytes.Equal(got, testSecret) {
 		t.Errorf("LoadScopedTokenSecret = %q, %v", got, err)
 	}
 	bad := filepath.Join(dir, "bad")
@@ -239,7 +240,7 @@ func TestAttackScopedTokenReplayAfterRecreateUnit(t *testing.T) {
 		}
 	}
 	// A caller that cannot enforce the constraint refuses a bound token.
-	req, _ := http.NewRequest(http.MethodGet, "http://x/", nil)
+	req, _ := http.NewRequest(http.MethodGet, "http://x/", http.NoBody)
 	req.Header.Set("Authorization", "Bearer "+current)
 	if err := plain.Authorize(t.Context(), req, "team-a", "sb-1"); !errors.Is(err, ErrForbidden) {
 		t.Errorf("plain Authorize of a uid-bound token = %v, want forbidden", err)

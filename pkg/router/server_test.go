@@ -118,7 +118,7 @@ func TestRunServesAndDrains(t *testing.T) {
 		t.Errorf("probe /healthz = %d %s", code, body)
 	}
 
-	req, _ := http.NewRequest(http.MethodGet, "http://"+ls.HTTP.Addr().String()+"/", nil)
+	req, _ := http.NewRequest(http.MethodGet, "http://"+ls.HTTP.Addr().String()+"/", http.NoBody)
 	req.Header.Set("X-Sandbox-ID", "sb-1")
 	req.Header.Set("X-Sandbox-Namespace", "team-a")
 	req.Header.Set("X-Sandbox-Port", be.port)

@@ -17,6 +17,7 @@ limitations under the License.
 package runtime
 
 import (
+	"bytes"
 	"io/fs"
 	"net/http"
 	"os"
@@ -166,7 +167,7 @@ func TestConfinementHostilePaths(t *testing.T) {
 	if diff := cmp.Diff(outsideBefore, snapshot(t, f.outside)); diff != "" {
 		t.Errorf("the outside dir changed (-before,+after):\n%s", diff)
 	}
-	if after, _ := os.ReadFile("/etc/passwd"); string(after) != string(passwd) {
+	if after, _ := os.ReadFile("/etc/passwd"); !bytes.Equal(after, passwd) {
 		t.Errorf("/etc/passwd changed")
 	}
 }

@@ -238,7 +238,7 @@ func TestUpload(t *testing.T) {
 		if got := f.upload(t, "newdir/new.txt", "n"); got.status != http.StatusOK {
 			t.Fatalf("upload = %d %s", got.status, got.body)
 		}
-		fi, _ := os.Stat(filepath.Join(f.base, "newdir/new.txt"))
+		fi, _ := os.Stat(filepath.Join(f.base, "newdir", "new.txt"))
 		di, _ := os.Stat(filepath.Join(f.base, "newdir"))
 		if fi.Mode().Perm()&^0o644 != 0 || di.Mode().Perm()&^0o755 != 0 {
 			t.Errorf("modes = %v, %v", fi.Mode(), di.Mode())
@@ -384,7 +384,7 @@ func TestList(t *testing.T) {
 		"missing":                     {"/list/none", http.StatusNotFound, `{"message":"Path is not a directory"}`},
 	} {
 		if name == "empty dir is an empty array" {
-			_ = os.Mkdir(filepath.Join(f.base, "sub/empty"), 0o755)
+			_ = os.Mkdir(filepath.Join(f.base, "sub", "empty"), 0o755)
 		}
 		t.Run(name, func(t *testing.T) {
 			got := f.get(t, tc.path)

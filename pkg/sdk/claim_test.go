@@ -186,10 +186,10 @@ func newSandboxObj(ns, name string, ready bool, ips ...string) *agentsv1beta1.Sa
 	return sb
 }
 
-func boundClaim(ns, name, sandbox string, ips ...string) *extensionsv1beta1.SandboxClaim {
+func boundClaim(ns, name, sandbox string) *extensionsv1beta1.SandboxClaim {
 	c := &extensionsv1beta1.SandboxClaim{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
 	c.Spec.WarmPoolRef.Name = "pool"
-	c.Status.SandboxStatus = extensionsv1beta1.SandboxStatus{Name: sandbox, PodIPs: ips}
+	c.Status.SandboxStatus = extensionsv1beta1.SandboxStatus{Name: sandbox}
 	return c
 }
 

@@ -34,12 +34,20 @@ import (
 // streams commands, moves a file in and out, and deletes the claim. It needs
 // a cluster, so it has no Output comment and only compiles under go test.
 func Example() {
+	if err := runExample(); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// runExample returns its errors rather than exiting, so that the deferred
+// deletion of the claim runs (log.Fatal would skip it).
+func runExample() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 
 	cfg, err := clientcmd.BuildConfigFromFlags("", os.Getenv("KUBECONFIG"))
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	client, err := sdk.NewClient(cfg,
 		sdk.WithRouterURL("http://sandbox-router-svc.default.svc.cluster.local:8080"),
@@ -50,12 +58,12 @@ func Example() {
 		}),
 	)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 
 	sb, err := client.Create(ctx, "python-pool", sdk.WithNamespace("default"), sdk.WithTTL(time.Hour))
 	if err != nil {
-		log.Fatal(err) // the claim was already deleted
+		return err // the claim was already deleted
 	}
 	defer func() {
 		// A fresh context: the claim must go even if ctx has ended.
@@ -66,14 +74,14 @@ func Example() {
 
 	res, err := sb.Run(ctx, "echo hello")
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	fmt.Printf("exit %d: %s", res.ExitCode, res.Stdout)
 
 	cs, err := sb.Stream(ctx, "python3 -u -c 'import time\nfor i in range(3): print(i); time.sleep(1)'",
 		sdk.WithCommandTimeout(time.Minute))
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	for cs.Next() {
 		c := cs.Chunk()
@@ -82,54 +90,26 @@ func Example() {
 	if err := cs.Err(); errors.Is(err, sdk.ErrExecFailed) {
 		log.Printf("the runtime could not run the command: %v", err)
 	} else if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	cs.Close()
 	fmt.Println("stream exit code", cs.ExitCode())
 
 	if err := sb.Write(ctx, "data/input.txt", []byte("42\n")); err != nil {
-		log.Fatal(err)
+		return err
 	}
 	b, err := sb.Read(ctx, "data/input.txt")
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	fmt.Printf("read back %q\n", b)
 
 	entries, err := sb.List(ctx, "data")
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	for _, e := range entries {
 		fmt.Println(e.Type, e.Name, e.Size, e.ModTime.Format(time.RFC3339))
 	}
-}
-
-// ExampleClient_Attach hands a sandbox from one process to another: the first
-// disconnects (the claim stays), the second attaches by claim name.
-func ExampleClient_Attach() {
-	ctx := context.Background()
-	client, err := sdk.NewClient(nil, sdk.WithDirectPodIP())
-	if err != nil {
-		log.Fatal(err)
-	}
-	sb, err := client.Attach(ctx, "sandbox-claim-x7k2p", sdk.WithNamespace("agents"))
-	switch {
-	case errors.Is(err, sdk.ErrSandboxDeleted):
-		log.Fatal("the claim or its sandbox is gone")
-	case errors.Is(err, sdk.ErrNotReady):
-		log.Fatal("the sandbox is not ready yet; retry or use sdk.WithWaitForReady()")
-	case err != nil:
-		log.Fatal(err)
-	}
-	ok, err := sb.Exists(ctx, "results.json")
-	if err != nil {
-		var herr *sdk.HTTPError
-		if errors.As(err, &herr) {
-			log.Fatalf("runtime answered %d: %s", herr.StatusCode, herr.Body)
-		}
-		log.Fatal(err)
-	}
-	fmt.Println("results ready:", ok)
-	sb.Disconnect() // keep the claim for the next process
+	return nil
 }

@@ -281,7 +281,7 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 	}
 }
 
-func statusThenOK(failures int, status int, ok string) func(http.ResponseWriter, *http.Request, int) {
+func statusThenOK(failures, status int, ok string) func(http.ResponseWriter, *http.Request, int) {
 	return func(w http.ResponseWriter, r *http.Request, n int) {
 		if n <= failures {
 			w.Header().Set("Content-Type", "application/json")

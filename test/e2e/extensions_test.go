@@ -59,9 +59,10 @@ func poolMembers(ctx context.Context, ns, pool string) ([]agentsv1beta1.Sandbox,
 		return nil, err
 	}
 	var out []agentsv1beta1.Sandbox
-	for _, sb := range list.Items {
-		if ref := metav1.GetControllerOf(&sb); ref != nil && ref.Kind == "SandboxWarmPool" && ref.Name == pool {
-			out = append(out, sb)
+	for i := range list.Items {
+		sb := &list.Items[i]
+		if ref := metav1.GetControllerOf(sb); ref != nil && ref.Kind == "SandboxWarmPool" && ref.Name == pool {
+			out = append(out, *sb)
 		}
 	}
 	return out, nil

@@ -218,7 +218,7 @@ func isTrue(conds []metav1.Condition, t agentsv1beta1.ConditionType) bool {
 // scrapeMetrics returns the controller's /metrics text.
 func scrapeMetrics(ctx context.Context) (string, error) {
 	if url := os.Getenv("E2E_METRICS_URL"); url != "" {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, http.NoBody)
 		if err != nil {
 			return "", err
 		}
@@ -258,7 +258,7 @@ func parseMetrics(text string) []sample {
 			continue
 		}
 		s := sample{labels: map[string]string{}}
-		rest := line
+		var valueText string
 		if i := strings.IndexByte(line, '{'); i >= 0 {
 			j := strings.LastIndexByte(line, '}')
 			if j < i {
@@ -271,15 +271,15 @@ func parseMetrics(text string) []sample {
 					s.labels[k] = strings.Trim(v, `"`)
 				}
 			}
-			rest = strings.TrimSpace(line[j+1:])
+			valueText = strings.TrimSpace(line[j+1:])
 		} else {
 			name, value, ok := strings.Cut(line, " ")
 			if !ok {
 				continue
 			}
-			s.name, rest = name, value
+			s.name, valueText = name, value
 		}
-		value, _, _ := strings.Cut(rest, " ")
+		value, _, _ := strings.Cut(valueText, " ")
 		v, err := strconv.ParseFloat(value, 64)
 		if err != nil {
 			continue

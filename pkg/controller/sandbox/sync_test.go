@@ -32,7 +32,6 @@ import (
 	kubeinformers "k8s.io/client-go/informers"
 	k8sfake "k8s.io/client-go/kubernetes/fake"
 	core "k8s.io/client-go/testing"
-	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2/ktesting"
@@ -138,14 +137,12 @@ func (f *fixture) writes() []action {
 		}
 		name := ""
 		switch a := a.(type) {
-		case core.CreateAction:
+		case core.CreateAction: // and UpdateAction: the same method set
 			name = a.GetObject().(metav1.Object).GetName()
 		case core.DeleteAction:
 			name = a.GetName()
 		case core.PatchAction:
 			name = a.GetName()
-		case core.UpdateAction:
-			name = a.GetObject().(metav1.Object).GetName()
 		}
 		out = append(out, action{a.GetVerb(), a.GetResource().Resource, a.GetSubresource(), name})
 	}
@@ -314,14 +311,14 @@ func TestSyncMultiplePodsFailsClosedOnce(t *testing.T) {
 	if diff := cmp.Diff([]action{{"patch", "sandboxes", "status", "twins"}}, f.writes()); diff != "" {
 		t.Fatalf("writes (-want,+got): no create, no delete, no Service write\n%s", diff)
 	}
-	events := f.events()
-	if len(events) != 1 || !strings.HasPrefix(events[0], "Warning MultiplePods") {
-		t.Fatalf("events %q, want one Warning MultiplePods", events)
+	got := f.events()
+	if len(got) != 1 || !strings.HasPrefix(got[0], "Warning MultiplePods") {
+		t.Fatalf("events %q, want one Warning MultiplePods", got)
 	}
 	f.seed(f.patchedSandbox("twins"))
 	f.sync("twins")
-	if events := f.events(); len(events) != 0 {
-		t.Errorf("repeated events %q", events)
+	if got := f.events(); len(got) != 0 {
+		t.Errorf("repeated events %q", got)
 	}
 }
 
@@ -523,7 +520,7 @@ func TestSyncWriteBehindDefersPodMetadata(t *testing.T) {
 	for _, a := range f.kube.Actions() {
 		if a.GetVerb() == "patch" && a.GetResource().Resource == "pods" {
 			patches++
-			if p := string(a.(k8stesting.PatchAction).GetPatch()); !strings.Contains(p, `"team":"green"`) {
+			if p := string(a.(core.PatchAction).GetPatch()); !strings.Contains(p, `"team":"green"`) {
 				t.Errorf("patch %s lacks the latest label", p)
 			}
 		}

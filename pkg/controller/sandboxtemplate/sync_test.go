@@ -227,7 +227,7 @@ func TestSync(t *testing.T) {
 			tmpl:   template(func(t *extv1beta1.SandboxTemplate) { t.Labels = nil }),
 			policy: policy(controllerRef("tmpl-uid"), secureDefault()),
 			want: []controllertest.Action{{Verb: "patch", Resource: "sandboxtemplates", Namespace: ns, Name: "python", PatchType: types.MergePatchType,
-				Patch: fmt.Sprintf(`{"metadata":{"labels":{"agents.x-k8s.io/sandbox-template-ref-hash":"%s"}}}`, agentsv1beta1.NameHash("python"))}},
+				Patch: fmt.Sprintf(`{"metadata":{"labels":{"agents.x-k8s.io/sandbox-template-ref-hash":%q}}}`, agentsv1beta1.NameHash("python"))}},
 		},
 		"template being deleted: the garbage collector's turn": {
 			tmpl: template(func(t *extv1beta1.SandboxTemplate) {

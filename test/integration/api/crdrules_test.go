@@ -170,7 +170,7 @@ func crdRules(t *testing.T) []crdRule {
 						add("type", steps)
 					}
 				}
-				for name, p := range s.Properties {
+				for name, p := range s.Properties { //nolint:gocritic // map values are not addressable: walk reads a copy
 					walk(&p, append(slices.Clone(steps), name))
 				}
 				if s.Items != nil && s.Items.Schema != nil {

@@ -102,7 +102,7 @@ type warnings struct {
 	got []string
 }
 
-func (w *warnings) HandleWarningHeader(_ int, _ string, text string) {
+func (w *warnings) HandleWarningHeader(_ int, _, text string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.got = append(w.got, text)

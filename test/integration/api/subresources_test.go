@@ -54,7 +54,7 @@ func serverTable(ctx context.Context, t *testing.T, cfg *rest.Config, gvr schema
 		t.Fatal(err)
 	}
 	url := fmt.Sprintf("%s/apis/%s/%s/namespaces/%s/%s/%s", cfg.Host, gvr.Group, gvr.Version, ns, gvr.Resource, name)
-	httpReq, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	httpReq, err := http.NewRequestWithContext(ctx, http.MethodGet, url, http.NoBody)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -263,14 +263,15 @@ func TestPprofAndCompatibilityFlags(t *testing.T) {
 			go func() { exited <- cmd.Wait() }()
 			t.Cleanup(func() {
 				_ = cmd.Process.Signal(syscall.SIGTERM)
+				var exitErr error
 				select {
-				case <-exited:
+				case exitErr = <-exited:
 				case <-time.After(10 * time.Second):
 					_ = cmd.Process.Kill()
-					<-exited
+					exitErr = <-exited
 				}
 				if t.Failed() {
-					t.Logf("controller output:\n%s", tail(out.String(), 3000))
+					t.Logf("controller (stopped: %v) output:\n%s", exitErr, tail(out.String(), 3000))
 				}
 			})
 			err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {

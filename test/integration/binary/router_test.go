@@ -113,14 +113,14 @@ func hostileSandbox(t *testing.T, ip string, held chan<- struct{}, release <-cha
 					_, _ = io.WriteString(c, "HTTP/1.1 042 Hostile\r\nContent-Length: 0\r\n\r\n")
 				case "/huge-headers":
 					w := bufio.NewWriter(c)
-					_, _ = io.WriteString(w, "HTTP/1.1 200 OK\r\n")
+					_, _ = w.WriteString("HTTP/1.1 200 OK\r\n")
 					line := "X-Junk: " + strings.Repeat("a", 1000) + "\r\n"
 					for range 1024 {
-						if _, err := io.WriteString(w, line); err != nil {
+						if _, err := w.WriteString(line); err != nil {
 							return
 						}
 					}
-					_, _ = io.WriteString(w, "Content-Length: 0\r\n\r\n")
+					_, _ = w.WriteString("Content-Length: 0\r\n\r\n")
 					_ = w.Flush()
 				case "/hold":
 					held <- struct{}{}
@@ -185,7 +185,7 @@ func TestAttackRouterBinaryHostileSandbox(t *testing.T) {
 
 	client := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}, Timeout: attackWait}
 	call := func(path string) (*http.Response, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+proxyAddr+path, nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+proxyAddr+path, http.NoBody)
 		if err != nil {
 			return nil, err
 		}
@@ -260,8 +260,10 @@ func TestAttackRouterBinaryHostileSandbox(t *testing.T) {
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(attackWait))
-	fmt.Fprintf(c, "GET /ws HTTP/1.1\r\nHost: router\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
-		"X-Sandbox-ID: hostile\r\nX-Sandbox-Namespace: %s\r\nX-Sandbox-Port: %s\r\n\r\n", env.Namespace, port)
+	if _, err := fmt.Fprintf(c, "GET /ws HTTP/1.1\r\nHost: router\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
+		"X-Sandbox-ID: hostile\r\nX-Sandbox-Namespace: %s\r\nX-Sandbox-Port: %s\r\n\r\n", env.Namespace, port); err != nil {
+		t.Fatal(err)
+	}
 	br := bufio.NewReader(c)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {

@@ -98,9 +98,9 @@ func (p *plugin) entry(claim string) cli.Entry {
 	if err := json.Unmarshal([]byte(p.must("ls", "-o", "json")), &list); err != nil {
 		p.t.Fatal(err)
 	}
-	for _, e := range list.Items {
-		if e.Claim == claim {
-			return e
+	for i := range list.Items {
+		if list.Items[i].Claim == claim {
+			return list.Items[i]
 		}
 	}
 	p.t.Fatalf("claim %s not listed: %+v", claim, list.Items)

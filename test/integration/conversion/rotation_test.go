@@ -91,8 +91,8 @@ func (rr *roundRobin) serve() {
 		in, err := rr.l.Accept()
 		if err != nil {
 			rr.mu.Lock()
-			defer rr.mu.Unlock()
 			rr.conns = nil // closed: nothing more is tracked
+			rr.mu.Unlock()
 			return
 		}
 		i := int(rr.next.Add(1)-1) % len(rr.backends)

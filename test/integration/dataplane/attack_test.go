@@ -320,7 +320,7 @@ func waitRoute(t *testing.T, ctx context.Context, routerURL, ns, name string) {
 // get sends GET / for ns/id through the router and returns status and body.
 func get(t *testing.T, ctx context.Context, routerURL, ns, id string, headers map[string]string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, routerURL+"/", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, routerURL+"/", http.NoBody)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -447,8 +447,8 @@ func waitPool(t *testing.T, env *framework.Env, name string, n int32) []string {
 			return false, nil
 		}
 		names = names[:0]
-		for _, sb := range list.Items {
-			names = append(names, sb.Name)
+		for i := range list.Items {
+			names = append(names, list.Items[i].Name)
 		}
 		return len(names) == int(n), nil
 	})
@@ -466,7 +466,7 @@ func poolSelector(pool string) labels.Selector {
 // the status and, when detail is set, the {"detail":...} body.
 func expect(t *testing.T, ctx context.Context, routerURL, what, token string, headers map[string]string, status int, detail string) *http.Response {
 	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, routerURL+"/", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, routerURL+"/", http.NoBody)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -294,7 +294,8 @@ func checkLockedDown(t *testing.T, key string, d *appsv1.Deployment, image strin
 	if psc := spec.SecurityContext; psc == nil || psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
 		t.Errorf("%s: pod seccompProfile is not RuntimeDefault", key)
 	}
-	for _, c := range spec.Containers {
+	for i := range spec.Containers {
+		c := &spec.Containers[i]
 		if c.Image != image {
 			t.Errorf("%s: container %s image %q, want %q", key, c.Name, c.Image, image)
 		}

@@ -175,7 +175,7 @@ var httpClient = &http.Client{
 // call sends GET / for ns/sb through the router with token (none when
 // empty) and returns the status and body.
 func call(ctx context.Context, routerURL, ns string, sb *sandbox, token string) (int, string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, routerURL+"/", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, routerURL+"/", http.NoBody)
 	if err != nil {
 		return 0, "", err
 	}

@@ -124,9 +124,9 @@ func TestReadyWithPodIPsVolumesAndService(t *testing.T) {
 // nonProjected drops the service-account token volume admission adds.
 func nonProjected(vols []corev1.Volume) []corev1.Volume {
 	var out []corev1.Volume
-	for _, v := range vols {
-		if v.Projected == nil {
-			out = append(out, v)
+	for i := range vols {
+		if vols[i].Projected == nil {
+			out = append(out, vols[i])
 		}
 	}
 	return out

@@ -99,8 +99,9 @@ func waitRefill(t *testing.T, env *framework.Env, n int) {
 			return false, err
 		}
 		ready := 0
-		for _, sb := range list.Items {
-			if ref := metav1.GetControllerOf(&sb); ref != nil && ref.Kind == "SandboxWarmPool" &&
+		for i := range list.Items {
+			sb := &list.Items[i]
+			if ref := metav1.GetControllerOf(sb); ref != nil && ref.Kind == "SandboxWarmPool" &&
 				meta.IsStatusConditionTrue(sb.Status.Conditions, "Ready") {
 				ready++
 			}
@@ -210,12 +211,13 @@ func burst(t *testing.T, env *framework.Env, n int, restart func()) []time.Durat
 			return false, err
 		}
 		ready := 0
-		for _, c := range list.Items {
+		for n := range list.Items {
+			c := &list.Items[n]
 			var i int
 			if _, err := fmt.Sscanf(c.Name, "claim-%03d", &i); err != nil {
 				continue
 			}
-			if r := readyOf(&c); r != nil && r.Status == metav1.ConditionTrue {
+			if r := readyOf(c); r != nil && r.Status == metav1.ConditionTrue {
 				ready++
 				if readyAt[i].IsZero() {
 					readyAt[i] = time.Now()
@@ -253,15 +255,16 @@ func checkBindings(t *testing.T, env *framework.Env, n, wantWarm int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	byName := map[string]agentsv1beta1.Sandbox{}
+	byName := map[string]*agentsv1beta1.Sandbox{}
 	perClaim := map[types.UID]int{}
 	claimUIDs := map[types.UID]bool{}
-	for _, c := range claimList.Items {
-		claimUIDs[c.UID] = true
+	for i := range claimList.Items {
+		claimUIDs[claimList.Items[i].UID] = true
 	}
-	for _, sb := range sbList.Items {
+	for i := range sbList.Items {
+		sb := &sbList.Items[i]
 		byName[sb.Name] = sb
-		if ref := metav1.GetControllerOf(&sb); ref != nil && ref.Kind == "SandboxClaim" {
+		if ref := metav1.GetControllerOf(sb); ref != nil && ref.Kind == "SandboxClaim" {
 			perClaim[ref.UID]++
 			if !claimUIDs[ref.UID] {
 				t.Errorf("sandbox %s is controlled by a claim that does not exist", sb.Name)
@@ -269,7 +272,8 @@ func checkBindings(t *testing.T, env *framework.Env, n, wantWarm int) {
 		}
 	}
 	warm, cold := 0, 0
-	for _, c := range claimList.Items {
+	for i := range claimList.Items {
+		c := &claimList.Items[i]
 		if perClaim[c.UID] != 1 {
 			t.Errorf("claim %s controls %d sandboxes, want 1", c.Name, perClaim[c.UID])
 		}
@@ -278,7 +282,7 @@ func checkBindings(t *testing.T, env *framework.Env, n, wantWarm int) {
 			t.Errorf("claim %s names sandbox %q, which does not exist", c.Name, c.Status.SandboxStatus.Name)
 			continue
 		}
-		if ref := metav1.GetControllerOf(&sb); ref == nil || ref.UID != c.UID {
+		if ref := metav1.GetControllerOf(sb); ref == nil || ref.UID != c.UID {
 			t.Errorf("claim %s names sandbox %s, which it does not control", c.Name, sb.Name)
 		}
 		if len(c.Status.SandboxStatus.PodIPs) == 0 {

@@ -218,7 +218,9 @@ func TestPoolFillsAndScalesWithoutOvershoot(t *testing.T) {
 
 func assertMembersWellFormed(t *testing.T, env *framework.Env, pool *extv1beta1.SandboxWarmPool) {
 	t.Helper()
-	for _, sb := range members(t, env) {
+	ms := members(t, env)
+	for i := range ms {
+		sb := &ms[i]
 		wantLabels := map[string]string{
 			agentsv1beta1.WarmPoolSandboxLabel:        agentsv1beta1.NameHash("pool"),
 			agentsv1beta1.SandboxTemplateRefHashLabel: agentsv1beta1.NameHash("python"),
@@ -236,7 +238,7 @@ func assertMembersWellFormed(t *testing.T, env *framework.Env, pool *extv1beta1.
 		if !strings.HasPrefix(sb.Name, "pool-") || sb.Annotations[agentsv1beta1.SandboxTemplateRefAnnotation] != "python" {
 			t.Errorf("member %s: want generateName pool- and the template annotation", sb.Name)
 		}
-		if ref := metav1.GetControllerOf(&sb); ref == nil || ref.UID != pool.UID {
+		if ref := metav1.GetControllerOf(sb); ref == nil || ref.UID != pool.UID {
 			t.Errorf("member %s controller %+v, want the pool", sb.Name, ref)
 		}
 		pm := sb.Spec.PodTemplate
