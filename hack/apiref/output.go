@@ -134,7 +134,7 @@ func renderValues(b *strings.Builder, values []enumValue) {
 func resourceFacts(crd *apiextensionsv1.CustomResourceDefinition, v *apiextensionsv1.CustomResourceDefinitionVersion) string {
 	n := crd.Spec.Names
 	var facts []string
-	res := fmt.Sprintf("Resource `%s.%s` (singular `%s`", n.Plural, crd.Spec.Group, n.Singular)
+	res := "Resource " + code(n.Plural+"."+crd.Spec.Group) + " (singular " + code(n.Singular)
 	if len(n.ShortNames) > 0 {
 		res += ", short names `" + strings.Join(n.ShortNames, "`, `") + "`"
 	}
@@ -150,16 +150,16 @@ func resourceFacts(crd *apiextensionsv1.CustomResourceDefinition, v *apiextensio
 	if v.Storage {
 		status += ", stored"
 	}
-	facts = append(facts, fmt.Sprintf("Version `%s`: %s.", v.Name, status))
+	facts = append(facts, "Version "+code(v.Name)+": "+status+".")
 	if sub := v.Subresources; sub != nil {
 		var subs []string
 		if sub.Status != nil {
 			subs = append(subs, "`status`")
 		}
 		if sc := sub.Scale; sc != nil {
-			s := fmt.Sprintf("`scale` (replicas at `%s`, observed at `%s`", sc.SpecReplicasPath, sc.StatusReplicasPath)
+			s := "`scale` (replicas at " + code(sc.SpecReplicasPath) + ", observed at " + code(sc.StatusReplicasPath)
 			if sc.LabelSelectorPath != nil {
-				s += fmt.Sprintf(", selector at `%s`", *sc.LabelSelectorPath)
+				s += ", selector at " + code(*sc.LabelSelectorPath)
 			}
 			subs = append(subs, s+")")
 		}

@@ -379,8 +379,8 @@ func startRouter(t *testing.T, env *framework.Env) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	url, _ := startRouterWith(t, env, func(o *router.Options) { o.Authorizer = authz })
-	return url
+	routerURL, _ := startRouterWith(t, env, func(o *router.Options) { o.Authorizer = authz })
+	return routerURL
 }
 
 // startRouterWith serves an in-process router on 127.0.0.1 with loopback
