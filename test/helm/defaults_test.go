@@ -82,7 +82,7 @@ func documentedFlags(t *testing.T) []documentedFlag {
 }
 
 var (
-	helpFlagLine = regexp.MustCompile(`^  -([a-z0-9-]+)(?: (\w+))?$`)
+	helpFlagLine = regexp.MustCompile(`^ {2}-([a-z0-9-]+)(?: (\w+))?$`)
 	helpDefault  = regexp.MustCompile(`\(default (.*)\)$`)
 )
 
