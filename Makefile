@@ -10,11 +10,11 @@ all: build
 generate:
 	hack/update-codegen.sh
 
-## verify: fail on stale generated code, gofmt, go vet, go mod tidy, headers; helm lint and the chart's template tests; fuzz the router header and runtime path parsers, the ConversionReview handler and the conversion round trips, 10s each (FUZZTIME)
+## verify: fail on stale generated code, gofmt, go vet, golangci-lint, go mod tidy, headers; helm lint and the chart's template tests; fuzz the router header and runtime path parsers, the ConversionReview handler and the conversion round trips, 10s each (FUZZTIME)
 verify:
 	hack/verify.sh
 
-## lint: golangci-lint (pinned, built from source into _output/tools) with .golangci.yml
+## lint: golangci-lint alone (pinned, built from source into TOOLS_CACHE, default _output/tools) with .golangci.yml
 lint:
 	hack/lint.sh
 

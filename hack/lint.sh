@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs golangci-lint (.golangci.yml) over the module. The linter is built
-# from source through the Go module proxy at a pinned version into a
-# git-ignored cache, like controller-gen in update-crds.sh: never a
-# downloaded binary. The first build takes several CPU minutes.
+# from source through the Go module proxy at a pinned version into
+# TOOLS_CACHE (default: the git-ignored _output/tools), like controller-gen
+# in update-crds.sh: never a downloaded binary. The first build takes
+# several CPU minutes; CI points TOOLS_CACHE into the home directory so a
+# machine that keeps it builds once.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -10,7 +12,7 @@ cd "${ROOT}"
 export GOTOOLCHAIN=local
 
 GOLANGCI_LINT_VERSION=v2.15.0
-TOOLS_BIN="${ROOT}/_output/tools/golangci-lint-${GOLANGCI_LINT_VERSION}"
+TOOLS_BIN="${TOOLS_CACHE:-${ROOT}/_output/tools}/golangci-lint-${GOLANGCI_LINT_VERSION}"
 if [ ! -x "${TOOLS_BIN}/golangci-lint" ]; then
   echo "Building golangci-lint ${GOLANGCI_LINT_VERSION}" >&2
   GOBIN="${TOOLS_BIN}" GOFLAGS=-mod=mod go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@${GOLANGCI_LINT_VERSION}"

@@ -5,6 +5,7 @@
 #
 # controller-gen is built as a standalone tool at a pinned version, so
 # controller-runtime never enters this module's dependencies.
+# It lands in TOOLS_CACHE (default: the git-ignored _output/tools).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -12,7 +13,7 @@ cd "${ROOT}"
 export GOTOOLCHAIN=local
 
 CONTROLLER_GEN_VERSION=v0.23.0
-TOOLS_BIN="${ROOT}/_output/tools/controller-gen-${CONTROLLER_GEN_VERSION}"
+TOOLS_BIN="${TOOLS_CACHE:-${ROOT}/_output/tools}/controller-gen-${CONTROLLER_GEN_VERSION}"
 if [ ! -x "${TOOLS_BIN}/controller-gen" ]; then
   echo "Building controller-gen ${CONTROLLER_GEN_VERSION}" >&2
   GOBIN="${TOOLS_BIN}" GOFLAGS=-mod=mod go install "sigs.k8s.io/controller-tools/cmd/controller-gen@${CONTROLLER_GEN_VERSION}"
