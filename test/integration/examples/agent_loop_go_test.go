@@ -62,7 +62,7 @@ read answer\.txt: 6765
 released claim (sandbox-claim-[a-z0-9]{5})
 $`)
 	m := want.FindStringSubmatch(out.String())
-	if m == nil || m[1] != m[2] {
+	if len(m) != 3 || m[1] != m[2] {
 		t.Fatalf("agent-loop-go printed %q, want the README's steps", out.String())
 	}
 	claims, err := f.env.Agents.ExtensionsV1beta1().SandboxClaims(f.env.Namespace).List(f.ctx, metav1.ListOptions{})
