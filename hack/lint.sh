@@ -18,4 +18,7 @@ if [ ! -x "${TOOLS_BIN}/golangci-lint" ]; then
   GOBIN="${TOOLS_BIN}" GOFLAGS=-mod=mod go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@${GOLANGCI_LINT_VERSION}"
 fi
 
-"${TOOLS_BIN}/golangci-lint" run "$@" ./...
+# --allow-serial-runners: another golangci-lint on the machine (a second
+# checkout's make verify) makes this one wait for its lock instead of
+# failing with "parallel golangci-lint is running".
+"${TOOLS_BIN}/golangci-lint" run --allow-serial-runners "$@" ./...
