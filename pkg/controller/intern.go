@@ -26,8 +26,11 @@ import (
 )
 
 // maxInternedTemplates bounds the interner: one entry per distinct pod
-// template hash and namespace. Past it, new templates are simply not
-// shared.
+// template hash and namespace. Entries are never looked at again once
+// their pool's template changed or the pool went, so a full interner
+// starts afresh (the cached Sandboxes keep the copies they share): the
+// memory stays bounded over months of template edits and interning keeps
+// working.
 const maxInternedTemplates = 4096
 
 // PodTemplateInterner makes the cached Sandboxes that carry an identical
@@ -63,11 +66,12 @@ func (i *PodTemplateInterner) Intern(sb *agentsv1beta1.Sandbox) {
 	shared, ok := i.templates[key]
 	switch {
 	case !ok:
-		if len(i.templates) < maxInternedTemplates {
-			// A copy of its own: pointing into sb would keep the whole
-			// first Sandbox alive after it left the cache.
-			i.templates[key] = sb.Spec.PodTemplate.DeepCopy()
+		if len(i.templates) >= maxInternedTemplates {
+			clear(i.templates)
 		}
+		// A copy of its own: pointing into sb would keep the whole first
+		// Sandbox alive after it left the cache.
+		i.templates[key] = sb.Spec.PodTemplate.DeepCopy()
 	case apiequality.Semantic.DeepEqual(*shared, sb.Spec.PodTemplate):
 		sb.Spec.PodTemplate = *shared
 	}

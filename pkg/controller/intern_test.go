@@ -17,6 +17,7 @@ limitations under the License.
 package controller
 
 import (
+	"strconv"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -85,5 +86,27 @@ func TestPodTemplateInternerSkipsUnlabelled(t *testing.T) {
 	in.Intern(sb)
 	if in.Len() != 0 {
 		t.Errorf("a Sandbox without the hash label was interned: %d", in.Len())
+	}
+}
+
+// A full interner starts afresh instead of refusing new templates, so its
+// memory stays bounded and interning keeps working after many template
+// changes.
+func TestPodTemplateInternerStartsAfreshWhenFull(t *testing.T) {
+	in := NewPodTemplateInterner()
+	for n := range maxInternedTemplates {
+		in.Intern(member("m", "old-"+strconv.Itoa(n), "img:1"))
+	}
+	if in.Len() != maxInternedTemplates {
+		t.Fatalf("Len = %d, want %d", in.Len(), maxInternedTemplates)
+	}
+	in.Intern(member("a", "new", "img:2"))
+	b := member("b", "new", "img:2")
+	in.Intern(b)
+	c := member("c", "new", "img:2")
+	in.Intern(c)
+	if in.Len() != 1 || &b.Spec.PodTemplate.Spec.Containers[0] != &c.Spec.PodTemplate.Spec.Containers[0] {
+		t.Errorf("after filling up: Len %d, new template shared %v; want 1 and true",
+			in.Len(), &b.Spec.PodTemplate.Spec.Containers[0] == &c.Spec.PodTemplate.Spec.Containers[0])
 	}
 }

@@ -117,7 +117,11 @@ func (w *StatusWriter[S]) Write(ctx context.Context, obj metav1.Object, cached, 
 	if err != nil || !changed {
 		return StatusWriteResult{}, err
 	}
-	klog.FromContext(ctx).V(4).Info("Writing status", "patch", string(patch))
+	if logger := klog.FromContext(ctx).V(4); logger.Enabled() {
+		// Guarded: the string copy of the patch would be made on every
+		// status write of every controller even with -v below 4.
+		logger.Info("Writing status", "patch", string(patch))
+	}
 	err = w.patch(ctx, obj.GetNamespace(), obj.GetName(), patch)
 	switch {
 	case apierrors.IsNotFound(err):
