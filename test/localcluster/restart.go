@@ -86,9 +86,12 @@ func Kill(dir, name string, timeout time.Duration) (killed bool, err error) {
 	deadline := time.Now().Add(timeout)
 	for {
 		if !p.running() {
-			// Dead now, so a zombie if it is our child: this reap cannot
-			// come too early.
-			reap(p.pid)
+			// Dying or dead. running() goes false as soon as the kernel
+			// drops the process's memory (its /proc exe link), a moment
+			// before it becomes a zombie that can be waited for, so a
+			// single non-blocking reap here could come too early and
+			// leave the zombie behind.
+			reapWithin(p.pid, time.Until(deadline))
 			return true, nil
 		}
 		if time.Now().After(deadline) {
@@ -103,6 +106,21 @@ func Kill(dir, name string, timeout time.Duration) (killed bool, err error) {
 func reap(pid int) {
 	var ws syscall.WaitStatus
 	_, _ = syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
+}
+
+// reapWithin reaps pid, a process known to be dying, waiting up to
+// timeout for it to become waitable; it returns at once when pid is not a
+// child of this process (ECHILD).
+func reapWithin(pid int, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for {
+		var ws syscall.WaitStatus
+		got, err := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
+		if got == pid || (err != nil && !errors.Is(err, syscall.EINTR)) || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 // Reap collects the exit status of the recorded process name if it exited
