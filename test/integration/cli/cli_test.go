@@ -17,7 +17,6 @@ limitations under the License.
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -30,7 +29,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/utils/ptr"
 
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
@@ -59,23 +57,16 @@ type plugin struct {
 	routerURL  string
 }
 
-type result struct {
-	code           int
-	stdout, stderr string
-}
-
-func (p *plugin) runIn(stdin string, args ...string) result {
+// runIn runs a verb with stdin as its input, reaching the router as the
+// agent's ServiceAccount.
+func (p *plugin) runIn(stdin string, args ...string) framework.CLIResult {
 	p.t.Helper()
-	var out, errOut bytes.Buffer
-	streams := genericiooptions.IOStreams{In: strings.NewReader(stdin), Out: &out, ErrOut: &errOut}
 	all := append([]string{"--kubeconfig", p.kubeconfig, "-n", p.namespace,
 		"--router-url", p.routerURL, "--router-service-account", agentSA}, args...)
-	code := cli.Run(p.ctx, cli.NewOptions(streams), all)
-	p.t.Logf("kubectl sandbox %s -> %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out.String(), errOut.String())
-	return result{code: code, stdout: out.String(), stderr: errOut.String()}
+	return framework.RunSandboxCLI(p.ctx, p.t, stdin, all...)
 }
 
-func (p *plugin) run(args ...string) result {
+func (p *plugin) run(args ...string) framework.CLIResult {
 	p.t.Helper()
 	return p.runIn("", args...)
 }
@@ -84,10 +75,10 @@ func (p *plugin) run(args ...string) result {
 func (p *plugin) must(args ...string) string {
 	p.t.Helper()
 	r := p.run(args...)
-	if r.code != cli.ExitOK {
-		p.t.Fatalf("kubectl sandbox %s: exit code %d: %s", strings.Join(args, " "), r.code, r.stderr)
+	if r.Code != cli.ExitOK {
+		p.t.Fatalf("kubectl sandbox %s: exit code %d: %s", strings.Join(args, " "), r.Code, r.Stderr)
 	}
-	return r.stdout
+	return r.Stdout
 }
 
 func (p *plugin) entry(claim string) cli.Entry {
@@ -181,19 +172,19 @@ func TestEveryVerb(t *testing.T) {
 	}
 
 	// exec: output, exit codes, stdin, arguments verbatim.
-	if r := p.run("exec", "task", "--", "sh", "-c", "echo $((6*7)); echo warn >&2"); r.code != 0 || r.stdout != "42\n" || r.stderr != "warn\n" {
+	if r := p.run("exec", "task", "--", "sh", "-c", "echo $((6*7)); echo warn >&2"); r.Code != 0 || r.Stdout != "42\n" || r.Stderr != "warn\n" {
 		t.Errorf("exec sh -c: %+v", r)
 	}
-	if r := p.run("exec", "task", "--", "sh", "-c", "exit 7"); r.code != 7 {
-		t.Errorf("exec exit 7: exit code %d", r.code)
+	if r := p.run("exec", "task", "--", "sh", "-c", "exit 7"); r.Code != 7 {
+		t.Errorf("exec exit 7: exit code %d", r.Code)
 	}
-	if r := p.runIn("piped\n", "exec", "task", "-i", "--", "cat"); r.code != 0 || r.stdout != "piped\n" {
+	if r := p.runIn("piped\n", "exec", "task", "-i", "--", "cat"); r.Code != 0 || r.Stdout != "piped\n" {
 		t.Errorf("exec -i cat: %+v", r)
 	}
-	if r := p.run("exec", "task", "--", "printf", "<%s>", "a b", "$HOME", "it's"); r.stdout != "<a b><$HOME><it's>" {
+	if r := p.run("exec", "task", "--", "printf", "<%s>", "a b", "$HOME", "it's"); r.Stdout != "<a b><$HOME><it's>" {
 		t.Errorf("exec printf: %+v", r)
 	}
-	if r := p.run("exec", "task", "--timeout", "1s", "--", "sleep", "30"); r.code != cli.ExitTimeout {
+	if r := p.run("exec", "task", "--timeout", "1s", "--", "sleep", "30"); r.Code != cli.ExitTimeout {
 		t.Errorf("exec --timeout: %+v", r)
 	}
 
@@ -209,14 +200,14 @@ func TestEveryVerb(t *testing.T) {
 	if got := p.must("cp", "task:notes/hello.txt", "-"); got != "hello from the laptop\n" {
 		t.Errorf("cp back: %q", got)
 	}
-	if r := p.run("exec", "task", "--", "cat", "notes/hello.txt"); r.stdout != "hello from the laptop\n" {
+	if r := p.run("exec", "task", "--", "cat", "notes/hello.txt"); r.Stdout != "hello from the laptop\n" {
 		t.Errorf("the uploaded file in the sandbox: %+v", r)
 	}
 
 	// Attack: code in the sandbox names a file with terminal control
 	// sequences (retitle the terminal, clear the screen). Listing it must
 	// show the name escaped in every format, never raw.
-	if r := p.run("exec", "task", "--", "sh", "-c", `touch "notes/$(printf 'x\033]0;pwned\007\033[2J')"`); r.code != 0 {
+	if r := p.run("exec", "task", "--", "sh", "-c", `touch "notes/$(printf 'x\033]0;pwned\007\033[2J')"`); r.Code != 0 {
 		t.Fatalf("creating the hostile file name: %+v", r)
 	}
 	for _, format := range []string{"table", "name", "json", "yaml"} {
@@ -236,7 +227,7 @@ func TestEveryVerb(t *testing.T) {
 
 	// A token the router does not accept: exit 1 with the hint.
 	bad := p.run("exec", "task", "--router-token", "not-a-token", "--", "true")
-	if bad.code != cli.ExitFailure || !strings.Contains(bad.stderr, "hint: the router needs a bearer token") {
+	if bad.Code != cli.ExitFailure || !strings.Contains(bad.Stderr, "hint: the router needs a bearer token") {
 		t.Errorf("exec with a bad token: %+v", bad)
 	}
 
@@ -245,14 +236,14 @@ func TestEveryVerb(t *testing.T) {
 	if e := p.entry("task"); e.State != cli.StateSuspended || len(e.PodIPs) != 0 {
 		t.Errorf("after suspend: %+v", e)
 	}
-	if r := p.run("exec", "task", "--", "true"); r.code != cli.ExitFailure || !strings.Contains(r.stderr, "not Ready") {
+	if r := p.run("exec", "task", "--", "true"); r.Code != cli.ExitFailure || !strings.Contains(r.Stderr, "not Ready") {
 		t.Errorf("exec in a suspended sandbox: %+v", r)
 	}
 	p.must("resume", "task", "--wait", "--timeout", waitTimeout.String())
 	if e := p.entry("task"); e.State != cli.StateReady {
 		t.Errorf("after resume: %+v", e)
 	}
-	if r := p.run("exec", "task", "--", "echo", "back"); r.code != 0 || r.stdout != "back\n" {
+	if r := p.run("exec", "task", "--", "echo", "back"); r.Code != 0 || r.Stdout != "back\n" {
 		t.Errorf("exec after resume: %+v", r)
 	}
 
@@ -261,7 +252,7 @@ func TestEveryVerb(t *testing.T) {
 		t.Errorf("release: %q", got)
 	}
 	for _, args := range [][]string{{"exec", "task", "--", "true"}, {"release", "task"}, {"suspend", "task"}, {"files", "task"}} {
-		if r := p.run(args...); r.code != cli.ExitNotFound {
+		if r := p.run(args...); r.Code != cli.ExitNotFound {
 			t.Errorf("%v after release: %+v, want exit %d", args, r, cli.ExitNotFound)
 		}
 	}
@@ -275,7 +266,7 @@ func TestClaimWaitTimeout(t *testing.T) {
 	framework.StartControllers(t, env, framework.ControllerSandboxClaim)
 	p := &plugin{t: t, ctx: framework.Context(t, time.Minute), kubeconfig: env.Kubeconfig, namespace: env.Namespace, routerURL: "http://127.0.0.1:1"}
 
-	if r := p.run("claim", "doomed", "--pool", "no-such-pool", "--wait", "--timeout", "3s"); r.code != cli.ExitTimeout {
+	if r := p.run("claim", "doomed", "--pool", "no-such-pool", "--wait", "--timeout", "3s"); r.Code != cli.ExitTimeout {
 		t.Errorf("claim --wait on a missing pool: %+v, want exit %d", r, cli.ExitTimeout)
 	}
 	if _, err := env.Agents.ExtensionsV1beta1().SandboxClaims(env.Namespace).Get(p.ctx, "doomed", metav1.GetOptions{}); !apierrors.IsNotFound(err) {

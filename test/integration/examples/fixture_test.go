@@ -26,8 +26,6 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/cli-runtime/pkg/genericiooptions"
-
 	"github.com/agentsandbox/agent-sandbox/pkg/cli"
 	"github.com/agentsandbox/agent-sandbox/pkg/router"
 	"github.com/agentsandbox/agent-sandbox/test/integration/framework"
@@ -103,24 +101,14 @@ func (f *fixture) kubectl(args ...string) string {
 	return out.String()
 }
 
-// result is what a kubectl sandbox command did.
-type result struct {
-	code           int
-	stdout, stderr string
-}
-
 // sandbox runs kubectl sandbox in-process, from the repository root, with
 // what make dev puts in the environment passed as flags: the router's URL
 // and the agent's token.
-func (f *fixture) sandbox(args ...string) result {
+func (f *fixture) sandbox(args ...string) framework.CLIResult {
 	f.t.Helper()
-	var out, errOut bytes.Buffer
-	streams := genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
 	all := append([]string{"--kubeconfig", f.env.Kubeconfig, "-n", f.env.Namespace,
 		"--router-url", f.routerURL, "--router-token", f.token}, args...)
-	code := cli.Run(f.ctx, cli.NewOptions(streams), all)
-	f.t.Logf("kubectl sandbox %s -> %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out.String(), errOut.String())
-	return result{code: code, stdout: out.String(), stderr: errOut.String()}
+	return framework.RunSandboxCLI(f.ctx, f.t, "", all...)
 }
 
 // waitPoolReady runs the READMEs' kubectl wait for a pool's ready count.

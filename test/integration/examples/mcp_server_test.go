@@ -45,15 +45,15 @@ func TestMCPServer(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 
-	if r := f.sandbox("claim", "mcp", "--pool", "python-runtime-pool", "--wait"); r.code != cli.ExitOK {
+	if r := f.sandbox("claim", "mcp", "--pool", "python-runtime-pool", "--wait"); r.Code != cli.ExitOK {
 		t.Fatalf("claim --wait: %+v", r)
 	}
-	if r := f.sandbox("cp", bin, "mcp:mcp-server"); r.code != cli.ExitOK {
+	if r := f.sandbox("cp", bin, "mcp:mcp-server"); r.Code != cli.ExitOK {
 		t.Fatalf("cp mcp-server: %+v", r)
 	}
 	ip := f.kubectl("get", "sandboxclaim", "mcp", "-o", "jsonpath={.status.sandbox.podIPs[0]}")
 	sb := f.kubectl("get", "sandboxclaim", "mcp", "-o", "jsonpath={.status.sandbox.name}")
-	if r := f.sandbox("exec", "mcp", "--", "sh", "-c", strings.ReplaceAll(startServer, "$IP", ip)); r.code != 0 || r.stdout != "mcp-server: serving MCP at /mcp\n" {
+	if r := f.sandbox("exec", "mcp", "--", "sh", "-c", strings.ReplaceAll(startServer, "$IP", ip)); r.Code != 0 || r.Stdout != "mcp-server: serving MCP at /mcp\n" {
 		t.Fatalf("starting the server: %+v", r)
 	}
 
@@ -94,7 +94,7 @@ func TestMCPServer(t *testing.T) {
 		}
 	}
 
-	if r := f.sandbox("release", "mcp"); r.code != cli.ExitOK {
+	if r := f.sandbox("release", "mcp"); r.Code != cli.ExitOK {
 		t.Errorf("release: %+v", r)
 	}
 }

@@ -40,22 +40,22 @@ func TestPythonRuntime(t *testing.T) {
 	f.waitPoolReady("python-runtime-pool", 2)
 
 	claimed := regexp.MustCompile(`^sandboxclaim\.extensions\.agents\.x-k8s\.io/py ready: sandbox python-runtime-pool-[a-z0-9]{5} \(warm start, [0-9.]+s\)\n$`)
-	if r := f.sandbox("claim", "py", "--pool", "python-runtime-pool", "--wait"); r.code != cli.ExitOK || !claimed.MatchString(r.stdout) {
+	if r := f.sandbox("claim", "py", "--pool", "python-runtime-pool", "--wait"); r.Code != cli.ExitOK || !claimed.MatchString(r.Stdout) {
 		t.Fatalf("claim --wait: %+v", r)
 	}
-	if r := f.sandbox("exec", "py", "--", "python3", "-c", "print(sum(range(10)))"); r.code != 0 || r.stdout != "45\n" {
+	if r := f.sandbox("exec", "py", "--", "python3", "-c", "print(sum(range(10)))"); r.Code != 0 || r.Stdout != "45\n" {
 		t.Errorf("exec python3 -c: %+v, want stdout 45", r)
 	}
-	if r := f.sandbox("cp", example("python-runtime", "primes.py"), "py:primes.py"); r.code != cli.ExitOK || r.stdout != "" {
+	if r := f.sandbox("cp", example("python-runtime", "primes.py"), "py:primes.py"); r.Code != cli.ExitOK || r.Stdout != "" {
 		t.Fatalf("cp primes.py: %+v", r)
 	}
-	if r := f.sandbox("exec", "py", "--", "python3", "primes.py", "30"); r.code != 0 || r.stdout != "2 3 5 7 11 13 17 19 23 29\n" {
+	if r := f.sandbox("exec", "py", "--", "python3", "primes.py", "30"); r.Code != 0 || r.Stdout != "2 3 5 7 11 13 17 19 23 29\n" {
 		t.Errorf("exec python3 primes.py 30: %+v", r)
 	}
-	if r := f.sandbox("exec", "py", "--", "python3", "-c", `import sys; sys.exit("bad input")`); r.code != 1 || r.stdout != "" || r.stderr != "bad input\n" {
+	if r := f.sandbox("exec", "py", "--", "python3", "-c", `import sys; sys.exit("bad input")`); r.Code != 1 || r.Stdout != "" || r.Stderr != "bad input\n" {
 		t.Errorf("exec sys.exit: %+v, want exit 1 and stderr 'bad input'", r)
 	}
-	if r := f.sandbox("release", "py"); r.code != cli.ExitOK || r.stdout != "sandboxclaim.extensions.agents.x-k8s.io/py released\n" {
+	if r := f.sandbox("release", "py"); r.Code != cli.ExitOK || r.Stdout != "sandboxclaim.extensions.agents.x-k8s.io/py released\n" {
 		t.Errorf("release: %+v", r)
 	}
 	f.waitPoolReady("python-runtime-pool", 2)
