@@ -127,11 +127,8 @@ func TestKillAndRelaunchKeepTheCommandLine(t *testing.T) {
 	if second == first || !Running(dir, "component") {
 		t.Fatalf("relaunched pid %d (first %d), running %v", second, first, Running(dir, "component"))
 	}
-	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(second) + "/cmdline")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := string(cmdline), sleep+"\x00300\x00301\x00"; got != want {
+	cmdline := execedCmdline(t, second)
+	if got, want := cmdline, sleep+"\x00300\x00301\x00"; got != want {
 		t.Errorf("relaunched command line %q, want %q", got, want)
 	}
 	// A second Kill of a process that is gone is no error and sends nothing.
@@ -140,5 +137,25 @@ func TestKillAndRelaunchKeepTheCommandLine(t *testing.T) {
 	}
 	if killed, err := Kill(dir, "component", 5*time.Second); killed || err != nil {
 		t.Errorf("Kill of an exited process: killed %v, err %v", killed, err)
+	}
+}
+
+// execedCmdline reads /proc/PID/cmdline once the exec has finished. Start
+// returns when the kernel closed the child's close-on-exec descriptors,
+// which happens inside exec before the new program's argument pages are
+// set up; in that window the file reads empty (about one run in twenty on
+// a loaded machine).
+func execedCmdline(t *testing.T, pid int) string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) > 0 || time.Now().After(deadline) {
+			return string(b)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
