@@ -168,3 +168,32 @@ const (
 	// was written through v1alpha1, so conversion back loses nothing.
 	SandboxStateAnnotation = "api.agents.x-k8s.io/v1alpha1-sandbox-state"
 )
+
+// Wake-on-request and idle auto-suspend knobs (docs/design/idle.md). They
+// are annotations, not fields, because the reference has not settled its
+// field (kubernetes-sigs/agent-sandbox#968): a field of ours could collide
+// with it, and a reference CRD applied over ours would prune it. The reserved
+// prefix keeps them off Pods.
+const (
+	// WakeOnRequestAnnotation set to WakeOnRequestEnabled on a Sandbox lets a
+	// request through the router resume it when it is Suspended. On a
+	// template or pool, the claim controller copies it to the Sandbox it
+	// binds (the pool wins).
+	WakeOnRequestAnnotation = "agents.x-k8s.io/wake-on-request"
+	// IdleTimeoutAnnotation is a Go duration (1m to 7d): a Sandbox without a
+	// request through the router for that long is suspended. Copied from
+	// template or pool like WakeOnRequestAnnotation.
+	IdleTimeoutAnnotation = "agents.x-k8s.io/idle-timeout"
+	// LastActivityAnnotation is the time (RFC 3339, seconds) of the last
+	// recorded request through the router. It is metadata so that writing
+	// it does not move the generation.
+	LastActivityAnnotation = "agents.x-k8s.io/last-activity"
+	// IdleSuspendedAtAnnotation is the time (RFC 3339) the Sandbox
+	// controller suspended the Sandbox for idleness; a wake removes it.
+	IdleSuspendedAtAnnotation = "agents.x-k8s.io/idle-suspended-at"
+)
+
+// WakeOnRequestEnabled is the only value of WakeOnRequestAnnotation that opts
+// in; anything else (including "True" or "1") leaves wake off, so that a typo
+// fails closed.
+const WakeOnRequestEnabled = "true"
