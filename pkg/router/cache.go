@@ -486,8 +486,11 @@ func slimPod(obj any) (any, error) {
 	return slim, nil
 }
 
-// slimSandbox keeps only what entryFor and the index read: no spec (pod
-// templates are large), no conditions, no managed fields.
+// slimSandbox keeps only what entryFor, the index and the wake and
+// activity paths read: of the spec only operatingMode (pod templates are
+// large), no conditions, no managed fields. The wake and idle annotations
+// (docs/design/idle.md) are kept so that a suspended Sandbox can be told
+// apart from a missing one without an API call.
 func slimSandbox(obj any) (any, error) {
 	sb, ok := obj.(*agentsv1beta1.Sandbox)
 	if !ok {
@@ -501,8 +504,11 @@ func slimSandbox(obj any) (any, error) {
 			ResourceVersion:   sb.ResourceVersion,
 			DeletionTimestamp: sb.DeletionTimestamp,
 			Labels:            keep(sb.Labels, agentsv1beta1.WarmPoolSandboxLabel),
-			Annotations:       keep(sb.Annotations, agentsv1beta1.PodNameAnnotation),
+			Annotations: keep(sb.Annotations, agentsv1beta1.PodNameAnnotation,
+				agentsv1beta1.WakeOnRequestAnnotation, agentsv1beta1.IdleTimeoutAnnotation,
+				agentsv1beta1.LastActivityAnnotation, agentsv1beta1.IdleSuspendedAtAnnotation),
 		},
+		Spec:   agentsv1beta1.SandboxSpec{OperatingMode: sb.Spec.OperatingMode},
 		Status: agentsv1beta1.SandboxStatus{PodIPs: sb.Status.PodIPs},
 	}, nil
 }

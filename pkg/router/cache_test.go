@@ -392,7 +392,18 @@ func TestPodCacheDualStack(t *testing.T) {
 func TestSlimSandbox(t *testing.T) {
 	sb := sandboxFor(sandboxPod("ns", "a", "127.30.0.1"))
 	sb.Labels = map[string]string{"tenant": "x", agentsv1beta1.WarmPoolSandboxLabel: "p"}
-	sb.Annotations = map[string]string{"big": "y", agentsv1beta1.PodNameAnnotation: "a"}
+	knobs := map[string]string{
+		agentsv1beta1.PodNameAnnotation:         "a",
+		agentsv1beta1.WakeOnRequestAnnotation:   "true",
+		agentsv1beta1.IdleTimeoutAnnotation:     "15m",
+		agentsv1beta1.LastActivityAnnotation:    "2026-01-02T03:04:05Z",
+		agentsv1beta1.IdleSuspendedAtAnnotation: "2026-01-02T03:20:05Z",
+	}
+	sb.Annotations = map[string]string{"big": "y", "agents.x-k8s.io/other": "z"}
+	for k, v := range knobs {
+		sb.Annotations[k] = v
+	}
+	sb.Spec.OperatingMode = agentsv1beta1.SandboxOperatingModeSuspended
 	sb.Spec.PodTemplate.Spec.Containers = []corev1.Container{{Name: "c", Image: "i"}}
 	sb.Status.Conditions = []metav1.Condition{{Type: "Ready"}}
 	got, _ := slimSandbox(sb)
@@ -400,8 +411,9 @@ func TestSlimSandbox(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{
 			Name: "a", Namespace: "ns", UID: sb.UID,
 			Labels:      map[string]string{agentsv1beta1.WarmPoolSandboxLabel: "p"},
-			Annotations: map[string]string{agentsv1beta1.PodNameAnnotation: "a"},
+			Annotations: knobs,
 		},
+		Spec:   agentsv1beta1.SandboxSpec{OperatingMode: agentsv1beta1.SandboxOperatingModeSuspended},
 		Status: agentsv1beta1.SandboxStatus{PodIPs: []string{"127.30.0.1"}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
