@@ -144,7 +144,7 @@ func (c *Controller) adoptWarm(ctx context.Context, claim *extv1beta1.SandboxCla
 		if !c.state.reserve(sb, claim.UID) {
 			continue
 		}
-		patch, err := takeoverPatch(claim, tmpl, sb)
+		patch, err := takeoverPatch(claim, pool, tmpl, sb, c.opts.Clock.Now())
 		if err != nil {
 			c.state.release(sb.UID)
 			return nil, 0, err
@@ -206,8 +206,9 @@ func (c *Controller) takeable(pool *extv1beta1.SandboxWarmPool, checker *sandbox
 // reference, labels (pool labels off, claim identity on, launch-type
 // warm), the pool's eviction hint off, and the pod template's metadata
 // only when it must change (the template's plus additionalPodMetadata): a spec
-// change bumps the Sandbox's generation, which costs a status rewrite.
-func takeoverPatch(claim *extv1beta1.SandboxClaim, tmpl *extv1beta1.SandboxTemplate, sb *agentsv1beta1.Sandbox) ([]byte, error) {
+// change bumps the Sandbox's generation, which costs a status rewrite. The
+// wake and idle knobs of pool and template ride along (knobsPatch).
+func takeoverPatch(claim *extv1beta1.SandboxClaim, pool *extv1beta1.SandboxWarmPool, tmpl *extv1beta1.SandboxTemplate, sb *agentsv1beta1.Sandbox, now time.Time) ([]byte, error) {
 	labels := map[string]any{
 		agentsv1beta1.LaunchTypeLabel:             agentsv1beta1.LaunchTypeWarm,
 		agentsv1beta1.SandboxIDLabel:              string(claim.UID),
@@ -234,6 +235,7 @@ func takeoverPatch(claim *extv1beta1.SandboxClaim, tmpl *extv1beta1.SandboxTempl
 			annotations[k] = nil
 		}
 	}
+	knobsPatch(annotations, knobs(pool, tmpl), sb.Annotations, now)
 	if len(annotations) > 0 {
 		metadata["annotations"] = annotations
 	}

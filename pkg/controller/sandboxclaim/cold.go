@@ -38,8 +38,8 @@ import (
 // after the claim (so a retry after a lost response finds it instead of
 // creating a second), with the claim's volume claim templates and
 // environment merged in as the template's policies allow.
-func (c *Controller) createCold(ctx context.Context, claim *extv1beta1.SandboxClaim, tmpl *extv1beta1.SandboxTemplate) (*agentsv1beta1.Sandbox, error) {
-	sb, err := buildCold(claim, tmpl, c.opts.SecureDefaults)
+func (c *Controller) createCold(ctx context.Context, claim *extv1beta1.SandboxClaim, pool *extv1beta1.SandboxWarmPool, tmpl *extv1beta1.SandboxTemplate) (*agentsv1beta1.Sandbox, error) {
+	sb, err := buildCold(claim, pool, tmpl, c.opts.SecureDefaults)
 	if err != nil {
 		return nil, err
 	}
@@ -91,8 +91,12 @@ func tooLargeToStore(err error) bool {
 }
 
 // buildCold is the Sandbox the cold path creates for claim: deterministic,
-// so a Sandbox found later can be checked against it.
-func buildCold(claim *extv1beta1.SandboxClaim, tmpl *extv1beta1.SandboxTemplate, defaults sandboxpolicy.SecureDefaults) (*agentsv1beta1.Sandbox, error) {
+// so a Sandbox found later can be checked against it. pool (nil when only
+// the spec matters) contributes the wake and idle knobs, with the
+// template's. No last-activity: until the first request, the Sandbox
+// controller counts the idle window from the Ready transition, which for a
+// new Sandbox is the right start.
+func buildCold(claim *extv1beta1.SandboxClaim, pool *extv1beta1.SandboxWarmPool, tmpl *extv1beta1.SandboxTemplate, defaults sandboxpolicy.SecureDefaults) (*agentsv1beta1.Sandbox, error) {
 	podMeta, err := podMetadata(claim, tmpl)
 	if err != nil {
 		return nil, err
@@ -108,6 +112,9 @@ func buildCold(claim *extv1beta1.SandboxClaim, tmpl *extv1beta1.SandboxTemplate,
 	annotations := map[string]string{agentsv1beta1.SandboxTemplateRefAnnotation: tmpl.Name}
 	if v, ok := claim.Annotations[agentsv1beta1.TraceContextAnnotation]; ok {
 		annotations[agentsv1beta1.TraceContextAnnotation] = v
+	}
+	for k, v := range knobs(pool, tmpl) {
+		annotations[k] = v
 	}
 	sb := &agentsv1beta1.Sandbox{
 		ObjectMeta: metav1.ObjectMeta{

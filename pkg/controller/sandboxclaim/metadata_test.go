@@ -21,6 +21,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -118,7 +119,7 @@ func TestTakeoverPatchTouchesSpecOnlyWhenNeeded(t *testing.T) {
 	}
 
 	plain := claimWith(nil, nil)
-	b, err := takeoverPatch(plain, tmpl, member(map[string]string{"app": "agent"}, nil))
+	b, err := takeoverPatch(plain, nil, tmpl, member(map[string]string{"app": "agent"}, nil), time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +147,7 @@ func TestTakeoverPatchTouchesSpecOnlyWhenNeeded(t *testing.T) {
 
 	legacy := member(map[string]string{"app": "agent", agentsv1beta1.WarmPoolSandboxLabel: "h"},
 		map[string]string{agentsv1beta1.SafeToEvictAnnotation: "true"})
-	b, err = takeoverPatch(plain, tmpl, legacy)
+	b, err = takeoverPatch(plain, nil, tmpl, legacy, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +160,7 @@ func TestTakeoverPatchTouchesSpecOnlyWhenNeeded(t *testing.T) {
 	}
 
 	extra := claimWith(map[string]string{"sandbox.users.io/team": "blue"}, nil)
-	b, err = takeoverPatch(extra, tmpl, member(map[string]string{"app": "agent"}, nil))
+	b, err = takeoverPatch(extra, nil, tmpl, member(map[string]string{"app": "agent"}, nil), time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}

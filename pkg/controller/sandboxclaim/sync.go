@@ -225,7 +225,7 @@ func (c *Controller) resolve(ctx context.Context, claim *extv1beta1.SandboxClaim
 			return nil, wait, nil // come back when a member may have its IP
 		}
 	}
-	sb, err := c.createCold(ctx, claim, tmpl)
+	sb, err := c.createCold(ctx, claim, pool, tmpl)
 	return sb, 0, err
 }
 

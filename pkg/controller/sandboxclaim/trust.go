@@ -99,7 +99,7 @@ func (c *Controller) runsWhatItShould(claim *extv1beta1.SandboxClaim, sb *agents
 	if sb.Name != claim.Name {
 		return false
 	}
-	want, err := buildCold(claim, tmpl, c.opts.SecureDefaults)
+	want, err := buildCold(claim, nil, tmpl, c.opts.SecureDefaults)
 	if err != nil {
 		return false
 	}

@@ -57,7 +57,7 @@ func TestTrustedBinding(t *testing.T) {
 	}
 	// sandbox builds what the cold path builds for c, then edits it.
 	sandbox := func(c *extv1beta1.SandboxClaim, name string, uid types.UID, edit func(*agentsv1beta1.Sandbox)) *agentsv1beta1.Sandbox {
-		sb, err := buildCold(c, tmpl, sandboxpolicy.SecureDefaults{})
+		sb, err := buildCold(c, nil, tmpl, sandboxpolicy.SecureDefaults{})
 		if err != nil {
 			t.Fatal(err)
 		}
