@@ -121,7 +121,10 @@ func (c *Controller) candidates(pool *extv1beta1.SandboxWarmPool, tmpl *extv1bet
 // claim, the pool) changed it since, the server refuses with a conflict
 // and the claim moves on to the next candidate. That one conditional write
 // is what makes a Sandbox impossible to bind to two claims.
-func (c *Controller) adoptWarm(ctx context.Context, claim *extv1beta1.SandboxClaim, pool *extv1beta1.SandboxWarmPool, tmpl *extv1beta1.SandboxTemplate) (*agentsv1beta1.Sandbox, time.Duration, error) {
+//
+// env is the claim's env annotation (warmEnv), written by the same patch.
+func (c *Controller) adoptWarm(ctx context.Context, claim *extv1beta1.SandboxClaim, pool *extv1beta1.SandboxWarmPool, tmpl *extv1beta1.SandboxTemplate,
+	env string) (*agentsv1beta1.Sandbox, time.Duration, error) {
 	logger := klog.FromContext(ctx)
 	// The cache still shows a lost candidate as the pool's until the
 	// winner's write arrives: without this, the next attempt would pick
@@ -144,7 +147,7 @@ func (c *Controller) adoptWarm(ctx context.Context, claim *extv1beta1.SandboxCla
 		if !c.state.reserve(sb, claim.UID) {
 			continue
 		}
-		patch, err := takeoverPatch(claim, pool, tmpl, sb, c.opts.Clock.Now())
+		patch, err := takeoverPatch(claim, pool, tmpl, sb, c.opts.Clock.Now(), env)
 		if err != nil {
 			c.state.release(sb.UID)
 			return nil, 0, err
@@ -208,7 +211,14 @@ func (c *Controller) takeable(pool *extv1beta1.SandboxWarmPool, checker *sandbox
 // only when it must change (the template's plus additionalPodMetadata): a spec
 // change bumps the Sandbox's generation, which costs a status rewrite. The
 // wake and idle knobs of pool and template ride along (knobsPatch).
-func takeoverPatch(claim *extv1beta1.SandboxClaim, pool *extv1beta1.SandboxWarmPool, tmpl *extv1beta1.SandboxTemplate, sb *agentsv1beta1.Sandbox, now time.Time) ([]byte, error) {
+//
+// It also sets the claim's env annotation (env, from warmEnv), or removes
+// one the member carries when the claim has none: an annotation forged on
+// a pool member never survives a takeover. Removing it only when present
+// is as good as always writing null, since the patch is conditional on
+// the resourceVersion the cache showed.
+func takeoverPatch(claim *extv1beta1.SandboxClaim, pool *extv1beta1.SandboxWarmPool, tmpl *extv1beta1.SandboxTemplate, sb *agentsv1beta1.Sandbox, now time.Time,
+	env string) ([]byte, error) {
 	labels := map[string]any{
 		agentsv1beta1.LaunchTypeLabel:             agentsv1beta1.LaunchTypeWarm,
 		agentsv1beta1.SandboxIDLabel:              string(claim.UID),
@@ -236,6 +246,11 @@ func takeoverPatch(claim *extv1beta1.SandboxClaim, pool *extv1beta1.SandboxWarmP
 		}
 	}
 	knobsPatch(annotations, knobs(pool, tmpl), sb.Annotations, now)
+	if env != "" {
+		annotations[agentsv1beta1.EnvAnnotation] = env
+	} else if _, ok := sb.Annotations[agentsv1beta1.EnvAnnotation]; ok {
+		annotations[agentsv1beta1.EnvAnnotation] = nil
+	}
 	if len(annotations) > 0 {
 		metadata["annotations"] = annotations
 	}

@@ -37,8 +37,11 @@ import (
 // createCold creates the claim's Sandbox from the pool's template, named
 // after the claim (so a retry after a lost response finds it instead of
 // creating a second), with the claim's volume claim templates and
-// environment merged in as the template's policies allow.
-func (c *Controller) createCold(ctx context.Context, claim *extv1beta1.SandboxClaim, pool *extv1beta1.SandboxWarmPool, tmpl *extv1beta1.SandboxTemplate) (*agentsv1beta1.Sandbox, error) {
+// environment merged in as the template's policies allow. cold is why the
+// claim itself could not be served warm (warmEnv), "" when the pool simply
+// had no member: only the former gets a ColdStart Event.
+func (c *Controller) createCold(ctx context.Context, claim *extv1beta1.SandboxClaim, pool *extv1beta1.SandboxWarmPool, tmpl *extv1beta1.SandboxTemplate,
+	cold string) (*agentsv1beta1.Sandbox, error) {
 	sb, err := buildCold(claim, pool, tmpl, c.opts.SecureDefaults)
 	if err != nil {
 		return nil, err
@@ -62,6 +65,9 @@ func (c *Controller) createCold(ctx context.Context, claim *extv1beta1.SandboxCl
 	c.state.bind(claim, created.UID)
 	klog.FromContext(ctx).V(2).Info("Created Sandbox", "sandbox", klog.KObj(created))
 	c.event(claim, created, ReasonSandboxProvisioned, "Provisioning", "Created Sandbox %s from template %s", created.Name, tmpl.Name)
+	if cold != "" {
+		c.event(claim, created, extv1beta1.ClaimEventColdStart, "Provisioning", "%s: %s", cold, coldMessages[cold])
+	}
 	c.opts.ClaimMetrics.bound(claim, created, agentsv1beta1.LaunchTypeCold, tmpl.Name)
 	return created, nil
 }

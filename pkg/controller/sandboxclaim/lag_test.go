@@ -41,7 +41,7 @@ func TestSyncLaggingCacheNeverBindsASecondSandbox(t *testing.T) {
 	// No member yet: the first sync goes cold.
 	f := newFixture(t, newTemplate(), newPool(), claim)
 	f.runOK("c1")
-	f.expectActions(createSandbox(coldSandbox(claim)), notReadyStatus(t, "c1", "c1"))
+	f.expectActions(createSandbox(coldSandbox(claim)), notReadyStatus(t, "c1", "c1", extv1beta1.ColdReasonNoReadyMember))
 	f.expectEvents("Normal SandboxProvisioned Created Sandbox c1 from template python")
 
 	// The claim's status write reached the cache; the Sandbox's create

@@ -92,7 +92,7 @@ func TestSyncUnknownTakeoverErrorFreesReservation(t *testing.T) {
 
 			tc.endReservation(f)
 			f.runOK("c2")
-			f.expectActions(takeoverAt(t, c2, "pool-a", tc.rv), boundStatus(t, "c2", "pool-a"))
+			f.expectActions(takeoverAt(t, c2, "pool-a", tc.rv), boundStatusAt(t, "c2", "pool-a", f.clock.Now()))
 			f.expectEvents("Normal SandboxAdopted Adopted warm Sandbox pool-a from pool pool")
 		})
 	}

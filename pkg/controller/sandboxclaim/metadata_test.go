@@ -119,7 +119,7 @@ func TestTakeoverPatchTouchesSpecOnlyWhenNeeded(t *testing.T) {
 	}
 
 	plain := claimWith(nil, nil)
-	b, err := takeoverPatch(plain, nil, tmpl, member(map[string]string{"app": "agent"}, nil), time.Time{})
+	b, err := takeoverPatch(plain, nil, tmpl, member(map[string]string{"app": "agent"}, nil), time.Time{}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestTakeoverPatchTouchesSpecOnlyWhenNeeded(t *testing.T) {
 
 	legacy := member(map[string]string{"app": "agent", agentsv1beta1.WarmPoolSandboxLabel: "h"},
 		map[string]string{agentsv1beta1.SafeToEvictAnnotation: "true"})
-	b, err = takeoverPatch(plain, nil, tmpl, legacy, time.Time{})
+	b, err = takeoverPatch(plain, nil, tmpl, legacy, time.Time{}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func TestTakeoverPatchTouchesSpecOnlyWhenNeeded(t *testing.T) {
 	}
 
 	extra := claimWith(map[string]string{"sandbox.users.io/team": "blue"}, nil)
-	b, err = takeoverPatch(extra, nil, tmpl, member(map[string]string{"app": "agent"}, nil), time.Time{})
+	b, err = takeoverPatch(extra, nil, tmpl, member(map[string]string{"app": "agent"}, nil), time.Time{}, "")
 	if err != nil {
 		t.Fatal(err)
 	}

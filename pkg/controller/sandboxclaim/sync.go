@@ -216,8 +216,12 @@ func (c *Controller) resolve(ctx context.Context, claim *extv1beta1.SandboxClaim
 	if err != nil {
 		return nil, 0, err
 	}
-	if len(claim.Spec.Env) == 0 && len(claim.Spec.VolumeClaimTemplates) == 0 {
-		sb, wait, err := c.adoptWarm(ctx, claim, pool, tmpl)
+	env, cold, err := warmEnv(claim, tmpl)
+	if err != nil {
+		return nil, 0, err
+	}
+	if cold == "" {
+		sb, wait, err := c.adoptWarm(ctx, claim, pool, tmpl, env)
 		if err != nil || sb != nil {
 			return sb, 0, err
 		}
@@ -225,7 +229,7 @@ func (c *Controller) resolve(ctx context.Context, claim *extv1beta1.SandboxClaim
 			return nil, wait, nil // come back when a member may have its IP
 		}
 	}
-	sb, err := c.createCold(ctx, claim, pool, tmpl)
+	sb, err := c.createCold(ctx, claim, pool, tmpl, cold)
 	return sb, 0, err
 }
 
@@ -294,6 +298,7 @@ func (c *Controller) writeStatus(ctx context.Context, claim *extv1beta1.SandboxC
 			meta.RemoveStatusCondition(&status.Conditions, string(agentsv1beta1.SandboxConditionFinished))
 		}
 	}
+	c.setWarmStart(claim, sb, status)
 	res, err := c.status.Write(ctx, claim, claim.Status, *status, hold)
 	if err != nil {
 		return status, res, fmt.Errorf("writing claim status: %w", err)

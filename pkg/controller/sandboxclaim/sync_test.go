@@ -32,10 +32,17 @@ import (
 )
 
 // boundStatus is the status patch of a claim newly bound to a Ready
-// member (its Ready condition mirrored, with the claim's generation).
+// member (its Ready condition mirrored, with the claim's generation, and
+// WarmStart=True).
 func boundStatus(t *testing.T, claim, sandbox string) action {
+	return boundStatusAt(t, claim, sandbox, now)
+}
+
+// boundStatusAt is boundStatus written when the controller's clock says at.
+func boundStatusAt(t *testing.T, claim, sandbox string, at time.Time) action {
 	return patchClaimStatus(t, claim, `{"status":{
-		"conditions":[{"type":"Ready","status":"True","reason":"DependenciesReady","message":"","observedGeneration":1,"lastTransitionTime":"`+readySince.UTC().Format(time.RFC3339)+`"}],
+		"conditions":[{"type":"Ready","status":"True","reason":"DependenciesReady","message":"","observedGeneration":1,"lastTransitionTime":"`+readySince.UTC().Format(time.RFC3339)+`"},
+			{"type":"WarmStart","status":"True","reason":"WarmPoolMember","message":"The claim got a member of its warm pool.","observedGeneration":1,"lastTransitionTime":"`+at.UTC().Format(time.RFC3339)+`"}],
 		"sandbox":{"name":"`+sandbox+`","podIPs":["127.0.0.10"]}}}`)
 }
 
@@ -137,10 +144,11 @@ func createSandbox(sb *agentsv1beta1.Sandbox) action {
 }
 
 // A claim without a Sandbox yet (the cold one it just created, not
-// started) says so.
-func notReadyStatus(t *testing.T, claim, sandbox string) action {
+// started) says so, and why it went cold (a WarmStart reason).
+func notReadyStatus(t *testing.T, claim, sandbox, cold string) action {
 	return patchClaimStatus(t, claim, `{"status":{
-		"conditions":[{"type":"Ready","status":"False","reason":"SandboxNotReady","message":"Sandbox is not ready","observedGeneration":1,"lastTransitionTime":"`+now.Format(time.RFC3339)+`"}],
+		"conditions":[{"type":"Ready","status":"False","reason":"SandboxNotReady","message":"Sandbox is not ready","observedGeneration":1,"lastTransitionTime":"`+now.Format(time.RFC3339)+`"},
+			{"type":"WarmStart","status":"False","reason":"`+cold+`","message":"`+coldMessages[cold]+`","observedGeneration":1,"lastTransitionTime":"`+now.Format(time.RFC3339)+`"}],
 		"sandbox":{"name":"`+sandbox+`"}}}`)
 }
 
@@ -161,13 +169,14 @@ func TestSyncFiveConflictsThenCold(t *testing.T) {
 	for _, name := range names[:maxAdoptAttempts] {
 		want = append(want, takeover(t, claim, name))
 	}
-	want = append(want, createSandbox(coldSandbox(claim)), notReadyStatus(t, "c1", "c1"))
+	want = append(want, createSandbox(coldSandbox(claim)), notReadyStatus(t, "c1", "c1", extv1beta1.ColdReasonNoReadyMember))
 	f.expectActions(want...)
 	f.expectEvents("Normal SandboxProvisioned Created Sandbox c1 from template python")
 }
 
-// A claim with env never takes a warm member (a running Pod's env cannot
-// change): it creates its own Sandbox with the variable injected.
+// A claim with env on a template that does not opt in to warm env
+// never takes a warm member (a running Pod's env cannot change): it
+// creates its own Sandbox with the variable injected, and says why.
 func TestSyncEnvForcesCold(t *testing.T) {
 	claim := newClaim("c1", func(c *extv1beta1.SandboxClaim) {
 		c.Spec.Env = []extv1beta1.EnvVar{{Name: "TOKEN", Value: "x"}}
@@ -177,8 +186,10 @@ func TestSyncEnvForcesCold(t *testing.T) {
 	f := newFixture(t, tmpl, newPool(), claim, newMember("pool-a", memberReady, time.Minute))
 
 	f.runOK("c1")
-	f.expectActions(createSandbox(coldSandbox(claim, corev1.EnvVar{Name: "TOKEN", Value: "x"})), notReadyStatus(t, "c1", "c1"))
-	f.expectEvents("Normal SandboxProvisioned Created Sandbox c1 from template python")
+	f.expectActions(createSandbox(coldSandbox(claim, corev1.EnvVar{Name: "TOKEN", Value: "x"})),
+		notReadyStatus(t, "c1", "c1", extv1beta1.ColdReasonWarmEnvNotEnabled))
+	f.expectEvents("Normal SandboxProvisioned Created Sandbox c1 from template python",
+		"Normal ColdStart WarmEnvNotEnabled: "+coldMessages[extv1beta1.ColdReasonWarmEnvNotEnabled])
 }
 
 // boundClaim is a claim whose status names its cold Sandbox, and that

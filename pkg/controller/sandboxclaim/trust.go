@@ -93,7 +93,10 @@ func (c *Controller) runsWhatItShould(claim *extv1beta1.SandboxClaim, sb *agents
 	if err != nil {
 		return false
 	}
-	if len(claim.Spec.Env) == 0 && len(claim.Spec.VolumeClaimTemplates) == 0 && c.matches(sandboxpolicy.NewStalenessChecker(tmpl, c.opts.SecureDefaults), sb) {
+	// A warm binding runs the template and carries exactly the env
+	// annotation the claim's takeover writes (none without env), so a
+	// Sandbox pre-created with an env of someone's choosing is not it.
+	if len(claim.Spec.VolumeClaimTemplates) == 0 && envMatches(claim, tmpl, sb) && c.matches(sandboxpolicy.NewStalenessChecker(tmpl, c.opts.SecureDefaults), sb) {
 		return true
 	}
 	if sb.Name != claim.Name {

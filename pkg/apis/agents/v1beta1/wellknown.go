@@ -167,6 +167,11 @@ const (
 	// SandboxStateAnnotation holds the full v1alpha1 form of a Sandbox that
 	// was written through v1alpha1, so conversion back loses nothing.
 	SandboxStateAnnotation = "api.agents.x-k8s.io/v1alpha1-sandbox-state"
+	// EnvAnnotation holds a warm claim's environment on its Sandbox, as
+	// JSON (pkg/warmenv.Spec): written by the claim controller in the
+	// takeover patch, read by the router, never copied to the Pod
+	// (docs/design/warm-env.md).
+	EnvAnnotation = "agents.x-k8s.io/env"
 )
 
 // Wake-on-request and idle auto-suspend knobs (docs/design/idle.md). They

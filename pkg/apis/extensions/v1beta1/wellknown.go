@@ -70,6 +70,34 @@ const (
 	ClaimReasonReconcilerError      = "ReconcilerError"
 )
 
+// ClaimConditionWarmStart says whether the claim got a warm pool member
+// and, when not, why (docs/design/warm-env.md). Set once, with the claim's
+// first status after it has a Sandbox.
+const ClaimConditionWarmStart = "WarmStart"
+
+// WarmStart reasons. The cold ones the claim caused also name the
+// ColdStart Event.
+const (
+	WarmStartReasonWarmPoolMember = "WarmPoolMember"
+	// ColdReasonWarmEnvNotEnabled: the claim sets env and its template has
+	// no WarmEnvPortAnnotation.
+	ColdReasonWarmEnvNotEnabled = "WarmEnvNotEnabled"
+	// ColdReasonEnvTargetsOtherContainer: a variable targets a container
+	// other than the first regular one, which only a new Pod can give it.
+	ColdReasonEnvTargetsOtherContainer = "EnvTargetsOtherContainer"
+	// ColdReasonEnvTooLarge: the env is over 8 KiB as JSON.
+	ColdReasonEnvTooLarge = "EnvTooLarge"
+	// ColdReasonVolumesNeedColdStart: the claim sets volumeClaimTemplates,
+	// which pool members lack.
+	ColdReasonVolumesNeedColdStart = "VolumesNeedColdStart"
+	// ColdReasonNoReadyMember: the pool had no member to take; not the
+	// claim's doing, so no Event.
+	ColdReasonNoReadyMember = "NoReadyMember"
+)
+
+// ClaimEventColdStart is the Event reason of a cold start the claim caused.
+const ClaimEventColdStart = "ColdStart"
+
 // Pool event reasons.
 const (
 	WarmPoolNotProgressingReason = "WarmPoolNotProgressing"
@@ -105,6 +133,11 @@ const (
 	// VolumeClaimTemplatesPolicyAnnotation carries the v1beta1-only
 	// volumeClaimTemplatesPolicy on the v1alpha1 view of a template.
 	VolumeClaimTemplatesPolicyAnnotation = "api.agents.x-k8s.io/v1beta1-volume-claim-templates-policy"
+	// WarmEnvPortAnnotation, on a SandboxTemplate, opts it in to warm
+	// claims with env: its value is the port on which the first container
+	// runs a sandbox-runtime that honours X-Sandbox-Env
+	// (docs/design/warm-env.md).
+	WarmEnvPortAnnotation = "agents.x-k8s.io/warm-env-port"
 
 	// UnknownFirstReadySentinel is the value of ClaimFirstReadyAtAnnotation
 	// when the first Ready time could not be determined.
