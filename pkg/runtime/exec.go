@@ -30,6 +30,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/agentsandbox/agent-sandbox/pkg/shellwords"
+	"github.com/agentsandbox/agent-sandbox/pkg/warmenv"
 )
 
 // outputStream names the pipe a chunk of output came from; its String is
@@ -97,7 +98,11 @@ func (s *Server) execTimeout(requested *float64) time.Duration {
 // as its error. Children that leave the group (setsid) survive, as they
 // would under the legacy runtime; if they keep the pipes open, output is
 // read for at most DrainTimeout after the command exited.
-func (s *Server) runCommand(ctx context.Context, command string, stdin []byte, timeout time.Duration, onOutput func(outputStream, []byte)) (int, error) {
+//
+// env, if not empty, is overlaid on the runtime's own environment for this
+// command only (warmenv.Overlay). It is never logged.
+func (s *Server) runCommand(ctx context.Context, command string, stdin []byte, env []warmenv.Var, timeout time.Duration,
+	onOutput func(outputStream, []byte)) (int, error) {
 	argv, err := shellwords.Split(command)
 	if err != nil {
 		return 0, err
@@ -133,6 +138,9 @@ func (s *Server) runCommand(ctx context.Context, command string, stdin []byte, t
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = s.baseDir
+	if len(env) > 0 {
+		cmd.Env = warmenv.Overlay(os.Environ(), env)
+	}
 	cmd.Stdout = stdoutW
 	cmd.Stderr = stderrW
 	if len(stdin) > 0 {

@@ -85,13 +85,17 @@ func readExecuteRequest(w http.ResponseWriter, r *http.Request) (executeRequest,
 // output and exit code; any failure to run it to completion (tokenizing,
 // starting, timeout) is still 200, in the legacy failure shape.
 func (s *Server) handleExecute(w http.ResponseWriter, r *http.Request) {
+	env, ok := s.requestEnv(w, r)
+	if !ok {
+		return
+	}
 	req, ok := readExecuteRequest(w, r)
 	if !ok {
 		return
 	}
 	stdout := &cappedBuffer{max: s.maxOutput}
 	stderr := &cappedBuffer{max: s.maxOutput}
-	code, err := s.runCommand(r.Context(), *req.Command, req.Stdin, s.execTimeout(req.TimeoutSeconds), func(stream outputStream, chunk []byte) {
+	code, err := s.runCommand(r.Context(), *req.Command, req.Stdin, env, s.execTimeout(req.TimeoutSeconds), func(stream outputStream, chunk []byte) {
 		if stream == stderrStream {
 			stderr.Write(chunk)
 		} else {
@@ -123,6 +127,10 @@ type streamEvent struct {
 // the command ended. If the client goes away (a write fails or the
 // request context ends) the command's process group is killed.
 func (s *Server) handleExecuteStream(w http.ResponseWriter, r *http.Request) {
+	env, ok := s.requestEnv(w, r)
+	if !ok {
+		return
+	}
 	req, ok := readExecuteRequest(w, r)
 	if !ok {
 		return
@@ -183,7 +191,7 @@ func (s *Server) handleExecuteStream(w http.ResponseWriter, r *http.Request) {
 			send(streamEvent{Type: stream.String(), Data: string(complete)})
 		}
 	}
-	code, err := s.runCommand(ctx, *req.Command, req.Stdin, timeout, sendChunk)
+	code, err := s.runCommand(ctx, *req.Command, req.Stdin, env, timeout, sendChunk)
 	for stream, rest := range pending {
 		if len(rest) > 0 {
 			send(streamEvent{Type: outputStream(stream).String(), Data: string(rest)})
