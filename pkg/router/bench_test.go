@@ -22,9 +22,13 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"testing"
 
 	"k8s.io/klog/v2/textlogger"
+
+	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
+	"github.com/agentsandbox/agent-sandbox/pkg/warmenv"
 )
 
 // benchBody is the small answer of the benchmarks' upstream.
@@ -84,4 +88,23 @@ func BenchmarkServeProxy(b *testing.B) {
 			run(b, r.Handler())
 		})
 	}
+	// A warm claim's Sandbox with two variables (docs/design/warm-env.md):
+	// the request is to the runtime port its annotation names, so the
+	// router sets X-Sandbox-Env from the precomputed entry. Compare with
+	// "router-no-access-log".
+	b.Run("router-no-access-log-env", func(b *testing.B) {
+		pod := sandboxPod("bench", "sb", "127.0.0.1")
+		port, _ := strconv.Atoi(be.port)
+		sb := sandboxFor(pod)
+		a, err := warmenv.Marshal(warmenv.Spec{Port: int32(port), Env: []warmenv.Var{{Name: "API_KEY", Value: "sk-0123456789abcdef"}, {Name: "TASK_ID", Value: "42"}}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		sb.Annotations = map[string]string{agentsv1beta1.EnvAnnotation: a}
+		r, _, _ := newTestRouterObjs(b, func(o *Options) {
+			o.AccessLog = false
+			o.Logger = textlogger.NewLogger(textlogger.NewConfig(textlogger.Output(io.Discard)))
+		}, pod, sb)
+		run(b, r.Handler())
+	})
 }

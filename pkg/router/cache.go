@@ -37,6 +37,7 @@ import (
 	"github.com/agentsandbox/agent-sandbox/generated/clientset/versioned"
 	agentsinformers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions"
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
+	"github.com/agentsandbox/agent-sandbox/pkg/warmenv"
 )
 
 // sandboxGroupKind is compared without the version: Pods written by older
@@ -65,6 +66,12 @@ type CacheEntry struct {
 	// NameIndexed is false for unadopted warm-pool members: reachable by
 	// UID only, so nobody reaches an unclaimed pool Pod by guessing its name.
 	NameIndexed bool
+	// EnvPort and EnvHeader come from the Sandbox's env annotation (a warm
+	// claim's variables, docs/design/warm-env.md): requests to EnvPort
+	// carry EnvHeader as X-Sandbox-Env, precomputed so a request pays one
+	// header set. Empty when the Sandbox has no (valid) annotation.
+	EnvPort   int
+	EnvHeader string
 }
 
 // HasIP reports whether ip is one of the Pod's addresses.
@@ -77,7 +84,8 @@ func (e *CacheEntry) equal(o *CacheEntry) bool {
 		return e == o
 	}
 	return e.SandboxUID == o.SandboxUID && e.PodUID == o.PodUID && e.Namespace == o.Namespace &&
-		e.Name == o.Name && e.PodIP == o.PodIP && slices.Equal(e.PodIPs, o.PodIPs) && e.NameIndexed == o.NameIndexed
+		e.Name == o.Name && e.PodIP == o.PodIP && slices.Equal(e.PodIPs, o.PodIPs) && e.NameIndexed == o.NameIndexed &&
+		e.EnvPort == o.EnvPort && e.EnvHeader == o.EnvHeader
 }
 
 type nameKey struct{ namespace, name string }
@@ -431,7 +439,7 @@ func entryFor(sb *agentsv1beta1.Sandbox, pod *corev1.Pod) *CacheEntry {
 	// waiting for it would put the Pod's metadata patch on the path from
 	// a claim's Ready to its first request.
 	_, warmSandbox := sb.Labels[agentsv1beta1.WarmPoolSandboxLabel]
-	return &CacheEntry{
+	e := &CacheEntry{
 		SandboxUID:  sb.UID,
 		PodUID:      pod.UID,
 		Namespace:   sb.Namespace,
@@ -440,6 +448,14 @@ func entryFor(sb *agentsv1beta1.Sandbox, pod *corev1.Pod) *CacheEntry {
 		PodIPs:      ips,
 		NameIndexed: !warmSandbox,
 	}
+	if a, ok := sb.Annotations[agentsv1beta1.EnvAnnotation]; ok {
+		// An annotation that does not parse gives no header: the runtime
+		// would refuse it, and the claim controller never writes one.
+		if spec, err := warmenv.Parse(a); err == nil {
+			e.EnvPort, e.EnvHeader = int(spec.Port), warmenv.EncodeHeader(spec.Env)
+		}
+	}
+	return e
 }
 
 func podReady(pod *corev1.Pod) bool {
@@ -491,6 +507,8 @@ func slimPod(obj any) (any, error) {
 // large), no conditions, no managed fields. The wake and idle annotations
 // (docs/design/idle.md) are kept so that a suspended Sandbox can be told
 // apart from a missing one without an API call.
+// The env annotation stays too (at most warmenv.MaxAnnotationBytes,
+// typically a few hundred bytes, on claimed Sandboxes only).
 func slimSandbox(obj any) (any, error) {
 	sb, ok := obj.(*agentsv1beta1.Sandbox)
 	if !ok {
@@ -506,7 +524,8 @@ func slimSandbox(obj any) (any, error) {
 			Labels:            keep(sb.Labels, agentsv1beta1.WarmPoolSandboxLabel),
 			Annotations: keep(sb.Annotations, agentsv1beta1.PodNameAnnotation,
 				agentsv1beta1.WakeOnRequestAnnotation, agentsv1beta1.IdleTimeoutAnnotation,
-				agentsv1beta1.LastActivityAnnotation, agentsv1beta1.IdleSuspendedAtAnnotation),
+				agentsv1beta1.LastActivityAnnotation, agentsv1beta1.IdleSuspendedAtAnnotation,
+				agentsv1beta1.EnvAnnotation),
 		},
 		Spec:   agentsv1beta1.SandboxSpec{OperatingMode: sb.Spec.OperatingMode},
 		Status: agentsv1beta1.SandboxStatus{PodIPs: sb.Status.PodIPs},

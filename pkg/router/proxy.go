@@ -32,6 +32,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/klog/v2"
+
+	"github.com/agentsandbox/agent-sandbox/pkg/warmenv"
 )
 
 // Resolution sources, as in §1.4.
@@ -262,6 +264,16 @@ func (r *Router) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.Host = ""
 	// Credentials are for the router; sandboxes must never see them.
 	pr.Out.Header.Del(headerAuthorization)
+	// A warm claim's env comes only from the Sandbox the router dials
+	// (the cache entry st.host came from), and only to the runtime port
+	// its annotation names: a client's copy is dropped on every port and
+	// in every mode, so no caller chooses another sandbox's env or reads
+	// it through an app on another port. A DNS-resolved target gets none:
+	// a Service name does not prove which Pod answers.
+	pr.Out.Header.Del(warmenv.Header)
+	if st.fromCache && st.entry.EnvHeader != "" && st.target.Port == st.entry.EnvPort {
+		pr.Out.Header[warmenv.Header] = []string{st.entry.EnvHeader}
+	}
 	if isUpgrade(pr.In.Header) {
 		// code-server and Jupyter reject Origin != Host on WebSockets.
 		pr.Out.Header.Del("Origin")
