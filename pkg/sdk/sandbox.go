@@ -29,6 +29,7 @@ import (
 	"k8s.io/klog/v2"
 
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
+	"github.com/agentsandbox/agent-sandbox/pkg/warmenv"
 )
 
 // handleState is where a Sandbox handle is in its life.
@@ -56,6 +57,11 @@ type Sandbox struct {
 	podIP       string
 	launchType  string
 	annotations map[string]string
+	// envPort and envHeader are a warm claim's env (the Sandbox's env
+	// annotation), sent as X-Sandbox-Env in direct mode only, where no
+	// router sets it (docs/design/warm-env.md).
+	envPort   int
+	envHeader string
 	// readyAt is when the handle saw the Sandbox Ready; the router may
 	// lag behind it for a moment (see routeSettleWindow).
 	readyAt time.Time
@@ -90,6 +96,12 @@ func (s *Sandbox) setIdentity(sb *agentsv1beta1.Sandbox, claimPodIPs []string) {
 	}
 	s.launchType = sb.Labels[agentsv1beta1.LaunchTypeLabel]
 	s.annotations = maps.Clone(sb.Annotations)
+	s.envPort, s.envHeader = 0, ""
+	if a, ok := sb.Annotations[agentsv1beta1.EnvAnnotation]; ok {
+		if spec, err := warmenv.Parse(a); err == nil {
+			s.envPort, s.envHeader = int(spec.Port), warmenv.EncodeHeader(spec.Env)
+		}
+	}
 	s.readyAt = time.Now()
 }
 

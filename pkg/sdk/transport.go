@@ -32,6 +32,8 @@ import (
 	"time"
 
 	"k8s.io/klog/v2"
+
+	"github.com/agentsandbox/agent-sandbox/pkg/warmenv"
 )
 
 // Router header names, spelled as in the router contract. They are set on
@@ -258,6 +260,11 @@ func (s *Sandbox) setHeaders(ctx context.Context, req *http.Request, r request, 
 		h.Set("Content-Type", r.contentType)
 	}
 	if cfg.directPodIP {
+		// No router between us and the Pod to set the warm claim's env;
+		// the caller reaches the runtime anyway, so this grants nothing.
+		if s.envHeader != "" && cfg.serverPort == s.envPort {
+			h[warmenv.Header] = []string{s.envHeader}
+		}
 		return nil
 	}
 	h[HeaderSandboxID] = []string{s.sandboxName}
