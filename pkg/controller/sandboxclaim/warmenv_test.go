@@ -29,12 +29,12 @@ import (
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
 )
 
-// warmEnvTemplate is newTemplate opted in to warm env on port 8888, with
-// policy.
-func warmEnvTemplate(policy extv1beta1.EnvVarsInjectionPolicy) *extv1beta1.SandboxTemplate {
+// warmEnvTemplate is newTemplate opted in to warm env on port 8888, under
+// the policy Allowed.
+func warmEnvTemplate() *extv1beta1.SandboxTemplate {
 	tmpl := newTemplate()
 	tmpl.Annotations = map[string]string{extv1beta1.WarmEnvPortAnnotation: "8888"}
-	tmpl.Spec.EnvVarsInjectionPolicy = policy
+	tmpl.Spec.EnvVarsInjectionPolicy = extv1beta1.EnvVarsInjectionPolicyAllowed
 	return tmpl
 }
 
@@ -57,7 +57,7 @@ func takeoverWithEnv(t *testing.T, claim *extv1beta1.SandboxClaim, name, annotat
 // one status write with WarmStart=True, no other write, no ColdStart.
 func TestSyncWarmEnvTakesAMember(t *testing.T) {
 	claim := newClaim("c1", withEnv(extv1beta1.EnvVar{Name: "TOKEN", Value: "s3cr\"et\n"}, extv1beta1.EnvVar{Name: "TASK", Value: "1", ContainerName: "agent"}))
-	f := newFixture(t, warmEnvTemplate(extv1beta1.EnvVarsInjectionPolicyAllowed), newPool(), claim, newMember("pool-a", memberReady, time.Minute))
+	f := newFixture(t, warmEnvTemplate(), newPool(), claim, newMember("pool-a", memberReady, time.Minute))
 
 	f.runOK("c1")
 	f.expectActions(
@@ -96,7 +96,7 @@ func TestSyncForgedEnvOnAMemberNeverSurvives(t *testing.T) {
 	}
 	t.Run("plain claim", func(t *testing.T) {
 		claim := newClaim("c1")
-		f := newFixture(t, warmEnvTemplate(extv1beta1.EnvVarsInjectionPolicyAllowed), newPool(), claim, forged())
+		f := newFixture(t, warmEnvTemplate(), newPool(), claim, forged())
 		f.runOK("c1")
 		a := takeover(t, claim, "pool-a")
 		a.Body.(map[string]any)["metadata"].(map[string]any)["annotations"].(map[string]any)[agentsv1beta1.EnvAnnotation] = nil
@@ -104,7 +104,7 @@ func TestSyncForgedEnvOnAMemberNeverSurvives(t *testing.T) {
 	})
 	t.Run("claim with env", func(t *testing.T) {
 		claim := newClaim("c1", withEnv(extv1beta1.EnvVar{Name: "TASK", Value: "2"}))
-		f := newFixture(t, warmEnvTemplate(extv1beta1.EnvVarsInjectionPolicyAllowed), newPool(), claim, forged())
+		f := newFixture(t, warmEnvTemplate(), newPool(), claim, forged())
 		f.runOK("c1")
 		f.expectActions(takeoverWithEnv(t, claim, "pool-a", `{"port":8888,"env":[{"name":"TASK","value":"2"}]}`), boundStatus(t, "c1", "pool-a"))
 	})
@@ -143,7 +143,7 @@ func TestSyncWarmEnvColdReasons(t *testing.T) {
 		}, claim: withEnv(extv1beta1.EnvVar{Name: "A", Value: "1"}), members: true},
 	} {
 		t.Run(name, func(t *testing.T) {
-			tmpl := warmEnvTemplate(extv1beta1.EnvVarsInjectionPolicyAllowed)
+			tmpl := warmEnvTemplate()
 			if tc.optOut {
 				tmpl.Annotations = nil
 			}
@@ -228,7 +228,7 @@ func TestTrustedBindingWarmEnv(t *testing.T) {
 		"another port":               {envClaim, bound(envClaim, `{"port":9999,"env":[{"name":"TASK","value":"1"}]}`), false},
 	} {
 		t.Run(name, func(t *testing.T) {
-			f := newFixture(t, warmEnvTemplate(extv1beta1.EnvVarsInjectionPolicyAllowed), newPool())
+			f := newFixture(t, warmEnvTemplate(), newPool())
 			if got := f.c.trustedBinding(tc.claim, tc.sb); got != tc.want {
 				t.Errorf("trusted = %v, want %v", got, tc.want)
 			}
