@@ -67,14 +67,14 @@ func testSandbox(t *testing.T, opts ...ClientOption) *Sandbox {
 
 // directSandbox targets srv in direct pod IP mode: the "pod IP" is the
 // server's loopback address.
-func directSandbox(t *testing.T, srv *httptest.Server, opts ...ClientOption) *Sandbox {
+func directSandbox(t *testing.T, srv *httptest.Server) *Sandbox {
 	t.Helper()
 	host, port, err := net.SplitHostPort(srv.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	p, _ := strconv.Atoi(port)
-	sb := testSandbox(t, append([]ClientOption{WithDirectPodIP(), WithServerPort(p)}, opts...)...)
+	sb := testSandbox(t, WithDirectPodIP(), WithServerPort(p))
 	sb.podIP = host
 	return sb
 }
