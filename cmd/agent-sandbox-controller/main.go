@@ -100,6 +100,7 @@ type options struct {
 	apiConnections          int
 	separateWatch           bool
 	writeBehindWindow       time.Duration
+	idleSuspendGrace        time.Duration
 	disableClaimEvents      bool
 	enablePprof             bool
 	enablePprofDebug        bool
@@ -155,6 +156,7 @@ func main() {
 	flag.Int64Var(&o.webhook.limits.MaxInFlightBytes, "webhook-max-in-flight-bytes", o.webhook.limits.MaxInFlightBytes, "Summed declared size of larger reviews handled at once; must be >= --webhook-max-request-bytes.")
 	flag.DurationVar(&o.webhook.limits.ReadTimeout, "webhook-read-timeout", o.webhook.limits.ReadTimeout, "Longest time to read one webhook request, headers and body.")
 	flag.DurationVar(&o.writeBehindWindow, "sandbox-write-behind-window", defaultWriteBehindWindow, "Defer an owned Pod's metadata patch by up to this long (at most 1s) so a burst of changes costs one patch and a warm claim's Pod patch lands after the claim is Ready; 0 is off (the reference's default).")
+	flag.DurationVar(&o.idleSuspendGrace, "idle-suspend-grace", sandbox.DefaultIdleSuspendGrace, "Suspend a Sandbox annotated "+agentsv1beta1.IdleTimeoutAnnotation+" this long after its idle window ends, to cover the routers' activity-write latency and clock skew.")
 	flag.DurationVar(&o.firstStatusDelay, "sandbox-first-status-delay", 5*time.Second, "Hold a new Sandbox's (and claim's) first status while its Pod is merely starting, for at most this long after creation, so a Pod Ready in time costs one status write, not two; 0 writes at once.")
 	flag.BoolVar(&o.disableClaimEvents, "disable-claim-events", false, "The SandboxClaim controller emits no Events.")
 	flag.BoolVar(&o.cacheLabelSelectors, "cache-label-selectors", false, "Cache only Pods and Services carrying the "+agentsv1beta1.SandboxNameHashLabel+" label.")
@@ -222,6 +224,9 @@ func (o *options) validate() error {
 	}
 	if o.firstStatusDelay < 0 {
 		errs = append(errs, errors.New("--sandbox-first-status-delay must be >= 0"))
+	}
+	if o.idleSuspendGrace < 0 {
+		errs = append(errs, errors.New("--idle-suspend-grace must be >= 0"))
 	}
 	if ns, err := sandboxpolicy.ParseNameservers(o.nameservers); err != nil {
 		errs = append(errs, fmt.Errorf("--secure-default-nameservers: %w", err))
@@ -314,7 +319,7 @@ func runControllers(ctx context.Context, o options, apiCfg, watchCfg *rest.Confi
 		CacheLabelSelectors: o.cacheLabelSelectors,
 		Metrics:             reg,
 		Sandbox: sandbox.Options{ClusterDomain: o.clusterDomain, FirstStatusDelay: o.firstStatusDelay,
-			WriteBehindWindow: o.writeBehindWindow},
+			WriteBehindWindow: o.writeBehindWindow, IdleSuspendGrace: o.idleSuspendGrace},
 		Pool: sandboxwarmpool.Options{
 			MaxBatchSize:         o.poolMaxBatch,
 			ReadinessGracePeriod: o.poolReadinessGrace,

@@ -79,6 +79,10 @@ type Options struct {
 	// one of them controls it. This package knows no such kind; nil
 	// passes nothing on.
 	Owners controller.OwnerRules
+	// IdleSuspendGrace is added to an idle Sandbox's window before it is
+	// suspended (--idle-suspend-grace): it covers the routers' write
+	// latency and clock skew.
+	IdleSuspendGrace time.Duration
 }
 
 // SandboxClient is what this controller calls on Sandboxes; the generated
@@ -116,6 +120,7 @@ type Controller struct {
 	expectations *controller.Expectations
 	opts         Options
 	writeBehind  *writeBehind
+	idleWarnings idleWarnings
 	status       *controller.StatusWriter[agentsv1beta1.SandboxStatus]
 
 	// syncHandler is sync, replaceable in tests.
@@ -171,6 +176,13 @@ func NewController(ctx context.Context, kube kubernetes.Interface, sandboxes San
 
 	handlerOpts := cache.HandlerOptions{Logger: &logger}
 	sandboxHandler := controller.EnqueueSelf(c.queue)
+	sandboxHandler.UpdateFunc = func(oldObj, newObj any) {
+		// Router activity writes cost no sync: the idle deadline's
+		// timer re-reads the Sandbox.
+		if !controller.OnlyActivityChanged(oldObj, newObj) {
+			controller.EnqueueKey(c.queue, newObj)
+		}
+	}
 	sandboxHandler.DeleteFunc = c.onSandboxDeleted
 	reg, err := sandboxInformer.AddEventHandlerWithOptions(sandboxHandler, handlerOpts)
 	if err != nil {
@@ -289,6 +301,7 @@ func (c *Controller) onSandboxDeleted(obj any) {
 func (c *Controller) forget(key string) {
 	c.expectations.Forget(key)
 	c.writeBehind.done(key)
+	c.idleWarnings.forget(key)
 }
 
 func (c *Controller) onPodAdded(obj any) {

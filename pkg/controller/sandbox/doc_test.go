@@ -25,19 +25,22 @@ import (
 
 func TestDocPage(t *testing.T) {
 	controllertest.CheckDocPage(t, "../../../docs/controllers/sandbox.md", map[string]string{
-		"ReasonMultiplePods":     ReasonMultiplePods,
-		"ReasonSuccessfulCreate": ReasonSuccessfulCreate,
-		"ReasonFailedCreate":     ReasonFailedCreate,
-		"ReasonSuccessfulDelete": ReasonSuccessfulDelete,
-		"ReasonFailedDelete":     ReasonFailedDelete,
-		"ReasonAdopted":          ReasonAdopted,
-		"ReasonFailedAdopt":      ReasonFailedAdopt,
-		"ReasonExpired":          ReasonExpired,
+		"ReasonMultiplePods":       ReasonMultiplePods,
+		"ReasonSuccessfulCreate":   ReasonSuccessfulCreate,
+		"ReasonFailedCreate":       ReasonFailedCreate,
+		"ReasonSuccessfulDelete":   ReasonSuccessfulDelete,
+		"ReasonFailedDelete":       ReasonFailedDelete,
+		"ReasonAdopted":            ReasonAdopted,
+		"ReasonFailedAdopt":        ReasonFailedAdopt,
+		"ReasonExpired":            ReasonExpired,
+		"ReasonIdleSuspended":      ReasonIdleSuspended,
+		"ReasonInvalidIdleTimeout": ReasonInvalidIdleTimeout,
 	}, map[string]time.Duration{
-		"expiryRecheckFloor":  expiryRecheckFloor,
-		"expiredRequeue":      expiredRequeue,
-		"expectationsRecheck": expectationsRecheck,
-		"refusedRequeue":      refusedRequeue,
-		"maxWriteBehind":      maxWriteBehind,
+		"expiryRecheckFloor":      expiryRecheckFloor,
+		"expiredRequeue":          expiredRequeue,
+		"expectationsRecheck":     expectationsRecheck,
+		"refusedRequeue":          refusedRequeue,
+		"maxWriteBehind":          maxWriteBehind,
+		"DefaultIdleSuspendGrace": DefaultIdleSuspendGrace,
 	})
 }

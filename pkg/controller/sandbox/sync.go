@@ -87,8 +87,18 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeueAft
 		return requeueAfter, nil
 	}
 
-	sb := cached.DeepCopy()
 	now := c.opts.Clock.Now()
+	var idleLeft time.Duration
+	if !isExpired(cached, now) {
+		suspended, left, err := c.suspendIfIdle(ctx, cached, now)
+		if err != nil || suspended {
+			// The suspend patch's own watch event brings the Sandbox
+			// back for the ordinary suspend path.
+			return requeueAfter, err
+		}
+		idleLeft = left
+	}
+	sb := cached.DeepCopy()
 	// syncErr is reported in status; retryErr is what the queue retries
 	// with backoff, which a child the API server refuses as it is is not.
 	var syncErr, retryErr error
@@ -113,6 +123,12 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeueAft
 			if requeueAfter == 0 || refusedRequeue < requeueAfter {
 				requeueAfter = refusedRequeue
 			}
+		}
+		if idleLeft > 0 && (requeueAfter == 0 || idleLeft < requeueAfter) {
+			// The idle deadline's timer: it re-reads the Sandbox, so a
+			// later last-activity (whose update the handler dropped)
+			// just arms the next one.
+			requeueAfter = idleLeft
 		}
 		if sb.Spec.ShutdownTime != nil {
 			now = c.opts.Clock.Now()

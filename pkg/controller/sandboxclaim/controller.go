@@ -176,8 +176,13 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 	}
 	c.synced = append(c.synced, reg.HasSynced)
 	reg, err = sandboxInformer.Informer().AddEventHandlerWithOptions(cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.sandboxChanged,
-		UpdateFunc: func(_, obj any) { c.sandboxChanged(obj) },
+		AddFunc: c.sandboxChanged,
+		UpdateFunc: func(oldObj, newObj any) {
+			// A router's activity write changes nothing a claim shows.
+			if !controller.OnlyActivityChanged(oldObj, newObj) {
+				c.sandboxChanged(newObj)
+			}
+		},
 		DeleteFunc: c.sandboxDeleted,
 	}, handlerOpts)
 	if err != nil {

@@ -283,6 +283,8 @@ func (c *Controller) writeStatus(ctx context.Context, claim *extv1beta1.SandboxC
 		switch {
 		case ready != nil && ready.Reason == agentsv1beta1.SandboxReasonExpired:
 			setNotReady(extv1beta1.ClaimReasonSandboxExpired, "Underlying Sandbox resource has expired independently of the Claim.")
+		case sb.Spec.OperatingMode == agentsv1beta1.SandboxOperatingModeSuspended:
+			setNotReady(extv1beta1.ClaimReasonSandboxSuspended, suspendedMessage(sb))
 		case ready != nil:
 			mirrored := *ready
 			mirrored.ObservedGeneration = claim.Generation
@@ -343,4 +345,21 @@ func (c *Controller) firstStatusHold(claim *extv1beta1.SandboxClaim, sb *agentsv
 	starting := ready == nil || (ready.Status == metav1.ConditionFalse && ready.Reason == agentsv1beta1.SandboxReasonDependenciesNotReady)
 	starting = starting && meta.FindStatusCondition(sb.Status.Conditions, string(agentsv1beta1.SandboxConditionFinished)) == nil
 	return controller.FirstStatusHold(claim, len(claim.Status.Conditions) > 0, starting, c.opts.FirstStatusDelay, c.opts.Clock.Now())
+}
+
+// suspendedMessage says why the claim's Sandbox is suspended and how it
+// comes back: the next request through the router when it may wake, else
+// its operatingMode.
+func suspendedMessage(sb *agentsv1beta1.Sandbox) string {
+	resume := fmt.Sprintf("set spec.operatingMode to Running on Sandbox %s to resume it", sb.Name)
+	if sb.Annotations[agentsv1beta1.WakeOnRequestAnnotation] == agentsv1beta1.WakeOnRequestEnabled {
+		resume = "the next request through the router resumes it"
+	}
+	if _, idle := sb.Annotations[agentsv1beta1.IdleSuspendedAtAnnotation]; idle {
+		if w, ok, _ := agentsv1beta1.IdleTimeout(sb.Annotations); ok {
+			return fmt.Sprintf("Sandbox was suspended after %s without requests; %s", w, resume)
+		}
+		return "Sandbox was suspended for lack of requests; " + resume
+	}
+	return "Sandbox is suspended (spec.operatingMode: Suspended); " + resume
 }

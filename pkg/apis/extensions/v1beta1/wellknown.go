@@ -56,9 +56,12 @@ const (
 // SandboxClaim condition reasons (the Ready condition; Finished mirrors the
 // Sandbox's own reasons).
 const (
-	ClaimExpiredReason              = "ClaimExpired"
-	ClaimReasonSandboxExpired       = "SandboxExpired"
-	ClaimReasonSandboxNotReady      = "SandboxNotReady"
+	ClaimExpiredReason         = "ClaimExpired"
+	ClaimReasonSandboxExpired  = "SandboxExpired"
+	ClaimReasonSandboxNotReady = "SandboxNotReady"
+	// ClaimReasonSandboxSuspended: the Sandbox is suspended
+	// (operatingMode Suspended, by hand or by idle auto-suspend).
+	ClaimReasonSandboxSuspended     = "SandboxSuspended"
 	ClaimReasonSandboxMissing       = "SandboxMissing"
 	ClaimReasonWarmPoolNotFound     = "WarmPoolNotFound"
 	ClaimReasonTemplateNotFound     = "TemplateNotFound"
