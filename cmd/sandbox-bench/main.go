@@ -55,6 +55,8 @@ commands:
   router  --router-binary B --rounds N   the router vs a minimal reverse proxy vs direct
                                          (needs the local cluster: kwok's loopback pod IPs)
   all     [--rtt-n ... --steady-runs ...] every scenario in one run (issue #9 defaults;
+                                         --warm-env-runs: steady runs where every other
+                                         claim sets env, plain and env side by side;
                                          router only with --router-rounds N, ramp only with
                                          --ramp-rates, RSS pool only with --rss-pool, as make
                                          bench does)
@@ -99,7 +101,7 @@ func main() {
 	})
 
 	var plan bench.Plan
-	var steadyRuns string
+	var steadyRuns, warmEnvRuns string
 	routerSpec := bench.RouterSpec{Load: bench.LoadSpec{Clients: 8, Warmup: time.Second}}
 	routerRounds := 0
 	var routerArgs string
@@ -149,6 +151,7 @@ func main() {
 		fs.IntVar(&plan.ClaimsPool, "claims-pool", 150, "pool of the burst (0 skips)")
 		fs.IntVar(&plan.Claims, "claims", 200, "claims of the burst (0 skips)")
 		fs.StringVar(&steadyRuns, "steady-runs", "10:30s,45:20s", "steady runs RATE:DURATION[:POOL],... (empty skips)")
+		fs.StringVar(&warmEnvRuns, "warm-env-runs", "10:30s", "steady runs where every other claim sets env, RATE:DURATION[:POOL],... (empty skips)")
 		fs.IntVar(&plan.RSSPool, "rss-pool", 0, "a pool of this size for the controller's RSS (issue 19: 3000; 0 skips)")
 		rampFlags("ramp-", "")
 	case "-h", "--help", "help":
@@ -199,6 +202,9 @@ func main() {
 			fail(err)
 		}
 		plan.Steady = specs
+		if plan.WarmEnv, err = bench.ParseSteadySpecs(warmEnvRuns); err != nil {
+			fail(err)
+		}
 	case "steady":
 		if *rate <= 0 || *duration <= 0 {
 			fail(fmt.Errorf("--rate and --duration must be positive"))

@@ -75,8 +75,11 @@ type ClaimStats struct {
 	// ControllerCPUMsPerClaim is the controller process's CPU time over
 	// TotalCost (refill included) per created claim; nil without its
 	// metrics.
-	ControllerCPUMsPerClaim *float64    `json:"controllerCpuMsPerClaim,omitempty"`
-	Violations              []Violation `json:"violations,omitempty"`
+	ControllerCPUMsPerClaim *float64 `json:"controllerCpuMsPerClaim,omitempty"`
+	// EnvSplit puts claims with env next to plain ones, when the run had
+	// both (SteadyWarmEnv).
+	EnvSplit   *EnvSplit   `json:"envSplit,omitempty"`
+	Violations []Violation `json:"violations,omitempty"`
 
 	samples []claimSample
 }
@@ -89,7 +92,9 @@ type claimSample struct {
 	latency  time.Duration
 	ready    bool
 	warm     bool
-	err      error
+	// env: the claim set env (SteadyWarmEnv).
+	env bool
+	err error
 }
 
 // claimLauncher creates claims and remembers when each create started.
@@ -102,18 +107,26 @@ type claimLauncher struct {
 	starts []claimSample
 }
 
-// launch creates one claim in its own goroutine: the load is open loop,
-// never held back by slow creates.
-func (l *claimLauncher) launch(ctx context.Context, name string) {
+// benchEnv is what a claim with env sets: two literal variables, an API
+// key and a task id, as an agent would.
+var benchEnv = []extv1beta1.EnvVar{{Name: "API_KEY", Value: "sk-bench-0123456789abcdef0123456789abcdef"}, {Name: "TASK_ID", Value: "42"}}
+
+// launch creates one claim (with benchEnv when env) in its own goroutine:
+// the load is open loop, never held back by slow creates.
+func (l *claimLauncher) launch(ctx context.Context, name string, env bool) {
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
-		start := time.Now()
-		l.writes.inc()
-		cl, err := l.env.Agents.ExtensionsV1beta1().SandboxClaims(l.ns).Create(ctx, &extv1beta1.SandboxClaim{
+		claim := &extv1beta1.SandboxClaim{
 			ObjectMeta: metav1.ObjectMeta{Name: name},
 			Spec:       extv1beta1.SandboxClaimSpec{WarmPoolRef: extv1beta1.SandboxWarmPoolRef{Name: benchPool}},
-		}, metav1.CreateOptions{})
+		}
+		if env {
+			claim.Spec.Env = benchEnv
+		}
+		start := time.Now()
+		l.writes.inc()
+		cl, err := l.env.Agents.ExtensionsV1beta1().SandboxClaims(l.ns).Create(ctx, claim, metav1.CreateOptions{})
 		rv := ""
 		if err != nil {
 			err = fmt.Errorf("creating claim %s: %w", name, err)
@@ -121,7 +134,7 @@ func (l *claimLauncher) launch(ctx context.Context, name string) {
 			rv = cl.ResourceVersion
 		}
 		l.mu.Lock()
-		l.starts = append(l.starts, claimSample{name: name, start: start, createRV: rv, err: err})
+		l.starts = append(l.starts, claimSample{name: name, start: start, createRV: rv, env: env, err: err})
 		l.mu.Unlock()
 	}()
 }
@@ -186,6 +199,7 @@ func (e *Env) finishClaims(ctx context.Context, ns string, w *agentWatch, l *cla
 
 	var all, warm, cold []time.Duration
 	var paths []ClaimPath
+	var split envSplitter
 	var last time.Time
 	for _, s := range l.starts {
 		if s.err != nil {
@@ -202,14 +216,17 @@ func (e *Env) finishClaims(ctx context.Context, ns string, w *agentWatch, l *cla
 		s.warm = info.LaunchType == agentsv1beta1.LaunchTypeWarm ||
 			(info.LaunchType == "" && info.FirstOwner.Kind == extv1beta1.SandboxWarmPoolKind)
 		all = append(all, s.latency)
+		var path *ClaimPath
 		if s.warm {
 			warm = append(warm, s.latency)
 			if p, ok := w.writes.path(s.name, sandbox, s.createRV, w.readyVersion(s.name)); ok {
 				paths = append(paths, p)
+				path = &p
 			}
 		} else {
 			cold = append(cold, s.latency)
 		}
+		split.add(s, path)
 		if at.After(last) {
 			last = at
 		}
@@ -217,6 +234,7 @@ func (e *Env) finishClaims(ctx context.Context, ns string, w *agentWatch, l *cla
 	}
 	st.Latency, st.WarmLatency, st.ColdLatency = Summarize(all), Summarize(warm), Summarize(cold)
 	st.CriticalPath = SummarizePaths(paths)
+	st.EnvSplit = split.summary()
 	if c := st.TotalCost.ControllerCPUSec; c != nil && created > 0 {
 		ms := round3(*c * 1000 / float64(created))
 		st.ControllerCPUMsPerClaim = &ms
@@ -303,7 +321,7 @@ func (e *Env) Claims(ctx context.Context, poolSize, m int) (*ClaimsResult, error
 	l := &claimLauncher{env: e, ns: ns, writes: &writes}
 	start := time.Now()
 	for i := range m {
-		l.launch(ctx, fmt.Sprintf("claim-%05d", i))
+		l.launch(ctx, fmt.Sprintf("claim-%05d", i), false)
 	}
 	st, err := e.finishClaims(ctx, ns, w, l, win, fill, start)
 	if err != nil {

@@ -33,14 +33,19 @@ const benchPool = "bench"
 
 // createTemplate makes the SandboxTemplate of the pool: one pause
 // container and nothing else, so a member costs what a bare Pod costs and
-// the comparison with the ReplicaSet is fair.
+// the comparison with the ReplicaSet is fair. It lets claims set env and
+// opts in to warm env (metadata only: members are the same), which only
+// SteadyWarmEnv's claims use.
 func (e *Env) createTemplate(ctx context.Context, ns string, writes *writeCounter) error {
 	writes.inc()
 	_, err := e.Agents.ExtensionsV1beta1().SandboxTemplates(ns).Create(ctx, &extv1beta1.SandboxTemplate{
-		ObjectMeta: metav1.ObjectMeta{Name: benchPool},
-		Spec: extv1beta1.SandboxTemplateSpec{SandboxBlueprint: agentsv1beta1.SandboxBlueprint{
-			PodTemplate: agentsv1beta1.PodTemplate{Spec: podSpec()},
-		}},
+		ObjectMeta: metav1.ObjectMeta{Name: benchPool, Annotations: map[string]string{extv1beta1.WarmEnvPortAnnotation: "8888"}},
+		Spec: extv1beta1.SandboxTemplateSpec{
+			SandboxBlueprint: agentsv1beta1.SandboxBlueprint{
+				PodTemplate: agentsv1beta1.PodTemplate{Spec: podSpec()},
+			},
+			EnvVarsInjectionPolicy: extv1beta1.EnvVarsInjectionPolicyAllowed,
+		},
 	}, metav1.CreateOptions{})
 	if err != nil {
 		return fmt.Errorf("creating sandbox template: %w", err)

@@ -161,7 +161,7 @@ func (e *Env) Ramp(ctx context.Context, spec RampSpec) (*RampResult, error) {
 			e.waitPodsGone(ctx, ns, spec.Pool)
 		}
 		e.Progress.Scenario(fmt.Sprintf("ramp-%g", rate))
-		return e.steadyRun(ctx, ns, w, fill, rate, spec.Step, fmt.Sprintf("s%d-", i+1), from)
+		return e.steadyRun(ctx, ns, w, fill, rate, spec.Step, fmt.Sprintf("s%d-", i+1), from, 0)
 	})
 	e.Progress.Scenario("ramp")
 	e.Progress.Logf("highest passing rate %g/s; %s", r.Highest, r.Stopped)

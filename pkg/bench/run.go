@@ -79,6 +79,9 @@ type Plan struct {
 	ClaimsPool int
 	Claims     int
 	Steady     []SteadySpec
+	// WarmEnv are steady runs where every other claim sets env
+	// (SteadyWarmEnv); empty skips.
+	WarmEnv []SteadySpec
 	// RSSPool is a pool filled for the controller's RSS with that many
 	// Sandboxes (issue 19: 3000); 0 skips.
 	RSSPool int
@@ -114,6 +117,7 @@ type Report struct {
 	Pool     *FillResult     `json:"pool,omitempty"`
 	Claims   *ClaimsResult   `json:"claims,omitempty"`
 	Steady   []*SteadyResult `json:"steady,omitempty"`
+	WarmEnv  []*SteadyResult `json:"warmEnv,omitempty"`
 	RSSPool  *FillResult     `json:"rssPool,omitempty"`
 	Ramp     *RampResult     `json:"ramp,omitempty"`
 	Router   *RouterResult   `json:"router,omitempty"`
@@ -194,6 +198,17 @@ func (e *Env) Run(ctx context.Context, r *Report, plan Plan) {
 			continue
 		}
 		r.Steady = append(r.Steady, res)
+	}
+	for _, s := range plan.WarmEnv {
+		if ctx.Err() != nil {
+			break
+		}
+		res, err := e.SteadyWarmEnv(ctx, s.Rate, s.Duration, s.Pool)
+		if err != nil {
+			fail(fmt.Sprintf("warm env %g/s", s.Rate), err)
+			continue
+		}
+		r.WarmEnv = append(r.WarmEnv, res)
 	}
 	if plan.Ramp != nil && ctx.Err() == nil {
 		// Last: it runs until the machine gives up.

@@ -57,7 +57,22 @@ func (e *Env) Steady(ctx context.Context, rate float64, d time.Duration, poolSiz
 		return nil, err
 	}
 	e.Progress.Logf("pool of %d Ready in %.2fs", poolSize, fill.FillSeconds)
-	return e.steadyRun(ctx, ns, w, fill, rate, d, "", 0)
+	return e.steadyRun(ctx, ns, w, fill, rate, d, "", 0, 0)
+}
+
+// SteadyWarmEnv is Steady where every other claim sets two literal env
+// variables (issue 17 part 1): the pool's template opts in to warm env,
+// so both kinds should be served warm at the same latency and writes. The
+// result's EnvSplit puts the two side by side.
+func (e *Env) SteadyWarmEnv(ctx context.Context, rate float64, d time.Duration, poolSize int) (*SteadyResult, error) {
+	e.Progress.Scenario(fmt.Sprintf("warm-env-%g", rate))
+	ns, w, fill, done, err := e.poolScenario(ctx, "warmenv", poolSize, true)
+	defer done()
+	if err != nil {
+		return nil, err
+	}
+	e.Progress.Logf("pool of %d Ready in %.2fs", poolSize, fill.FillSeconds)
+	return e.steadyRun(ctx, ns, w, fill, rate, d, "", 0, 2)
 }
 
 // steadyRun is one run of claims at rate for d against the filled pool
@@ -65,8 +80,10 @@ func (e *Env) Steady(ctx context.Context, rate float64, d time.Duration, poolSiz
 // pool to its refill, and then deleted, with the exactly-once checks at
 // every event and on the settled state before and after the teardown.
 // The run's violations are those the checker recorded from index
-// violationsFrom on (a ramp's earlier steps share the checker).
-func (e *Env) steadyRun(ctx context.Context, ns string, w *agentWatch, fill *FillResult, rate float64, d time.Duration, prefix string, violationsFrom int) (*SteadyResult, error) {
+// violationsFrom on (a ramp's earlier steps share the checker). With
+// envEvery > 0, every envEvery-th claim carries env (SteadyWarmEnv).
+func (e *Env) steadyRun(ctx context.Context, ns string, w *agentWatch, fill *FillResult, rate float64, d time.Duration, prefix string, violationsFrom,
+	envEvery int) (*SteadyResult, error) {
 	total := int(rate * d.Seconds())
 	e.Progress.Logf("%d claims at %g/s for %s against a pool of %d", total, rate, d, fill.Size)
 
@@ -87,7 +104,7 @@ func (e *Env) steadyRun(ctx context.Context, ns string, w *agentWatch, fill *Fil
 				return nil, ctx.Err()
 			}
 		}
-		l.launch(ctx, fmt.Sprintf("claim-%s%05d", prefix, i))
+		l.launch(ctx, fmt.Sprintf("claim-%s%05d", prefix, i), envEvery > 0 && i%envEvery == envEvery-1)
 		if i%int(max(rate, 1)) == 0 {
 			e.Progress.Status("sent %d/%d claims, %d Ready", i+1, total, w.readyOf(l.createdNames()))
 		}
@@ -115,6 +132,10 @@ func (e *Env) steadyRun(ctx context.Context, ns string, w *agentWatch, fill *Fil
 	r.CDF = CDF(all)
 	e.Progress.Logf("%g/s: %d claims, p50 %.1fms p99 %.1fms max %.1fms, %d cold, %d not Ready",
 		rate, st.Created, st.Latency.P50Ms, st.Latency.P99Ms, st.Latency.MaxMs, st.cold(), st.NotReady)
+	if sp := st.EnvSplit; sp != nil {
+		e.Progress.Logf("%g/s: warm p50/p99 plain %.1f/%.1fms, with env %.1f/%.1fms", rate,
+			sp.Plain.WarmLatency.P50Ms, sp.Plain.WarmLatency.P99Ms, sp.Env.WarmLatency.P50Ms, sp.Env.WarmLatency.P99Ms)
+	}
 
 	teardown, err := e.deleteClaims(ctx, ns, w)
 	if err != nil {
