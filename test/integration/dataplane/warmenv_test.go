@@ -249,6 +249,24 @@ func TestWarmEnvServedWarmAndIsolated(t *testing.T) {
 	for claim := range want {
 		sandboxes[claim] = warmClaim(t, ctx, env, routerURL, claim)
 	}
+	// The annotation stays on the Sandbox: the Pod (Downward API, get
+	// pods) never shows it, nor do the claims' Events.
+	pod, err := env.Kube.CoreV1().Pods(env.Namespace).Get(ctx, sandboxes["claim-a"], metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := pod.Annotations[agentsv1beta1.EnvAnnotation]; ok {
+		t.Errorf("Pod %s carries the env annotation", pod.Name)
+	}
+	events, err := env.Kube.EventsV1().Events(env.Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range events.Items {
+		if strings.Contains(e.Note, token) || strings.Contains(e.Reason, token) {
+			t.Errorf("Event %s/%s holds the value: %q", e.Regarding.Name, e.Reason, e.Note)
+		}
+	}
 	for claim, vars := range want {
 		for _, path := range []string{"/execute", "/execute/stream"} {
 			status, got := routerEnv(t, ctx, routerURL, env.Namespace, sandboxes[claim], path, nil)
