@@ -188,28 +188,23 @@ func (e *Env) Run(ctx context.Context, r *Report, plan Plan) {
 			fail("claims", err)
 		}
 	}
-	for _, s := range plan.Steady {
-		if ctx.Err() != nil {
-			break
+	steady := func(specs []SteadySpec, what string, run func(context.Context, float64, time.Duration, int) (*SteadyResult, error)) []*SteadyResult {
+		var out []*SteadyResult
+		for _, s := range specs {
+			if ctx.Err() != nil {
+				break
+			}
+			res, err := run(ctx, s.Rate, s.Duration, s.Pool)
+			if err != nil {
+				fail(fmt.Sprintf("%s %g/s", what, s.Rate), err)
+				continue
+			}
+			out = append(out, res)
 		}
-		res, err := e.Steady(ctx, s.Rate, s.Duration, s.Pool)
-		if err != nil {
-			fail(fmt.Sprintf("steady %g/s", s.Rate), err)
-			continue
-		}
-		r.Steady = append(r.Steady, res)
+		return out
 	}
-	for _, s := range plan.WarmEnv {
-		if ctx.Err() != nil {
-			break
-		}
-		res, err := e.SteadyWarmEnv(ctx, s.Rate, s.Duration, s.Pool)
-		if err != nil {
-			fail(fmt.Sprintf("warm env %g/s", s.Rate), err)
-			continue
-		}
-		r.WarmEnv = append(r.WarmEnv, res)
-	}
+	r.Steady = steady(plan.Steady, "steady", e.Steady)
+	r.WarmEnv = steady(plan.WarmEnv, "warm env", e.SteadyWarmEnv)
 	if plan.Ramp != nil && ctx.Err() == nil {
 		// Last: it runs until the machine gives up.
 		if r.Ramp, err = e.Ramp(ctx, *plan.Ramp); err != nil {

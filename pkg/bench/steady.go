@@ -19,6 +19,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -50,14 +51,7 @@ type SteadyResult struct {
 // grow). Afterwards every claim is deleted and the pool must be left with
 // nothing but its members.
 func (e *Env) Steady(ctx context.Context, rate float64, d time.Duration, poolSize int) (*SteadyResult, error) {
-	e.Progress.Scenario(fmt.Sprintf("steady-%g", rate))
-	ns, w, fill, done, err := e.poolScenario(ctx, "steady", poolSize, true)
-	defer done()
-	if err != nil {
-		return nil, err
-	}
-	e.Progress.Logf("pool of %d Ready in %.2fs", poolSize, fill.FillSeconds)
-	return e.steadyRun(ctx, ns, w, fill, rate, d, "", 0, 0)
+	return e.steadyScenario(ctx, "steady", rate, d, poolSize, 0)
 }
 
 // SteadyWarmEnv is Steady where every other claim sets two literal env
@@ -65,14 +59,20 @@ func (e *Env) Steady(ctx context.Context, rate float64, d time.Duration, poolSiz
 // so both kinds should be served warm at the same latency and writes. The
 // result's EnvSplit puts the two side by side.
 func (e *Env) SteadyWarmEnv(ctx context.Context, rate float64, d time.Duration, poolSize int) (*SteadyResult, error) {
-	e.Progress.Scenario(fmt.Sprintf("warm-env-%g", rate))
-	ns, w, fill, done, err := e.poolScenario(ctx, "warmenv", poolSize, true)
+	return e.steadyScenario(ctx, "warm-env", rate, d, poolSize, 2)
+}
+
+// steadyScenario fills a pool in a namespace of its own and runs one
+// steadyRun against it.
+func (e *Env) steadyScenario(ctx context.Context, name string, rate float64, d time.Duration, poolSize, envEvery int) (*SteadyResult, error) {
+	e.Progress.Scenario(fmt.Sprintf("%s-%g", name, rate))
+	ns, w, fill, done, err := e.poolScenario(ctx, strings.ReplaceAll(name, "-", ""), poolSize, true)
 	defer done()
 	if err != nil {
 		return nil, err
 	}
 	e.Progress.Logf("pool of %d Ready in %.2fs", poolSize, fill.FillSeconds)
-	return e.steadyRun(ctx, ns, w, fill, rate, d, "", 0, 2)
+	return e.steadyRun(ctx, ns, w, fill, rate, d, "", 0, envEvery)
 }
 
 // steadyRun is one run of claims at rate for d against the filled pool
