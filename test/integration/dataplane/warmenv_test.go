@@ -262,7 +262,8 @@ func TestWarmEnvServedWarmAndIsolated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range events.Items {
+	for i := range events.Items {
+		e := &events.Items[i]
 		if strings.Contains(e.Note, token) || strings.Contains(e.Reason, token) {
 			t.Errorf("Event %s/%s holds the value: %q", e.Regarding.Name, e.Reason, e.Note)
 		}
@@ -412,7 +413,8 @@ func waitColdStartEvent(t *testing.T, ctx context.Context, env *framework.Env, c
 		if err != nil {
 			return false, nil
 		}
-		for _, e := range list.Items {
+		for i := range list.Items {
+			e := &list.Items[i]
 			if e.Regarding.Name == claim && e.Reason == extv1beta1.ClaimEventColdStart && strings.HasPrefix(e.Note, reason+":") {
 				return true, nil
 			}
