@@ -24,21 +24,27 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/klog/v2/ktesting"
 	"k8s.io/utils/ptr"
 
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
+	"github.com/agentsandbox/agent-sandbox/pkg/router"
 	"github.com/agentsandbox/agent-sandbox/pkg/sdk"
 	"github.com/agentsandbox/agent-sandbox/pkg/warmenv"
 	"github.com/agentsandbox/agent-sandbox/test/integration/framework"
@@ -56,17 +62,33 @@ const envPool = "env-pool"
 // the runtime port) with a pool of n Ready, serving members.
 func warmEnvSetup(t *testing.T, n int32) (*framework.Env, string) {
 	t.Helper()
+	s := warmEnvSetupWith(t, n, nil)
+	return s.env, s.routerURL
+}
+
+// warmEnvParts is what warmEnvSetupWith started.
+type warmEnvParts struct {
+	env         *framework.Env
+	routerURL   string
+	router      *router.Router
+	controllers *framework.Controllers
+	backends    *backends
+}
+
+// warmEnvSetupWith is warmEnvSetup with the router's options edited.
+func warmEnvSetupWith(t *testing.T, n int32, mutate func(*router.Options)) warmEnvParts {
+	t.Helper()
 	env := framework.Setup(t)
 	runtimeBin := buildRuntime(t)
-	framework.StartControllers(t, env, framework.ControllerSandbox, framework.ControllerSandboxTemplate,
+	ctrls := framework.StartControllers(t, env, framework.ControllerSandbox, framework.ControllerSandboxTemplate,
 		framework.ControllerSandboxWarmPool, framework.ControllerSandboxClaim)
 	fixture := startBackends(t, env, runtimeBin, "")
-	routerURL, _ := startRouterWith(t, env, nil)
+	routerURL, rt := startRouterWith(t, env, mutate)
 	createEnvPool(t, env, envPool, n, func(tmpl *extv1beta1.SandboxTemplate) {
 		tmpl.Annotations = map[string]string{extv1beta1.WarmEnvPortAnnotation: strconv.Itoa(runtimePort)}
 	})
 	fixture.waitServing(t, waitPool(t, env, envPool, n)...)
-	return env, routerURL
+	return warmEnvParts{env: env, routerURL: routerURL, router: rt, controllers: ctrls, backends: fixture}
 }
 
 // createEnvPool is createPool with the policy Allowed and edit applied to
@@ -423,5 +445,77 @@ func waitColdStartEvent(t *testing.T, ctx context.Context, env *framework.Env, c
 	})
 	if err != nil {
 		t.Errorf("claim %s: no ColdStart Event with reason %s", claim, reason)
+	}
+}
+
+// TestWarmEnvNeverInLogsOrMetrics is test plan item 3, for the router
+// (access log on, -v=6), the runtimes and every metric: a random value
+// that commands saw through the router, streamed or not, appears in none
+// of them, nor does the header carrying it. (The
+// controllers log to the test's own log, which the test cannot read; their
+// messages name reasons only, checked by the unit tests.)
+func TestWarmEnvNeverInLogsOrMetrics(t *testing.T) {
+	logger := ktesting.NewLogger(t, ktesting.NewConfig(ktesting.BufferLogs(true), ktesting.Verbosity(6)))
+	parts := warmEnvSetupWith(t, 1, func(o *router.Options) {
+		o.Logger = logger
+		o.AccessLog = true
+	})
+	env, routerURL := parts.env, parts.routerURL
+	ctx := framework.Context(t, 110*time.Second)
+	token := randomValue(t)
+	vars := []extv1beta1.EnvVar{{Name: "TOKEN", Value: token}}
+	createEnvClaim(t, ctx, env, "claim-a", envPool, vars...)
+	sandbox := warmClaim(t, ctx, env, routerURL, "claim-a")
+	for _, path := range []string{"/execute", "/execute/stream"} {
+		status, got := routerEnv(t, ctx, routerURL, env.Namespace, sandbox, path, nil)
+		if status != http.StatusOK {
+			t.Fatalf("%s: status %d", path, status)
+		}
+		checkEnv(t, path, got, map[string]string{"TOKEN": token})
+	}
+	// A client's malformed copy carrying the value is stripped, and
+	// logged nowhere either.
+	status, _ := routerEnv(t, ctx, routerURL, env.Namespace, sandbox, "/execute", map[string][]string{"X-Sandbox-Env": {"TOKEN=" + token}})
+	if status != http.StatusOK {
+		t.Errorf("a client's malformed copy through the router: status %d, want 200 (stripped)", status)
+	}
+
+	header := warmenv.EncodeHeader([]warmenv.Var{{Name: "TOKEN", Value: token}})
+	leaks := func(what, text string) {
+		t.Helper()
+		if strings.Contains(text, token) || strings.Contains(text, header) {
+			t.Errorf("%s holds the value or its header", what)
+		}
+	}
+	routerLog := logger.GetSink().(ktesting.Underlier).GetBuffer().String()
+	if !strings.Contains(routerLog, sandbox) {
+		t.Fatalf("the router's log was not captured (no line names %s)", sandbox)
+	}
+	leaks("the router's log", routerLog)
+	for what, reg := range map[string]*prometheus.Registry{"the router's metrics": parts.router.Registry(), "the controllers' metrics": parts.controllers.Registry} {
+		rec := httptest.NewRecorder()
+		promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", http.NoBody))
+		if rec.Code != http.StatusOK || rec.Body.Len() == 0 {
+			t.Fatalf("%s: scrape %d", what, rec.Code)
+		}
+		leaks(what, rec.Body.String())
+	}
+	parts.backends.mu.Lock()
+	var logs []string
+	for _, b := range parts.backends.byPod {
+		if b.logPath != "" {
+			logs = append(logs, b.logPath)
+		}
+	}
+	parts.backends.mu.Unlock()
+	if len(logs) == 0 {
+		t.Fatal("no runtime log to check")
+	}
+	for _, p := range logs {
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaks("runtime log "+p, string(raw))
 	}
 }
