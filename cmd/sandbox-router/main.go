@@ -79,6 +79,9 @@ type options struct {
 	reviewBurst      int
 	scopedSecretFile string
 	scopedRequireUID bool
+
+	wakeAuthz   string
+	wakeTimeout time.Duration
 }
 
 func main() {
@@ -128,6 +131,8 @@ func main() {
 	flag.IntVar(&o.reviewBurst, "authz-review-burst", router.DefaultReviewBurst, "Burst of --authz-review-qps; > 0.")
 	flag.StringVar(&o.scopedSecretFile, "authz-scoped-token-secret-file", "", "HMAC secret (>= 32 bytes) of scoped-token mode.")
 	flag.BoolVar(&o.scopedRequireUID, "authz-scoped-token-require-uid", false, "scoped-token mode: refuse tokens without a uid claim, so a token never outlives the Sandbox it was minted for.")
+	flag.StringVar(&o.wakeAuthz, "wake-authz", router.WakeAuthzRBAC, "Who may resume a suspended Sandbox annotated agents.x-k8s.io/wake-on-request=true by sending it a request: rbac (callers allowed update on that Sandbox by a SubjectAccessReview; tokenreview and subjectaccessreview modes only), proxy (whoever may proxy to it) or none. Resuming needs the manifests/components/router-wake-idle RBAC.")
+	flag.DurationVar(&o.wakeTimeout, "wake-timeout", router.DefaultWakeTimeout, "Longest a request is held for its Sandbox to resume, within --proxy-timeout and X-Sandbox-Timeout; > 0.")
 	flag.Parse()
 
 	if o.showVersion {
@@ -194,6 +199,14 @@ func (o *options) validate() error {
 	}
 	if o.retries < 0 || o.retryInitialDelay <= 0 || o.retryMaxDelay < o.retryInitialDelay {
 		errs = append(errs, errors.New("--upstream-max-retries must be >= 0 and 0 < --upstream-retry-initial-delay <= --upstream-retry-max-delay"))
+	}
+	if o.wakeTimeout <= 0 {
+		errs = append(errs, errors.New("--wake-timeout must be > 0"))
+	}
+	switch o.wakeAuthz {
+	case router.WakeAuthzRBAC, router.WakeAuthzProxy, router.WakeAuthzNone:
+	default:
+		errs = append(errs, fmt.Errorf("--wake-authz must be %s, %s or %s", router.WakeAuthzRBAC, router.WakeAuthzProxy, router.WakeAuthzNone))
 	}
 	if o.qps <= 0 || o.burst <= 0 {
 		errs = append(errs, errors.New("--kube-api-qps and --kube-api-burst must be > 0"))
@@ -274,6 +287,8 @@ func run(ctx context.Context, o options) error {
 		UpstreamRetryInitialDelay:    o.retryInitialDelay,
 		UpstreamRetryMaxDelay:        o.retryMaxDelay,
 		Authorizer:                   authz,
+		WakeAuthz:                    o.wakeAuthz,
+		WakeTimeout:                  o.wakeTimeout,
 		AccessLog:                    o.accessLog,
 		Logger:                       logger,
 	})

@@ -32,6 +32,7 @@ func defaults() options {
 		qps: 50, burst: 100, authzMode: router.AuthzModeAllowAll, trTTL: time.Second, trCacheSize: 1,
 		maxRespHeaderBytes: router.DefaultMaxResponseHeaderBytes,
 		trRequireToken:     true, trScope: router.TokenReviewScopeNamespace, reviewQPS: 20, reviewBurst: 40,
+		wakeAuthz: router.WakeAuthzRBAC, wakeTimeout: router.DefaultWakeTimeout,
 	}
 	o.HTTPAddr = ":8080"
 	o.MaxRequestHeaderBytes = router.DefaultMaxRequestHeaderBytes
@@ -81,6 +82,8 @@ func TestValidate(t *testing.T) {
 		"retry delays swapped": {func(o *options) { o.retryMaxDelay = time.Millisecond }, "retry"},
 		"unknown scope":        {func(o *options) { o.authzMode = router.AuthzModeTokenReview; o.trScope = "all" }, "--authz-tokenreview-scope"},
 		"zero review qps":      {func(o *options) { o.authzMode = router.AuthzModeTokenReview; o.reviewQPS = 0 }, "--authz-review-qps"},
+		"unknown wake authz":   {func(o *options) { o.wakeAuthz = "anyone" }, "--wake-authz"},
+		"zero wake timeout":    {func(o *options) { o.wakeTimeout = 0 }, "--wake-timeout"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -53,6 +53,16 @@ type ConstrainedAuthorizer interface {
 	AuthorizeConstrained(ctx context.Context, r *http.Request, namespace, name string) (Constraint, error)
 }
 
+// ResumeAuthorizer is an Authorizer that can also tell whether the caller
+// may resume the suspended Sandbox namespace/name (--wake-authz=rbac). It
+// runs only after Authorize allowed the request. Errors are those of
+// Authorize: ErrUnauthenticated and ErrForbidden refuse the wake (409),
+// ErrUnavailable answers 503.
+type ResumeAuthorizer interface {
+	Authorizer
+	AuthorizeResume(ctx context.Context, r *http.Request, namespace, name string) error
+}
+
 // Constraint is what a grant requires of the resolved sandbox; the zero
 // value requires nothing.
 type Constraint struct {

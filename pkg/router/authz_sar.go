@@ -37,8 +37,22 @@ const (
 	ProxyVerb        = "get"
 )
 
+// ResumeVerb is what a caller needs on sandboxes (no subresource) for the
+// router to resume a suspended Sandbox for them under --wake-authz=rbac:
+// the right to set spec.operatingMode by hand, so waking escalates nothing.
+const ResumeVerb = "update"
+
+// access is the RBAC attribute pair a SubjectAccessReview asks about.
+type access struct{ verb, subresource string }
+
+var (
+	proxyAccess  = access{verb: ProxyVerb, subresource: ProxySubresource}
+	resumeAccess = access{verb: ResumeVerb}
+)
+
 type sarKey struct {
 	token           tokenKey
+	access          access
 	namespace, name string
 }
 
@@ -49,13 +63,28 @@ type sarResult struct {
 	err     error
 }
 
-type sarAuthorizer struct {
+// accessReviewer asks, and caches, whether a token's user has an access
+// on one Sandbox. The verb is in the cache key, so proxy and resume
+// verdicts share the caches without ever answering for each other.
+type accessReviewer struct {
 	tokens *tokenReviewer
 	// allowed and denied are apart, like the token caches: a caller
 	// probing many names can only evict its own denials.
 	allowed expiringLRU[sarKey, struct{}]
 	denied  expiringLRU[sarKey, sarResult]
 	flights flightGroup[sarKey, sarResult]
+}
+
+func newAccessReviewer(t *tokenReviewer) *accessReviewer {
+	return &accessReviewer{
+		tokens:  t,
+		allowed: newExpiringLRU[sarKey, struct{}](t.opts.CacheSize, t.opts.Now),
+		denied:  newExpiringLRU[sarKey, sarResult](t.opts.CacheSize, t.opts.Now),
+	}
+}
+
+type sarAuthorizer struct {
+	*accessReviewer
 }
 
 // NewSubjectAccessReviewAuthorizer authenticates the bearer token with a
@@ -65,6 +94,7 @@ type sarAuthorizer struct {
 // a Role in one namespace never opens another. Verdicts are cached per
 // (token, namespace, name) like TokenReview results, and both reviews
 // share one rate limiter; o.AllowMissingToken and o.Scope are ignored.
+// It is a ResumeAuthorizer.
 func NewSubjectAccessReviewAuthorizer(o TokenReviewOptions) (Authorizer, error) {
 	o.AllowMissingToken = false
 	o.Scope = ""
@@ -72,14 +102,21 @@ func NewSubjectAccessReviewAuthorizer(o TokenReviewOptions) (Authorizer, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &sarAuthorizer{
-		tokens:  t,
-		allowed: newExpiringLRU[sarKey, struct{}](t.opts.CacheSize, t.opts.Now),
-		denied:  newExpiringLRU[sarKey, sarResult](t.opts.CacheSize, t.opts.Now),
-	}, nil
+	return &sarAuthorizer{newAccessReviewer(t)}, nil
 }
 
 func (a *sarAuthorizer) Authorize(ctx context.Context, r *http.Request, namespace, name string) error {
+	return a.check(ctx, r, proxyAccess, namespace, name)
+}
+
+// AuthorizeResume implements ResumeAuthorizer.
+func (a *sarAuthorizer) AuthorizeResume(ctx context.Context, r *http.Request, namespace, name string) error {
+	return a.check(ctx, r, resumeAccess, namespace, name)
+}
+
+// check authenticates the request's bearer token and reviews acc on the
+// Sandbox namespace/name for its user.
+func (a *accessReviewer) check(ctx context.Context, r *http.Request, acc access, namespace, name string) error {
 	token, ok := BearerToken(r)
 	if !ok {
 		return fmt.Errorf("%w: no bearer token", ErrUnauthenticated)
@@ -87,7 +124,7 @@ func (a *sarAuthorizer) Authorize(ctx context.Context, r *http.Request, namespac
 	if _, err := a.tokens.precheck(token, a.tokens.opts.Now()); err != nil {
 		return err
 	}
-	key := sarKey{token: sha256.Sum256([]byte(token)), namespace: namespace, name: name}
+	key := sarKey{token: sha256.Sum256([]byte(token)), access: acc, namespace: namespace, name: name}
 	if _, ok := a.allowed.get(key); ok {
 		return nil
 	}
@@ -107,12 +144,16 @@ func (a *sarAuthorizer) Authorize(ctx context.Context, r *http.Request, namespac
 	case res.err != nil:
 		return res.err
 	case !res.allowed:
-		return fmt.Errorf("%w: no %s on %s/%s in namespace %s", ErrForbidden, ProxyVerb, agentsv1beta1.SandboxesResource.Resource, ProxySubresource, namespace)
+		resource := agentsv1beta1.SandboxesResource.Resource
+		if acc.subresource != "" {
+			resource += "/" + acc.subresource
+		}
+		return fmt.Errorf("%w: no %s on %s in namespace %s", ErrForbidden, acc.verb, resource, namespace)
 	}
 	return nil
 }
 
-func (a *sarAuthorizer) reviewAndCache(ctx context.Context, key sarKey, user *authenticationv1.UserInfo) sarResult {
+func (a *accessReviewer) reviewAndCache(ctx context.Context, key sarKey, user *authenticationv1.UserInfo) sarResult {
 	o := &a.tokens.opts
 	if _, ok := a.allowed.get(key); ok {
 		return sarResult{allowed: true}
@@ -120,7 +161,7 @@ func (a *sarAuthorizer) reviewAndCache(ctx context.Context, key sarKey, user *au
 	if res, ok := a.denied.get(key); ok {
 		return res
 	}
-	res := a.review(ctx, user, key.namespace, key.name)
+	res := a.review(ctx, user, key)
 	switch {
 	case errors.Is(res.err, ErrUnavailable):
 	case res.err != nil:
@@ -133,7 +174,7 @@ func (a *sarAuthorizer) reviewAndCache(ctx context.Context, key sarKey, user *au
 	return res
 }
 
-func (a *sarAuthorizer) review(ctx context.Context, user *authenticationv1.UserInfo, namespace, name string) sarResult {
+func (a *accessReviewer) review(ctx context.Context, user *authenticationv1.UserInfo, key sarKey) sarResult {
 	if !a.tokens.opts.Limiter.TryAccept() {
 		return sarResult{err: fmt.Errorf("%w: SubjectAccessReview budget spent", ErrUnavailable)}
 	}
@@ -155,10 +196,10 @@ func (a *sarAuthorizer) review(ctx context.Context, user *authenticationv1.UserI
 			ResourceAttributes: &authorizationv1.ResourceAttributes{
 				Group:       agentsv1beta1.SandboxesResource.Group,
 				Resource:    agentsv1beta1.SandboxesResource.Resource,
-				Subresource: ProxySubresource,
-				Verb:        ProxyVerb,
-				Namespace:   namespace,
-				Name:        name,
+				Subresource: key.access.subresource,
+				Verb:        key.access.verb,
+				Namespace:   key.namespace,
+				Name:        key.name,
 			},
 		},
 	}, metav1.CreateOptions{})

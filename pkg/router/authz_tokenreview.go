@@ -310,31 +310,47 @@ func serviceAccountNamespace(username string) (string, bool) {
 // sandboxes of its own namespace and nothing else, and any other principal
 // is refused (403); TokenReviewScopeCluster lets any authenticated
 // principal reach any sandbox. Tokenless requests are 401 unless
-// o.AllowMissingToken.
+// o.AllowMissingToken. It is a ResumeAuthorizer: the user the token names
+// is asked about update on the Sandbox with a SubjectAccessReview.
 func NewTokenReviewAuthorizer(o TokenReviewOptions) (Authorizer, error) {
 	t, err := newTokenReviewer(o)
 	if err != nil {
 		return nil, err
 	}
-	return AuthorizerFunc(func(ctx context.Context, r *http.Request, namespace, _ string) error {
-		token, ok := BearerToken(r)
-		if !ok {
-			if t.opts.AllowMissingToken {
-				return nil
-			}
-			return fmt.Errorf("%w: no bearer token", ErrUnauthenticated)
+	return &tokenReviewAuthorizer{t: t, resume: newAccessReviewer(t)}, nil
+}
+
+type tokenReviewAuthorizer struct {
+	t      *tokenReviewer
+	resume *accessReviewer
+}
+
+func (a *tokenReviewAuthorizer) Authorize(ctx context.Context, r *http.Request, namespace, _ string) error {
+	t := a.t
+	token, ok := BearerToken(r)
+	if !ok {
+		if t.opts.AllowMissingToken {
+			return nil
 		}
-		user, err := t.authenticate(ctx, token)
-		if err != nil || t.opts.Scope == TokenReviewScopeCluster {
-			return err
-		}
-		saNamespace, ok := serviceAccountNamespace(user.Username)
-		if !ok {
-			return fmt.Errorf("%w: %q is not a ServiceAccount; tokenreview scope %q admits ServiceAccounts only", ErrForbidden, user.Username, t.opts.Scope)
-		}
-		if saNamespace != namespace {
-			return fmt.Errorf("%w: ServiceAccount %q reaches namespace %s only", ErrForbidden, user.Username, saNamespace)
-		}
-		return nil
-	}), nil
+		return fmt.Errorf("%w: no bearer token", ErrUnauthenticated)
+	}
+	user, err := t.authenticate(ctx, token)
+	if err != nil || t.opts.Scope == TokenReviewScopeCluster {
+		return err
+	}
+	saNamespace, ok := serviceAccountNamespace(user.Username)
+	if !ok {
+		return fmt.Errorf("%w: %q is not a ServiceAccount; tokenreview scope %q admits ServiceAccounts only", ErrForbidden, user.Username, t.opts.Scope)
+	}
+	if saNamespace != namespace {
+		return fmt.Errorf("%w: ServiceAccount %q reaches namespace %s only", ErrForbidden, user.Username, saNamespace)
+	}
+	return nil
+}
+
+// AuthorizeResume implements ResumeAuthorizer; a tokenless request (let
+// through by AllowMissingToken) has no identity to ask about and is
+// refused.
+func (a *tokenReviewAuthorizer) AuthorizeResume(ctx context.Context, r *http.Request, namespace, name string) error {
+	return a.resume.check(ctx, r, resumeAccess, namespace, name)
 }

@@ -125,6 +125,17 @@ type PodCache struct {
 	byName     map[nameKey]*CacheEntry
 	byUID      map[uidKey]*CacheEntry
 	namespaces map[string]int
+	// waiters are the requests held for a Sandbox to become routable
+	// (wake.go), by Sandbox; under mu. setLocked closes and removes a
+	// key's waiter at every change of its entry.
+	waiters map[nameKey]*routeWaiter
+}
+
+// routeWaiter is closed when its Sandbox's entry changes; n counts the
+// requests holding it, so the last one to give up removes it.
+type routeWaiter struct {
+	ch chan struct{}
+	n  int
 }
 
 // PodCacheOptions configures NewPodCache.
@@ -161,6 +172,7 @@ func NewPodCache(client kubernetes.Interface, agents versioned.Interface, o PodC
 		byName:     map[nameKey]*CacheEntry{},
 		byUID:      map[uidKey]*CacheEntry{},
 		namespaces: map[string]int{},
+		waiters:    map[nameKey]*routeWaiter{},
 	}
 	c.kubeFac = kubeinformers.NewSharedInformerFactoryWithOptions(client, o.Resync,
 		kubeinformers.WithNamespace(o.Namespace),
@@ -284,6 +296,64 @@ func (c *PodCache) SandboxHasIP(namespace, name string, ip netip.Addr) bool {
 	return ok && slices.Contains(statusIPs(sb), ip.Unmap())
 }
 
+// WakeInfo is what the wake path knows of a Sandbox from the informer's
+// store, routable or not.
+type WakeInfo struct {
+	UID types.UID
+	// Suspended is spec.operatingMode == Suspended.
+	Suspended bool
+	// OptedIn is the wake-on-request annotation set to "true".
+	OptedIn bool
+	// IdleSuspended is whether the idle-suspended-at annotation is set,
+	// which the resume patch removes.
+	IdleSuspended bool
+}
+
+// WakeInfo returns the wake state of the Sandbox namespace/name, or false
+// when the store has none or it is being deleted.
+func (c *PodCache) WakeInfo(namespace, name string) (WakeInfo, bool) {
+	obj, exists, err := c.sandboxes.GetStore().GetByKey(namespace + "/" + name)
+	if err != nil || !exists {
+		return WakeInfo{}, false
+	}
+	sb, ok := obj.(*agentsv1beta1.Sandbox)
+	if !ok || sb.DeletionTimestamp != nil {
+		return WakeInfo{}, false
+	}
+	_, idle := sb.Annotations[agentsv1beta1.IdleSuspendedAtAnnotation]
+	return WakeInfo{
+		UID:           sb.UID,
+		Suspended:     sb.Spec.OperatingMode == agentsv1beta1.SandboxOperatingModeSuspended,
+		OptedIn:       sb.Annotations[agentsv1beta1.WakeOnRequestAnnotation] == agentsv1beta1.WakeOnRequestEnabled,
+		IdleSuspended: idle,
+	}, true
+}
+
+// changed returns a channel closed at the next change of the entry of the
+// Sandbox namespace/name (it becomes routable, changes, or goes), and a
+// func that must be called once the caller stops waiting. Taking the
+// channel before looking the entry up closes the race with an event in
+// between.
+func (c *PodCache) changed(namespace, name string) (<-chan struct{}, func()) {
+	k := nameKey{namespace, name}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	w := c.waiters[k]
+	if w == nil {
+		w = &routeWaiter{ch: make(chan struct{})}
+		c.waiters[k] = w
+	}
+	w.n++
+	return w.ch, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		w.n--
+		if w.n == 0 && c.waiters[k] == w {
+			delete(c.waiters, k)
+		}
+	}
+}
+
 func (c *PodCache) onSandbox(obj any) {
 	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
 	if err != nil {
@@ -321,7 +391,14 @@ func (c *PodCache) recompute(key string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var e *CacheEntry
-	if obj, exists, err := c.sandboxes.GetStore().GetByKey(key); err == nil && exists {
+	obj, exists, err := c.sandboxes.GetStore().GetByKey(key)
+	if w := c.waiters[nameKey{ns, name}]; w != nil && !exists {
+		// Gone: requests held for it find that out now, not at their
+		// deadline.
+		close(w.ch)
+		delete(c.waiters, nameKey{ns, name})
+	}
+	if err == nil && exists {
 		if sb, ok := obj.(*agentsv1beta1.Sandbox); ok {
 			if pobj, exists, err := c.pods.GetStore().GetByKey(ns + "/" + trackedPodName(sb)); err == nil && exists {
 				if pod, ok := pobj.(*corev1.Pod); ok {
@@ -339,6 +416,10 @@ func (c *PodCache) setLocked(k nameKey, e *CacheEntry) bool {
 	old := c.byName[k]
 	if old.equal(e) {
 		return false
+	}
+	if w := c.waiters[k]; w != nil {
+		close(w.ch)
+		delete(c.waiters, k)
 	}
 	if old != nil {
 		delete(c.byName, k)

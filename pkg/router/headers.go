@@ -74,6 +74,8 @@ type Target struct {
 type RequestError struct {
 	Status int
 	Detail string
+	// retryAfter adds "Retry-After: 1" to the answer.
+	retryAfter bool
 }
 
 func (e *RequestError) Error() string { return e.Detail }

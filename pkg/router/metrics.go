@@ -73,6 +73,7 @@ type Metrics struct {
 	AuthzDecisions   *prometheus.CounterVec
 	CertReloads      *prometheus.CounterVec
 	Rejections       *prometheus.CounterVec
+	Wakes            *prometheus.CounterVec
 }
 
 // NewMetrics builds the collectors and registers them, and
@@ -116,10 +117,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "sandbox_router_rejections_total",
 			Help: "Requests answered 503 and connections closed at once because a concurrency limit was reached, by limit.",
 		}, []string{"limit"}),
+		Wakes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sandbox_router_wakes_total",
+			Help: "Requests held for a suspended or starting Sandbox opted into wake on request, by outcome: resumed (this request's patch resumed it), joined (another request or replica did), denied (by --wake-authz), failed (the patch failed or the hold timed out).",
+		}, []string{"result"}),
 	}
 	for _, c := range []prometheus.Collector{
 		m.Requests, m.RequestDuration, m.Inflight, m.UpstreamErrors, m.UpstreamRetries,
-		m.CacheInvalidated, m.AuthzDecisions, m.CertReloads, m.Rejections, BuildInfo(version.Get()),
+		m.CacheInvalidated, m.AuthzDecisions, m.CertReloads, m.Rejections, m.Wakes, BuildInfo(version.Get()),
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

@@ -62,6 +62,9 @@ type requestState struct {
 	// go.
 	tunnel       *tunnel
 	upstreamConn net.Conn
+	// held is how long the request waited for its Sandbox to resume; it
+	// counts against the request's timeout.
+	held time.Duration
 }
 
 type stateKey struct{}
@@ -139,6 +142,16 @@ func (r *Router) serveProxy(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	rerr = r.resolve(st)
+	if rerr == errNeedsWake {
+		rerr = nil
+		if err := r.wake(req, st, grant); err != nil {
+			if !errors.As(err, &rerr) {
+				r.metrics.AuthzDecisions.WithLabelValues(st.nsLabel, "deny").Inc()
+				r.deny(rec, req, t, err)
+				return
+			}
+		}
+	}
 	if rerr == nil {
 		if err := checkConstraint(grant, st); err != nil {
 			r.metrics.AuthzDecisions.WithLabelValues(st.nsLabel, "deny").Inc()
@@ -148,6 +161,9 @@ func (r *Router) serveProxy(w http.ResponseWriter, req *http.Request) {
 	}
 	r.metrics.AuthzDecisions.WithLabelValues(st.nsLabel, "allow").Inc()
 	if rerr != nil {
+		if rerr.retryAfter {
+			rec.Header().Set("Retry-After", "1")
+		}
 		writeDetail(rec, rerr.Status, rerr.Detail)
 		return
 	}
@@ -181,6 +197,8 @@ func (r *Router) serveProxy(w http.ResponseWriter, req *http.Request) {
 		if t.Timeout > 0 {
 			timeout = min(timeout, t.Timeout)
 		}
+		// A wake's hold was part of the budget; holdBound kept it inside.
+		timeout = max(timeout-st.held, time.Millisecond)
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
@@ -225,6 +243,13 @@ func (r *Router) resolve(st *requestState) *RequestError {
 	} else {
 		e, ok = r.cache.ByName(t.Namespace, t.ID)
 		st.source = sourceCacheName
+	}
+	if !ok {
+		if info, found := r.cache.WakeInfo(t.Namespace, t.ID); found && info.OptedIn && (t.UID == "" || info.UID == typesUID(t.UID)) {
+			// Suspended or starting, and opted in: wake decides, ahead of
+			// the DNS fallback, which cannot reach a suspended Sandbox.
+			return errNeedsWake
+		}
 	}
 	if ok {
 		st.fromCache, st.entry, st.host = true, e, e.PodIP.String()

@@ -29,6 +29,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 
@@ -112,6 +113,14 @@ type Options struct {
 
 	// Authorizer decides access; nil means AllowAll.
 	Authorizer Authorizer
+	// WakeAuthz is who may resume a suspended Sandbox opted into wake on
+	// request (WakeAuthzRBAC, WakeAuthzProxy, WakeAuthzNone); empty means
+	// WakeAuthzRBAC. Resuming needs patch on sandboxes, which the router
+	// has only with manifests/components/router-wake-idle.
+	WakeAuthz string
+	// WakeTimeout caps how long a request is held for its Sandbox to
+	// resume; 0 means DefaultWakeTimeout.
+	WakeTimeout time.Duration
 	// AccessLog logs one structured line per proxied request.
 	AccessLog bool
 	// Registry receives the router's metrics; nil means a new private
@@ -136,6 +145,8 @@ func DefaultOptions() Options {
 		MaxInflightRequestsPerClient: DefaultMaxInflightPerClient,
 		WriteTimeout:                 DefaultWriteTimeout,
 		TunnelIdleTimeout:            DefaultTunnelIdleTimeout,
+		WakeAuthz:                    WakeAuthzRBAC,
+		WakeTimeout:                  DefaultWakeTimeout,
 		AccessLog:                    true,
 	}
 }
@@ -148,7 +159,12 @@ func (o *Options) complete() error {
 	if o.AgentsClient == nil {
 		errs = append(errs, errors.New("an agent-sandbox client is required (the router resolves sandboxes through their Sandbox objects)"))
 	}
-	if o.ProxyTimeout < 0 || o.ResponseHeaderTimeout < 0 || o.DialTimeout < 0 {
+	switch o.WakeAuthz {
+	case "", WakeAuthzRBAC, WakeAuthzProxy, WakeAuthzNone:
+	default:
+		errs = append(errs, fmt.Errorf("unknown wake authz %q (want %s, %s or %s)", o.WakeAuthz, WakeAuthzRBAC, WakeAuthzProxy, WakeAuthzNone))
+	}
+	if o.ProxyTimeout < 0 || o.ResponseHeaderTimeout < 0 || o.DialTimeout < 0 || o.WakeTimeout < 0 {
 		errs = append(errs, errors.New("timeouts must be > 0"))
 	}
 	if o.MaxInflightRequests < 0 || o.MaxInflightRequestsPerClient < 0 || o.WriteTimeout < 0 || o.TunnelIdleTimeout < 0 {
@@ -178,6 +194,12 @@ func (o *Options) complete() error {
 	}
 	if o.DialTimeout == 0 {
 		o.DialTimeout = def.DialTimeout
+	}
+	if o.WakeAuthz == "" {
+		o.WakeAuthz = def.WakeAuthz
+	}
+	if o.WakeTimeout == 0 {
+		o.WakeTimeout = def.WakeTimeout
 	}
 	if o.MaxResponseHeaderBytes == 0 {
 		o.MaxResponseHeaderBytes = def.MaxResponseHeaderBytes
@@ -225,6 +247,8 @@ type Router struct {
 	inflight atomic.Int64
 	// series removes the metric series of namespaces gone idle.
 	series *namespaceSeries
+	// resumes single-flights the resume patch per Sandbox UID (wake.go).
+	resumes flightGroup[types.UID, error]
 }
 
 // New builds a Router. Nothing runs until Start (or Run).

@@ -98,9 +98,24 @@ type sandbox struct {
 // a Pod IP, and serves a backend there until the test ends (or stop).
 func createSandbox(t *testing.T, env *framework.Env, ns, name string) *sandbox {
 	t.Helper()
+	uid, ip := createReady(t, env, ns, name, nil)
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := serveHello(l, uid)
+	s := &sandbox{name: name, uid: uid, port: l.Addr().(*net.TCPAddr).Port, stop: func() { _ = srv.Close() }}
+	t.Cleanup(s.stop)
+	return s
+}
+
+// createReady creates the Sandbox ns/name with annotations and waits
+// until it is Ready with a loopback Pod IP, which it returns with the UID.
+func createReady(t *testing.T, env *framework.Env, ns, name string, annotations map[string]string) (uid, ip string) {
+	t.Helper()
 	ctx := context.Background()
 	sb := &agentsv1beta1.Sandbox{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Annotations: annotations},
 		Spec: agentsv1beta1.SandboxSpec{SandboxBlueprint: agentsv1beta1.SandboxBlueprint{
 			PodTemplate: agentsv1beta1.PodTemplate{Spec: corev1.PodSpec{
 				Containers: []corev1.Container{{Name: "agent", Image: "agent:test", Ports: []corev1.ContainerPort{{ContainerPort: 8888}}}},
@@ -111,7 +126,6 @@ func createSandbox(t *testing.T, env *framework.Env, ns, name string) *sandbox {
 	if err != nil {
 		t.Fatalf("creating sandbox %s/%s: %v", ns, name, err)
 	}
-	var ip string
 	err = wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, waitTimeout, true, func(ctx context.Context) (bool, error) {
 		got, err := env.Agents.AgentsV1beta1().Sandboxes(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil || got.UID != created.UID {
@@ -127,26 +141,23 @@ func createSandbox(t *testing.T, env *framework.Env, ns, name string) *sandbox {
 	if err != nil {
 		t.Fatalf("sandbox %s/%s never became Ready with a Pod IP", ns, name)
 	}
-	addr, err := netip.ParseAddr(ip)
-	if err != nil || !addr.IsLoopback() {
+	if addr, err := netip.ParseAddr(ip); err != nil || !addr.IsLoopback() {
 		// Everything this test binds or dials stays on loopback.
 		t.Fatalf("pod IP %q is not a loopback address", ip)
 	}
-	// Any free port rather than 8888: other test processes on this
-	// machine get the same loopback Pod IPs from their own clusters.
-	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	uid := string(created.UID)
+	return string(created.UID), ip
+}
+
+// serveHello answers "hello from <uid>" on l. Any free port rather than
+// 8888: other test processes on this machine get the same loopback Pod
+// IPs from their own clusters.
+func serveHello(l net.Listener, uid string) *http.Server {
 	srv := &http.Server{
 		Handler:           http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "hello from "+uid) }),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	go func() { _ = srv.Serve(l) }()
-	s := &sandbox{name: name, uid: uid, port: l.Addr().(*net.TCPAddr).Port, stop: func() { _ = srv.Close() }}
-	t.Cleanup(s.stop)
-	return s
+	return srv
 }
 
 // deleteSandbox deletes ns/name and waits until it and its Pod are gone.
