@@ -159,7 +159,7 @@ func (c *Client) Attach(ctx context.Context, claimName string, opts ...AttachOpt
 	if err != nil {
 		return nil, sb.wrap(fmt.Errorf("getting sandbox %s: %w", name, err))
 	}
-	if !c.sandboxServes(sandbox, claim.Status.SandboxStatus.PodIPs) {
+	if !c.sandboxServes(sandbox, claim.Status.SandboxStatus.PodIPs) && !c.wakesOnRequest(sandbox) {
 		ready := apimeta.IsStatusConditionTrue(sandbox.Status.Conditions, agentsv1beta1.SandboxConditionReady.String())
 		reason := "not Ready"
 		if ready {

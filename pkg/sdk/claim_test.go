@@ -175,6 +175,15 @@ func readyCondition(status metav1.ConditionStatus, reason, msg string) metav1.Co
 	return metav1.Condition{Type: "Ready", Status: status, Reason: reason, Message: msg, LastTransitionTime: metav1.Now()}
 }
 
+// suspendedSandbox is a suspended Sandbox with wake-on-request set to
+// wake.
+func suspendedSandbox(ns, name, wake string) *agentsv1beta1.Sandbox {
+	sb := newSandboxObj(ns, name, false)
+	sb.Spec.OperatingMode = agentsv1beta1.SandboxOperatingModeSuspended
+	sb.Annotations = map[string]string{agentsv1beta1.WakeOnRequestAnnotation: wake}
+	return sb
+}
+
 func newSandboxObj(ns, name string, ready bool, ips ...string) *agentsv1beta1.Sandbox {
 	sb := &agentsv1beta1.Sandbox{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
 	sb.Status.PodIPs = ips
@@ -585,6 +594,8 @@ func TestAttach(t *testing.T) {
 		later   func(fc *fakeCluster)
 		wantIs  error
 		wantMsg string
+		// noIP: attached without a Pod IP (a suspended Sandbox has none).
+		noIP bool
 	}{
 		"ready": {
 			objs: []runtime.Object{boundClaim(ns, "c1", "sb1"), newSandboxObj(ns, "sb1", true, "127.30.0.5")},
@@ -604,6 +615,15 @@ func TestAttach(t *testing.T) {
 			objs:    []runtime.Object{boundClaim(ns, "c1", "sb1"), newSandboxObj(ns, "sb1", false)},
 			wantIs:  ErrNotReady,
 			wantMsg: "DependenciesNotReady",
+		},
+		"suspended, wakes on request": {
+			objs: []runtime.Object{boundClaim(ns, "c1", "sb1"), suspendedSandbox(ns, "sb1", agentsv1beta1.WakeOnRequestEnabled)},
+			noIP: true,
+		},
+		"suspended, not opted in": {
+			objs:    []runtime.Object{boundClaim(ns, "c1", "sb1"), suspendedSandbox(ns, "sb1", "yes")},
+			wantIs:  ErrNotReady,
+			wantMsg: "not Ready",
 		},
 		"wait for ready": {
 			objs: []runtime.Object{boundClaim(ns, "c1", "sb1"), newSandboxObj(ns, "sb1", false)},
@@ -633,7 +653,11 @@ func TestAttach(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Attach: %v", err)
 			}
-			if sb.ClaimName() != "c1" || sb.SandboxName() != "sb1" || sb.PodName() != "sb1" || sb.PodIP() != "127.30.0.5" {
+			wantIP := "127.30.0.5"
+			if tc.noIP {
+				wantIP = ""
+			}
+			if sb.ClaimName() != "c1" || sb.SandboxName() != "sb1" || sb.PodName() != "sb1" || sb.PodIP() != wantIP {
 				t.Errorf("identity claim=%s sandbox=%s pod=%s ip=%s", sb.ClaimName(), sb.SandboxName(), sb.PodName(), sb.PodIP())
 			}
 			for _, a := range fc.actions() {

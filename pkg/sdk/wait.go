@@ -247,6 +247,15 @@ func (c *Client) sandboxServes(sb *agentsv1beta1.Sandbox, claimPodIPs []string) 
 	return true
 }
 
+// wakesOnRequest reports whether sb, though not Ready, serves the next
+// request anyway: in router mode, the router resumes a suspended Sandbox
+// opted into wake on request and holds the request until it is Ready
+// (docs/router.md, "Wake on request"). Direct mode has no Pod to dial.
+func (c *Client) wakesOnRequest(sb *agentsv1beta1.Sandbox) bool {
+	return !c.cfg.directPodIP && sb.Spec.OperatingMode == agentsv1beta1.SandboxOperatingModeSuspended &&
+		sb.Annotations[agentsv1beta1.WakeOnRequestAnnotation] == agentsv1beta1.WakeOnRequestEnabled
+}
+
 // waitError turns the end of a wait into the SDK's error: a deadline is
 // ErrTimeout and names what was last seen, so a stuck claim can be diagnosed
 // from the message alone.
