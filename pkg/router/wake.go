@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -147,6 +148,10 @@ func (r *Router) wake(req *http.Request, st *requestState, grant Constraint) (er
 			return &RequestError{Status: http.StatusServiceUnavailable, Detail: msgWakeFailed, retryAfter: true}
 		}
 	}
+	// A Pod-IP hint names the Pod from before the suspend: the resumed
+	// Sandbox runs a new one. The hint only ever picks among the resolved
+	// Pod's own addresses, so dropping it widens nothing.
+	st.target.PodIP = netip.Addr{}
 	for {
 		changed, done := r.cache.changed(t.Namespace, t.ID)
 		rerr := r.resolve(st)
