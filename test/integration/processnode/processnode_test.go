@@ -65,6 +65,20 @@ func newSandbox(ns, name, node string) *agentsv1beta1.Sandbox {
 	return sb
 }
 
+// withWorkspace gives sb a PVC of the process node's StorageClass mounted
+// at the runtime's base dir, /app.
+func withWorkspace(sb *agentsv1beta1.Sandbox) {
+	sb.Spec.VolumeClaimTemplates = []agentsv1beta1.PersistentVolumeClaimTemplate{{
+		EmbeddedObjectMetadata: agentsv1beta1.EmbeddedObjectMetadata{Name: "workspace"},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			StorageClassName: ptr.To(processnode.StorageClassName),
+			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+		},
+	}}
+	sb.Spec.PodTemplate.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "workspace", MountPath: "/app"}}
+}
+
 // nodeName is unique per test: the tests share a control plane.
 func nodeName(env *framework.Env) string { return "pn-" + env.Namespace }
 
@@ -375,15 +389,7 @@ func TestVolumeSurvivesSuspendAndResume(t *testing.T) {
 	})
 	ctx := context.Background()
 	sb := newSandbox(env.Namespace, "keeper", nodeName(env))
-	sb.Spec.VolumeClaimTemplates = []agentsv1beta1.PersistentVolumeClaimTemplate{{
-		EmbeddedObjectMetadata: agentsv1beta1.EmbeddedObjectMetadata{Name: "workspace"},
-		Spec: corev1.PersistentVolumeClaimSpec{
-			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-			StorageClassName: ptr.To(processnode.StorageClassName),
-			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
-		},
-	}}
-	sb.Spec.PodTemplate.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "workspace", MountPath: "/app"}}
+	withWorkspace(sb)
 	if _, err := env.Agents.AgentsV1beta1().Sandboxes(env.Namespace).Create(ctx, sb, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
