@@ -30,8 +30,6 @@ type compatibilityFlags struct {
 	// We never write the observability annotations (the values live in
 	// memory), so there is nothing to disable.
 	disableClaimObservabilityAnnotations bool
-	// Tracing needs the OpenTelemetry SDK, which this build does not carry.
-	enableTracing bool
 	// The reference logs through zap; we log through klog. --zap-log-level
 	// debug (or a number N) raises klog's -v when -v is not given.
 	zapDevel                                                     bool
@@ -41,7 +39,6 @@ type compatibilityFlags struct {
 func registerCompatibilityFlags(c *compatibilityFlags) {
 	flag.BoolVar(&c.disableClaimObservabilityAnnotations, "disable-claim-observability-annotations", false,
 		"Accepted for compatibility; this controller never writes those annotations.")
-	flag.BoolVar(&c.enableTracing, "enable-tracing", false, "Accepted for compatibility; tracing is not built in (a warning is logged).")
 	flag.BoolVar(&c.zapDevel, "zap-devel", false, "Accepted for compatibility; logging is klog's (see -v).")
 	flag.StringVar(&c.zapEncoder, "zap-encoder", "", "Accepted for compatibility; logging is klog's.")
 	flag.StringVar(&c.zapLogLevel, "zap-log-level", "", "Compatibility: debug, or a number N, sets klog's -v to 1 or N unless -v is given.")
@@ -69,9 +66,6 @@ func applyCompatibilityFlags(c compatibilityFlags) func(klog.Logger) {
 	return func(logger klog.Logger) {
 		if c.disableClaimObservabilityAnnotations {
 			logger.Info("--disable-claim-observability-annotations has no effect: this controller never writes them")
-		}
-		if c.enableTracing {
-			logger.Info("Warning: --enable-tracing is not supported by this build; no spans are exported")
 		}
 		if c.zapDevel {
 			logger.Info("Flag accepted for compatibility and ignored: logging is klog's", "flag", "--zap-devel")

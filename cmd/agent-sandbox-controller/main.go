@@ -37,6 +37,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -56,6 +57,7 @@ import (
 	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
 	"github.com/agentsandbox/agent-sandbox/pkg/sandboxpolicy"
 	"github.com/agentsandbox/agent-sandbox/pkg/signals"
+	"github.com/agentsandbox/agent-sandbox/pkg/tracing"
 	"github.com/agentsandbox/agent-sandbox/pkg/version"
 )
 
@@ -107,6 +109,9 @@ type options struct {
 	pprofBlockRate          int
 	pprofMutexFraction      int
 	compat                  compatibilityFlags
+	enableTracing           bool
+	// tracerProvider is set by run when --enable-tracing.
+	tracerProvider trace.TracerProvider
 	// workers holds each controller's --*-concurrent-workers flag, by
 	// controller name.
 	workers map[string]*int
@@ -164,6 +169,7 @@ func main() {
 	flag.BoolVar(&o.enablePprofDebug, "enable-pprof-debug", false, "Implies --enable-pprof; also serve every /debug/pprof/ profile (heap, goroutine, allocs, block, mutex, trace, cmdline, symbol).")
 	flag.IntVar(&o.pprofBlockRate, "pprof-block-profile-rate", 1000000, "runtime.SetBlockProfileRate, applied with --enable-pprof-debug; negative means 0.")
 	flag.IntVar(&o.pprofMutexFraction, "pprof-mutex-profile-fraction", 10, "runtime.SetMutexProfileFraction, applied with --enable-pprof-debug; negative means 0.")
+	flag.BoolVar(&o.enableTracing, "enable-tracing", false, "Export OpenTelemetry spans of claims and reconciles over OTLP/HTTP (http/protobuf), configured by the standard OTEL_* environment (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_TRACES_SAMPLER, ...); see docs/guides/tracing.md.")
 	registerCompatibilityFlags(&o.compat)
 	flag.Parse()
 	logCompatibility := applyCompatibilityFlags(o.compat)
@@ -261,6 +267,25 @@ func run(ctx context.Context, o options) error {
 	metrics.NewRESTClientMetrics(reg).Install()
 	cfg.Wrap(metrics.NewForbiddenRequests(reg).Wrap)
 
+	if o.enableTracing {
+		p, err := tracing.New(ctx, tracing.Config{ServiceName: binaryName,
+			ErrorHandler: func(err error) { logger.Error(err, "OpenTelemetry") }})
+		if err != nil {
+			return fmt.Errorf("--enable-tracing: %w", err)
+		}
+		defer func() {
+			// Flush what is queued, but do not hold the exit up for a
+			// collector that does not answer.
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tracing.DefaultInitTimeout)
+			defer cancel()
+			if err := p.Shutdown(sctx); err != nil {
+				logger.Error(err, "Flushing spans at exit")
+			}
+		}()
+		o.tracerProvider = p.TracerProvider()
+		logger.Info("Tracing on", "endpoint", p.Endpoint())
+	}
+
 	var ready sync.WaitGroup
 	ready.Add(1)
 	var readyOnce sync.Once
@@ -318,6 +343,7 @@ func runControllers(ctx context.Context, o options, apiCfg, watchCfg *rest.Confi
 		Workers:             workers,
 		CacheLabelSelectors: o.cacheLabelSelectors,
 		Metrics:             reg,
+		TracerProvider:      o.tracerProvider,
 		Sandbox: sandbox.Options{ClusterDomain: o.clusterDomain, FirstStatusDelay: o.firstStatusDelay,
 			WriteBehindWindow: o.writeBehindWindow, IdleSuspendGrace: o.idleSuspendGrace},
 		Pool: sandboxwarmpool.Options{

@@ -29,6 +29,8 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"go.opentelemetry.io/otel/trace"
+
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandbox"
@@ -146,8 +148,17 @@ func Enabled(extensions bool) []string {
 	return names
 }
 
+// tracer is the named controller's tracer, nil with tracing off.
+func (b *Build) tracer(name string) trace.Tracer {
+	if b.Config.TracerProvider == nil {
+		return nil
+	}
+	return b.Config.TracerProvider.Tracer("github.com/agentsandbox/agent-sandbox/controller/" + name)
+}
+
 func newSandboxController(ctx context.Context, b *Build) (Runner, error) {
 	opts := b.Config.Sandbox
+	opts.Tracer = b.tracer(sandbox.Name)
 	// The owner rules apply with or without the extensions' controllers:
 	// Sandboxes a pool or a claim controls may outlive a run with them.
 	opts.Metrics, opts.Owners = b.ReconcileMetrics, sandboxpolicy.SandboxOwners()
@@ -165,6 +176,7 @@ func newSandboxController(ctx context.Context, b *Build) (Runner, error) {
 
 func newTemplateController(ctx context.Context, b *Build) (Runner, error) {
 	opts := b.Config.Template
+	opts.Tracer = b.tracer(sandboxtemplate.Name)
 	opts.Metrics = b.ReconcileMetrics
 	return sandboxtemplate.NewController(ctx, b.Kube, b.Agents, b.Informers.Agents.Extensions().V1beta1().SandboxTemplates(),
 		b.Informers.Kube.Networking().V1().NetworkPolicies(), opts)
@@ -172,6 +184,7 @@ func newTemplateController(ctx context.Context, b *Build) (Runner, error) {
 
 func newPoolController(ctx context.Context, b *Build) (Runner, error) {
 	opts := b.Config.Pool
+	opts.Tracer = b.tracer(sandboxwarmpool.Name)
 	opts.Metrics, opts.Provenance = b.ReconcileMetrics, b.Provenance
 	ext := b.Informers.Agents.Extensions().V1beta1()
 	pods := b.Informers.Children.Core().V1().Pods()
@@ -185,6 +198,7 @@ func newClaimController(ctx context.Context, b *Build) (Runner, error) {
 		return nil, err
 	}
 	opts := b.Config.Claim
+	opts.Tracer = b.tracer(sandboxclaim.Name)
 	opts.Metrics, opts.ClaimMetrics, opts.Provenance = b.ReconcileMetrics, claimMetrics, b.Provenance
 	ext := b.Informers.Agents.Extensions().V1beta1()
 	return sandboxclaim.NewController(ctx, b.Kube, b.Agents, ext.SandboxClaims(), ext.SandboxWarmPools(),

@@ -23,6 +23,7 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -92,6 +93,9 @@ type Config struct {
 	// made, read by the claim controller; nil starts an empty one. A test
 	// that runs the two through separate Managers passes the same one.
 	Provenance *sandboxpolicy.MemberProvenance
+	// TracerProvider, when not nil, gives each controller a tracer
+	// (--enable-tracing); the Options' Tracer fields are set from it.
+	TracerProvider trace.TracerProvider
 
 	Sandbox  sandbox.Options
 	Template sandboxtemplate.Options

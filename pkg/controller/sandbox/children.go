@@ -26,6 +26,7 @@ import (
 
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
+	"github.com/agentsandbox/agent-sandbox/pkg/tracing"
 )
 
 // errMultiplePods marks a Sandbox that controls more than one Pod. It is
@@ -42,9 +43,14 @@ var errMultiplePods = errors.New("multiple pods are controlled by this sandbox")
 func (c *Controller) reconcileChildren(ctx context.Context, sb *agentsv1beta1.Sandbox) error {
 	refs := c.refManager(sb)
 	var errs []error
-	errs = append(errs, c.reconcilePVCs(ctx, refs, sb))
+	pvcCtx, span := tracing.Start(ctx, c.opts.Tracer, "reconcilePVCs")
+	pvcErr := c.reconcilePVCs(pvcCtx, refs, sb)
+	tracing.End(span, &pvcErr)
+	errs = append(errs, pvcErr)
 
-	pod, podErr := c.reconcilePod(ctx, refs, sb)
+	podCtx, span := tracing.Start(ctx, c.opts.Tracer, "reconcilePod")
+	pod, podErr := c.reconcilePod(podCtx, refs, sb)
+	tracing.End(span, &podErr)
 	multiple := errors.Is(podErr, errMultiplePods)
 	if !multiple {
 		errs = append(errs, podErr)

@@ -36,6 +36,8 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
+	"go.opentelemetry.io/otel/trace"
+
 	listers "github.com/agentsandbox/agent-sandbox/generated/listers/agents/v1beta1"
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
@@ -83,6 +85,9 @@ type Options struct {
 	// suspended (--idle-suspend-grace): it covers the routers' write
 	// latency and clock skew.
 	IdleSuspendGrace time.Duration
+	// Tracer, when not nil, traces each reconcile (--enable-tracing); nil
+	// is off and costs nothing.
+	Tracer trace.Tracer
 }
 
 // SandboxClient is what this controller calls on Sandboxes; the generated

@@ -53,9 +53,13 @@ func (c *Controller) reconcilePod(ctx context.Context, refs *controller.Controll
 		return c.suspend(ctx, sb, pod)
 	}
 	if pod == nil {
-		return c.createPod(ctx, refs, sb)
+		pod, err = c.createPod(ctx, refs, sb)
+		observePod(ctx, "NewPodStatusObserved", pod)
+		return pod, err
 	}
-	return c.reconcileExistingPod(ctx, refs, sb, pod)
+	pod, err = c.reconcileExistingPod(ctx, refs, sb, pod)
+	observePod(ctx, "ExistingPodStatusObserved", pod)
+	return pod, err
 }
 
 // locatePod keeps the mapping strict: Pods are found through the name-hash

@@ -33,6 +33,7 @@ import (
 
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
+	"github.com/agentsandbox/agent-sandbox/pkg/tracing"
 )
 
 const (
@@ -75,6 +76,8 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeueAft
 	if err != nil {
 		return requeueAfter, err
 	}
+	ctx, span := c.startSpan(ctx, cached)
+	defer tracing.End(span, &err)
 	if cached.DeletionTimestamp != nil {
 		c.writeBehind.done(key.String())
 		// No finalizers: the garbage collector removes the children.

@@ -147,7 +147,8 @@ func (c *Controller) adoptWarm(ctx context.Context, claim *extv1beta1.SandboxCla
 		if !c.state.reserve(sb, claim.UID) {
 			continue
 		}
-		patch, err := takeoverPatch(claim, pool, tmpl, sb, c.opts.Clock.Now(), env)
+		c.traces.event(ctx, eventCandidateChosen, sb)
+		patch, err := takeoverPatch(claim, pool, tmpl, sb, c.opts.Clock.Now(), env, c.traces.annotation(ctx, claim))
 		if err != nil {
 			c.state.release(sb.UID)
 			return nil, 0, err
@@ -161,6 +162,7 @@ func (c *Controller) adoptWarm(ctx context.Context, claim *extv1beta1.SandboxCla
 		switch {
 		case err == nil:
 			c.state.bind(claim, adopted.UID)
+			c.traces.event(ctx, eventTakeoverWritten, adopted)
 			logger.V(2).Info("Adopted warm Sandbox", "sandbox", klog.KObj(adopted))
 			c.event(claim, adopted, ReasonSandboxAdopted, "Adoption", "Adopted warm Sandbox %s from pool %s", adopted.Name, pool.Name)
 			c.opts.ClaimMetrics.bound(claim, adopted, agentsv1beta1.LaunchTypeWarm, tmpl.Name)
@@ -216,9 +218,10 @@ func (c *Controller) takeable(pool *extv1beta1.SandboxWarmPool, checker *sandbox
 // one the member carries when the claim has none: an annotation forged on
 // a pool member never survives a takeover. Removing it only when present
 // is as good as always writing null, since the patch is conditional on
-// the resourceVersion the cache showed.
+// the resourceVersion the cache showed. traceContext, if not empty, is
+// the Sandbox's new trace-context annotation.
 func takeoverPatch(claim *extv1beta1.SandboxClaim, pool *extv1beta1.SandboxWarmPool, tmpl *extv1beta1.SandboxTemplate, sb *agentsv1beta1.Sandbox, now time.Time,
-	env string) ([]byte, error) {
+	env, traceContext string) ([]byte, error) {
 	labels := map[string]any{
 		agentsv1beta1.LaunchTypeLabel:             agentsv1beta1.LaunchTypeWarm,
 		agentsv1beta1.SandboxIDLabel:              string(claim.UID),
@@ -250,6 +253,9 @@ func takeoverPatch(claim *extv1beta1.SandboxClaim, pool *extv1beta1.SandboxWarmP
 		annotations[agentsv1beta1.EnvAnnotation] = env
 	} else if _, ok := sb.Annotations[agentsv1beta1.EnvAnnotation]; ok {
 		annotations[agentsv1beta1.EnvAnnotation] = nil
+	}
+	if traceContext != "" {
+		annotations[agentsv1beta1.TraceContextAnnotation] = traceContext
 	}
 	if len(annotations) > 0 {
 		metadata["annotations"] = annotations

@@ -46,6 +46,9 @@ func (c *Controller) createCold(ctx context.Context, claim *extv1beta1.SandboxCl
 	if err != nil {
 		return nil, err
 	}
+	if v := c.traces.annotation(ctx, claim); v != "" {
+		sb.Annotations[agentsv1beta1.TraceContextAnnotation] = v
+	}
 	c.state.remember(claim)
 	created, err := c.client.AgentsV1beta1().Sandboxes(claim.Namespace).Create(ctx, sb, metav1.CreateOptions{FieldManager: FieldManager})
 	if apierrors.IsAlreadyExists(err) {
@@ -63,6 +66,7 @@ func (c *Controller) createCold(ctx context.Context, claim *extv1beta1.SandboxCl
 		return nil, fmt.Errorf("creating sandbox: %w", err)
 	}
 	c.state.bind(claim, created.UID)
+	c.traces.event(ctx, eventSandboxCreated, created)
 	klog.FromContext(ctx).V(2).Info("Created Sandbox", "sandbox", klog.KObj(created))
 	c.event(claim, created, ReasonSandboxProvisioned, "Provisioning", "Created Sandbox %s from template %s", created.Name, tmpl.Name)
 	if cold != "" {

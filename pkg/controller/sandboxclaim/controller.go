@@ -34,6 +34,8 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
+	"go.opentelemetry.io/otel/trace"
+
 	clientset "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned"
 	agentsscheme "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned/scheme"
 	agentsinformers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions/agents/v1beta1"
@@ -90,6 +92,9 @@ type Options struct {
 	// (--disable-claim-events): at high claim rates they are a large share
 	// of the API writes.
 	DisableEvents bool
+	// Tracer, when not nil, traces each claim and each pass
+	// (--enable-tracing; see claimTraces).
+	Tracer trace.Tracer
 }
 
 // Controller reconciles SandboxClaims.
@@ -113,6 +118,8 @@ type Controller struct {
 	// state is all the controller remembers in memory (see claimState
 	// for what bounds each part).
 	state *claimState
+	// traces holds each unready claim's span; nil with tracing off.
+	traces *claimTraces
 	// status writes claim status; its record of writes the cache does not
 	// show yet is state.written.
 	status *controller.StatusWriter[extv1beta1.SandboxClaimStatus]
@@ -149,6 +156,7 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 		recorder:       recorder,
 		opts:           opts,
 		state:          newClaimState(opts.Clock),
+		traces:         newClaimTraces(opts.Tracer),
 	}
 	c.status = controller.NewStatusWriter[extv1beta1.SandboxClaimStatus](func(ctx context.Context, namespace, name string, patch []byte) error {
 		_, err := client.ExtensionsV1beta1().SandboxClaims(namespace).Patch(ctx, name, types.MergePatchType, patch,

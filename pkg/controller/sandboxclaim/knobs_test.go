@@ -82,7 +82,7 @@ func TestKnobsInTakeoverPatch(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			sb := &agentsv1beta1.Sandbox{ObjectMeta: metav1.ObjectMeta{Name: "pool-x", ResourceVersion: "7", Annotations: tc.member}}
-			b, err := takeoverPatch(claimWith(nil, nil), poolWith(tc.pool), tmplWith(tc.tmpl), sb, now, "")
+			b, err := takeoverPatch(claimWith(nil, nil), poolWith(tc.pool), tmplWith(tc.tmpl), sb, now, "", "")
 			if err != nil {
 				t.Fatal(err)
 			}

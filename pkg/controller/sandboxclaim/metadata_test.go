@@ -119,7 +119,7 @@ func TestTakeoverPatchTouchesSpecOnlyWhenNeeded(t *testing.T) {
 	}
 
 	plain := claimWith(nil, nil)
-	b, err := takeoverPatch(plain, nil, tmpl, member(map[string]string{"app": "agent"}, nil), time.Time{}, "")
+	b, err := takeoverPatch(plain, nil, tmpl, member(map[string]string{"app": "agent"}, nil), time.Time{}, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestTakeoverPatchTouchesSpecOnlyWhenNeeded(t *testing.T) {
 
 	legacy := member(map[string]string{"app": "agent", agentsv1beta1.WarmPoolSandboxLabel: "h"},
 		map[string]string{agentsv1beta1.SafeToEvictAnnotation: "true"})
-	b, err = takeoverPatch(plain, nil, tmpl, legacy, time.Time{}, "")
+	b, err = takeoverPatch(plain, nil, tmpl, legacy, time.Time{}, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func TestTakeoverPatchTouchesSpecOnlyWhenNeeded(t *testing.T) {
 	}
 
 	extra := claimWith(map[string]string{"sandbox.users.io/team": "blue"}, nil)
-	b, err = takeoverPatch(extra, nil, tmpl, member(map[string]string{"app": "agent"}, nil), time.Time{}, "")
+	b, err = takeoverPatch(extra, nil, tmpl, member(map[string]string{"app": "agent"}, nil), time.Time{}, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,5 +170,20 @@ func TestTakeoverPatchTouchesSpecOnlyWhenNeeded(t *testing.T) {
 	}}}
 	if diff := cmp.Diff(want, decode(b)["spec"]); diff != "" {
 		t.Errorf("claim with additionalPodMetadata: spec patch (-want,+got):\n%s", diff)
+	}
+
+	// The trace context goes on the Sandbox itself, in the same write,
+	// and never into the pod template (it is not copied to Pods).
+	const traceContext = `{"traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}`
+	b, err = takeoverPatch(plain, nil, tmpl, member(map[string]string{"app": "agent"}, nil), time.Time{}, "", traceContext)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = decode(b)
+	if ann, _ := got["metadata"].(map[string]any)["annotations"].(map[string]any); ann[agentsv1beta1.TraceContextAnnotation] != traceContext {
+		t.Errorf("patch %s does not carry the trace context", b)
+	}
+	if _, ok := got["spec"]; ok {
+		t.Errorf("patch %s with a trace context changes the spec", b)
 	}
 }

@@ -33,6 +33,7 @@ import (
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
+	"github.com/agentsandbox/agent-sandbox/pkg/tracing"
 )
 
 const (
@@ -71,6 +72,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue ti
 		// Deleted: the delete event freed its state, unless that event
 		// was missed (a lost watch, a restarted informer).
 		c.state.forgetKey(key)
+		c.traces.end(key, eventDeleted)
 		return requeue, nil
 	}
 	if err != nil {
@@ -79,8 +81,11 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue ti
 	if claim.DeletionTimestamp != nil {
 		// The garbage collector removes the Sandbox.
 		c.state.forget(claim.UID)
+		c.traces.end(key, eventDeleted)
 		return requeue, nil
 	}
+	ctx, span := c.traces.start(ctx, key, claim)
+	defer tracing.End(span, &err)
 
 	now := c.opts.Clock.Now()
 	if at, ok := expiresAt(claim, &claim.Status); ok && !now.Before(at) {
@@ -89,6 +94,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue ti
 	}
 
 	sb, wait, err := c.resolve(ctx, claim)
+	c.traces.sandbox(ctx, key, sb)
 	if wait > 0 {
 		// Our own write is not in the cache yet, or members are starting:
 		// come back shortly (the awaited events usually come first), and
@@ -141,6 +147,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue ti
 		if seen, counted := c.state.countReady(claim); !counted {
 			c.opts.ClaimMetrics.firstReady(claim, sb, seen, c.opts.Clock.Now())
 		}
+		c.traces.end(key, eventReady)
 	}
 	// The status just written may arm the TTL (a freshly mirrored
 	// Finished); come back when the claim expires.

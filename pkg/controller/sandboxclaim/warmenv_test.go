@@ -71,7 +71,7 @@ func TestSyncWarmEnvTakesAMember(t *testing.T) {
 // removed, and the spec is not touched (the generation stays).
 func TestTakeoverPatchBytesWithEnv(t *testing.T) {
 	claim := newClaim("c1", withEnv(extv1beta1.EnvVar{Name: "A", Value: "1"}))
-	b, err := takeoverPatch(claim, newPool(), newTemplate(), newMember("pool-a", memberReady, time.Minute), now, `{"port":8888,"env":[{"name":"A","value":"1"}]}`)
+	b, err := takeoverPatch(claim, newPool(), newTemplate(), newMember("pool-a", memberReady, time.Minute), now, `{"port":8888,"env":[{"name":"A","value":"1"}]}`, "")
 	if err != nil {
 		t.Fatal(err)
 	}

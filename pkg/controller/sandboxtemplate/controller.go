@@ -42,6 +42,8 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
+	"go.opentelemetry.io/otel/trace"
+
 	clientset "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned"
 	agentsscheme "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned/scheme"
 	extinformers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions/extensions/v1beta1"
@@ -50,6 +52,7 @@ import (
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
 	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
+	"github.com/agentsandbox/agent-sandbox/pkg/tracing"
 )
 
 const (
@@ -79,6 +82,8 @@ const (
 type Options struct {
 	Clock   clock.WithTicker
 	Metrics *metrics.ReconcileMetrics
+	// Tracer, when not nil, traces each reconcile (--enable-tracing).
+	Tracer trace.Tracer
 }
 
 // Controller reconciles SandboxTemplates.
@@ -95,6 +100,7 @@ type Controller struct {
 	recorder    events.EventRecorder
 	clock       clock.WithTicker
 	metrics     *metrics.ReconcileMetrics
+	tracer      trace.Tracer
 
 	// conflicts holds the policy conflicts already reported; its only
 	// state besides the workqueue.
@@ -123,6 +129,7 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 		recorder:       recorder,
 		clock:          opts.Clock,
 		metrics:        opts.Metrics,
+		tracer:         opts.Tracer,
 	}
 	handlerOpts := cache.HandlerOptions{Logger: &logger}
 	templateHandler := controller.EnqueueSelf(c.queue)
@@ -186,6 +193,8 @@ func (c *Controller) enqueuePolicyTemplates(obj any) {
 
 func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue time.Duration, err error) {
 	logger := klog.FromContext(ctx)
+	ctx, span := tracing.StartObject(ctx, c.tracer, "ReconcileSandboxTemplate", "sandboxtemplate", key.Namespace, key.Name, "")
+	defer tracing.End(span, &err)
 
 	tmpl, err := c.templateLister.SandboxTemplates(key.Namespace).Get(key.Name)
 	if apierrors.IsNotFound(err) {

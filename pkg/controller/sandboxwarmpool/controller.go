@@ -34,6 +34,8 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
+	"go.opentelemetry.io/otel/trace"
+
 	clientset "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned"
 	agentsscheme "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned/scheme"
 	agentsinformers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions/agents/v1beta1"
@@ -78,6 +80,8 @@ type Options struct {
 	// MaxRefillRate caps each pool's creates per second
 	// (--sandbox-warm-pool-max-refill-rate); 0 is unlimited.
 	MaxRefillRate float64
+	// Tracer, when not nil, traces each pool pass (--enable-tracing).
+	Tracer trace.Tracer
 	// Provenance records the members this controller creates; the claim
 	// controller of the same process must get the same one, so it can hand
 	// out members made from an earlier template (OnReplenish). Nil makes a

@@ -40,6 +40,7 @@ import (
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
 	"github.com/agentsandbox/agent-sandbox/pkg/sandboxpolicy"
+	"github.com/agentsandbox/agent-sandbox/pkg/tracing"
 )
 
 // expectationsRecheck revisits a pool whose own writes are not all
@@ -70,6 +71,8 @@ type members struct {
 
 func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue time.Duration, err error) {
 	logger := klog.FromContext(ctx)
+	ctx, span := tracing.StartObject(ctx, c.opts.Tracer, "ReconcileSandboxWarmPool", "sandboxwarmpool", key.Namespace, key.Name, "")
+	defer tracing.End(span, &err)
 	soonest := func(d time.Duration) {
 		if d > 0 && (requeue == 0 || d < requeue) {
 			requeue = d

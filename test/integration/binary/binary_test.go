@@ -245,7 +245,7 @@ func TestPprofAndCompatibilityFlags(t *testing.T) {
 		heapCode  int
 		extraArgs []string
 	}{
-		{"--enable-pprof", http.StatusNotFound, []string{"--zap-devel", "--zap-log-level=info", "--enable-tracing", "--disable-claim-observability-annotations"}},
+		{"--enable-pprof", http.StatusNotFound, []string{"--zap-devel", "--zap-log-level=info", "--disable-claim-observability-annotations"}},
 		{"--enable-pprof-debug", http.StatusOK, nil},
 	} {
 		t.Run(tc.flag, func(t *testing.T) {

@@ -29,6 +29,8 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/klog/v2/ktesting"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandbox"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandboxclaim"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandboxtemplate"
@@ -94,6 +96,8 @@ type ControllerOptions struct {
 	// instead of env's only: what another namespace holds is then in the
 	// controllers' caches, and only their own checks keep it out.
 	ClusterWide bool
+	// TracerProvider, when set, traces the controllers (--enable-tracing).
+	TracerProvider trace.TracerProvider
 }
 
 // provenances holds one member record per Env, shared by its pool and
@@ -137,13 +141,14 @@ func StartControllersWithOptions(t testing.TB, env *Env, opts ControllerOptions,
 	}
 	reg := prometheus.NewRegistry()
 	m, err := controllermanager.New(ctx, controllermanager.Config{
-		API:         cfg,
-		Controllers: names,
-		Workers:     testWorkers,
-		Namespace:   namespace,
-		Metrics:     reg,
-		Provenance:  provenanceOf(env),
-		Sandbox:     sandbox.Options{ClusterDomain: "cluster.local", FirstStatusDelay: 5 * time.Second},
+		API:            cfg,
+		Controllers:    names,
+		Workers:        testWorkers,
+		Namespace:      namespace,
+		Metrics:        reg,
+		Provenance:     provenanceOf(env),
+		TracerProvider: opts.TracerProvider,
+		Sandbox:        sandbox.Options{ClusterDomain: "cluster.local", FirstStatusDelay: 5 * time.Second},
 		Pool: sandboxwarmpool.Options{EvictableMembers: true, ReplenishDelay: opts.PoolReplenishDelay,
 			MaxRefillRate: opts.PoolMaxRefillRate},
 		Claim: sandboxclaim.Options{FirstStatusDelay: 5 * time.Second},

@@ -54,6 +54,7 @@ arrive as floats, which would print large values in exponent form.
 {{- $w := .Values.webhook -}}
 {{- $args := list (printf "--leader-elect=%t" $c.leaderElection.enabled) -}}
 {{- if .Values.extensions.enabled }}{{ $args = append $args "--extensions" }}{{ end -}}
+{{- if .Values.tracing.enabled }}{{ $args = append $args "--enable-tracing" }}{{ end -}}
 {{- $flags := list
   (list "leader-election-namespace" ($c.leaderElection.namespace | default nil) "")
   (list "sandbox-concurrent-workers" $c.workers.sandbox "int")
@@ -109,4 +110,29 @@ arrive as floats, which would print large values in exponent form.
 {{/* Whether the webhook certificate comes from cert-manager. */}}
 {{- define "agent-sandbox.certManager" -}}
 {{- if and .Values.webhook.enabled .Values.webhook.certManager.enabled }}true{{ end }}
+{{- end }}
+
+{{/*
+The OTEL_* environment of a traced container (tracing.enabled): the
+endpoint and sampler when set, then tracing.extraEnv.
+*/}}
+{{- define "agent-sandbox.tracingEnv" -}}
+{{- $t := .Values.tracing -}}
+{{- if $t.enabled }}
+{{- with $t.endpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ . | quote }}
+{{- end }}
+{{- with $t.sampler }}
+- name: OTEL_TRACES_SAMPLER
+  value: {{ . | quote }}
+{{- end }}
+{{- with $t.samplerArg }}
+- name: OTEL_TRACES_SAMPLER_ARG
+  value: {{ . | quote }}
+{{- end }}
+{{- with $t.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
 {{- end }}
