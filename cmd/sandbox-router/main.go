@@ -29,6 +29,7 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -38,6 +39,7 @@ import (
 	"github.com/agentsandbox/agent-sandbox/pkg/clientconn"
 	"github.com/agentsandbox/agent-sandbox/pkg/router"
 	"github.com/agentsandbox/agent-sandbox/pkg/signals"
+	"github.com/agentsandbox/agent-sandbox/pkg/tracing"
 	"github.com/agentsandbox/agent-sandbox/pkg/version"
 )
 
@@ -67,6 +69,7 @@ type options struct {
 	retryInitialDelay  time.Duration
 	retryMaxDelay      time.Duration
 	accessLog          bool
+	enableTracing      bool
 
 	authzMode        string
 	trTTL            time.Duration
@@ -119,6 +122,7 @@ func main() {
 	flag.DurationVar(&o.retryInitialDelay, "upstream-retry-initial-delay", router.DefaultUpstreamRetryInitialDelay, "First dial retry delay, doubled per retry.")
 	flag.DurationVar(&o.retryMaxDelay, "upstream-retry-max-delay", router.DefaultUpstreamRetryMaxDelay, "Cap of the dial retry delay.")
 	flag.BoolVar(&o.accessLog, "access-log", true, "Log one structured line per proxied request.")
+	flag.BoolVar(&o.enableTracing, "enable-tracing", false, "Record a server span per proxied request and pass W3C trace context upstream, exported over OTLP/HTTP per the OTEL_* environment; on by default when OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set.")
 
 	flag.StringVar(&o.authzMode, "authz-mode", router.AuthzModeAllowAll, "allow-all, tokenreview, scoped-token or subjectaccessreview.")
 	flag.DurationVar(&o.trTTL, "authz-tokenreview-ttl", router.DefaultTokenReviewTTL, "How long TokenReview and SubjectAccessReview verdicts are cached; > 0.")
@@ -174,6 +178,11 @@ func applyEnv(o *options) {
 	}
 	if v := os.Getenv("CLUSTER_DOMAIN"); v != "" && !set["cluster-domain"] {
 		o.clusterDomain = v
+	}
+	// runtime.md §1.14: an OTLP endpoint in the environment turns tracing
+	// on unless the flag says otherwise.
+	if !set["enable-tracing"] && tracing.EndpointConfigured() {
+		o.enableTracing = true
 	}
 }
 
@@ -267,6 +276,25 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return configError{err}
 	}
+	var tracer trace.Tracer
+	if o.enableTracing {
+		p, err := tracing.New(ctx, tracing.Config{ServiceName: binaryName,
+			ErrorHandler: func(err error) { logger.Error(err, "OpenTelemetry") }})
+		if err != nil {
+			return configError{fmt.Errorf("--enable-tracing: %w", err)}
+		}
+		defer func() {
+			// Flush what is queued, within a bound: a collector that does
+			// not answer must not hold the exit up.
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tracing.DefaultInitTimeout)
+			defer cancel()
+			if err := p.Shutdown(sctx); err != nil {
+				logger.Error(err, "Flushing spans at exit")
+			}
+		}()
+		tracer = p.Tracer("github.com/agentsandbox/agent-sandbox/router")
+		logger.Info("Tracing on", "endpoint", p.Endpoint())
+	}
 
 	r, err := router.New(router.Options{
 		KubeClient:                   kube,
@@ -291,6 +319,7 @@ func run(ctx context.Context, o options) error {
 		WakeTimeout:                  o.wakeTimeout,
 		AccessLog:                    o.accessLog,
 		Logger:                       logger,
+		Tracer:                       tracer,
 	})
 	if err != nil {
 		return configError{err}

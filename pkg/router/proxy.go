@@ -31,8 +31,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"k8s.io/klog/v2"
 
+	"github.com/agentsandbox/agent-sandbox/pkg/tracing"
 	"github.com/agentsandbox/agent-sandbox/pkg/warmenv"
 )
 
@@ -92,7 +95,11 @@ func (r *Router) serveProxy(w http.ResponseWriter, req *http.Request) {
 		st     *requestState
 		client string
 		held   bool
+		span   trace.Span // nil unless tracing
 	)
+	if r.opts.Tracer != nil {
+		req, span = r.startSpan(req)
+	}
 	r.metrics.Inflight.Inc()
 	n := r.inflight.Add(1)
 	defer func() {
@@ -100,7 +107,10 @@ func (r *Router) serveProxy(w http.ResponseWriter, req *http.Request) {
 		// http.ErrAbortHandler) is still counted and logged. Logged
 		// before the request leaves the in-flight count, which a drain
 		// waits for.
-		r.observe(req, rec, st, time.Since(start))
+		r.observe(req, rec, st, time.Since(start), span)
+		if span != nil {
+			endSpan(span, rec, st)
+		}
 		if st != nil {
 			// After the request's last metric write.
 			r.series.end(st.nsLabel)
@@ -304,6 +314,11 @@ func (r *Router) rewrite(pr *httputil.ProxyRequest) {
 		pr.Out.Header.Del("Origin")
 	}
 	pr.SetXForwarded()
+	if r.opts.Tracer != nil {
+		// The server span's context replaces whatever the client sent,
+		// which is the span's parent (§1.5).
+		tracing.Propagator.Inject(pr.In.Context(), propagation.HeaderCarrier(pr.Out.Header))
+	}
 }
 
 // modifyResponse refuses a status code net/http cannot relay: below 100
@@ -404,7 +419,7 @@ func (r *Router) namespaceLabel(ns string) string {
 }
 
 // observe records metrics and the access log line of one request.
-func (r *Router) observe(req *http.Request, rec *responseRecorder, st *requestState, d time.Duration) {
+func (r *Router) observe(req *http.Request, rec *responseRecorder, st *requestState, d time.Duration, span trace.Span) {
 	code := rec.code()
 	nsLabel, id, ns := noNamespace, "", ""
 	if st != nil {
@@ -418,8 +433,10 @@ func (r *Router) observe(req *http.Request, rec *responseRecorder, st *requestSt
 		return
 	}
 	// Never the query string (it may carry tokens) nor any header value
-	// besides the user agent.
-	r.accessLog.Info("request",
+	// besides the user agent. One slice with room for the trace fields:
+	// as many allocations with tracing off as the argument list had.
+	kv := make([]any, 0, 22)
+	kv = append(kv,
 		"method", req.Method,
 		"path", req.URL.Path,
 		"status", code,
@@ -430,6 +447,11 @@ func (r *Router) observe(req *http.Request, rec *responseRecorder, st *requestSt
 		"bytes_out", rec.written,
 		"user_agent", req.UserAgent(),
 	)
+	if span != nil {
+		sc := span.SpanContext()
+		kv = append(kv, "trace_id", sc.TraceID().String(), "span_id", sc.SpanID().String())
+	}
+	r.accessLog.Info("request", kv...)
 }
 
 func clientIP(req *http.Request) string {

@@ -29,6 +29,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
@@ -128,6 +129,10 @@ type Options struct {
 	Registry *prometheus.Registry
 	// Logger is the router's logger; the zero Logger means klog.Background().
 	Logger klog.Logger
+	// Tracer, when not nil, records a server span per proxied request and
+	// passes its W3C trace context upstream (--enable-tracing); nil is
+	// off and costs nothing.
+	Tracer trace.Tracer
 }
 
 // DefaultOptions returns the documented defaults, without a client.
