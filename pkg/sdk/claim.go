@@ -24,6 +24,8 @@ import (
 	"math"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -32,6 +34,7 @@ import (
 
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	extensionsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
+	"github.com/agentsandbox/agent-sandbox/pkg/tracing"
 )
 
 // ClaimGenerateName is the generateName prefix of every claim the SDK
@@ -87,15 +90,22 @@ func newCreateConfig(c *Client, opts []CreateOption) createConfig {
 	return cc
 }
 
-func (c *Client) createClaim(ctx context.Context, warmPool string, cc createConfig) (*extensionsv1beta1.SandboxClaim, error) {
+func (c *Client) createClaim(ctx context.Context, warmPool string, cc createConfig) (_ *extensionsv1beta1.SandboxClaim, err error) {
 	if err := cc.validate(warmPool); err != nil {
 		return nil, prefixed(cc.namespace, cc.claimName, fmt.Errorf("%w: %w", ErrInvalidArgument, err))
 	}
+	ctx, span := c.startSpan(ctx, "create_claim", cc.claimName)
+	defer func() { endSpan(span, err) }()
 	claim := buildClaim(warmPool, cc, time.Now())
+	if v := tracing.AnnotationValue(ctx); v != "" {
+		// The controller's spans of this claim join the caller's trace.
+		claim.Annotations[agentsv1beta1.TraceContextAnnotation] = v
+	}
 	created, err := c.agents.ExtensionsV1beta1().SandboxClaims(cc.namespace).Create(ctx, claim, metav1.CreateOptions{})
 	if err != nil {
 		return nil, prefixed(cc.namespace, cc.claimName, fmt.Errorf("%w: warm pool %q: %w", ErrClaimFailed, warmPool, err))
 	}
+	span.SetAttributes(attribute.String(AttrClaimName, created.Name))
 	klog.FromContext(ctx).V(2).Info("Created sandbox claim", "claim", klog.KObj(created), "warmPool", warmPool)
 	return created, nil
 }
@@ -105,11 +115,15 @@ func (c *Client) createClaim(ctx context.Context, warmPool string, cc createConf
 func (c *Client) waitUntilReady(ctx context.Context, sb *Sandbox, readyTimeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
-	name, claimIPs, err := c.waitForSandboxName(ctx, sb.namespace, sb.claimName)
+	sctx, span := c.startSpan(ctx, "resolve_sandbox_name", sb.claimName)
+	name, claimIPs, err := c.waitForSandboxName(sctx, sb.namespace, sb.claimName)
+	endSpan(span, err)
 	if err != nil {
 		return err
 	}
-	ready, err := c.waitForSandboxReady(ctx, sb.namespace, name, claimIPs)
+	sctx, span = c.startSpan(ctx, "wait_for_sandbox_ready", sb.claimName)
+	ready, err := c.waitForSandboxReady(sctx, sb.namespace, name, claimIPs)
+	endSpan(span, err)
 	if err != nil {
 		return err
 	}

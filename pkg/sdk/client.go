@@ -24,6 +24,8 @@ import (
 	"net/url"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -42,6 +44,7 @@ type Client struct {
 	// retryBackoff is a test seam: it returns the pause before retry
 	// attempt i.
 	retryBackoff func(i int) time.Duration
+	tracer       trace.Tracer
 }
 
 // NewClient builds a Client from a REST config. A nil cfg means the
@@ -97,6 +100,7 @@ func newClient(cs clientset.Interface, c clientConfig) (*Client, error) {
 		cfg:          c,
 		http:         newHTTPClient(c),
 		retryBackoff: retryBackoff,
+		tracer:       c.tracer(),
 	}
 	if c.routerURL != "" {
 		u, err := url.Parse(c.routerURL)

@@ -25,6 +25,8 @@ import (
 	"math"
 	"net/http"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
 )
 
 // commandTimeoutMargin is added to a command's own timeout to get the HTTP
@@ -57,8 +59,15 @@ type execRequest struct {
 //
 // Run is never retried, whatever WithMaxAttempts says: if the response is
 // lost, the command may have run, and running it again could do harm.
-func (s *Sandbox) Run(ctx context.Context, cmd string, opts ...CallOption) (*ExecutionResult, error) {
+func (s *Sandbox) Run(ctx context.Context, cmd string, opts ...CallOption) (res *ExecutionResult, err error) {
 	cc := newCallConfig(opts)
+	ctx, span := s.client.startSpan(ctx, "run", s.claimName, attribute.String(AttrCommandExecutable, executable(cmd)))
+	defer func() {
+		if res != nil {
+			span.SetAttributes(attribute.Int(AttrExitCode, res.ExitCode))
+		}
+		endSpan(span, err)
+	}()
 	req, err := s.execRequest("run", "execute", cmd, cc)
 	if err != nil {
 		return nil, s.wrap(err)
@@ -79,7 +88,7 @@ func (s *Sandbox) Run(ctx context.Context, cmd string, opts ...CallOption) (*Exe
 	if _, err := s.do(ctx, req, func(resp *http.Response) error { return decodeJSON(resp, &out) }); err != nil {
 		return nil, s.wrap(fmt.Errorf("run: %w", err))
 	}
-	res := &ExecutionResult{Stdout: out.Stdout, Stderr: out.Stderr, ExitCode: -1}
+	res = &ExecutionResult{Stdout: out.Stdout, Stderr: out.Stderr, ExitCode: -1}
 	if out.ExitCode != nil {
 		res.ExitCode = *out.ExitCode
 	}

@@ -25,6 +25,8 @@ import (
 	"mime/multipart"
 	"net/http"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
 )
 
 // FileType is the kind of a directory entry.
@@ -49,8 +51,10 @@ type FileEntry struct {
 // runtime creates missing directories). It is not retried unless
 // WithMaxAttempts asks for it: a retried upload after a lost response
 // writes the file twice, which is harmless only if nothing else writes it.
-func (s *Sandbox) Write(ctx context.Context, path string, data []byte, opts ...CallOption) error {
+func (s *Sandbox) Write(ctx context.Context, path string, data []byte, opts ...CallOption) (err error) {
 	cc := newCallConfig(opts)
+	ctx, span := s.client.startSpan(ctx, "write", s.claimName, attribute.String(AttrFilePath, path), attribute.Int(AttrFileSize, len(data)))
+	defer func() { endSpan(span, err) }()
 	if path == "" {
 		return s.wrap(fmt.Errorf("write: %w: empty path", ErrInvalidArgument))
 	}
@@ -114,16 +118,19 @@ func multipartFrame(path string) (head, tail []byte, contentType string, err err
 // Read downloads path (GET download/<path>). It is retried on transport
 // errors and 5xx gateway errors. A file larger than the download cap
 // (WithMaxDownloadSize, WithMaxBytes) fails with ErrResponseTooLarge.
-func (s *Sandbox) Read(ctx context.Context, path string, opts ...CallOption) ([]byte, error) {
+func (s *Sandbox) Read(ctx context.Context, path string, opts ...CallOption) (_ []byte, err error) {
 	cc := newCallConfig(opts)
+	ctx, span := s.client.startSpan(ctx, "read", s.claimName, attribute.String(AttrFilePath, path))
+	defer func() { endSpan(span, err) }()
 	limit := s.client.cfg.maxDownloadSize
 	if cc.maxBytes > 0 {
 		limit = cc.maxBytes
 	}
 	var out []byte
-	err := s.idempotent(ctx, "read", "download", path, cc, func(resp *http.Response) error {
+	err = s.idempotent(ctx, "read", "download", path, cc, func(resp *http.Response) error {
 		b, err := readLimited(resp, limit)
 		out = b
+		span.SetAttributes(attribute.Int(AttrFileSize, len(b)))
 		return err
 	})
 	return out, err
@@ -131,8 +138,10 @@ func (s *Sandbox) Read(ctx context.Context, path string, opts ...CallOption) ([]
 
 // List lists the directory path (GET list/<path>). Entries that are neither
 // files nor directories are dropped.
-func (s *Sandbox) List(ctx context.Context, path string, opts ...CallOption) ([]FileEntry, error) {
+func (s *Sandbox) List(ctx context.Context, path string, opts ...CallOption) (_ []FileEntry, err error) {
 	cc := newCallConfig(opts)
+	ctx, span := s.client.startSpan(ctx, "list", s.claimName, attribute.String(AttrFilePath, path))
+	defer func() { endSpan(span, err) }()
 	var raw []struct {
 		Name    string   `json:"name"`
 		Size    int64    `json:"size"`
@@ -140,7 +149,9 @@ func (s *Sandbox) List(ctx context.Context, path string, opts ...CallOption) ([]
 		ModTime float64  `json:"mod_time"`
 	}
 	if err := s.idempotent(ctx, "list", "list", path, cc, func(resp *http.Response) error {
-		return decodeJSON(resp, &raw)
+		err := decodeJSON(resp, &raw)
+		span.SetAttributes(attribute.Int(AttrFileCount, len(raw)))
+		return err
 	}); err != nil {
 		return nil, err
 	}
@@ -155,8 +166,10 @@ func (s *Sandbox) List(ctx context.Context, path string, opts ...CallOption) ([]
 }
 
 // Exists reports whether path exists (GET exists/<path>).
-func (s *Sandbox) Exists(ctx context.Context, path string, opts ...CallOption) (bool, error) {
+func (s *Sandbox) Exists(ctx context.Context, path string, opts ...CallOption) (_ bool, err error) {
 	cc := newCallConfig(opts)
+	ctx, span := s.client.startSpan(ctx, "exists", s.claimName, attribute.String(AttrFilePath, path))
+	defer func() { endSpan(span, err) }()
 	var out struct {
 		Exists *bool `json:"exists"`
 	}
@@ -167,6 +180,7 @@ func (s *Sandbox) Exists(ctx context.Context, path string, opts ...CallOption) (
 		if out.Exists == nil {
 			return fmt.Errorf("%w: no \"exists\" field", ErrUnexpectedResponse)
 		}
+		span.SetAttributes(attribute.Bool(AttrFileExists, *out.Exists))
 		return nil
 	}); err != nil {
 		return false, err

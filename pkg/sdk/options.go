@@ -21,6 +21,8 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	extensionsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
 )
 
@@ -68,6 +70,8 @@ type clientConfig struct {
 	userAgent         string
 	noPodIPHint       bool
 	controlPlaneOnly  bool
+	tracerProvider    trace.TracerProvider
+	traceServiceName  string
 }
 
 func defaultClientConfig() clientConfig {

@@ -258,8 +258,10 @@ func (s *Sandbox) drain(ctx context.Context) {
 }
 
 // deleteClaim deletes a claim with default propagation; NotFound is success.
-func (c *Client) deleteClaim(ctx context.Context, namespace, name string) error {
-	err := c.agents.ExtensionsV1beta1().SandboxClaims(namespace).Delete(ctx, name, metav1.DeleteOptions{})
+func (c *Client) deleteClaim(ctx context.Context, namespace, name string) (err error) {
+	ctx, span := c.startSpan(ctx, "delete", name)
+	defer func() { endSpan(span, err) }()
+	err = c.agents.ExtensionsV1beta1().SandboxClaims(namespace).Delete(ctx, name, metav1.DeleteOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("deleting claim %s/%s: %w", namespace, name, err)
 	}

@@ -31,6 +31,10 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"k8s.io/klog/v2"
 
 	"github.com/agentsandbox/agent-sandbox/pkg/warmenv"
@@ -88,6 +92,7 @@ func (s *Sandbox) callContext(ctx context.Context, cc callConfig, floor time.Dur
 func (s *Sandbox) do(ctx context.Context, r request, handle func(*http.Response) error) (*http.Response, error) {
 	attempts := max(r.attempts, 1)
 	reqID := newRequestID()
+	trace.SpanFromContext(ctx).SetAttributes(attribute.String(AttrRequestID, reqID))
 	logger := klog.FromContext(ctx).WithValues("op", r.op, "requestID", reqID)
 	var lastErr error
 	settlePause, settling := routeSettleInitialPause, false
@@ -259,6 +264,7 @@ func (s *Sandbox) setHeaders(ctx context.Context, req *http.Request, r request, 
 	if r.contentType != "" {
 		h.Set("Content-Type", r.contentType)
 	}
+	injectTraceContext(ctx, propagation.HeaderCarrier(h))
 	if cfg.directPodIP {
 		// No router between us and the Pod to set the warm claim's env;
 		// the caller reaches the runtime anyway, so this grants nothing.
