@@ -65,6 +65,10 @@ type claimTraces struct {
 	tracer trace.Tracer
 	mu     sync.Mutex
 	roots  map[cache.ObjectName]claimRoot
+	// readyUnseen holds the claims whose span ended at Ready until the
+	// cache shows them Ready: a pass on the stale cached claim meanwhile
+	// must not start a second SandboxClaim span.
+	readyUnseen map[cache.ObjectName]types.UID
 }
 
 type claimRoot struct {
@@ -76,7 +80,7 @@ func newClaimTraces(t trace.Tracer) *claimTraces {
 	if t == nil {
 		return nil
 	}
-	return &claimTraces{tracer: t, roots: map[cache.ObjectName]claimRoot{}}
+	return &claimTraces{tracer: t, roots: map[cache.ObjectName]claimRoot{}, readyUnseen: map[cache.ObjectName]types.UID{}}
 }
 
 // start starts the pass span of claim, a child of its SandboxClaim span
@@ -90,6 +94,10 @@ func (t *claimTraces) start(ctx context.Context, key cache.ObjectName, claim *ex
 	ready := meta.IsStatusConditionTrue(claim.Status.Conditions, string(agentsv1beta1.SandboxConditionReady))
 
 	t.mu.Lock()
+	if uid, found := t.readyUnseen[key]; found && (uid != claim.UID || ready) {
+		delete(t.readyUnseen, key)
+	}
+	_, readyUnseen := t.readyUnseen[key]
 	root, ok := t.roots[key]
 	if ok && (root.uid != claim.UID || ready) {
 		// A claim of the same name replaced it, or it went Ready in a
@@ -98,7 +106,7 @@ func (t *claimTraces) start(ctx context.Context, key cache.ObjectName, claim *ex
 		delete(t.roots, key)
 		ok = false
 	}
-	if !ok && !ready {
+	if !ok && !ready && !readyUnseen {
 		_, span := t.tracer.Start(parent, spanClaim, claimAttrs)
 		root = claimRoot{uid: claim.UID, span: span}
 		t.roots[key] = root
@@ -144,6 +152,12 @@ func (t *claimTraces) end(key cache.ObjectName, event string) {
 	t.mu.Lock()
 	root, ok := t.roots[key]
 	delete(t.roots, key)
+	switch {
+	case event != eventReady:
+		delete(t.readyUnseen, key)
+	case ok:
+		t.readyUnseen[key] = root.uid
+	}
 	t.mu.Unlock()
 	if ok {
 		root.span.AddEvent(event)
