@@ -36,6 +36,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/agentsandbox/agent-sandbox/generated/clientset/versioned"
+	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/pkg/clientconn"
 	"github.com/agentsandbox/agent-sandbox/pkg/router"
 	"github.com/agentsandbox/agent-sandbox/pkg/signals"
@@ -70,6 +71,7 @@ type options struct {
 	retryMaxDelay      time.Duration
 	accessLog          bool
 	enableTracing      bool
+	activityTracking   bool
 
 	authzMode        string
 	trTTL            time.Duration
@@ -123,6 +125,7 @@ func main() {
 	flag.DurationVar(&o.retryMaxDelay, "upstream-retry-max-delay", router.DefaultUpstreamRetryMaxDelay, "Cap of the dial retry delay.")
 	flag.BoolVar(&o.accessLog, "access-log", true, "Log one structured line per proxied request.")
 	flag.BoolVar(&o.enableTracing, "enable-tracing", false, "Record a server span per proxied request and pass W3C trace context upstream, exported over OTLP/HTTP per the OTEL_* environment; on by default when OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set.")
+	flag.BoolVar(&o.activityTracking, "activity-tracking", false, "Record requests to Sandboxes annotated "+agentsv1beta1.IdleTimeoutAnnotation+" in their "+agentsv1beta1.LastActivityAnnotation+" annotation (at most one write per idle window per Sandbox), so idle auto-suspend spares sandboxes in use. Needs patch on sandboxes (manifests/components/router-wake-idle); the router refuses to start without it.")
 
 	flag.StringVar(&o.authzMode, "authz-mode", router.AuthzModeAllowAll, "allow-all, tokenreview, scoped-token or subjectaccessreview.")
 	flag.DurationVar(&o.trTTL, "authz-tokenreview-ttl", router.DefaultTokenReviewTTL, "How long TokenReview and SubjectAccessReview verdicts are cached; > 0.")
@@ -296,6 +299,14 @@ func run(ctx context.Context, o options) error {
 		logger.Info("Tracing on", "endpoint", p.Endpoint())
 	}
 
+	if o.activityTracking {
+		checkCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := router.CheckActivityRights(checkCtx, reviewKube, o.cacheNamespace)
+		cancel()
+		if err != nil {
+			return configError{err}
+		}
+	}
 	r, err := router.New(router.Options{
 		KubeClient:                   kube,
 		AgentsClient:                 agents,
@@ -318,6 +329,7 @@ func run(ctx context.Context, o options) error {
 		WakeAuthz:                    o.wakeAuthz,
 		WakeTimeout:                  o.wakeTimeout,
 		AccessLog:                    o.accessLog,
+		ActivityTracking:             o.activityTracking,
 		Logger:                       logger,
 		Tracer:                       tracer,
 	})

@@ -129,6 +129,10 @@ type PodCache struct {
 	// (wake.go), by Sandbox; under mu. setLocked closes and removes a
 	// key's waiter at every change of its entry.
 	waiters map[nameKey]*routeWaiter
+	// observe, when set before Start, is told every Sandbox's state after
+	// each recompute, under mu: the activity tracker follows the opted-in
+	// routable Sandboxes this way.
+	observe func(k nameKey, sb *agentsv1beta1.Sandbox, routable bool)
 }
 
 // routeWaiter is closed when its Sandbox's entry changes; n counts the
@@ -390,7 +394,10 @@ func (c *PodCache) recompute(key string) bool {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var e *CacheEntry
+	var (
+		e  *CacheEntry
+		sb *agentsv1beta1.Sandbox
+	)
 	obj, exists, err := c.sandboxes.GetStore().GetByKey(key)
 	if w := c.waiters[nameKey{ns, name}]; w != nil && !exists {
 		// Gone: requests held for it find that out now, not at their
@@ -399,7 +406,8 @@ func (c *PodCache) recompute(key string) bool {
 		delete(c.waiters, nameKey{ns, name})
 	}
 	if err == nil && exists {
-		if sb, ok := obj.(*agentsv1beta1.Sandbox); ok {
+		sb, _ = obj.(*agentsv1beta1.Sandbox)
+		if sb != nil {
 			if pobj, exists, err := c.pods.GetStore().GetByKey(ns + "/" + trackedPodName(sb)); err == nil && exists {
 				if pod, ok := pobj.(*corev1.Pod); ok {
 					e = entryFor(sb, pod)
@@ -407,7 +415,11 @@ func (c *PodCache) recompute(key string) bool {
 			}
 		}
 	}
-	return c.setLocked(nameKey{ns, name}, e)
+	changed := c.setLocked(nameKey{ns, name}, e)
+	if c.observe != nil {
+		c.observe(nameKey{ns, name}, sb, e != nil)
+	}
+	return changed
 }
 
 // setLocked replaces the entry of k with e (nil removes it) and reports

@@ -188,6 +188,12 @@ func (r *Router) serveProxy(w http.ResponseWriter, req *http.Request) {
 		req.Body = http.MaxBytesReader(w, req.Body, limit)
 	}
 
+	if r.activity != nil && st.fromCache {
+		// Authorized and resolved: activity for as long as it lasts.
+		// Requests refused above (401, 403, 404) never count.
+		defer r.activity.begin(st.entry)()
+	}
+
 	ctx := req.Context()
 	st.responseHeaderTimeout = r.opts.ResponseHeaderTimeout
 	if t.Timeout > 0 {

@@ -30,11 +30,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/trace"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 
 	"github.com/agentsandbox/agent-sandbox/generated/clientset/versioned"
+	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 )
 
 // Defaults of Options (§1.10, §1.11).
@@ -111,6 +114,14 @@ type Options struct {
 	UpstreamMaxRetries        int
 	UpstreamRetryInitialDelay time.Duration
 	UpstreamRetryMaxDelay     time.Duration
+
+	// ActivityTracking records requests to Sandboxes opted in to idle
+	// auto-suspend (agents.x-k8s.io/idle-timeout) in their last-activity
+	// annotation, at most once per idle window per Sandbox. It needs patch
+	// on sandboxes (CheckActivityRights).
+	ActivityTracking bool
+	// Clock drives the activity tracker's timers; nil is the real clock.
+	Clock clock.WithDelayedExecution
 
 	// Authorizer decides access; nil means AllowAll.
 	Authorizer Authorizer
@@ -218,6 +229,9 @@ func (o *Options) complete() error {
 	if o.Authorizer == nil {
 		o.Authorizer = AllowAll()
 	}
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
 	if o.Registry == nil {
 		o.Registry = NewRegistry()
 	}
@@ -254,6 +268,8 @@ type Router struct {
 	series *namespaceSeries
 	// resumes single-flights the resume patch per Sandbox UID (wake.go).
 	resumes flightGroup[types.UID, error]
+	// activity is nil unless Options.ActivityTracking.
+	activity *activityTracker
 }
 
 // New builds a Router. Nothing runs until Start (or Run).
@@ -280,6 +296,16 @@ func New(opts Options) (*Router, error) {
 	}
 	if opts.MaxInflightRequestsPerClient > 0 {
 		r.clients = newClientLimiter(opts.MaxInflightRequestsPerClient)
+	}
+	if opts.ActivityTracking {
+		agents := opts.AgentsClient
+		patch := func(ctx context.Context, ns, name string, pt types.PatchType, data []byte) (*agentsv1beta1.Sandbox, error) {
+			return agents.AgentsV1beta1().Sandboxes(ns).Patch(ctx, name, pt, data, metav1.PatchOptions{FieldManager: activityFieldManager})
+		}
+		if r.activity, err = newActivityTracker(opts.Clock, patch, opts.Registry, r.logger); err != nil {
+			return nil, fmt.Errorf("registering activity metrics: %w", err)
+		}
+		r.cache.observe = r.activity.observe
 	}
 	r.series = newNamespaceSeries(r.metrics, r.cache.HasNamespace, r.logger)
 	r.rejectInflight = r.metrics.Rejections.WithLabelValues(limitInflight)
@@ -387,6 +413,15 @@ func (r *Router) ProbeHandler() http.Handler {
 		}
 	})
 	return mux
+}
+
+// FlushActivity writes the activity this replica has seen but not yet
+// recorded, and waits for the writes in flight or ctx: the drain's last
+// step, so a restart does not lose a window's activity.
+func (r *Router) FlushActivity(ctx context.Context) {
+	if r.activity != nil {
+		r.activity.flush(ctx)
+	}
 }
 
 // CloseIdleConnections drops pooled upstream connections.

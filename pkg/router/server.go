@@ -280,6 +280,9 @@ func (r *Router) shutdown(servers []namedServer, timeout time.Duration) {
 	if n := r.inflight.Load(); n > 0 {
 		r.logger.Info("Abandoning requests still in flight after the shutdown timeout", "requests", n)
 	}
+	// Last, once no request adds activity: within what is left of the
+	// budget.
+	r.FlushActivity(ctx)
 	r.CloseIdleConnections()
 }
 
