@@ -28,6 +28,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 	"k8s.io/klog/v2/ktesting"
+	"k8s.io/utils/clock"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -92,6 +93,11 @@ type ControllerOptions struct {
 	// WrapTransport, when set, wraps the controllers' transport (after the
 	// degradations above): a test counts or inspects what they send.
 	WrapTransport func(http.RoundTripper) http.RoundTripper
+	// SandboxClock is the Sandbox controller's clock (nil: the real one),
+	// and IdleSuspendGrace its --idle-suspend-grace: idle tests step a
+	// fake clock instead of waiting for windows to pass.
+	SandboxClock     clock.WithTicker
+	IdleSuspendGrace time.Duration
 	// ClusterWide watches every namespace, as the shipped controller does,
 	// instead of env's only: what another namespace holds is then in the
 	// controllers' caches, and only their own checks keep it out.
@@ -148,7 +154,8 @@ func StartControllersWithOptions(t testing.TB, env *Env, opts ControllerOptions,
 		Metrics:        reg,
 		Provenance:     provenanceOf(env),
 		TracerProvider: opts.TracerProvider,
-		Sandbox:        sandbox.Options{ClusterDomain: "cluster.local", FirstStatusDelay: 5 * time.Second},
+		Sandbox: sandbox.Options{ClusterDomain: "cluster.local", FirstStatusDelay: 5 * time.Second,
+			Clock: opts.SandboxClock, IdleSuspendGrace: opts.IdleSuspendGrace},
 		Pool: sandboxwarmpool.Options{EvictableMembers: true, ReplenishDelay: opts.PoolReplenishDelay,
 			MaxRefillRate: opts.PoolMaxRefillRate},
 		Claim: sandboxclaim.Options{FirstStatusDelay: 5 * time.Second},
