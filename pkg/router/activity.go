@@ -227,6 +227,17 @@ func (t *activityTracker) armLocked(k nameKey, e *activity) {
 		}
 		e.timer.Stop()
 	}
+	if now := t.clock.Now(); !at.After(now) {
+		// Already due (the write that armed it committed late, or the
+		// cache showed an old a): no timer, which a clock that has
+		// passed its time might never fire.
+		if e.timer != nil {
+			e.timer.Stop()
+			e.timer = nil
+		}
+		t.writeLocked(k, e, at)
+		return
+	}
 	e.timerAt = at
 	e.timerGen++
 	gen := e.timerGen
