@@ -20,12 +20,14 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
@@ -59,6 +61,18 @@ func TestRouterWakeIdleComponent(t *testing.T) {
 	kinds := map[string]bool{}
 	for _, o := range decode(t, run(t, env, nil, "kustomize", dir)) {
 		kinds[o.GetKind()+"/"+o.GetName()] = true
+		if o.GetKind() == "Deployment" {
+			// With the right to write granted, the router must also count
+			// requests, or opted-in Sandboxes are suspended while in use.
+			containers, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+			var args []any
+			if len(containers) > 0 {
+				args, _, _ = unstructured.NestedSlice(containers[0].(map[string]any), "args")
+			}
+			if !slices.Contains(args, any("--activity-tracking=true")) {
+				t.Errorf("the component leaves the router's --activity-tracking off: args %v", args)
+			}
+		}
 	}
 	for _, want := range []string{"Deployment/sandbox-router", "ClusterRole/sandbox-router-wake-idle", "ClusterRoleBinding/sandbox-router-wake-idle",
 		"ValidatingAdmissionPolicy/sandbox-router-wake-idle", "ValidatingAdmissionPolicyBinding/sandbox-router-wake-idle"} {
