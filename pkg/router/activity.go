@@ -105,21 +105,25 @@ type activity struct {
 	gone     bool
 }
 
-func newActivityTracker(c clock.WithDelayedExecution, patch sandboxPatcher, reg prometheus.Registerer, logger klog.Logger) (*activityTracker, error) {
+// newActivityWrites is sandbox_router_activity_writes_total, registered
+// with the router's other metrics whether or not tracking is on, so every
+// metric the binary can export is known (and documented) up front.
+func newActivityWrites() *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sandbox_router_activity_writes_total",
+		Help: "Attempts to record a sandbox's activity in its last-activity annotation, by result: written (committed), conflict (another replica or writer got there first; nothing committed), forbidden (the router lacks patch on sandboxes), error.",
+	}, []string{"result"})
+}
+
+func newActivityTracker(c clock.WithDelayedExecution, patch sandboxPatcher, writes *prometheus.CounterVec, logger klog.Logger) *activityTracker {
 	t := &activityTracker{
 		clock: c, patch: patch, logger: logger.WithName("activity"), entries: map[nameKey]*activity{},
-		writes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sandbox_router_activity_writes_total",
-			Help: "Attempts to record a sandbox's activity in its last-activity annotation, by result: written (committed), conflict (another replica or writer got there first; nothing committed), forbidden (the router lacks patch on sandboxes), error.",
-		}, []string{"result"}),
+		writes: writes,
 	}
 	for _, r := range []string{activityWritten, activityConflict, activityForbidden, activityError} {
 		t.writes.WithLabelValues(r)
 	}
-	if err := reg.Register(t.writes); err != nil {
-		return nil, err
-	}
-	return t, nil
+	return t
 }
 
 // observe brings the tracker in line with the cache's view of a Sandbox:

@@ -114,10 +114,7 @@ var idleStart = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 func newReplica(t *testing.T, clk *clocktesting.FakeClock, srv *fakeSandboxServer) *activityTracker {
 	t.Helper()
 	logger, _ := ktesting.NewTestContext(t)
-	tr, err := newActivityTracker(clk, srv.patch, prometheus.NewRegistry(), logger)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr := newActivityTracker(clk, srv.patch, newActivityWrites(), logger)
 	srv.mu.Lock()
 	srv.replicas = append(srv.replicas, tr)
 	sb := srv.sb.DeepCopy()

@@ -74,6 +74,7 @@ type Metrics struct {
 	CertReloads      *prometheus.CounterVec
 	Rejections       *prometheus.CounterVec
 	Wakes            *prometheus.CounterVec
+	ActivityWrites   *prometheus.CounterVec
 }
 
 // NewMetrics builds the collectors and registers them, and
@@ -121,10 +122,11 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "sandbox_router_wakes_total",
 			Help: "Requests held for a suspended or starting Sandbox opted into wake on request, by outcome: resumed (this request's patch resumed it), joined (another request or replica did), denied (by --wake-authz), failed (the patch failed or the hold timed out).",
 		}, []string{"result"}),
+		ActivityWrites: newActivityWrites(),
 	}
 	for _, c := range []prometheus.Collector{
 		m.Requests, m.RequestDuration, m.Inflight, m.UpstreamErrors, m.UpstreamRetries,
-		m.CacheInvalidated, m.AuthzDecisions, m.CertReloads, m.Rejections, m.Wakes, BuildInfo(version.Get()),
+		m.CacheInvalidated, m.AuthzDecisions, m.CertReloads, m.Rejections, m.Wakes, m.ActivityWrites, BuildInfo(version.Get()),
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

@@ -302,9 +302,7 @@ func New(opts Options) (*Router, error) {
 		patch := func(ctx context.Context, ns, name string, pt types.PatchType, data []byte) (*agentsv1beta1.Sandbox, error) {
 			return agents.AgentsV1beta1().Sandboxes(ns).Patch(ctx, name, pt, data, metav1.PatchOptions{FieldManager: activityFieldManager})
 		}
-		if r.activity, err = newActivityTracker(opts.Clock, patch, opts.Registry, r.logger); err != nil {
-			return nil, fmt.Errorf("registering activity metrics: %w", err)
-		}
+		r.activity = newActivityTracker(opts.Clock, patch, r.metrics.ActivityWrites, r.logger)
 		r.cache.observe = r.activity.observe
 	}
 	r.series = newNamespaceSeries(r.metrics, r.cache.HasNamespace, r.logger)
