@@ -86,7 +86,7 @@ echo "=== helm chart"
 chart=manifests/helm/agent-sandbox
 hack/helm.sh lint --strict "${chart}" --namespace agent-sandbox-system || fail=1
 hack/helm.sh lint --strict "${chart}" --namespace agent-sandbox-system \
-  --set router.enabled=true,monitoring.serviceMonitor.enabled=true,monitoring.prometheusRule.enabled=true \
+  --set router.enabled=true,router.wakeIdle.enabled=true,monitoring.serviceMonitor.enabled=true,monitoring.prometheusRule.enabled=true \
   --set webhook.certManager.enabled=true,extensions.allowedLabelDomains[0]=example.com || fail=1
 hack/local-cluster/build.sh || fail=1
 HELM_BIN=$(hack/helm.sh --path) AGENT_SANDBOX_INTEGRATION=required \

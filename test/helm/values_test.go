@@ -98,6 +98,10 @@ func TestSchemaRejectsWrongTypes(t *testing.T) {
 		{"controller.podLabels.team=7", "controller.podLabels.team=seven", []string{"/controller/podLabels/team", "string"}},
 		{"router.auth.mode=oauth", "router.auth.mode=tokenreview", []string{"/router/auth/mode"}},
 		{"controller.image.digest=latest", "controller.image.digest=sha256:" + strings.Repeat("ab", 32), []string{"/controller/image/digest"}},
+		{"router.wakeAuthz=anyone", "router.wakeAuthz=proxy", []string{"/router/wakeAuthz"}},
+		// The router refuses a zero --wake-timeout.
+		{"router.wakeTimeout=0s", "router.wakeTimeout=30s", []string{"/router/wakeTimeout"}},
+		{"controller.idleSuspendGrace=soon", "controller.idleSuspendGrace=45s", []string{"/controller/idleSuspendGrace"}},
 		// A misspelt key would otherwise be ignored silently.
 		{"controller.replica=2", "controller.replicas=2", []string{"replica"}},
 	}

@@ -78,6 +78,7 @@ arrive as floats, which would print large values in exponent form.
   (list "secure-default-nameservers" $c.sandbox.secureDefaultNameservers "")
   (list "disable-claim-events" $c.claims.disableEvents "")
   (list "disable-claim-observability-annotations" $c.claims.disableObservabilityAnnotations "")
+  (list "idle-suspend-grace" $c.idleSuspendGrace "")
   (list "v" $c.logLevel "int")
 -}}
 {{- if $w.enabled }}
