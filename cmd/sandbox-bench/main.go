@@ -19,7 +19,8 @@ limitations under the License.
 // fill (pool), a burst of claims (claims), claims at a fixed rate
 // (steady), steps of increasing rate until one misses the bar (ramp), the
 // router's per-request overhead against a minimal reverse
-// proxy (router), or all of them in one run (all); chaos runs the
+// proxy (router), the writes of activity tracking for idle auto-suspend
+// (idle), or all of them in one run (all); chaos runs the
 // controller itself under a claim churn while killing it, its leader, the
 // API server and etcd. It writes report.json,
 // report.md and SVG plots into --out. The logic lives in pkg/bench.
@@ -54,6 +55,10 @@ commands:
                                          stopping after the first with p99 > 1 s or a cold claim
   router  --router-binary B --rounds N   the router vs a minimal reverse proxy vs direct
                                          (needs the local cluster: kwok's loopback pod IPs)
+  idle    --sandboxes N --window W --windows K --interval I
+                                         activity tracking for idle auto-suspend: committed
+                                         last-activity writes per sandbox per window through
+                                         two in-process routers (needs the local cluster)
   all     [--rtt-n ... --steady-runs ...] every scenario in one run (issue #9 defaults;
                                          --warm-env-runs: steady runs where every other
                                          claim sets env, plain and env side by side;
@@ -117,6 +122,16 @@ func main() {
 	var steadyPool *int
 	var rampRates string
 	ramp := bench.RampSpec{}
+	idle := bench.IdleSpec{}
+	// The small default runs in about two minutes: one window of the
+	// 1m minimum W (the API refuses less); --idle-sandboxes 1000
+	// --idle-windows 3 is issue 17's size.
+	idleFlags := func(prefix string, defaultSandboxes int) {
+		fs.IntVar(&idle.Sandboxes, prefix+"sandboxes", defaultSandboxes, "sandboxes opted in to idle auto-suspend (issue 17: 1000; 0 skips)")
+		fs.DurationVar(&idle.Window, prefix+"window", time.Minute, "their idle-timeout W (at least 1m)")
+		fs.IntVar(&idle.Windows, prefix+"windows", 1, "windows measured")
+		fs.DurationVar(&idle.Interval, prefix+"interval", 5*time.Second, "time between two requests to one sandbox")
+	}
 	rampFlags := func(prefix, defaultRates string) {
 		fs.StringVar(&rampRates, prefix+"rates", defaultRates, "ramp steps, claims per second, increasing (empty skips)")
 		fs.DurationVar(&ramp.Step, prefix+"step", 30*time.Second, "how long each ramp step creates claims")
@@ -140,6 +155,8 @@ func main() {
 		rampFlags("", "10,15,20,25,30,40,50")
 	case "router":
 		routerFlags(5)
+	case "idle":
+		idleFlags("", 50)
 	case "all":
 		// Off unless asked for (make bench does): the scenario serves the
 		// upstream on the sandbox's Pod IP, which only the local cluster's
@@ -154,6 +171,7 @@ func main() {
 		fs.StringVar(&warmEnvRuns, "warm-env-runs", "10:30s", "steady runs where every other claim sets env, RATE:DURATION[:POOL],... (empty skips)")
 		fs.IntVar(&plan.RSSPool, "rss-pool", 0, "a pool of this size for the controller's RSS (issue 19: 3000; 0 skips)")
 		rampFlags("ramp-", "")
+		idleFlags("idle-", 50)
 	case "-h", "--help", "help":
 		fmt.Println(usage)
 		return
@@ -194,6 +212,12 @@ func main() {
 			ramp.Rates = rates
 			plan.Ramp = &ramp
 		}
+	}
+	if (cmd == "idle" || cmd == "all") && idle.Sandboxes > 0 {
+		if err := idle.Validate(); err != nil {
+			fail(err)
+		}
+		plan.Idle = &idle
 	}
 	switch cmd {
 	case "all":

@@ -153,6 +153,9 @@ func (r *Report) Markdown(plots map[string]Chart) string {
 	if r.Router != nil {
 		routerSection(&b, r.Router)
 	}
+	if r.Idle != nil {
+		idleSection(&b, r.Idle)
+	}
 	if r.RTT != nil {
 		p("")
 		p("## rtt: one write observed through a watch")

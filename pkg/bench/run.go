@@ -89,6 +89,8 @@ type Plan struct {
 	Ramp *RampSpec
 	// Router runs the router overhead scenario; nil skips it.
 	Router *RouterSpec
+	// Idle runs the idle activity-tracking scenario; nil skips it.
+	Idle *IdleSpec
 }
 
 // Cluster describes what was measured.
@@ -121,6 +123,7 @@ type Report struct {
 	RSSPool  *FillResult     `json:"rssPool,omitempty"`
 	Ramp     *RampResult     `json:"ramp,omitempty"`
 	Router   *RouterResult   `json:"router,omitempty"`
+	Idle     *IdleResult     `json:"idle,omitempty"`
 	// Ratios relate the scenarios of this run to each other; on a shared
 	// 2-core machine they are steadier than absolute figures.
 	Ratios  map[string]float64 `json:"ratios"`
@@ -161,6 +164,11 @@ func (e *Env) Run(ctx context.Context, r *Report, plan Plan) {
 		// scenarios below leave behind them only after a while.
 		if r.Router, err = e.Router(ctx, *plan.Router); err != nil {
 			fail("router", err)
+		}
+	}
+	if plan.Idle != nil && ctx.Err() == nil {
+		if r.Idle, err = e.Idle(ctx, *plan.Idle); err != nil {
+			fail("idle", err)
 		}
 	}
 	if plan.RTT > 0 && ctx.Err() == nil {

@@ -194,7 +194,8 @@ func (r *Report) targets(rtt float64) []Target {
 	default:
 		ts = append(ts, notMeasured(goal, "needs the controller metrics URL and 3000 sandboxes"))
 	}
-	return append(ts, r.targets19(rtt)...)
+	ts = append(ts, r.targets19(rtt)...)
+	return append(ts, r.idleTargets()...)
 }
 
 // rssPool is the pool of the run holding at least targetRSSSandboxes with
