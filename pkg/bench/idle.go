@@ -132,14 +132,19 @@ func (e *Env) Idle(ctx context.Context, spec IdleSpec) (*IdleResult, error) {
 	rctx, stopRouters := context.WithCancel(ctx)
 	defer stopRouters()
 	var routers []*router.Router
+	var servers []*httptest.Server
+	defer func() {
+		for _, s := range servers {
+			s.Close()
+		}
+	}()
 	var urls []string
 	for range idleRouters {
-		r, url, err := e.startIdleRouter(rctx)
+		r, srv, err := e.startIdleRouter(rctx)
 		if err != nil {
 			return nil, err
 		}
-		defer url.Close()
-		routers, urls = append(routers, r), append(urls, url.URL)
+		routers, servers, urls = append(routers, r), append(servers, srv), append(urls, srv.URL)
 	}
 	if err := e.waitUntil(ctx, "the routers to route every sandbox", func() (bool, string) {
 		n := 0
