@@ -57,8 +57,8 @@ type IdleResult struct {
 	// result over the measured time, both routers summed.
 	Attempts map[string]float64 `json:"attempts"`
 	// QueueAdds are the controller's workqueue_adds_total by queue over
-	// the measured time; nil without the controller's metrics.
-	QueueAdds map[string]float64 `json:"queueAdds,omitempty"`
+	// the measured time; null without the controller's metrics, {} for none.
+	QueueAdds map[string]float64 `json:"queueAdds"`
 }
 
 // WritesPerSandboxWindow is committed writes per Sandbox per window.
