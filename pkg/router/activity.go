@@ -45,6 +45,11 @@ const (
 // gets the write again at the next activity or timer.
 const activityWriteTimeout = 10 * time.Second
 
+// activityRetryDelay holds off the next activity write of a Sandbox after
+// an API error or a refusal, so a failing API server or a missing RBAC
+// rule costs one request per Sandbox per delay, not a loop.
+const activityRetryDelay = 5 * time.Second
+
 // sandboxPatcher sends one patch to a Sandbox.
 type sandboxPatcher func(ctx context.Context, namespace, name string, pt types.PatchType, data []byte) (*agentsv1beta1.Sandbox, error)
 
@@ -103,6 +108,13 @@ type activity struct {
 	timerGen uint64
 	writing  bool
 	gone     bool
+	// staleA is set when a write lost to another writer: a is known to
+	// be behind the server, so nothing is written until the cache shows
+	// the winner's value (observe), instead of retrying against a value
+	// the server has already moved past, over and over, until it does.
+	staleA bool
+	// retryAfter holds off the next write after an API error.
+	retryAfter time.Time
 }
 
 // newActivityWrites is sandbox_router_activity_writes_total, registered
@@ -155,6 +167,7 @@ func (t *activityTracker) observe(k nameKey, sb *agentsv1beta1.Sandbox, routable
 	}
 	e.w = w
 	e.rv = sb.ResourceVersion
+	e.staleA = false
 	if a, ok := agentsv1beta1.ParseLastActivity(sb.Annotations); ok {
 		// Never back: our own committed write may be ahead of the
 		// cache for a moment.
@@ -204,7 +217,7 @@ func (t *activityTracker) activeLocked(k nameKey, e *activity) {
 	if now.After(e.last) {
 		e.last = now
 	}
-	if !e.writing && (!e.hasA || !now.Before(e.a.Add(e.w))) {
+	if !e.writing && !e.staleA && !now.Before(e.retryAfter) && (!e.hasA || !now.Before(e.a.Add(e.w))) {
 		t.writeLocked(k, e, now.Truncate(time.Second))
 		return
 	}
@@ -221,17 +234,23 @@ func (t *activityTracker) armLocked(k nameKey, e *activity) {
 		// Already covered by a (written to the second).
 		e.pending = false
 	}
-	if t.closed || e.writing || !e.hasA || (!e.pending && e.inflight == 0) {
+	if t.closed || e.writing || e.staleA || !e.hasA || (!e.pending && e.inflight == 0) {
 		return
 	}
+	// at is the value the write records (derived, so replicas agree);
+	// when is when to send it, later only after an API error.
 	at := e.a.Add(e.w)
+	when := at
+	if e.retryAfter.After(when) {
+		when = e.retryAfter
+	}
 	if e.timer != nil {
-		if e.timerAt.Equal(at) {
+		if e.timerAt.Equal(when) {
 			return
 		}
 		e.timer.Stop()
 	}
-	if now := t.clock.Now(); !at.After(now) {
+	if now := t.clock.Now(); !when.After(now) {
 		// Already due (the write that armed it committed late, or the
 		// cache showed an old a): no timer, which a clock that has
 		// passed its time might never fire.
@@ -242,10 +261,10 @@ func (t *activityTracker) armLocked(k nameKey, e *activity) {
 		t.writeLocked(k, e, at)
 		return
 	}
-	e.timerAt = at
+	e.timerAt = when
 	e.timerGen++
 	gen := e.timerGen
-	e.timer = t.clock.AfterFunc(at.Sub(t.clock.Now()), func() {
+	e.timer = t.clock.AfterFunc(when.Sub(t.clock.Now()), func() {
 		// In a goroutine of its own: a fake clock runs this under its
 		// lock, where neither Now nor AfterFunc may be called. Counted in
 		// wg, so a test that steps the clock can wait for the write.
@@ -297,23 +316,26 @@ func (t *activityTracker) writeLocked(k nameKey, e *activity, value time.Time) {
 		return
 	}
 	e.writing, e.pending = true, false
-	ns, name := e.namespace, e.name
+	ns, name, sentRV := e.namespace, e.name, e.rv
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), activityWriteTimeout)
 		defer cancel()
 		out, err := t.patch(ctx, ns, name, pt, body)
-		t.done(k, e, value, out, err)
+		t.done(k, e, value, sentRV, out, err)
 	}()
 }
 
-func (t *activityTracker) done(k nameKey, e *activity, value time.Time, out *agentsv1beta1.Sandbox, err error) {
+func (t *activityTracker) done(k nameKey, e *activity, value time.Time, sentRV string, out *agentsv1beta1.Sandbox, err error) {
 	result := activityWritten
 	switch {
 	case err == nil:
-	case apierrors.IsConflict(err):
-		// A failed JSON patch test is a conflict too.
+	case apierrors.IsConflict(err) || apierrors.IsInvalid(err):
+		// The merge patch's resourceVersion precondition fails with 409;
+		// a failed JSON patch test is answered 422 Invalid (the patch
+		// itself is always well formed): both mean another writer got
+		// there first.
 		result = activityConflict
 	case apierrors.IsForbidden(err):
 		result = activityForbidden
@@ -337,10 +359,19 @@ func (t *activityTracker) done(k nameKey, e *activity, value time.Time, out *age
 			// the next activity or timer.
 			e.pending = true
 		}
+		switch result {
+		case activityConflict:
+			// Unless the cache has shown a newer version meanwhile,
+			// wait for it to show the winner's write.
+			e.staleA = e.rv == sentRV
+		case activityForbidden, activityError:
+			e.retryAfter = t.clock.Now().Add(activityRetryDelay)
+		}
 		t.logger.V(4).Info("Activity write not committed", "sandbox", klog.KRef(e.namespace, e.name), "result", result, "err", err)
 		t.armLocked(k, e)
 		return
 	}
+	e.retryAfter = time.Time{}
 	if !e.hasA || value.After(e.a) {
 		e.a, e.hasA = value, true
 	}

@@ -19,6 +19,7 @@ package router
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"strconv"
 	"sync"
 	"testing"
@@ -44,7 +45,17 @@ type fakeSandboxServer struct {
 	sb        *agentsv1beta1.Sandbox
 	committed []string
 	replicas  []*activityTracker
+	// attempts counts every patch, committed or not.
+	attempts int
+	// hold keeps committed writes from the replicas' caches (a watch
+	// that lags) until release.
+	hold bool
+	held []*agentsv1beta1.Sandbox
 }
+
+// maxAttempts ends a write loop the tracker should not have: past it the
+// fake releases the held events, so such a loop ends and its count shows.
+const maxAttempts = 50
 
 var idleKey = nameKey{"team", "idle"}
 
@@ -57,7 +68,15 @@ func newFakeSandboxServer() *fakeSandboxServer {
 
 func (s *fakeSandboxServer) patch(_ context.Context, _, _ string, pt types.PatchType, data []byte) (*agentsv1beta1.Sandbox, error) {
 	s.mu.Lock()
+	s.attempts++
+	if s.attempts > maxAttempts && s.hold {
+		s.hold = false
+		defer s.release()
+	}
 	conflict := apierrors.NewConflict(schema.GroupResource{Resource: "sandboxes"}, "idle", nil)
+	// What kube-apiserver answers a JSON patch whose test fails.
+	testFailed := apierrors.NewGenericServerResponse(http.StatusUnprocessableEntity, "patch", schema.GroupResource{Resource: "sandboxes"}, "idle",
+		"the server rejected our request due to an error in our request", 0, false)
 	cur, hasCur := s.sb.Annotations[agentsv1beta1.LastActivityAnnotation]
 	var value string
 	switch pt {
@@ -69,7 +88,7 @@ func (s *fakeSandboxServer) patch(_ context.Context, _, _ string, pt types.Patch
 		}
 		if !hasCur || ops[0]["value"] != cur {
 			s.mu.Unlock()
-			return nil, conflict
+			return nil, testFailed
 		}
 		value = ops[1]["value"]
 	case types.MergePatchType:
@@ -95,12 +114,36 @@ func (s *fakeSandboxServer) patch(_ context.Context, _, _ string, pt types.Patch
 	sb.ResourceVersion = strconv.Itoa(rv + 1)
 	s.sb = sb
 	s.committed = append(s.committed, value)
+	if s.hold {
+		s.held = append(s.held, sb.DeepCopy())
+		s.mu.Unlock()
+		return sb.DeepCopy(), nil
+	}
 	replicas := s.replicas
 	s.mu.Unlock()
 	for _, r := range replicas {
 		r.observe(idleKey, sb.DeepCopy(), true)
 	}
 	return sb.DeepCopy(), nil
+}
+
+// release shows the held writes to the replicas' caches, in order.
+func (s *fakeSandboxServer) release() {
+	s.mu.Lock()
+	held, replicas := s.held, s.replicas
+	s.held, s.hold = nil, false
+	s.mu.Unlock()
+	for _, sb := range held {
+		for _, r := range replicas {
+			r.observe(idleKey, sb.DeepCopy(), true)
+		}
+	}
+}
+
+func (s *fakeSandboxServer) attemptCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.attempts
 }
 
 func (s *fakeSandboxServer) writes() []string {
@@ -233,6 +276,50 @@ func TestActivityTwoReplicasOneCommitPerWindow(t *testing.T) {
 	}
 	if last, _ := time.Parse(time.RFC3339, got[len(got)-1]); clk.Now().Sub(last) > w {
 		t.Errorf("last activity %s is more than W before now %s: the sandbox could be suspended while busy", last, clk.Now())
+	}
+}
+
+// TestActivityLoserWaitsForTheCache: the replica whose conditional write
+// loses must not send it again until its cache shows the winner's value;
+// retrying against a value the server has moved past fails every time,
+// as fast as the API server answers, for as long as the watch lags.
+func TestActivityLoserWaitsForTheCache(t *testing.T) {
+	const w = time.Minute
+	clk := clocktesting.NewFakeClock(idleStart)
+	srv := newFakeSandboxServer()
+	a, b := newReplica(t, clk, srv), newReplica(t, clk, srv)
+	request(a) // a := now, seen by both caches
+	srv.mu.Lock()
+	srv.hold = true
+	srv.mu.Unlock()
+	step(clk, 5*time.Second, a, b)
+	request(a)
+	request(b)
+	// Both replicas have activity to record at a+W; one write commits,
+	// the other fails its test, and the watch lags behind both.
+	step(clk, w-5*time.Second, a, b)
+	// More activity on both while the loser's cache is stale.
+	step(clk, 5*time.Second, a, b)
+	request(a)
+	request(b)
+	if got := srv.attemptCount(); got != 3 {
+		t.Fatalf("%d patches (1 at the start, then the window's), want 3: the loser of a conditional write retried against a stale value", got)
+	}
+	srv.release()
+	a.wg.Wait()
+	b.wg.Wait()
+	if got := srv.writes(); len(got) != 2 || got[1] != ts(w) {
+		t.Fatalf("committed = %v, want [%s %s]", got, ts(0), ts(w))
+	}
+	conflicts := writesWith(t, a, activityConflict) + writesWith(t, b, activityConflict)
+	errs := writesWith(t, a, activityError) + writesWith(t, b, activityError)
+	if conflicts != 1 || errs != 0 {
+		t.Errorf("conflict %v, error %v; want 1 and 0 (a failed JSON patch test is a conflict)", conflicts, errs)
+	}
+	// The next window is written once, by whichever replica fires first.
+	step(clk, w, a, b)
+	if got := srv.writes(); len(got) != 3 || got[2] != ts(2*w) {
+		t.Errorf("committed after the next window = %v, want a third at %s", got, ts(2*w))
 	}
 }
 
