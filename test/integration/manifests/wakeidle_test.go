@@ -117,14 +117,20 @@ func TestRouterWakeIdleComponent(t *testing.T) {
 	}
 	const podTemplate = `{"spec":{"podTemplate":{"spec":{"containers":[{"name":"agent","image":"attacker:latest"}]}}}}`
 	// The policy takes effect once the API server's admission has loaded
-	// it; RBAC alone would let this through.
+	// it; RBAC alone would let this through. The probe is a dry run:
+	// admission judges it all the same, but one let through before the
+	// policy was loaded must not land, or the same patch would then be a
+	// no-op, which the policy (rightly) allows.
 	var last error
 	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 60*time.Second, true, func(context.Context) (bool, error) {
-		last = patch(asRouter, podTemplate)
+		_, last = asRouter.Patch(ctx, sb.Name, types.MergePatchType, []byte(podTemplate), metav1.PatchOptions{DryRun: []string{metav1.DryRunAll}})
 		return last != nil && strings.Contains(last.Error(), "sandbox-router-wake-idle"), nil
 	})
 	if err != nil {
-		t.Fatalf("the router's ServiceAccount changing the pod template: %v, want refused by the policy", last)
+		t.Fatalf("the router's ServiceAccount changing the pod template (dry run): %v, want refused by the policy", last)
+	}
+	if err := patch(asRouter, podTemplate); err == nil || !strings.Contains(err.Error(), "sandbox-router-wake-idle") {
+		t.Fatalf("the router's ServiceAccount changing the pod template: %v, want refused by the policy", err)
 	}
 
 	// What the router does: the wake's JSON patch, then an activity write.
