@@ -34,10 +34,12 @@ case "${BENCH_SCALE:-full}" in
   full)
     # The sizes of issue #9 (steady pools hold five seconds of claims) and
     # of issue #19: 25/s for 60 s against a pool of 100, a pool of 3000
-    # for the RSS, and the ramp against one pool of 100.
+    # for the RSS, and the ramp against one pool of 100; issue #17's idle
+    # tracking at 1,000 active sandboxes over three windows.
     SIZES=(--rtt-n 200 --rs-size 300 --pool-size 300 --claims-pool 150 --claims 200
       --steady-runs 10:30s:50,25:60s:100,45:20s:225 --rss-pool 3000
-      --ramp-rates 10,15,20,25,30,40,50 --ramp-step 30s --ramp-pool 100 --router-rounds 5)
+      --ramp-rates 10,15,20,25,30,40,50 --ramp-step 30s --ramp-pool 100 --router-rounds 5
+      --idle-sandboxes 1000 --idle-windows 3)
     ;;
   small)
     # Every scenario once, briefly: 10/s so issue 19's rows at that rate
