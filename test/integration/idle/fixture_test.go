@@ -361,21 +361,5 @@ func (aw *activityWatch) writes() []string {
 // activityWrites reads sandbox_router_activity_writes_total{result} of r.
 func activityWrites(t *testing.T, r *router.Router, result string) float64 {
 	t.Helper()
-	families, err := r.Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != "sandbox_router_activity_writes_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "result" && l.GetValue() == result {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
+	return framework.RouterCounter(t, r, "sandbox_router_activity_writes_total", "result", result)
 }

@@ -189,23 +189,7 @@ func (rw *resumeWatch) settled(t *testing.T) int {
 // wakes reads sandbox_router_wakes_total{result} from a router's registry.
 func wakes(t *testing.T, r *router.Router, result string) float64 {
 	t.Helper()
-	mfs, err := r.Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "sandbox_router_wakes_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "result" && l.GetValue() == result {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
+	return framework.RouterCounter(t, r, "sandbox_router_wakes_total", "result", result)
 }
 
 // concurrently sends n calls at once, spread over the routers, and
