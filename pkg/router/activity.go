@@ -19,7 +19,6 @@ package router
 import (
 	"context"
 	"encoding/json"
-	"strings"
 	"sync"
 	"time"
 
@@ -301,11 +300,11 @@ func (t *activityTracker) writeLocked(k nameKey, e *activity, value time.Time) {
 		err  error
 	)
 	if e.hasA {
-		path := "/metadata/annotations/" + strings.ReplaceAll(strings.ReplaceAll(key, "~", "~0"), "/", "~1")
+		path := annotationPath(key)
 		pt = types.JSONPatchType
-		body, err = json.Marshal([]map[string]string{
-			{"op": "test", "path": path, "value": agentsv1beta1.FormatActivityTime(e.a)},
-			{"op": "replace", "path": path, "value": s},
+		body, err = json.Marshal([]jsonPatchOp{
+			{Op: "test", Path: path, Value: agentsv1beta1.FormatActivityTime(e.a)},
+			{Op: "replace", Path: path, Value: s},
 		})
 	} else {
 		pt = types.MergePatchType

@@ -269,7 +269,7 @@ func resumePatch(info WakeInfo, now time.Time) []byte {
 		{Op: "test", Path: "/metadata/uid", Value: string(info.UID)},
 		{Op: "test", Path: "/spec/operatingMode", Value: string(agentsv1beta1.SandboxOperatingModeSuspended)},
 		{Op: "replace", Path: "/spec/operatingMode", Value: string(agentsv1beta1.SandboxOperatingModeRunning)},
-		{Op: "add", Path: annotationPath(agentsv1beta1.LastActivityAnnotation), Value: now.UTC().Format(time.RFC3339)},
+		{Op: "add", Path: annotationPath(agentsv1beta1.LastActivityAnnotation), Value: agentsv1beta1.FormatActivityTime(now)},
 	}
 	if info.IdleSuspended {
 		ops = append(ops, jsonPatchOp{Op: "remove", Path: annotationPath(agentsv1beta1.IdleSuspendedAtAnnotation)})

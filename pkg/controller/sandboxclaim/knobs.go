@@ -75,6 +75,6 @@ func knobsPatch(annotations map[string]any, want, have map[string]string, now ti
 		}
 	}
 	if _, ok := want[agentsv1beta1.IdleTimeoutAnnotation]; ok {
-		annotations[agentsv1beta1.LastActivityAnnotation] = now.UTC().Format(time.RFC3339)
+		annotations[agentsv1beta1.LastActivityAnnotation] = agentsv1beta1.FormatActivityTime(now)
 	}
 }
