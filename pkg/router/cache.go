@@ -304,6 +304,8 @@ func (c *PodCache) SandboxHasIP(namespace, name string, ip netip.Addr) bool {
 // store, routable or not.
 type WakeInfo struct {
 	UID types.UID
+	// ResourceVersion is that of the cached object the rest was read from.
+	ResourceVersion string
 	// Suspended is spec.operatingMode == Suspended.
 	Suspended bool
 	// OptedIn is the wake-on-request annotation set to "true".
@@ -326,10 +328,11 @@ func (c *PodCache) WakeInfo(namespace, name string) (WakeInfo, bool) {
 	}
 	_, idle := sb.Annotations[agentsv1beta1.IdleSuspendedAtAnnotation]
 	return WakeInfo{
-		UID:           sb.UID,
-		Suspended:     sb.Spec.OperatingMode == agentsv1beta1.SandboxOperatingModeSuspended,
-		OptedIn:       sb.Annotations[agentsv1beta1.WakeOnRequestAnnotation] == agentsv1beta1.WakeOnRequestEnabled,
-		IdleSuspended: idle,
+		UID:             sb.UID,
+		ResourceVersion: sb.ResourceVersion,
+		Suspended:       sb.Spec.OperatingMode == agentsv1beta1.SandboxOperatingModeSuspended,
+		OptedIn:         sb.Annotations[agentsv1beta1.WakeOnRequestAnnotation] == agentsv1beta1.WakeOnRequestEnabled,
+		IdleSuspended:   idle,
 	}, true
 }
 

@@ -268,6 +268,10 @@ type Router struct {
 	series *namespaceSeries
 	// resumes single-flights the resume patch per Sandbox UID (wake.go).
 	resumes flightGroup[types.UID, error]
+	// resumed remembers the cached versions of Sandboxes this replica saw
+	// resumed, so requests that still find that version Suspended wait for
+	// the cache instead of patching again (wake.go).
+	resumed expiringLRU[resumedKey, struct{}]
 	// activity is nil unless Options.ActivityTracking.
 	activity *activityTracker
 }
@@ -281,6 +285,7 @@ func New(opts Options) (*Router, error) {
 		opts:      opts,
 		logger:    opts.Logger,
 		accessLog: opts.Logger.WithName("sandbox-router.access"),
+		resumed:   newExpiringLRU[resumedKey, struct{}](resumedCacheSize, time.Now),
 	}
 	var err error
 	r.cache, err = NewPodCache(opts.KubeClient, opts.AgentsClient, PodCacheOptions{

@@ -73,6 +73,17 @@ const (
 	msgWakeFailed      = "Could not resume the sandbox; retry later."
 )
 
+// resumedCacheSize bounds how many resumed Sandbox versions a replica
+// remembers: more than the Sandboxes it could resume within one
+// --wake-timeout.
+const resumedCacheSize = 4096
+
+// resumedKey names one cached version of a Sandbox.
+type resumedKey struct {
+	uid             types.UID
+	resourceVersion string
+}
+
 // errNeedsWake is resolve's answer for a Sandbox that is opted into wake
 // on request, not routable, and not being deleted.
 var errNeedsWake = &RequestError{Status: http.StatusNotFound, Detail: "wake"}
@@ -122,11 +133,22 @@ func (r *Router) wake(req *http.Request, st *requestState, grant Constraint) (er
 	defer cancel()
 	start := time.Now()
 	defer func() { st.held = time.Since(start) }()
-	if info.Suspended {
+	// A Suspended version this replica already saw resumed is a cache that
+	// has not caught up with the resume yet (requests of the same burst
+	// that came after the patch returned): wait for it, do not patch again.
+	seen := resumedKey{info.UID, info.ResourceVersion}
+	if _, done := r.resumed.get(seen); info.Suspended && !done {
 		led := false
 		perr, ferr := r.resumes.do(ctx, info.UID, func() error {
 			led = true
-			return r.resume(ctx, t.Namespace, t.ID, info)
+			err := r.resume(ctx, t.Namespace, t.ID, info)
+			if err == nil || errors.Is(err, errResumedElsewhere) {
+				// Inside the flight, so that no request finds neither
+				// the flight nor this entry. Past --wake-timeout nobody
+				// holds for it any more.
+				r.resumed.add(seen, struct{}{}, r.opts.WakeTimeout)
+			}
+			return err
 		})
 		switch {
 		case ferr != nil:

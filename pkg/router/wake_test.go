@@ -22,10 +22,14 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clienttesting "k8s.io/client-go/testing"
 
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 )
@@ -137,5 +141,37 @@ func TestWakeInfo(t *testing.T) {
 	}
 	if _, ok := c.WakeInfo("ns", "b"); ok {
 		t.Error("WakeInfo found a Sandbox that is not there")
+	}
+}
+
+// A request of the same burst that arrives after the resume patch returned,
+// while the cache still shows the Sandbox Suspended, waits for the cache:
+// it does not patch a second time. The fake API server here accepts the
+// patch without changing the object, so the cache never catches up.
+func TestWakeResumesOnceWhileTheCacheLags(t *testing.T) {
+	sb := &agentsv1beta1.Sandbox{ObjectMeta: metav1.ObjectMeta{
+		Name: "a", Namespace: "ns", UID: "u1", ResourceVersion: "7",
+		Annotations: map[string]string{agentsv1beta1.WakeOnRequestAnnotation: agentsv1beta1.WakeOnRequestEnabled},
+	}}
+	sb.Spec.OperatingMode = agentsv1beta1.SandboxOperatingModeSuspended
+	r, _, agents := newTestRouterObjs(t, func(o *Options) {
+		o.WakeAuthz = WakeAuthzProxy
+		o.Authorizer = AllowAll()
+	}, sb)
+	var patches atomic.Int32
+	agents.PrependReactor("patch", "sandboxes", func(clienttesting.Action) (bool, runtime.Object, error) {
+		patches.Add(1)
+		return true, sb.DeepCopy(), nil
+	})
+	for i := range 3 {
+		st := &requestState{target: Target{Namespace: "ns", ID: "a", Timeout: 50 * time.Millisecond}}
+		err := r.wake(httptest.NewRequest(http.MethodGet, "/", http.NoBody), st, Constraint{})
+		var re *RequestError
+		if !errors.As(err, &re) || re.Status != http.StatusGatewayTimeout {
+			t.Fatalf("request %d: wake = %v, want a 504 (the cache never shows it routable)", i, err)
+		}
+	}
+	if n := patches.Load(); n != 1 {
+		t.Errorf("%d resume patches for three requests on one cached version, want 1", n)
 	}
 }
