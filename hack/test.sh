@@ -31,7 +31,12 @@ summarize() {
     after > 0 && /^[ \t]+/ { print; after--; next }
     { after = 0 }
     /_test\.go:[0-9]+: / && cur != "" && length(msgs[cur]) < 6000 { msgs[cur] = msgs[cur] $0 "\n" }
-    /^panic: |^FAIL|\[build failed\]|^# |\.go:[0-9]+:[0-9]+: / { print }
+    # A build failure prints "# PKG" and then its errors, which are not
+    # always file:line ones (the linker, a full disk): keep a few lines.
+    /^# / { print; build = 8; next }
+    build > 0 && !/^(FAIL|ok  |=== )/ { print; build--; next }
+    { build = 0 }
+    /^panic: |^FAIL|\[build failed\]|\.go:[0-9]+:[0-9]+: / { print }
   ' "${log}" | tail -150
 }
 
@@ -43,7 +48,9 @@ failed_tests() {
   awk -F'\t' '
     /^--- FAIL: / { split($0, f, " "); names = names (names == "" ? "" : "|") f[3] }
     /^(ok  |FAIL)\t/ {
-      if ($1 == "FAIL") print $2 "\t" (names == "" ? "." : "^(" names ")$")
+      # "FAIL\tPKG [build failed]": the package is the first word.
+      split($2, p, " ")
+      if ($1 == "FAIL") print p[1] "\t" (names == "" ? "." : "^(" names ")$")
       names = ""
     }
   ' "$1"

@@ -147,9 +147,22 @@ func run(m *testing.M, opts ...Option) int {
 	if code == 0 {
 		_ = os.RemoveAll(dir)
 	} else {
+		// Only the logs: etcd's data is ~100 MB a package, and failed runs
+		// on a shared machine must not fill its disk.
+		keepOnly(dir, "logs")
 		fmt.Fprintf(os.Stderr, "integration: control plane logs kept in %s\n", filepath.Join(dir, "logs"))
 	}
 	return code
+}
+
+// keepOnly removes everything in dir but the entry named keep.
+func keepOnly(dir, keep string) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if e.Name() != keep {
+			_ = os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 // PodCIDRSlot is the pod CIDR slot of the package's control plane: what a
