@@ -140,6 +140,11 @@ func (r *Router) wake(req *http.Request, st *requestState, grant Constraint) (er
 	if _, done := r.resumed.get(seen); info.Suspended && !done {
 		led := false
 		perr, ferr := r.resumes.do(ctx, info.UID, func() error {
+			if _, done := r.resumed.get(seen); done {
+				// A flight that ended between the check above and
+				// this one.
+				return errResumedElsewhere
+			}
 			led = true
 			err := r.resume(ctx, t.Namespace, t.ID, info)
 			if err == nil || errors.Is(err, errResumedElsewhere) {
