@@ -23,6 +23,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
@@ -221,31 +222,64 @@ func TestMultiplePodsFailClosed(t *testing.T) {
 		t.Errorf("Ready message %q does not name both Pods", msg)
 	}
 
+	// The twin's own updates (scheduled, Running, Ready) each wake the
+	// Sandbox once; a hot loop is syncs once they are over.
+	waitPodReady(t, env, "twins-2")
 	syncsBefore := reconcileCount(t, ctrl)
 	time.Sleep(2 * time.Second)
 	if n := reconcileCount(t, ctrl) - syncsBefore; n > 3 {
 		t.Errorf("%v syncs in 2s while MultiplePods: a hot loop", n)
 	}
-	events, err := env.Kube.EventsV1().Events(env.Namespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	warnings := 0
-	for _, e := range events.Items {
-		if e.Reason == agentsv1beta1.SandboxReasonMultiplePods && e.Regarding.Name == "twins" {
-			warnings++
-			if e.Type != corev1.EventTypeWarning || e.Action != "Reconciling" || e.ReportingController != "sandbox-controller" {
-				t.Errorf("event %+v: want a Warning, action Reconciling, from sandbox-controller", e)
+	// Events are sent asynchronously: wait for the first, then count.
+	var warnings []eventsv1.Event
+	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		events, err := env.Kube.EventsV1().Events(env.Namespace).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		warnings = warnings[:0]
+		for _, e := range events.Items {
+			if e.Reason == agentsv1beta1.SandboxReasonMultiplePods && e.Regarding.Name == "twins" {
+				warnings = append(warnings, e)
 			}
 		}
+		return len(warnings) > 0, nil
+	})
+	if err != nil {
+		t.Fatalf("no MultiplePods event: %v", err)
 	}
-	if warnings != 1 {
-		t.Errorf("%d MultiplePods events, want exactly 1", warnings)
+	for _, e := range warnings {
+		if e.Type != corev1.EventTypeWarning || e.Action != "Reconciling" || e.ReportingController != "sandbox-controller" {
+			t.Errorf("event %+v: want a Warning, action Reconciling, from sandbox-controller", e)
+		}
+	}
+	if len(warnings) != 1 {
+		t.Errorf("%d MultiplePods events, want exactly 1", len(warnings))
 	}
 	for _, name := range []string{"twins", "twins-2"} {
 		if _, err := env.Kube.CoreV1().Pods(env.Namespace).Get(ctx, name, metav1.GetOptions{}); err != nil {
 			t.Errorf("pod %s: %v; neither may be deleted", name, err)
 		}
+	}
+}
+
+// waitPodReady waits until kwok reports the Pod name Running and Ready.
+func waitPodReady(t *testing.T, env *framework.Env, name string) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		p, err := env.Kube.CoreV1().Pods(env.Namespace).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady {
+				return p.Status.Phase == corev1.PodRunning && c.Status == corev1.ConditionTrue, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Fatalf("pod %s not Running and Ready: %v", name, err)
 	}
 }
 
