@@ -187,6 +187,10 @@ func (e *Env) Idle(ctx context.Context, spec IdleSpec) (*IdleResult, error) {
 			return nil, err
 		}
 	}
+	patches0, err := e.sandboxPatchesCommitted(ctx)
+	if err != nil {
+		return nil, err
+	}
 	req0, err0 := load.requests.Load(), load.errors.Load()
 	counter.start()
 	start := time.Now()
@@ -216,6 +220,11 @@ func (e *Env) Idle(ctx context.Context, spec IdleSpec) (*IdleResult, error) {
 		Requests:        load.requests.Load() - req0, RequestErrors: load.errors.Load() - err0,
 		ActivityWrites: writes, OtherUpdates: other,
 	}
+	patches1, err := e.sandboxPatchesCommitted(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res.ServerPatches = patches1 - patches0
 	attempts1, err := routerAttempts(routers)
 	if err != nil {
 		return nil, err
@@ -366,6 +375,30 @@ func routerAttempts(routers []*router.Router) (map[string]float64, error) {
 		}
 	}
 	return out, nil
+}
+
+// sandboxPatchesCommitted is the API server's count of PATCH requests on
+// Sandboxes (not their status) answered 200: the activity writes (and the
+// wakes, which this scenario has none of) as the server committed them,
+// independent of any watch.
+func (e *Env) sandboxPatchesCommitted(ctx context.Context) (float64, error) {
+	raw, err := e.Kube.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("reading apiserver metrics: %w", err)
+	}
+	samples, err := ParseMetric(raw, "apiserver_request_total")
+	if err != nil {
+		return 0, err
+	}
+	var n float64
+	for _, s := range samples {
+		l := s.Labels
+		if l["group"] == agentsv1beta1.GroupVersion.Group && l["resource"] == "sandboxes" && l["subresource"] == "" &&
+			l["verb"] == "PATCH" && l["code"] == "200" {
+			n += s.Value
+		}
+	}
+	return n, nil
 }
 
 // controllerQueueAdds reads the controller's workqueue_adds_total by queue.

@@ -52,6 +52,10 @@ type IdleResult struct {
 	// (status, spec), which the routers must not cause.
 	ActivityWrites int `json:"activityWrites"`
 	OtherUpdates   int `json:"otherUpdates"`
+	// ServerPatches are the PATCH requests on Sandboxes the API server
+	// answered 200 over the same time (apiserver_request_total): the
+	// committed writes counted without a watch, which can miss none.
+	ServerPatches float64 `json:"serverPatches"`
 	// Attempts are the routers' sandbox_router_activity_writes_total by
 	// result over the measured time, both routers summed.
 	Attempts map[string]float64 `json:"attempts"`
@@ -60,14 +64,21 @@ type IdleResult struct {
 	QueueAdds map[string]float64 `json:"queueAdds"`
 }
 
+// CommittedWrites is the larger of the two counts of committed writes,
+// the watch's and the API server's: the target is an upper bound, so the
+// count that could have missed some never flatters it.
+func (r *IdleResult) CommittedWrites() float64 {
+	return max(float64(r.ActivityWrites), r.ServerPatches)
+}
+
 // WritesPerSandboxWindow is committed writes per Sandbox per window.
 func (r *IdleResult) WritesPerSandboxWindow() float64 {
-	return ratio(float64(r.ActivityWrites), float64(r.Sandboxes*r.Windows))
+	return ratio(r.CommittedWrites(), float64(r.Sandboxes*r.Windows))
 }
 
 // WritesPerSecond is the committed write rate over the windows.
 func (r *IdleResult) WritesPerSecond() float64 {
-	return ratio(float64(r.ActivityWrites), r.WindowSeconds*float64(r.Windows))
+	return ratio(r.CommittedWrites(), r.WindowSeconds*float64(r.Windows))
 }
 
 // WritesPerSecondAt scales the measured writes per Sandbox per window to
@@ -123,8 +134,8 @@ func (r *Report) idleTargets() []Target {
 	}
 	note := fmt.Sprintf("%d sandboxes, W=%gs, %d windows, a request every %gs through one of 2 routers", id.Sandboxes, id.WindowSeconds, id.Windows, id.IntervalSeconds)
 	v := id.WritesPerSandboxWindow()
-	ts := []Target{{Goal: goal, Measured: fmt.Sprintf("%.2f (%d writes, %d other updates)", v, id.ActivityWrites, id.OtherUpdates),
-		Pass: pass(v <= targetIdleWritesPerWindow && id.ActivityWrites > 0 && id.OtherUpdates == 0), Note: note}}
+	ts := []Target{{Goal: goal, Measured: fmt.Sprintf("%.2f (%.0f writes, %d other updates)", v, id.CommittedWrites(), id.OtherUpdates),
+		Pass: pass(v <= targetIdleWritesPerWindow && id.CommittedWrites() > 0 && id.OtherUpdates == 0), Note: note}}
 	if c := id.SyncsCaused(); c != nil {
 		ts = append(ts, Target{Goal: goalSyncs, Measured: fmt.Sprintf("%.0f (sandbox queue adds %.0f, of which the idle timer's %.0f)", *c, id.QueueAdds[sandboxQueue], id.idleTimerAdds()),
 			Pass: pass(*c == 0), Note: "the idle timer re-reads each sandbox once per window by design"})
@@ -139,13 +150,13 @@ func idleSection(b *strings.Builder, r *IdleResult) {
 	p("")
 	p("## idle: activity tracking writes")
 	p("")
-	p("%d kwok Sandboxes opted in with idle-timeout W=%gs, two in-process routers with activity tracking, a request to each Sandbox every %gs alternating between the routers, measured over %d window(s) after every Sandbox had its first last-activity. Committed writes are the Sandbox updates a watch saw change only last-activity.",
+	p("%d kwok Sandboxes opted in with idle-timeout W=%gs, two in-process routers with activity tracking, a request to each Sandbox every %gs alternating between the routers, measured over %d window(s) after every Sandbox had its first last-activity. Committed writes are counted twice: the Sandbox updates a watch saw change only last-activity, and the PATCHes on Sandboxes the API server answered 200 (apiserver_request_total); the figures use the larger.",
 		r.Sandboxes, r.WindowSeconds, r.IntervalSeconds, r.Windows)
 	p("")
 	p("| measure | value |")
 	p("|---|---|")
 	p("| requests (errors) | %d (%d) |", r.Requests, r.RequestErrors)
-	p("| committed activity writes | %d |", r.ActivityWrites)
+	p("| committed activity writes: seen by a watch / answered 200 by the API server | %d / %.0f |", r.ActivityWrites, r.ServerPatches)
 	p("| per sandbox per window | **%.2f** |", r.WritesPerSandboxWindow())
 	p("| writes/s | %.2f |", r.WritesPerSecond())
 	p("| other Sandbox updates | %d |", r.OtherUpdates)
