@@ -15,6 +15,14 @@
 #                       defaults below, e.g. BENCH_ARGS="--steady-runs 10:30s")
 #   BENCH_STATE=DIR     cluster state directory (default .cache/bench)
 #   BENCH_METRICS_PORT, BENCH_PROBE_PORT, BENCH_WEBHOOK_PORT  controller ports
+# Experiments (issue 19; defaults are what users run):
+#   BENCH_V1ALPHA1=unserved            the CRDs stop serving v1alpha1
+#                                      (manifests/components/v1beta1-only)
+#   BENCH_APISERVER_FEATURE_GATES=...  the API server's --feature-gates, e.g.
+#                                      CBORServingAndStorage=true
+#   BENCH_CONTROLLER_ENV="K=V ..."     the controller's extra environment, e.g.
+#                                      KUBE_FEATURE_ClientsAllowCBOR=true
+#                                      KUBE_FEATURE_ClientsPreferCBOR=true
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "${ROOT}"
@@ -79,7 +87,13 @@ cleanup() {
 trap cleanup EXIT
 
 log "starting the local cluster with ${NODES} fake nodes and the dev overlay (CRDs, namespace, ServiceAccount, RBAC)"
-up_with_dev_overlay "${STATE}" "${NODES}"
+LOCAL_CLUSTER_V1ALPHA1=${BENCH_V1ALPHA1:-served} \
+  LOCAL_CLUSTER_APISERVER_FEATURE_GATES=${BENCH_APISERVER_FEATURE_GATES:-} \
+  up_with_dev_overlay "${STATE}" "${NODES}"
+experiments=""
+[[ ${BENCH_V1ALPHA1:-served} == served ]] || experiments+=" v1alpha1 ${BENCH_V1ALPHA1}."
+[[ -z ${BENCH_APISERVER_FEATURE_GATES:-} ]] || experiments+=" API server --feature-gates=${BENCH_APISERVER_FEATURE_GATES}."
+[[ -z ${BENCH_CONTROLLER_ENV:-} ]] || experiments+=" Controller environment: ${BENCH_CONTROLLER_ENV}."
 KUBECONFIG_FILE="${STATE}/kubeconfig"
 
 # The controller runs with the admin kubeconfig: its leader election Lease
@@ -87,8 +101,9 @@ KUBECONFIG_FILE="${STATE}/kubeconfig"
 # nothing. The Lease renewals are part of its measured writes, as in a
 # real deployment.
 log "starting the controller (metrics on 127.0.0.1:${METRICS_PORT})"
+# shellcheck disable=SC2086 # BENCH_CONTROLLER_ENV is a list of K=V on purpose
 bin/local-cluster run -dir "${STATE}" -name agent-sandbox-controller -- \
-  "${ROOT}/bin/agent-sandbox-controller" --kubeconfig "${KUBECONFIG_FILE}" \
+  env ${BENCH_CONTROLLER_ENV:-} "${ROOT}/bin/agent-sandbox-controller" --kubeconfig "${KUBECONFIG_FILE}" \
   --extensions --enable-pprof-debug --leader-election-namespace=default \
   --metrics-bind-address "127.0.0.1:${METRICS_PORT}" --health-probe-bind-address "127.0.0.1:${PROBE_PORT}" \
   --webhook-port "${WEBHOOK_PORT}" --webhook-url "https://127.0.0.1:${WEBHOOK_PORT}/convert" \
@@ -111,7 +126,7 @@ mkdir -p "${OUT}"
 # shellcheck disable=SC2086 # BENCH_ARGS is a list of flags on purpose
 bin/sandbox-bench all --kubeconfig "${KUBECONFIG_FILE}" \
   --controller-metrics-url "http://127.0.0.1:${METRICS_PORT}/metrics" --controller-gogc-env "${GOGC:-unset}" \
-  --note "Setup: make bench (BENCH_SCALE=${BENCH_SCALE:-full}), ${NODES} kwok nodes, $(nproc) CPUs shared with the control plane and the bench. kube-controller-manager and kube-scheduler run with client QPS 200 / burst 400 (test/localcluster), the ReplicaSet controller with its defaults (burst 500 creates per sync, 5 workers). The controller of commit $(git rev-parse --short HEAD)$(git diff --quiet -- cmd pkg || echo ' plus uncommitted changes') runs locally with the admin kubeconfig: --extensions --enable-pprof-debug --leader-election-namespace=default, default workers and no client-side rate limit." \
+  --note "Setup: make bench (BENCH_SCALE=${BENCH_SCALE:-full}), ${NODES} kwok nodes, $(nproc) CPUs shared with the control plane and the bench. kube-controller-manager and kube-scheduler run with client QPS 200 / burst 400 (test/localcluster), the ReplicaSet controller with its defaults (burst 500 creates per sync, 5 workers). The controller of commit $(git rev-parse --short HEAD)$(git diff --quiet -- cmd pkg || echo ' plus uncommitted changes') runs locally with the admin kubeconfig: --extensions --enable-pprof-debug --leader-election-namespace=default, default workers and no client-side rate limit.${experiments:+ Experiment:${experiments}}" \
   --out "${OUT}" "${SIZES[@]}" ${BENCH_ARGS:-} 2> >(tee "${OUT}/progress.log" >&2)
 log "report: ${OUT}/report.md"
 echo "${OUT}/report.md"

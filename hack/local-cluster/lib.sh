@@ -26,13 +26,26 @@ LOCAL_CLUSTER_STATE="${LOCAL_CLUSTER_STATE:-${LOCAL_CLUSTER_ROOT}/.cache/cluster
 # afterwards. 'local-cluster up -crds' reads one document per file and
 # skips the other kinds. Needs KUBECTL_BIN (env.sh).
 up_with_dev_overlay() {
-  local state=$1 nodes=$2 crd_dir="$1-crds"
+  local state=$1 nodes=$2 crd_dir="$1-crds" overlay="${LOCAL_CLUSTER_ROOT}/manifests/overlays/dev"
+  # LOCAL_CLUSTER_V1ALPHA1=unserved adds manifests/components/v1beta1-only
+  # (an experiment of make bench: no v1alpha1 watch cache in the API
+  # server, so no conversion of every write through the webhook).
+  if [[ ${LOCAL_CLUSTER_V1ALPHA1:-served} == unserved ]]; then
+    local manifests
+    overlay="${state}-overlay"
+    rm -rf "${overlay}" && mkdir -p "${overlay}"
+    manifests=$(realpath --relative-to="${overlay}" "${LOCAL_CLUSTER_ROOT}/manifests")
+    printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- %s/overlays/dev\ncomponents:\n- %s/components/v1beta1-only\n' \
+      "${manifests}" "${manifests}" >"${overlay}/kustomization.yaml"
+  fi
   rm -rf "${crd_dir}" && mkdir -p "${crd_dir}"
-  "${KUBECTL_BIN}" kustomize "${LOCAL_CLUSTER_ROOT}/manifests/overlays/dev" |
+  "${KUBECTL_BIN}" kustomize "${overlay}" |
     awk -v dir="${crd_dir}" 'BEGIN { f = dir "/000.yaml" } /^---$/ { n++; f = sprintf("%s/%03d.yaml", dir, n); next } { print > f }'
-  "${LOCAL_CLUSTER_ROOT}/bin/local-cluster" up -dir "${state}" -nodes "${nodes}" -crds "${crd_dir}" >/dev/null
+  # LOCAL_CLUSTER_APISERVER_FEATURE_GATES: the API server's --feature-gates.
+  "${LOCAL_CLUSTER_ROOT}/bin/local-cluster" up -dir "${state}" -nodes "${nodes}" -crds "${crd_dir}" \
+    -apiserver-feature-gates "${LOCAL_CLUSTER_APISERVER_FEATURE_GATES:-}" >/dev/null
   local kc=("${KUBECTL_BIN}" --kubeconfig "${state}/kubeconfig")
-  "${KUBECTL_BIN}" kustomize "${LOCAL_CLUSTER_ROOT}/manifests/overlays/dev" |
+  "${KUBECTL_BIN}" kustomize "${overlay}" |
     "${kc[@]}" apply --server-side --force-conflicts -f - >/dev/null
   "${kc[@]}" wait --for=condition=Established --timeout=60s \
     crd/sandboxes.agents.x-k8s.io crd/sandboxclaims.extensions.agents.x-k8s.io \

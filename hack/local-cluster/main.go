@@ -46,6 +46,7 @@ func main() {
 	dir := fs.String("dir", ".cache/cluster", "state directory: certificates, data, logs, pid files, kubeconfig")
 	nodes := fs.Int("nodes", 3, "number of kwok fake nodes (0 runs etcd and kube-apiserver only)")
 	crds := fs.String("crds", "", "directory of CRD manifests to install once the API is up")
+	featureGates := fs.String("apiserver-feature-gates", "", "with up: the API server's --feature-gates, e.g. CBORServingAndStorage=true (experiments)")
 	name := fs.String("name", "", "with run: the name of the process (its log and pid file)")
 	as := fs.String("as", "", "with kubeconfig: the user the new kubeconfig impersonates, e.g. system:serviceaccount:NS:NAME")
 	out := fs.String("out", "", "with kubeconfig: where to write it")
@@ -63,7 +64,7 @@ func main() {
 		// Only up waits on anything a signal should cut short. cancel
 		// runs before os.Exit, which would skip a deferred call.
 		ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		err := up(ctx, *dir, *nodes, *crds, logf)
+		err := up(ctx, localcluster.Options{Dir: *dir, FeatureGates: *featureGates, Logf: logf}, *nodes, *crds)
 		cancel()
 		if err != nil {
 			logf("%v", err)
@@ -140,17 +141,21 @@ func main() {
 	}
 }
 
-func up(ctx context.Context, dir string, nodes int, crds string, logf func(string, ...any)) error {
+// up starts a detached cluster with opts (Dir, FeatureGates and Logf set
+// by the caller).
+func up(ctx context.Context, opts localcluster.Options, nodes int, crds string) error {
+	dir, logf := opts.Dir, opts.Logf
 	bins, err := localcluster.BinariesFromEnv()
 	if err != nil {
 		return err
 	}
+	opts.Binaries, opts.Detach = bins, true
 	// A cluster from an earlier 'up' would hold the ports and the data dir.
 	if err := localcluster.StopDir(dir, logf); err != nil {
 		return err
 	}
 	start := time.Now()
-	cp, err := localcluster.Start(ctx, localcluster.Options{Dir: dir, Binaries: bins, Detach: true, Logf: logf})
+	cp, err := localcluster.Start(ctx, opts)
 	if err != nil {
 		return err
 	}

@@ -99,6 +99,10 @@ type Options struct {
 	// test can check what the API server itself saw, e.g. which client
 	// sent a write.
 	AuditLog bool
+	// FeatureGates is the API server's --feature-gates when not empty: for
+	// experiments with alpha features (e.g. CBORServingAndStorage=true in
+	// make bench); tests run with the defaults.
+	FeatureGates string
 }
 
 // auditPolicy logs each request once, when its response is complete
@@ -198,20 +202,20 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 			return nil, err
 		}
 	}
-	if err := cp.start(apiServerName, opts.Binaries.APIServer,
-		"--etcd-servers="+clientURL,
+	apiServerArgs := []string{
+		"--etcd-servers=" + clientURL,
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
-		"--secure-port="+strconv.Itoa(cp.apiPort),
+		"--secure-port=" + strconv.Itoa(cp.apiPort),
 		// 127.0.0.1 is not a valid Endpoints address, so the reconciler of
 		// the kubernetes Service would fail forever.
 		"--endpoint-reconciler-type=none",
-		"--service-cluster-ip-range="+ServiceClusterIPRange,
-		"--tls-cert-file="+p.path(servingCertFile),
-		"--tls-private-key-file="+p.path(servingKeyFile),
-		"--client-ca-file="+p.path(caCertFile),
-		"--service-account-key-file="+p.path(saPubFile),
-		"--service-account-signing-key-file="+p.path(saKeyFile),
+		"--service-cluster-ip-range=" + ServiceClusterIPRange,
+		"--tls-cert-file=" + p.path(servingCertFile),
+		"--tls-private-key-file=" + p.path(servingKeyFile),
+		"--client-ca-file=" + p.path(caCertFile),
+		"--service-account-key-file=" + p.path(saPubFile),
+		"--service-account-signing-key-file=" + p.path(saKeyFile),
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 		"--authorization-mode=Node,RBAC",
 		// As in the kind cluster of make e2e: creating children with
@@ -220,11 +224,15 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 		"--enable-admission-plugins=OwnerReferencesPermissionEnforcement",
 		"--allow-privileged=true",
 		"--profiling=false",
-		"--audit-policy-file="+auditPolicyFile,
-		"--audit-log-path="+auditLog,
+		"--audit-policy-file=" + auditPolicyFile,
+		"--audit-log-path=" + auditLog,
 		"--audit-log-format=json",
 		"--v=1",
-	); err != nil {
+	}
+	if opts.FeatureGates != "" {
+		apiServerArgs = append(apiServerArgs, "--feature-gates="+opts.FeatureGates)
+	}
+	if err := cp.start(apiServerName, opts.Binaries.APIServer, apiServerArgs...); err != nil {
 		return nil, err
 	}
 

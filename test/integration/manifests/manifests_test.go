@@ -175,18 +175,8 @@ func TestRouterTLSOverlay(t *testing.T) {
 // suite against a live controller).
 func TestMonitoringComponent(t *testing.T) {
 	env := framework.Setup(t)
-	dir := filepath.Join(framework.RepoRoot(), "_output", "test-monitoring")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	kust := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- ../../manifests/default\n" +
-		"components:\n- ../../manifests/components/monitoring\n"
-	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(kust), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	kinds := map[string]*unstructured.Unstructured{}
-	for _, o := range decode(t, run(t, env, nil, "kustomize", dir)) {
+	for _, o := range decode(t, renderWithComponent(t, env, "manifests/default", "manifests/components/monitoring")) {
 		kinds[o.GetKind()+"/"+o.GetName()] = o
 	}
 	sm := kinds["ServiceMonitor/agent-sandbox-controller"]
@@ -209,6 +199,23 @@ func TestMonitoringComponent(t *testing.T) {
 			t.Error("the ServiceMonitor also selects the webhook Service, which serves no metrics")
 		}
 	}
+}
+
+// renderWithComponent builds the kustomization base (a directory of the
+// repository) with component added, as a user's overlay would.
+func renderWithComponent(t *testing.T, env *framework.Env, base, component string) []byte {
+	t.Helper()
+	dir, err := os.MkdirTemp(filepath.Join(framework.RepoRoot(), "_output"), "test-overlay-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	kust := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- ../../" + base + "\n" +
+		"components:\n- ../../" + component + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(kust), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return run(t, env, nil, "kustomize", dir)
 }
 
 func keys(m map[string]*unstructured.Unstructured) []string {

@@ -18,7 +18,6 @@ package manifests
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -48,18 +47,9 @@ func TestRouterWakeIdleComponent(t *testing.T) {
 	ctx := context.Background()
 	ensureNamespace(t, env, "agent-sandbox-system")
 
-	dir := filepath.Join(framework.RepoRoot(), "_output", "test-wake-idle")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	kust := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- ../../manifests/router\n" +
-		"components:\n- ../../" + wakeIdleComponent + "\n"
-	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(kust), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	kinds := map[string]bool{}
-	for _, o := range decode(t, run(t, env, nil, "kustomize", dir)) {
+	rendered := renderWithComponent(t, env, "manifests/router", wakeIdleComponent)
+	for _, o := range decode(t, rendered) {
 		kinds[o.GetKind()+"/"+o.GetName()] = true
 		if o.GetKind() == "Deployment" {
 			// With the right to write granted, the router must also count
