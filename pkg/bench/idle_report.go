@@ -101,10 +101,13 @@ func (r *IdleResult) FailedAttempts() float64 {
 // sandboxQueue is the Sandbox controller's workqueue name.
 const sandboxQueue = "sandbox"
 
-// idleTimerAdds is how many sandbox queue adds the controller's idle
-// timer makes by itself over the windows: it re-reads each Sandbox once
-// per window (at last-activity + W + grace), and those deadlines fall
-// exactly Windows times into any span of Windows × W.
+// idleTimerAdds bounds the sandbox queue adds the controller's idle timer
+// makes by itself over the windows: it re-reads each Sandbox once per
+// window (at last-activity + W + grace), so at most Windows times in a
+// span of Windows × W. Fewer when the first writes were close together
+// and the grace pushes the last re-read past the span: the check below
+// is then looser than it looks, and the integration tests (the handlers
+// drop activity-only updates) are what prove the 0.
 func (r *IdleResult) idleTimerAdds() float64 { return float64(r.Sandboxes * r.Windows) }
 
 // SyncsCaused estimates the Sandbox controller syncs the activity writes
@@ -137,7 +140,7 @@ func (r *Report) idleTargets() []Target {
 	ts := []Target{{Goal: goal, Measured: fmt.Sprintf("%.2f (%.0f writes, %d other updates)", v, id.CommittedWrites(), id.OtherUpdates),
 		Pass: pass(v <= targetIdleWritesPerWindow && id.CommittedWrites() > 0 && id.OtherUpdates == 0), Note: note}}
 	if c := id.SyncsCaused(); c != nil {
-		ts = append(ts, Target{Goal: goalSyncs, Measured: fmt.Sprintf("%.0f (sandbox queue adds %.0f, of which the idle timer's %.0f)", *c, id.QueueAdds[sandboxQueue], id.idleTimerAdds()),
+		ts = append(ts, Target{Goal: goalSyncs, Measured: fmt.Sprintf("%.0f (sandbox queue adds %.0f; the idle timer's own re-reads: up to %.0f)", *c, id.QueueAdds[sandboxQueue], id.idleTimerAdds()),
 			Pass: pass(*c == 0), Note: "the idle timer re-reads each sandbox once per window by design"})
 	} else {
 		ts = append(ts, notMeasured(goalSyncs, "needs the controller metrics URL"))
