@@ -32,7 +32,6 @@ import (
 // the package's control plane serves v1alpha1 to its other tests).
 func TestV1beta1OnlyComponent(t *testing.T) {
 	env := framework.Setup(t)
-	ensureNamespace(t, env, "agent-sandbox-system")
 	rendered := renderWithComponent(t, env, "manifests/default", "manifests/components/v1beta1-only")
 	var crds []byte
 	n := 0
