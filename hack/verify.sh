@@ -36,13 +36,35 @@ fi
 # (hub and spoke), whose heuristics branch on user-chosen names. -fuzz
 # takes one target of one package at a time. FUZZTIME=0 skips (the seed
 # corpus still runs in every go test). Five targets at 10s: ~50s.
+#
+# Go 1.26's fuzzing coordinator can fail a target at the end of its
+# -fuzztime with a bare "context deadline exceeded" and no input: a race
+# between its parent and child contexts (go.dev/issue/75804, fixed in Go
+# 1.27), seen in this CI under load. That exact signature, with no
+# failing input written, is run again (twice at most); a crash always
+# writes its input to testdata/fuzz first and fails at once.
 fuzztime=${FUZZTIME:-10s}
+fuzz_one() {
+  local name=$1 pkg=$2 attempt out
+  for attempt in 1 2 3; do
+    if out=$(go test -run='^$' -fuzz="^${name}\$" -fuzztime="${fuzztime}" "${pkg}" 2>&1); then
+      echo "${out}"
+      return 0
+    fi
+    echo "${out}"
+    if ((attempt == 3)) || ! grep -q '^    context deadline exceeded$' <<<"${out}" || grep -q 'Failing input written to' <<<"${out}"; then
+      return 1
+    fi
+    echo "=== fuzz: ${name}: the coordinator's deadline race (go.dev/issue/75804), no input found; attempt $((attempt + 1))"
+  done
+  return 1
+}
 if [[ ${fuzztime} != 0 ]]; then
   echo "=== fuzz (${fuzztime} each)"
   for target in "FuzzParseTarget ./pkg/router" "FuzzResolveInBase ./pkg/runtime" \
     "FuzzHandleReview ./pkg/conversion" "FuzzHubRoundTrip ./pkg/conversion" "FuzzSpokeRoundTrip ./pkg/conversion"; do
     read -r name pkg <<<"${target}"
-    go test -run='^$' -fuzz="^${name}\$" -fuzztime="${fuzztime}" "${pkg}" || fail=1
+    fuzz_one "${name}" "${pkg}" || fail=1
   done
 fi
 
