@@ -382,9 +382,9 @@ func routerAttempts(routers []*router.Router) (map[string]float64, error) {
 // wakes, which this scenario has none of) as the server committed them,
 // independent of any watch.
 func (e *Env) sandboxPatchesCommitted(ctx context.Context) (float64, error) {
-	raw, err := e.Kube.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	raw, err := e.apiServerMetrics(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("reading apiserver metrics: %w", err)
+		return 0, err
 	}
 	samples, err := ParseMetric(raw, "apiserver_request_total")
 	if err != nil {

@@ -63,11 +63,20 @@ type window struct {
 // apiWrites reads the apiserver's /metrics through the REST client (the
 // same credentials as everything else) and reduces it to write counts.
 func (e *Env) apiWrites(ctx context.Context) (map[string]float64, error) {
+	raw, err := e.apiServerMetrics(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAPIServerWrites(raw)
+}
+
+// apiServerMetrics is the apiserver's /metrics text.
+func (e *Env) apiServerMetrics(ctx context.Context) ([]byte, error) {
 	raw, err := e.Kube.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("reading apiserver metrics: %w", err)
 	}
-	return ParseAPIServerWrites(raw)
+	return raw, nil
 }
 
 // openWindow takes the opening readings. counter counts the bench's own
