@@ -93,7 +93,7 @@ func (e *Env) openWindow(ctx context.Context, counter *writeCounter) (*window, e
 			return nil, err
 		}
 		w.ctrl = &snap
-		w.rss = startRSSSampler(ctx, e.Ctrl, 500*time.Millisecond)
+		w.rss = startRSSSampler(ctx, e.Ctrl)
 	}
 	w.benchStart = counter.Load()
 	w.start = time.Now()
