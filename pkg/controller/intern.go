@@ -20,7 +20,6 @@ import (
 	"sync"
 
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/client-go/tools/cache"
 
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 )
@@ -82,16 +81,4 @@ func (i *PodTemplateInterner) Len() int {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	return len(i.templates)
-}
-
-// CacheTransform is the transform of the custom-resource informers:
-// StripForCache, then pod templates interned.
-func (i *PodTemplateInterner) CacheTransform() cache.TransformFunc {
-	return func(obj any) (any, error) {
-		obj, err := StripForCache(obj)
-		if sb, ok := obj.(*agentsv1beta1.Sandbox); ok && err == nil {
-			i.Intern(sb)
-		}
-		return obj, err
-	}
 }

@@ -37,7 +37,7 @@ func member(name, hash, image string) *agentsv1beta1.Sandbox {
 }
 
 func TestPodTemplateInternerSharesIdenticalTemplates(t *testing.T) {
-	transform := NewPodTemplateInterner().CacheTransform()
+	transform := NewCacheTransform().Transform
 	var got []*agentsv1beta1.Sandbox
 	for _, sb := range []*agentsv1beta1.Sandbox{
 		member("a", "h1", "img:1"),

@@ -220,10 +220,12 @@ func build(ctx context.Context, cfg Config, clients clientsFunc) (*Manager, erro
 }
 
 func newInformers(kube kubernetes.Interface, agents clientset.Interface, namespace string, cacheLabelSelectors bool) Informers {
-	// Informers keep only what the controllers read (StripForCache).
-	kubeOpts := []kubeinformers.SharedInformerOption{kubeinformers.WithTransform(controller.StripForCache)}
-	// Pool members share their decoded pod template (PodTemplateInterner).
-	agentsOpts := []informers.SharedInformerOption{informers.WithTransform(controller.NewPodTemplateInterner().CacheTransform())}
+	// Informers keep only what the controllers read (StripForCache), and
+	// what many cached objects carry unchanged is shared between them
+	// (pool members' pod templates, labels, owners, condition strings).
+	cacheTransform := controller.NewCacheTransform()
+	kubeOpts := []kubeinformers.SharedInformerOption{kubeinformers.WithTransform(cacheTransform.Transform)}
+	agentsOpts := []informers.SharedInformerOption{informers.WithTransform(cacheTransform.Transform)}
 	if namespace != "" {
 		kubeOpts = append(kubeOpts, kubeinformers.WithNamespace(namespace))
 		agentsOpts = append(agentsOpts, informers.WithNamespace(namespace))
