@@ -44,7 +44,9 @@ type Expectations struct {
 }
 
 type expectation struct {
-	adds      int
+	adds int
+	// deletes is nil until a delete is expected: most records only count
+	// creates.
 	deletes   sets.Set[string]
 	timestamp time.Time
 }
@@ -61,7 +63,7 @@ func (e *Expectations) get(key string) *expectation {
 	// keys of deletes never observed carry over, wedging the owner again
 	// or piling up for as long as it lives.
 	if !ok || e.clock.Since(exp.timestamp) > ExpectationsTTL {
-		exp = &expectation{deletes: sets.New[string]()}
+		exp = &expectation{}
 		e.m[key] = exp
 	}
 	exp.timestamp = e.clock.Now()
@@ -90,7 +92,7 @@ func (e *Expectations) TryExpectCreations(key string, n int) bool {
 	if exp, ok := e.m[key]; ok && (exp.adds > 0 || exp.deletes.Len() > 0) && e.clock.Since(exp.timestamp) <= ExpectationsTTL {
 		return false
 	}
-	e.m[key] = &expectation{adds: n, deletes: sets.New[string](), timestamp: e.clock.Now()}
+	e.m[key] = &expectation{adds: n, timestamp: e.clock.Now()}
 	return true
 }
 
@@ -101,6 +103,7 @@ func (e *Expectations) LowerCreations(key string, n int) {
 	defer e.mu.Unlock()
 	if exp, ok := e.m[key]; ok {
 		exp.adds = max(exp.adds-n, 0)
+		e.dropIfSatisfied(key, exp)
 	}
 }
 
@@ -120,6 +123,17 @@ func (e *Expectations) CreationObserved(key string) {
 	defer e.mu.Unlock()
 	if exp, ok := e.m[key]; ok && exp.adds > 0 {
 		exp.adds--
+		e.dropIfSatisfied(key, exp)
+	}
+}
+
+// dropIfSatisfied removes a record with nothing pending: no record says
+// the same to every reader, and a Sandbox controller that created one Pod
+// for each of 3000 Sandboxes would otherwise keep 3000 empty records for
+// as long as they live. Callers hold mu.
+func (e *Expectations) dropIfSatisfied(key string, exp *expectation) {
+	if exp.adds <= 0 && exp.deletes.Len() == 0 {
+		delete(e.m, key)
 	}
 }
 
@@ -128,7 +142,11 @@ func (e *Expectations) CreationObserved(key string) {
 func (e *Expectations) ExpectDeletions(key string, children ...string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.get(key).deletes.Insert(children...)
+	exp := e.get(key)
+	if exp.deletes == nil {
+		exp.deletes = sets.New[string]()
+	}
+	exp.deletes.Insert(children...)
 }
 
 // DeletionObserved records that child is gone or going (deletion
@@ -138,6 +156,7 @@ func (e *Expectations) DeletionObserved(key, child string) {
 	defer e.mu.Unlock()
 	if exp, ok := e.m[key]; ok {
 		exp.deletes.Delete(child)
+		e.dropIfSatisfied(key, exp)
 	}
 }
 

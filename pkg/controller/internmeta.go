@@ -23,6 +23,7 @@ import (
 	"strings"
 	"sync"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -36,13 +37,14 @@ const (
 	maxInternedStringLen = 128
 	maxInternedMaps      = 2048
 	maxInternedOwnerRefs = 1024
+	maxInternedPodConds  = 1024
 )
 
 // MetadataInterner makes cached objects share the decoded copies of what
 // many of them carry unchanged: label and annotation keys and values,
 // whole label and annotation maps (every member of a warm pool has the
-// same ones), owner references (the same pool owns them all), namespaces,
-// node names and condition strings. A decoder allocates each of those
+// same ones), owner references (the same pool owns them all), Pod
+// condition lists, namespaces, node names and condition strings. A decoder allocates each of those
 // afresh for every object and every watch event; with 3000 pool members
 // they were ~40 % of what a cached Sandbox and its Pod cost.
 //
@@ -57,6 +59,7 @@ type MetadataInterner struct {
 	strs      map[string]string
 	stringMap map[uint64]map[string]string
 	ownerRefs map[uint64][]metav1.OwnerReference
+	podConds  map[uint64][]corev1.PodCondition
 }
 
 // NewMetadataInterner returns an empty interner.
@@ -66,6 +69,7 @@ func NewMetadataInterner() *MetadataInterner {
 		strs:      map[string]string{},
 		stringMap: map[uint64]map[string]string{},
 		ownerRefs: map[uint64][]metav1.OwnerReference{},
+		podConds:  map[uint64][]corev1.PodCondition{},
 	}
 }
 
@@ -172,6 +176,45 @@ func (i *MetadataInterner) ownerRefsLocked(refs []metav1.OwnerReference) []metav
 	}
 	i.ownerRefs[sum] = slices.Clip(refs)
 	return i.ownerRefs[sum]
+}
+
+// PodConditions returns a shared list equal to cs, or cs with its strings
+// interned. The cache keeps Pod conditions without their times
+// (StripForCache), so every running Pod's list is the same.
+func (i *MetadataInterner) PodConditions(cs []corev1.PodCondition) []corev1.PodCondition {
+	if len(cs) == 0 {
+		return cs
+	}
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	var h maphash.Hash
+	h.SetSeed(i.seed)
+	for _, c := range cs {
+		h.WriteString(string(c.Type))
+		h.WriteByte(0)
+		h.WriteString(string(c.Status))
+		h.WriteByte(0)
+		h.WriteString(c.Reason)
+		h.WriteByte(0)
+		h.WriteString(c.Message)
+		h.WriteByte(0)
+	}
+	sum := h.Sum64()
+	// PodCondition is comparable: the equality covers every field, times
+	// included.
+	if shared, ok := i.podConds[sum]; ok && slices.Equal(shared, cs) {
+		return shared
+	}
+	for j := range cs {
+		c := &cs[j]
+		c.Type, c.Status = corev1.PodConditionType(i.str(string(c.Type))), corev1.ConditionStatus(i.str(string(c.Status)))
+		c.Reason, c.Message = i.str(c.Reason), i.str(c.Message)
+	}
+	if len(i.podConds) >= maxInternedPodConds {
+		clear(i.podConds)
+	}
+	i.podConds[sum] = slices.Clip(cs)
+	return i.podConds[sum]
 }
 
 func ownerRefEqual(a, b metav1.OwnerReference) bool {

@@ -154,6 +154,18 @@ func TestCacheTransformPods(t *testing.T) {
 	if b.Labels["unique"] != "b" || a.Labels["unique"] != "a" || sameMap(a.Labels, b.Labels) {
 		t.Errorf("label maps with different content were shared: %v, %v", a.Labels, b.Labels)
 	}
+	if &a.Status.Conditions[0] != &b.Status.Conditions[0] {
+		t.Error("equal Pod condition lists are not shared")
+	}
+	c := pod("c")
+	c.Status.Conditions[3].Status = corev1.ConditionFalse
+	outC, err := transform(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if conds := outC.(*corev1.Pod).Status.Conditions; &conds[0] == &b.Status.Conditions[0] || conds[1].Status != corev1.ConditionFalse {
+		t.Errorf("a different condition list was shared or changed: %+v", conds)
+	}
 	if !sameString(a.Namespace, b.Namespace) || !sameString(a.Spec.NodeName, b.Spec.NodeName) || !sameString(a.Labels["app"], b.Labels["app"]) {
 		t.Error("a Pod's namespace, node name or label values are not shared")
 	}
@@ -167,15 +179,16 @@ func TestMetadataInternerStaysBounded(t *testing.T) {
 		v := strconv.Itoa(i)
 		m := metav1.ObjectMeta{Labels: map[string]string{"k": v}, OwnerReferences: []metav1.OwnerReference{{Kind: "K", Name: v, UID: "u"}}}
 		in.InternObjectMeta(&m)
-		if m.Labels["k"] != v || m.OwnerReferences[0].Name != v {
-			t.Fatalf("interning changed content: %v %v", m.Labels, m.OwnerReferences)
+		conds := in.PodConditions([]corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Message: v}})
+		if m.Labels["k"] != v || m.OwnerReferences[0].Name != v || conds[0].Message != v {
+			t.Fatalf("interning changed content: %v %v %v", m.Labels, m.OwnerReferences, conds)
 		}
 	}
 	in.mu.Lock()
-	strs, maps, refs := len(in.strs), len(in.stringMap), len(in.ownerRefs)
+	strs, maps, refs, conds := len(in.strs), len(in.stringMap), len(in.ownerRefs), len(in.podConds)
 	in.mu.Unlock()
-	if strs > maxInternedStrings || maps > maxInternedMaps || refs > maxInternedOwnerRefs {
-		t.Errorf("tables grew past their bounds: %d strings, %d maps, %d owner lists", strs, maps, refs)
+	if strs > maxInternedStrings || maps > maxInternedMaps || refs > maxInternedOwnerRefs || conds > maxInternedPodConds {
+		t.Errorf("tables grew past their bounds: %d strings, %d maps, %d owner lists, %d condition lists", strs, maps, refs, conds)
 	}
 	long := strings.Repeat("x", maxInternedStringLen+1)
 	s1, s2 := strings.Clone(long), strings.Clone(long)

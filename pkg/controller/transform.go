@@ -100,10 +100,7 @@ func (t *CacheTransform) Transform(obj any) (any, error) {
 		t.meta.Strings(&o.Status.NodeName, (*string)(&o.Spec.OperatingMode))
 	case *corev1.Pod:
 		t.meta.InternObjectMeta(&o.ObjectMeta)
-		for j := range o.Status.Conditions {
-			c := &o.Status.Conditions[j]
-			t.meta.Strings((*string)(&c.Type), (*string)(&c.Status), &c.Reason, &c.Message)
-		}
+		o.Status.Conditions = t.meta.PodConditions(o.Status.Conditions)
 		t.meta.Strings(&o.Spec.NodeName, (*string)(&o.Status.Phase))
 	case *extv1beta1.SandboxClaim:
 		t.meta.InternObjectMeta(&o.ObjectMeta)
