@@ -62,6 +62,19 @@ func (w *WrittenStatus) AlreadyWritten(uid types.UID, rv string, status any) boo
 	return equality.Semantic.DeepEqual(rec.status, status)
 }
 
+// Last returns the status written from the cached object at
+// resourceVersion rv while the cache has not moved on since: what the API
+// server holds, newer than the cache.
+func (w *WrittenStatus) Last(uid types.UID, rv string) (any, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	rec, ok := w.last[uid]
+	if !ok || rec.baseResourceVersion != rv {
+		return nil, false
+	}
+	return rec.status, true
+}
+
 // Wrote records status as written from the cached object at rv.
 func (w *WrittenStatus) Wrote(uid types.UID, rv string, status any) {
 	w.mu.Lock()

@@ -74,12 +74,12 @@ func TestHoldFirstStatus(t *testing.T) {
 		"no sandbox":               {claim, nil, 0},
 		"claim already has status": {&extv1beta1.SandboxClaim{ObjectMeta: claim.ObjectMeta, Status: extv1beta1.SandboxClaimStatus{Conditions: []metav1.Condition{ready(metav1.ConditionFalse, "SandboxNotReady")}}}, sandboxWith(), 0},
 	} {
-		if got := c.firstStatusHold(tc.claim, tc.sb).For; got != tc.want {
+		if got := c.firstStatusHold(tc.claim, tc.sb, tc.claim.Status).For; got != tc.want {
 			t.Errorf("%s: hold %s, want %s", name, got, tc.want)
 		}
 	}
 	c.opts.FirstStatusDelay = 0
-	if got := c.firstStatusHold(claim, sandboxWith()); got.Holds() {
+	if got := c.firstStatusHold(claim, sandboxWith(), claim.Status); got.Holds() {
 		t.Errorf("delay 0: hold %+v", got)
 	}
 }

@@ -134,7 +134,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue ti
 		}
 		return requeue, err
 	}
-	status, res, err := c.writeStatus(ctx, claim, sb, "", "", func() controller.StatusHold { return c.firstStatusHold(claim, sb) })
+	status, res, err := c.writeStatus(ctx, claim, sb, "", "", func() controller.StatusHold { return c.firstStatusHold(claim, sb, c.status.Base(claim, claim.Status)) })
 	if err != nil {
 		return requeue, err
 	}
@@ -262,7 +262,9 @@ func (c *Controller) poolAndTemplate(claim *extv1beta1.SandboxClaim) (*extv1beta
 // not nil, may keep the change back.
 func (c *Controller) writeStatus(ctx context.Context, claim *extv1beta1.SandboxClaim, sb *agentsv1beta1.Sandbox, reason, message string,
 	hold func() controller.StatusHold) (*extv1beta1.SandboxClaimStatus, controller.StatusWriteResult, error) {
-	status := claim.Status.DeepCopy()
+	// What this controller last wrote, while the cache lags behind it.
+	base := c.status.Base(claim, claim.Status)
+	status := base.DeepCopy()
 	setNotReady := func(r, m string) {
 		// The transition time comes from the controller's clock (used
 		// only when the status flips), not from SetStatusCondition's
@@ -307,8 +309,8 @@ func (c *Controller) writeStatus(ctx context.Context, claim *extv1beta1.SandboxC
 			meta.RemoveStatusCondition(&status.Conditions, string(agentsv1beta1.SandboxConditionFinished))
 		}
 	}
-	c.setWarmStart(claim, sb, status)
-	res, err := c.status.Write(ctx, claim, claim.Status, *status, hold)
+	c.setWarmStart(&base, sb, claim, status)
+	res, err := c.status.Write(ctx, claim, base, *status, hold)
 	if err != nil {
 		return status, res, fmt.Errorf("writing claim status: %w", err)
 	}
@@ -344,14 +346,14 @@ func (c *Controller) eventf(claim *extv1beta1.SandboxClaim, reason, action, form
 // the Sandbox's Ready event usually comes first and one write then says it
 // all. The binding itself is the Sandbox's controller reference, so nothing
 // is lost meanwhile; problems are written at once.
-func (c *Controller) firstStatusHold(claim *extv1beta1.SandboxClaim, sb *agentsv1beta1.Sandbox) controller.StatusHold {
+func (c *Controller) firstStatusHold(claim *extv1beta1.SandboxClaim, sb *agentsv1beta1.Sandbox, base extv1beta1.SandboxClaimStatus) controller.StatusHold {
 	if sb == nil {
 		return controller.StatusHold{}
 	}
 	ready := meta.FindStatusCondition(sb.Status.Conditions, string(agentsv1beta1.SandboxConditionReady))
 	starting := ready == nil || (ready.Status == metav1.ConditionFalse && ready.Reason == agentsv1beta1.SandboxReasonDependenciesNotReady)
 	starting = starting && meta.FindStatusCondition(sb.Status.Conditions, string(agentsv1beta1.SandboxConditionFinished)) == nil
-	return controller.FirstStatusHold(claim, len(claim.Status.Conditions) > 0, starting, c.opts.FirstStatusDelay, c.opts.Clock.Now())
+	return controller.FirstStatusHold(claim, len(base.Conditions) > 0, starting, c.opts.FirstStatusDelay, c.opts.Clock.Now())
 }
 
 // suspendedMessage says why the claim's Sandbox is suspended and how it

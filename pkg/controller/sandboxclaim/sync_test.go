@@ -273,3 +273,24 @@ func TestSyncExpiryTwoPasses(t *testing.T) {
 		f.expectEvents("Normal ClaimExpired Deleting Claim (ShutdownPolicy=Delete)")
 	})
 }
+
+// A second pass on the stale cached claim (its status write not shown
+// yet, the taken Sandbox shown) in a later second of the clock sends
+// nothing: it starts from the status written, so WarmStart keeps the
+// time it was written with. Before, one claim in four at 10/s got a
+// second status patch that differed only in that time.
+func TestSyncSecondPassWhileTheClaimCacheLagsWritesNothing(t *testing.T) {
+	claim := newClaim("c1")
+	f := newFixture(t, newTemplate(), newPool(), claim, newMember("pool-ready", memberReady, 5*time.Minute))
+	f.runOK("c1")
+	f.expectActions(takeover(t, claim, "pool-ready"), boundStatus(t, "c1", "pool-ready"))
+
+	taken, err := f.agents.AgentsV1beta1().Sandboxes(ns).Get(t.Context(), "pool-ready", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.cache(taken)
+	f.clock.Step(1500 * time.Millisecond)
+	f.runOK("c1")
+	f.expectActions()
+}

@@ -107,11 +107,12 @@ func envMatches(claim *extv1beta1.SandboxClaim, tmpl *extv1beta1.SandboxTemplate
 // whether the claim got a warm member and otherwise why not. The reason
 // is recomputed from the claim and its template (as at binding time,
 // unless the template changed in between); a cold claim that could have
-// been warm found no member.
-func (c *Controller) setWarmStart(claim *extv1beta1.SandboxClaim, sb *agentsv1beta1.Sandbox, status *extv1beta1.SandboxClaimStatus) {
+// been warm found no member. base is the status the pass started from
+// (StatusWriter.Base).
+func (c *Controller) setWarmStart(base *extv1beta1.SandboxClaimStatus, sb *agentsv1beta1.Sandbox, claim *extv1beta1.SandboxClaim, status *extv1beta1.SandboxClaimStatus) {
 	// Only while the claim's status names no Sandbox yet: a claim bound
 	// before this condition existed does not get a status write for it.
-	if sb == nil || claim.Status.SandboxStatus.Name != "" || meta.FindStatusCondition(status.Conditions, extv1beta1.ClaimConditionWarmStart) != nil {
+	if sb == nil || base.SandboxStatus.Name != "" || meta.FindStatusCondition(status.Conditions, extv1beta1.ClaimConditionWarmStart) != nil {
 		return
 	}
 	cond := metav1.Condition{
