@@ -111,6 +111,11 @@ if [[ ${what} == all || ${what} == integration ]]; then
   hack/local-cluster/build.sh
   eval "$(hack/local-cluster/env.sh)"
   export AGENT_SANDBOX_INTEGRATION=required
+  # client-go's cache mutation detector: a test fails (panics) when code
+  # writes into an object of an informer's cache. Cached objects share
+  # maps, lists and strings (controller.CacheTransform), so such a write
+  # would change other objects too; every write must start from a copy.
+  export KUBE_CACHE_MUTATION_DETECTOR=true
   HELM_BIN=$(hack/helm.sh --path)
   export HELM_BIN
   # -v so the log shows each test running, not skipped.
