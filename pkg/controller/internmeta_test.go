@@ -34,7 +34,7 @@ import (
 // poolMember is a freshly decoded pool member: every string is an
 // allocation of its own, as a decoder makes them.
 func poolMember(name string, labels map[string]string) *agentsv1beta1.Sandbox {
-	fresh := func(s string) string { return strings.Clone(s) }
+	fresh := strings.Clone
 	l := map[string]string{}
 	for k, v := range labels {
 		l[fresh(k)] = fresh(v)
