@@ -22,7 +22,6 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
-	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
 )
 
 // StripForCache is the informer transform of every cache: managed fields
@@ -102,10 +101,9 @@ func (t *CacheTransform) Transform(obj any) (any, error) {
 		t.meta.InternObjectMeta(&o.ObjectMeta)
 		o.Status.Conditions = t.meta.PodConditions(o.Status.Conditions)
 		t.meta.Strings(&o.Spec.NodeName, (*string)(&o.Status.Phase))
-	case *extv1beta1.SandboxClaim:
-		t.meta.InternObjectMeta(&o.ObjectMeta)
-		t.internConditions(o.Status.Conditions)
 	case interface{ GetObjectMeta() metav1.Object }:
+		// Claims, pools, templates and the other kinds: metadata only
+		// (this package must not import the extensions API).
 		if m, ok := o.GetObjectMeta().(*metav1.ObjectMeta); ok {
 			t.meta.InternObjectMeta(m)
 		}
