@@ -20,6 +20,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -52,9 +53,14 @@ type ChaosResult struct {
 	// ControllerExits are replicas that exited without being killed and
 	// were started again by the harness.
 	ControllerExits []ControllerExit `json:"controllerExits,omitempty"`
+	// ComponentExits are control-plane processes other than the API
+	// server and etcd that exited on their own and were started again
+	// (componentSupervisor).
+	ComponentExits []ComponentExit `json:"componentExits,omitempty"`
 	// Components are the control plane's processes at the start and the
-	// end: kube-controller-manager, the scheduler and kwok must live
-	// through every API server and etcd restart.
+	// end: kube-controller-manager, the scheduler and kwok must run at the
+	// end, in the process they started as unless one exited on its own and
+	// was started again (ComponentExits).
 	Components []ComponentLife `json:"components"`
 	Violations []Violation     `json:"violations"`
 	Errors     []string        `json:"errors,omitempty"`
@@ -158,6 +164,12 @@ func (e *Env) Chaos(ctx context.Context, spec ChaosSpec) (*ChaosResult, error) {
 	go func() { defer close(supDone); cs.supervise(supCtx) }()
 	defer func() { stopSup(); <-supDone }()
 
+	comps := &componentSupervisor{dir: dir, start: start, logf: e.Progress.Logf}
+	compCtx, stopComps := context.WithCancel(ctx)
+	compsDone := make(chan struct{})
+	go func() { defer close(compsDone); comps.run(compCtx) }()
+	defer func() { stopComps(); <-compsDone }()
+
 	ns, w, stopWatch, err := e.churnNamespace(ctx, "chaos", spec.Churn.Pools, spec.PoolSize, start)
 	if err != nil {
 		return nil, err
@@ -209,10 +221,12 @@ func (e *Env) Chaos(ctx context.Context, spec ChaosSpec) (*ChaosResult, error) {
 	setRecoveries(faults, readyClaims(ch, w))
 	r.Faults, r.FaultsByKind = faults, summarizeFaults(faults)
 	r.ControllerExits = cs.exitsSoFar()
+	r.ComponentExits = comps.exited()
 	for _, name := range localcluster.Components() {
 		c := ComponentLife{Name: name, StartPID: startPIDs[name], EndPID: localcluster.PID(dir, name), RunningEnd: localcluster.Running(dir, name)}
 		r.Components = append(r.Components, c)
-		restartable := name == localcluster.APIServerComponent || name == localcluster.EtcdComponent
+		restarted := slices.ContainsFunc(r.ComponentExits, func(x ComponentExit) bool { return x.Name == name })
+		restartable := name == localcluster.APIServerComponent || name == localcluster.EtcdComponent || restarted
 		if c.StartPID != 0 && (!c.RunningEnd || (!restartable && c.EndPID != c.StartPID)) {
 			r.Violations = append(r.Violations, Violation{At: time.Since(start), Rule: RuleComponentDied,
 				Detail: fmt.Sprintf("%s ran as pid %d at the start and as pid %d (running %v) at the end", name, c.StartPID, c.EndPID, c.RunningEnd)})

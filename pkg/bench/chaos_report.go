@@ -131,8 +131,16 @@ func (r *ChaosResult) Markdown() string {
 			p("- %s at %.1fs (mode %s)", e.Replica, e.AtSeconds, e.Mode)
 		}
 	}
+	if len(r.ComponentExits) > 0 {
+		p("")
+		p("%d control-plane processes exited on their own and were started again, as a kubelet restarts a static Pod (kube-scheduler exits when it finds its cache corrupted, which an API server restart can cause):", len(r.ComponentExits))
+		p("")
+		for _, e := range r.ComponentExits {
+			p("- %s at %.1fs; its last log line: `%s`", e.Name, e.AtSeconds, e.LastLog)
+		}
+	}
 	p("")
-	p("Control plane processes (kube-controller-manager, the scheduler and kwok must outlive every restart of the API server and etcd):")
+	p("Control plane processes (kube-controller-manager, the scheduler and kwok must run at the end, in the process they started as unless listed above):")
 	p("")
 	p("| component | pid at start | pid at end | running at end |")
 	p("|---|---|---|---|")

@@ -17,7 +17,10 @@ limitations under the License.
 package bench
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -197,5 +200,28 @@ func TestSettledViolations(t *testing.T) {
 				t.Errorf("(-want,+got):\n%s\n%v", diff, vs)
 			}
 		})
+	}
+}
+
+func TestLastLogLine(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("x", 400)
+	for content, want := range map[string]string{
+		"first\nE1206 cache corrupted\n\n": "E1206 cache corrupted",
+		"only":                             "only",
+		"a\n" + long + "\n":                long[:300],
+	} {
+		if err := os.WriteFile(filepath.Join(dir, "logs", "kube-scheduler.log"), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got := lastLogLine(dir, "kube-scheduler"); got != want {
+			t.Errorf("lastLogLine of %q = %q, want %q", content, got, want)
+		}
+	}
+	if got := lastLogLine(dir, "absent"); got != "" {
+		t.Errorf("lastLogLine of a missing log = %q", got)
 	}
 }

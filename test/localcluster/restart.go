@@ -29,8 +29,11 @@ import (
 
 // Component names of a detached control plane, for Kill and Relaunch.
 const (
-	EtcdComponent      = etcdName
-	APIServerComponent = apiServerName
+	EtcdComponent              = etcdName
+	APIServerComponent         = apiServerName
+	ControllerManagerComponent = controllerManagerName
+	SchedulerComponent         = schedulerName
+	KwokComponent              = kwokName
 )
 
 // Fault injection (sandbox-bench chaos) kills one process of a detached
