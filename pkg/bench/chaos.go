@@ -288,11 +288,8 @@ func (e *Env) churnNamespace(ctx context.Context, scenario string, pools []strin
 // last fault and waits until the API answers.
 func (e *Env) recoverControlPlane(ctx context.Context, dir string) error {
 	for _, name := range []string{localcluster.EtcdComponent, localcluster.APIServerComponent} {
-		if !localcluster.Running(dir, name) {
-			localcluster.Reap(dir, name)
-			if _, err := localcluster.Relaunch(dir, name); err != nil {
-				return fmt.Errorf("starting %s after the faults: %w", name, err)
-			}
+		if _, err := localcluster.RelaunchIfExited(dir, name, nil); err != nil {
+			return fmt.Errorf("starting %s after the faults: %w", name, err)
 		}
 	}
 	return wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {

@@ -62,16 +62,16 @@ type componentSupervisor struct {
 func (s *componentSupervisor) run(ctx context.Context) {
 	_ = wait.PollUntilContextCancel(ctx, 250*time.Millisecond, false, func(context.Context) (bool, error) {
 		for _, name := range supervisedComponents {
-			if localcluster.PID(s.dir, name) == 0 || localcluster.Running(s.dir, name) {
-				continue
+			if localcluster.PID(s.dir, name) == 0 {
+				continue // never started (a cluster without workloads)
 			}
-			localcluster.Reap(s.dir, name)
-			exit := ComponentExit{Name: name, AtSeconds: round3(time.Since(s.start).Seconds()), LastLog: lastLogLine(s.dir, name)}
-			s.mu.Lock()
-			s.exits = append(s.exits, exit)
-			s.mu.Unlock()
-			s.logf("%s exited on its own (last log line: %s); starting it again", name, exit.LastLog)
-			if _, err := localcluster.Relaunch(s.dir, name); err != nil {
+			if _, err := localcluster.RelaunchIfExited(s.dir, name, func() {
+				exit := ComponentExit{Name: name, AtSeconds: round3(time.Since(s.start).Seconds()), LastLog: lastLogLine(s.dir, name)}
+				s.mu.Lock()
+				s.exits = append(s.exits, exit)
+				s.mu.Unlock()
+				s.logf("%s exited on its own (last log line: %s); starting it again", name, exit.LastLog)
+			}); err != nil {
 				s.logf("restarting %s: %v", name, err)
 			}
 		}

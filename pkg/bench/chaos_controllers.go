@@ -194,13 +194,10 @@ func (cs *controllerSet) supervise(ctx context.Context) {
 		defer cs.mu.Unlock()
 		for i := range cs.replicas {
 			name := cs.spec.name(i)
-			if localcluster.Running(cs.spec.ClusterDir, name) {
-				continue
-			}
-			localcluster.Reap(cs.spec.ClusterDir, name)
-			cs.exits = append(cs.exits, ControllerExit{AtSeconds: round3(time.Since(cs.start).Seconds()), Replica: name, Mode: cs.mode})
-			cs.logf("%s exited on its own; starting it again", name)
-			if _, err := localcluster.Relaunch(cs.spec.ClusterDir, name); err != nil {
+			if _, err := localcluster.RelaunchIfExited(cs.spec.ClusterDir, name, func() {
+				cs.exits = append(cs.exits, ControllerExit{AtSeconds: round3(time.Since(cs.start).Seconds()), Replica: name, Mode: cs.mode})
+				cs.logf("%s exited on its own; starting it again", name)
+			}); err != nil {
 				cs.logf("restarting %s: %v", name, err)
 			}
 		}

@@ -125,9 +125,7 @@ func (i *MetadataInterner) stringMapLocked(m map[string]string) map[string]strin
 	h.SetSeed(i.seed)
 	for k, v := range m {
 		h.Reset()
-		h.WriteString(k)
-		h.WriteByte(0)
-		h.WriteString(v)
+		hashFields(&h, k, v)
 		sum += h.Sum64()
 	}
 	if shared, ok := i.stringMap[sum]; ok && maps.Equal(shared, m) {
@@ -148,73 +146,67 @@ func (i *MetadataInterner) stringMapLocked(m map[string]string) map[string]strin
 // ownerRefsLocked returns a shared list equal to refs, or refs with its
 // strings interned. Callers hold mu.
 func (i *MetadataInterner) ownerRefsLocked(refs []metav1.OwnerReference) []metav1.OwnerReference {
-	if len(refs) == 0 {
-		return refs
-	}
-	var h maphash.Hash
-	h.SetSeed(i.seed)
-	for _, r := range refs {
-		h.WriteString(r.APIVersion)
-		h.WriteByte(0)
-		h.WriteString(r.Kind)
-		h.WriteByte(0)
-		h.WriteString(r.Name)
-		h.WriteByte(0)
-		h.WriteString(string(r.UID))
-		h.WriteByte(0)
-	}
-	sum := h.Sum64()
-	if shared, ok := i.ownerRefs[sum]; ok && slices.EqualFunc(shared, refs, ownerRefEqual) {
-		return shared
-	}
-	for j := range refs {
-		r := &refs[j]
-		r.APIVersion, r.Kind = i.str(r.APIVersion), i.str(r.Kind)
-	}
-	if len(i.ownerRefs) >= maxInternedOwnerRefs {
-		clear(i.ownerRefs)
-	}
-	i.ownerRefs[sum] = slices.Clip(refs)
-	return i.ownerRefs[sum]
+	return internList(i, i.ownerRefs, maxInternedOwnerRefs, refs,
+		func(h *maphash.Hash, r metav1.OwnerReference) {
+			hashFields(h, r.APIVersion, r.Kind, r.Name, string(r.UID))
+		},
+		ownerRefEqual,
+		func(r *metav1.OwnerReference) { r.APIVersion, r.Kind = i.str(r.APIVersion), i.str(r.Kind) })
 }
 
 // PodConditions returns a shared list equal to cs, or cs with its strings
 // interned. The cache keeps Pod conditions without their times
 // (StripForCache), so every running Pod's list is the same.
 func (i *MetadataInterner) PodConditions(cs []corev1.PodCondition) []corev1.PodCondition {
-	if len(cs) == 0 {
-		return cs
-	}
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	var h maphash.Hash
-	h.SetSeed(i.seed)
-	for _, c := range cs {
-		h.WriteString(string(c.Type))
-		h.WriteByte(0)
-		h.WriteString(string(c.Status))
-		h.WriteByte(0)
-		h.WriteString(c.Reason)
-		h.WriteByte(0)
-		h.WriteString(c.Message)
-		h.WriteByte(0)
-	}
-	sum := h.Sum64()
 	// PodCondition is comparable: the equality covers every field, times
 	// included.
-	if shared, ok := i.podConds[sum]; ok && slices.Equal(shared, cs) {
+	return internList(i, i.podConds, maxInternedPodConds, cs,
+		func(h *maphash.Hash, c corev1.PodCondition) {
+			hashFields(h, string(c.Type), string(c.Status), c.Reason, c.Message)
+		},
+		func(a, b corev1.PodCondition) bool { return a == b },
+		func(c *corev1.PodCondition) {
+			c.Type, c.Status = corev1.PodConditionType(i.str(string(c.Type))), corev1.ConditionStatus(i.str(string(c.Status)))
+			c.Reason, c.Message = i.str(c.Reason), i.str(c.Message)
+		})
+}
+
+// hashFields writes each field and a separator.
+func hashFields(h *maphash.Hash, fields ...string) {
+	for _, f := range fields {
+		h.WriteString(f)
+		h.WriteByte(0)
+	}
+}
+
+// internList returns the list in table equal to list (found by the hash of
+// each element's fields, decided by eq on every element), or list itself,
+// its elements' strings interned by internStrings, which later equal lists
+// then share. A full table starts afresh. Callers hold i.mu.
+func internList[T any](i *MetadataInterner, table map[uint64][]T, limit int, list []T,
+	hash func(*maphash.Hash, T), eq func(a, b T) bool, internStrings func(*T)) []T {
+	if len(list) == 0 {
+		return list
+	}
+	var h maphash.Hash
+	h.SetSeed(i.seed)
+	for _, e := range list {
+		hash(&h, e)
+	}
+	sum := h.Sum64()
+	if shared, ok := table[sum]; ok && slices.EqualFunc(shared, list, eq) {
 		return shared
 	}
-	for j := range cs {
-		c := &cs[j]
-		c.Type, c.Status = corev1.PodConditionType(i.str(string(c.Type))), corev1.ConditionStatus(i.str(string(c.Status)))
-		c.Reason, c.Message = i.str(c.Reason), i.str(c.Message)
+	for j := range list {
+		internStrings(&list[j])
 	}
-	if len(i.podConds) >= maxInternedPodConds {
-		clear(i.podConds)
+	if len(table) >= limit {
+		clear(table)
 	}
-	i.podConds[sum] = slices.Clip(cs)
-	return i.podConds[sum]
+	table[sum] = slices.Clip(list)
+	return table[sum]
 }
 
 func ownerRefEqual(a, b metav1.OwnerReference) bool {

@@ -159,3 +159,35 @@ func execedCmdline(t *testing.T, pid int) string {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// RelaunchIfExited leaves a running process alone and starts an exited one
+// again, calling exited once, before the restart.
+func TestRelaunchIfExited(t *testing.T) {
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("no sleep binary")
+	}
+	dir := t.TempDir()
+	first, err := StartDetached(dir, "component", sleep, "300")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = StopDir(dir, t.Logf) })
+	calls := 0
+	exited := func() {
+		calls++
+		if Running(dir, "component") {
+			t.Error("exited called while a process runs")
+		}
+	}
+	if started, err := RelaunchIfExited(dir, "component", exited); started || err != nil || calls != 0 || PID(dir, "component") != first {
+		t.Fatalf("running process: started %v, err %v, exited calls %d, pid %d (was %d)", started, err, calls, PID(dir, "component"), first)
+	}
+	if _, err := Kill(dir, "component", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	started, err := RelaunchIfExited(dir, "component", exited)
+	if !started || err != nil || calls != 1 || !Running(dir, "component") || PID(dir, "component") == first {
+		t.Fatalf("exited process: started %v, err %v, exited calls %d, running %v, pid %d (was %d)", started, err, calls, Running(dir, "component"), PID(dir, "component"), first)
+	}
+}

@@ -135,6 +135,23 @@ func Reap(dir, name string) {
 	}
 }
 
+// RelaunchIfExited starts name again, as Relaunch does, when its recorded
+// process no longer runs (it exited on its own or was killed), after
+// reaping it and calling exited (if not nil) while its log still ends with
+// the exited process's last line. It reports whether it started one: the
+// one step of every supervisor of a detached control plane.
+func RelaunchIfExited(dir, name string, exited func()) (bool, error) {
+	if Running(dir, name) {
+		return false, nil
+	}
+	Reap(dir, name)
+	if exited != nil {
+		exited()
+	}
+	_, err := Relaunch(dir, name)
+	return true, err
+}
+
 // Relaunch starts name again, detached, from the command line recorded in
 // dir, appending to the same log file. It refuses while the recorded
 // process still runs: two etcds on one data directory, or two controllers

@@ -134,7 +134,9 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue ti
 		}
 		return requeue, err
 	}
-	status, res, err := c.writeStatus(ctx, claim, sb, "", "", func() controller.StatusHold { return c.firstStatusHold(claim, sb, c.status.Base(claim, claim.Status)) })
+	status, res, err := c.writeStatus(ctx, claim, sb, "", "", func(base extv1beta1.SandboxClaimStatus) controller.StatusHold {
+		return c.firstStatusHold(claim, sb, base)
+	})
 	if err != nil {
 		return requeue, err
 	}
@@ -259,9 +261,10 @@ func (c *Controller) poolAndTemplate(claim *extv1beta1.SandboxClaim) (*extv1beta
 // the claim's status, only when it changed. No precondition: the binding
 // lives in the Sandbox's controller reference, so status is derived and
 // this controller is its only writer (controller.StatusWriter); hold, if
-// not nil, may keep the change back.
+// not nil, may keep the change back; it is given the status the pass
+// started from (StatusWriter.Base).
 func (c *Controller) writeStatus(ctx context.Context, claim *extv1beta1.SandboxClaim, sb *agentsv1beta1.Sandbox, reason, message string,
-	hold func() controller.StatusHold) (*extv1beta1.SandboxClaimStatus, controller.StatusWriteResult, error) {
+	hold func(base extv1beta1.SandboxClaimStatus) controller.StatusHold) (*extv1beta1.SandboxClaimStatus, controller.StatusWriteResult, error) {
 	// What this controller last wrote, while the cache lags behind it.
 	base := c.status.Base(claim, claim.Status)
 	status := base.DeepCopy()
@@ -310,7 +313,11 @@ func (c *Controller) writeStatus(ctx context.Context, claim *extv1beta1.SandboxC
 		}
 	}
 	c.setWarmStart(&base, sb, claim, status)
-	res, err := c.status.Write(ctx, claim, base, *status, hold)
+	var holdBase func() controller.StatusHold
+	if hold != nil {
+		holdBase = func() controller.StatusHold { return hold(base) }
+	}
+	res, err := c.status.Write(ctx, claim, base, *status, holdBase)
 	if err != nil {
 		return status, res, fmt.Errorf("writing claim status: %w", err)
 	}
