@@ -304,8 +304,9 @@ func (c *PodCache) SandboxHasIP(namespace, name string, ip netip.Addr) bool {
 // store, routable or not.
 type WakeInfo struct {
 	UID types.UID
-	// ResourceVersion is that of the cached object the rest was read from.
-	ResourceVersion string
+	// Generation is that of the cached object: a spec change (a suspend,
+	// a resume) moves it, the controller's status writes do not.
+	Generation int64
 	// Suspended is spec.operatingMode == Suspended.
 	Suspended bool
 	// OptedIn is the wake-on-request annotation set to "true".
@@ -328,11 +329,11 @@ func (c *PodCache) WakeInfo(namespace, name string) (WakeInfo, bool) {
 	}
 	_, idle := sb.Annotations[agentsv1beta1.IdleSuspendedAtAnnotation]
 	return WakeInfo{
-		UID:             sb.UID,
-		ResourceVersion: sb.ResourceVersion,
-		Suspended:       sb.Spec.OperatingMode == agentsv1beta1.SandboxOperatingModeSuspended,
-		OptedIn:         sb.Annotations[agentsv1beta1.WakeOnRequestAnnotation] == agentsv1beta1.WakeOnRequestEnabled,
-		IdleSuspended:   idle,
+		UID:           sb.UID,
+		Generation:    sb.Generation,
+		Suspended:     sb.Spec.OperatingMode == agentsv1beta1.SandboxOperatingModeSuspended,
+		OptedIn:       sb.Annotations[agentsv1beta1.WakeOnRequestAnnotation] == agentsv1beta1.WakeOnRequestEnabled,
+		IdleSuspended: idle,
 	}, true
 }
 
@@ -616,6 +617,7 @@ func slimSandbox(obj any) (any, error) {
 			Namespace:         sb.Namespace,
 			UID:               sb.UID,
 			ResourceVersion:   sb.ResourceVersion,
+			Generation:        sb.Generation,
 			DeletionTimestamp: sb.DeletionTimestamp,
 			Labels:            keep(sb.Labels, agentsv1beta1.WarmPoolSandboxLabel),
 			Annotations: keep(sb.Annotations, agentsv1beta1.PodNameAnnotation,

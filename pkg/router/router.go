@@ -268,9 +268,9 @@ type Router struct {
 	series *namespaceSeries
 	// resumes single-flights the resume patch per Sandbox UID (wake.go).
 	resumes flightGroup[types.UID, error]
-	// resumed remembers the cached versions of Sandboxes this replica saw
-	// resumed, so requests that still find that version Suspended wait for
-	// the cache instead of patching again (wake.go).
+	// resumed remembers the suspends (UID and spec generation) this
+	// replica resumed, so requests that still find that generation
+	// Suspended wait for the cache instead of patching again (wake.go).
 	resumed expiringLRU[resumedKey, struct{}]
 	// activity is nil unless Options.ActivityTracking.
 	activity *activityTracker

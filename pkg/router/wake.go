@@ -73,15 +73,18 @@ const (
 	msgWakeFailed      = "Could not resume the sandbox; retry later."
 )
 
-// resumedCacheSize bounds how many resumed Sandbox versions a replica
-// remembers: more than the Sandboxes it could resume within one
-// --wake-timeout.
+// resumedCacheSize bounds how many resumed suspends a replica remembers:
+// more than the Sandboxes it could resume within one --wake-timeout.
 const resumedCacheSize = 4096
 
-// resumedKey names one cached version of a Sandbox.
+// resumedKey names one suspend of a Sandbox: its spec generation. The
+// resourceVersion would not do: the controller's status writes after a
+// suspend (conditions, the Pod going) give the same Suspended spec new
+// versions, and a request that saw one of those after the resume patch
+// returned would patch a second time.
 type resumedKey struct {
-	uid             types.UID
-	resourceVersion string
+	uid        types.UID
+	generation int64
 }
 
 // errNeedsWake is resolve's answer for a Sandbox that is opted into wake
@@ -133,10 +136,10 @@ func (r *Router) wake(req *http.Request, st *requestState, grant Constraint) (er
 	defer cancel()
 	start := time.Now()
 	defer func() { st.held = time.Since(start) }()
-	// A Suspended version this replica already saw resumed is a cache that
+	// A Suspended generation this replica already resumed is a cache that
 	// has not caught up with the resume yet (requests of the same burst
 	// that came after the patch returned): wait for it, do not patch again.
-	seen := resumedKey{info.UID, info.ResourceVersion}
+	seen := resumedKey{info.UID, info.Generation}
 	if _, done := r.resumed.get(seen); info.Suspended && !done {
 		led := false
 		perr, ferr := r.resumes.do(ctx, info.UID, func() error {

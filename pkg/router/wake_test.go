@@ -20,6 +20,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -29,6 +30,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
 	clienttesting "k8s.io/client-go/testing"
 
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
@@ -146,11 +148,13 @@ func TestWakeInfo(t *testing.T) {
 
 // A request of the same burst that arrives after the resume patch returned,
 // while the cache still shows the Sandbox Suspended, waits for the cache:
-// it does not patch a second time. The fake API server here accepts the
-// patch without changing the object, so the cache never catches up.
+// it does not patch a second time, also when the cached version moved on
+// with the controller's status writes (same spec generation). The fake API
+// server here accepts the patch without changing the object, so the cache
+// never catches up. A later suspend (a new generation) is resumed again.
 func TestWakeResumesOnceWhileTheCacheLags(t *testing.T) {
 	sb := &agentsv1beta1.Sandbox{ObjectMeta: metav1.ObjectMeta{
-		Name: "a", Namespace: "ns", UID: "u1", ResourceVersion: "7",
+		Name: "a", Namespace: "ns", UID: "u1", ResourceVersion: "7", Generation: 3,
 		Annotations: map[string]string{agentsv1beta1.WakeOnRequestAnnotation: agentsv1beta1.WakeOnRequestEnabled},
 	}}
 	sb.Spec.OperatingMode = agentsv1beta1.SandboxOperatingModeSuspended
@@ -163,15 +167,43 @@ func TestWakeResumesOnceWhileTheCacheLags(t *testing.T) {
 		patches.Add(1)
 		return true, sb.DeepCopy(), nil
 	})
-	for i := range 3 {
+	request := func(step string) {
+		t.Helper()
 		st := &requestState{target: Target{Namespace: "ns", ID: "a", Timeout: 50 * time.Millisecond}}
 		err := r.wake(httptest.NewRequest(http.MethodGet, "/", http.NoBody), st, Constraint{})
 		var re *RequestError
 		if !errors.As(err, &re) || re.Status != http.StatusGatewayTimeout {
-			t.Fatalf("request %d: wake = %v, want a 504 (the cache never shows it routable)", i, err)
+			t.Fatalf("%s: wake = %v, want a 504 (the cache never shows it routable)", step, err)
 		}
 	}
+	// cached puts a version of the Sandbox into the router's cache and
+	// waits until the cache holds it.
+	cached := func(rv string, generation int64) {
+		t.Helper()
+		next := sb.DeepCopy()
+		next.ResourceVersion, next.Generation = rv, generation
+		if err := agents.Tracker().Update(agentsv1beta1.SandboxesResource, next, "ns"); err != nil {
+			t.Fatal(err)
+		}
+		err := wait.PollUntilContextTimeout(context.Background(), time.Millisecond, 5*time.Second, true, func(context.Context) (bool, error) {
+			obj, ok, _ := r.cache.sandboxes.GetStore().GetByKey("ns/a")
+			return ok && obj.(*agentsv1beta1.Sandbox).ResourceVersion == rv, nil
+		})
+		if err != nil {
+			t.Fatalf("the cache never showed resourceVersion %s", rv)
+		}
+	}
+	for i := range 2 {
+		request(fmt.Sprintf("request %d on the suspended version", i))
+	}
+	cached("8", 3) // a status write of the controller: still Suspended
+	request("request on a later version of the same suspend")
 	if n := patches.Load(); n != 1 {
-		t.Errorf("%d resume patches for three requests on one cached version, want 1", n)
+		t.Errorf("%d resume patches for three requests on one suspend, want 1", n)
+	}
+	cached("9", 4) // suspended again (the fake never showed the resume)
+	request("request on a new suspend")
+	if n := patches.Load(); n != 2 {
+		t.Errorf("%d resume patches after a new suspend, want 2", n)
 	}
 }
