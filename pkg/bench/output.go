@@ -410,8 +410,8 @@ func costTable(b *strings.Builder, c Cost) {
 		return
 	}
 	fmt.Fprintln(b)
-	fmt.Fprintln(b, "| resource | verb | writes |")
-	fmt.Fprintln(b, "|---|---|---|")
+	fmt.Fprintln(b, "| resource | verb | writes | server ms (mean) |")
+	fmt.Fprintln(b, "|---|---|---|---|")
 	keys := slices.SortedFunc(maps.Keys(c.APIWrites), func(a, z string) int {
 		if d := c.APIWrites[z] - c.APIWrites[a]; d != 0 {
 			if d > 0 {
@@ -423,7 +423,11 @@ func costTable(b *strings.Builder, c Cost) {
 	})
 	for _, k := range keys {
 		res, verb, _ := strings.Cut(k, " ")
-		fmt.Fprintf(b, "| %s | %s | %.0f |\n", res, verb, c.APIWrites[k])
+		ms := "–"
+		if v, ok := c.APIWriteServerMs[k]; ok {
+			ms = fmt.Sprintf("%.2f", v)
+		}
+		fmt.Fprintf(b, "| %s | %s | %.0f | %s |\n", res, verb, c.APIWrites[k], ms)
 	}
 }
 

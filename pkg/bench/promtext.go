@@ -207,3 +207,39 @@ func ParseAPIServerWrites(text []byte) (map[string]float64, error) {
 	}
 	return APIServerWrites(samples), nil
 }
+
+// APIServerWriteTimes are the apiserver's own time for write requests,
+// by APIWriteKey: the sum and count of apiserver_request_duration_seconds
+// (admission, webhooks and the etcd commit included, the network to the
+// client not).
+type APIServerWriteTimes struct {
+	Seconds map[string]float64
+	Count   map[string]float64
+}
+
+// ParseAPIServerWriteTimes parses an apiserver /metrics text into the
+// server time of writes.
+func ParseAPIServerWriteTimes(text []byte) (APIServerWriteTimes, error) {
+	sum, err := ParseMetric(text, "apiserver_request_duration_seconds_sum")
+	if err != nil {
+		return APIServerWriteTimes{}, err
+	}
+	count, err := ParseMetric(text, "apiserver_request_duration_seconds_count")
+	if err != nil {
+		return APIServerWriteTimes{}, err
+	}
+	return APIServerWriteTimes{Seconds: APIServerWrites(sum), Count: APIServerWrites(count)}, nil
+}
+
+// MeanMsSince is the mean server time in milliseconds of each write key
+// between two readings; keys with no request in between are left out.
+func (t APIServerWriteTimes) MeanMsSince(before APIServerWriteTimes) map[string]float64 {
+	sec, n := DiffCounters(before.Seconds, t.Seconds), DiffCounters(before.Count, t.Count)
+	out := map[string]float64{}
+	for k, c := range n {
+		if c > 0 {
+			out[k] = round3(sec[k] / c * 1000)
+		}
+	}
+	return out
+}

@@ -67,6 +67,44 @@ func TestAPIServerWritesDiff(t *testing.T) {
 	}
 }
 
+// The server time of writes is the mean of the window: the sum and count
+// deltas of apiserver_request_duration_seconds, summed over codes and
+// versions of one key, reads left out.
+func TestAPIServerWriteTimes(t *testing.T) {
+	const before = `apiserver_request_duration_seconds_sum{component="apiserver",dry_run="",group="",resource="configmaps",scope="resource",subresource="",verb="POST",version="v1"} 1.5
+apiserver_request_duration_seconds_count{component="apiserver",dry_run="",group="",resource="configmaps",scope="resource",subresource="",verb="POST",version="v1"} 100
+apiserver_request_duration_seconds_sum{component="apiserver",dry_run="",group="",resource="pods",scope="namespace",subresource="",verb="LIST",version="v1"} 9
+apiserver_request_duration_seconds_count{component="apiserver",dry_run="",group="",resource="pods",scope="namespace",subresource="",verb="LIST",version="v1"} 3
+apiserver_request_duration_seconds_bucket{component="apiserver",dry_run="",group="",resource="configmaps",scope="resource",subresource="",verb="POST",version="v1",le="0.005"} 90
+`
+	const after = `apiserver_request_duration_seconds_sum{component="apiserver",dry_run="",group="",resource="configmaps",scope="resource",subresource="",verb="POST",version="v1"} 1.9
+apiserver_request_duration_seconds_count{component="apiserver",dry_run="",group="",resource="configmaps",scope="resource",subresource="",verb="POST",version="v1"} 300
+apiserver_request_duration_seconds_sum{component="apiserver",dry_run="",group="agents.x-k8s.io",resource="sandboxes",scope="resource",subresource="",verb="PATCH",version="v1beta1"} 0.02
+apiserver_request_duration_seconds_count{component="apiserver",dry_run="",group="agents.x-k8s.io",resource="sandboxes",scope="resource",subresource="",verb="PATCH",version="v1beta1"} 4
+apiserver_request_duration_seconds_sum{component="apiserver",dry_run="",group="agents.x-k8s.io",resource="sandboxes",scope="resource",subresource="",verb="PATCH",version="v1alpha1"} 0.04
+apiserver_request_duration_seconds_count{component="apiserver",dry_run="",group="agents.x-k8s.io",resource="sandboxes",scope="resource",subresource="",verb="PATCH",version="v1alpha1"} 2
+apiserver_request_duration_seconds_sum{component="apiserver",dry_run="",group="",resource="pods",scope="namespace",subresource="",verb="LIST",version="v1"} 12
+apiserver_request_duration_seconds_count{component="apiserver",dry_run="",group="",resource="pods",scope="namespace",subresource="",verb="LIST",version="v1"} 4
+apiserver_request_duration_seconds_sum{component="apiserver",dry_run="",group="",resource="secrets",scope="resource",subresource="",verb="DELETE",version="v1"} 0.5
+apiserver_request_duration_seconds_count{component="apiserver",dry_run="",group="",resource="secrets",scope="resource",subresource="",verb="DELETE",version="v1"} 0
+`
+	b, err := ParseAPIServerWriteTimes([]byte(before))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := ParseAPIServerWriteTimes([]byte(after))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{
+		"configmaps POST":                 2,  // 0.4 s over 200 requests
+		"sandboxes.agents.x-k8s.io PATCH": 10, // both versions: 0.06 s over 6
+	}
+	if diff := cmp.Diff(want, a.MeanMsSince(b)); diff != "" {
+		t.Errorf("mean server ms (-want,+got):\n%s", diff)
+	}
+}
+
 func TestDiffCountersReset(t *testing.T) {
 	got := DiffCounters(map[string]float64{"a": 100, "b": 5}, map[string]float64{"a": 7, "b": 5})
 	if diff := cmp.Diff(map[string]float64{"a": 7}, got); diff != "" {

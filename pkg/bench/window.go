@@ -35,6 +35,10 @@ type Cost struct {
 	// kube-controller-manager, scheduler, kwok).
 	APIWrites      map[string]float64 `json:"apiWrites"`
 	APIWritesTotal float64            `json:"apiWritesTotal"`
+	// APIWriteServerMs is the apiserver's mean time per write request by
+	// the same keys (apiserver_request_duration_seconds): where a claim's
+	// latency goes between the server and everything around it.
+	APIWriteServerMs map[string]float64 `json:"apiWriteServerMs,omitempty"`
 	// BenchWrites are the writes the bench itself sent in the window.
 	BenchWrites float64 `json:"benchWrites"`
 	// ControllerRequests are the controller's requests by HTTP method
@@ -54,6 +58,7 @@ type window struct {
 	env        *Env
 	start      time.Time
 	api        map[string]float64
+	apiTimes   APIServerWriteTimes
 	ctrl       *ControllerSnapshot
 	rss        *rssSampler
 	benchStart int64
@@ -61,13 +66,19 @@ type window struct {
 }
 
 // apiWrites reads the apiserver's /metrics through the REST client (the
-// same credentials as everything else) and reduces it to write counts.
-func (e *Env) apiWrites(ctx context.Context) (map[string]float64, error) {
+// same credentials as everything else) and reduces it to write counts and
+// the server's time for them.
+func (e *Env) apiWrites(ctx context.Context) (map[string]float64, APIServerWriteTimes, error) {
 	raw, err := e.apiServerMetrics(ctx)
 	if err != nil {
-		return nil, err
+		return nil, APIServerWriteTimes{}, err
 	}
-	return ParseAPIServerWrites(raw)
+	writes, err := ParseAPIServerWrites(raw)
+	if err != nil {
+		return nil, APIServerWriteTimes{}, err
+	}
+	times, err := ParseAPIServerWriteTimes(raw)
+	return writes, times, err
 }
 
 // apiServerMetrics is the apiserver's /metrics text.
@@ -84,7 +95,7 @@ func (e *Env) apiServerMetrics(ctx context.Context) ([]byte, error) {
 func (e *Env) openWindow(ctx context.Context, counter *writeCounter) (*window, error) {
 	w := &window{env: e, counter: counter}
 	var err error
-	if w.api, err = e.apiWrites(ctx); err != nil {
+	if w.api, w.apiTimes, err = e.apiWrites(ctx); err != nil {
 		return nil, err
 	}
 	if e.Ctrl != nil {
@@ -104,11 +115,12 @@ func (e *Env) openWindow(ctx context.Context, counter *writeCounter) (*window, e
 // window can be read at several points (claim path, then refill).
 func (w *window) read(ctx context.Context) (Cost, error) {
 	c := Cost{Seconds: round3(time.Since(w.start).Seconds())}
-	after, err := w.env.apiWrites(ctx)
+	after, times, err := w.env.apiWrites(ctx)
 	if err != nil {
 		return c, err
 	}
 	c.APIWrites = DiffCounters(w.api, after)
+	c.APIWriteServerMs = times.MeanMsSince(w.apiTimes)
 	c.APIWritesTotal = Total(c.APIWrites)
 	c.BenchWrites = float64(w.counter.Load() - w.benchStart)
 	if w.ctrl != nil {
