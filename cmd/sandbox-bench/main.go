@@ -72,7 +72,7 @@ commands:
                                          heap and goroutines sampled and fitted (exit 1 unless flat)
   version                                print the version
 
-common flags: --kubeconfig --controller-metrics-url --controller-pid --controller-gogc-env --out --settle --timeout --keep
+common flags: --kubeconfig --controller-metrics-url --controller-pid --process-pid-dir --controller-gogc-env --out --settle --timeout --keep
 run 'sandbox-bench COMMAND -h' for the flags of one command.`
 
 func main() {
@@ -99,6 +99,7 @@ func main() {
 	timeout := fs.Duration("timeout", 5*time.Minute, "bound of every wait")
 	keep := fs.Bool("keep", false, "keep the namespaces of the scenarios")
 	gogcEnv := fs.String("controller-gogc-env", "", "GOGC in the controller's environment, for the report: a value, or \"unset\"; empty: not known")
+	pidDir := fs.String("process-pid-dir", "", "a directory of <name>.pid files of the processes sharing this machine (the local control plane's); the report gives each one's CPU time per scenario and per claim; empty: not measured")
 	controllerPID := fs.Int("controller-pid", 0, "the controller's process ID on this machine: its RSS is sampled from /proc every 100ms instead of through /metrics every 500ms, so the bench's sampling costs the controller no CPU; 0: through /metrics")
 	var notes []string
 	fs.Func("note", "a line about the setup for the report (repeatable)", func(s string) error {
@@ -259,6 +260,13 @@ func main() {
 		env.Ctrl.PID = *controllerPID
 		if _, err := env.Ctrl.RSS(ctx); err != nil {
 			fail(fmt.Errorf("--controller-pid %d: %w", *controllerPID, err))
+		}
+	}
+
+	if *pidDir != "" {
+		env.Procs = &bench.Processes{Dir: *pidDir}
+		if _, err := env.Procs.CPUSeconds(); err != nil {
+			fail(fmt.Errorf("--process-pid-dir: %w", err))
 		}
 	}
 

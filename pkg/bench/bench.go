@@ -46,6 +46,9 @@ type Env struct {
 	Agents clientset.Interface
 	// Ctrl reads the controller's /metrics; nil when no URL was given.
 	Ctrl *ControllerMetrics
+	// Procs reads the CPU time of the processes sharing the machine; nil
+	// when the bench was not told where their PID files are.
+	Procs *Processes
 	// Progress reports on stderr.
 	Progress *Progress
 	// Settle is how long a scenario waits after its goal before taking the

@@ -76,6 +76,10 @@ type ClaimStats struct {
 	// TotalCost (refill included) per created claim; nil without its
 	// metrics.
 	ControllerCPUMsPerClaim *float64 `json:"controllerCpuMsPerClaim,omitempty"`
+	// ProcessCPUMsPerClaim is each process's CPU time on the machine over
+	// the same window per created claim: what a claim costs the API
+	// server, etcd, the scheduler and kwok beside the controller.
+	ProcessCPUMsPerClaim map[string]float64 `json:"processCpuMsPerClaim,omitempty"`
 	// EnvSplit puts claims with env next to plain ones, when the run had
 	// both (SteadyWarmEnv).
 	EnvSplit   *EnvSplit   `json:"envSplit,omitempty"`
@@ -238,6 +242,12 @@ func (e *Env) finishClaims(ctx context.Context, ns string, w *agentWatch, l *cla
 	if c := st.TotalCost.ControllerCPUSec; c != nil && created > 0 {
 		ms := round3(*c * 1000 / float64(created))
 		st.ControllerCPUMsPerClaim = &ms
+	}
+	if p := st.TotalCost.ProcessCPUSec; p != nil && created > 0 {
+		st.ProcessCPUMsPerClaim = map[string]float64{}
+		for name, sec := range p {
+			st.ProcessCPUMsPerClaim[name] = round3(sec * 1000 / float64(created))
+		}
 	}
 	if !last.IsZero() {
 		st.AllReadySeconds = round3(last.Sub(firstCreate).Seconds())

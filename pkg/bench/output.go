@@ -217,6 +217,7 @@ func (r *Report) Markdown(plots map[string]Chart) string {
 				p("![%s](%s)", strings.TrimSuffix(name, ".svg"), name)
 			}
 		}
+		underLoad(&b, r.Steady)
 		for _, s := range r.Steady {
 			violations(&b, s.Violations)
 		}
@@ -406,6 +407,9 @@ func costTable(b *strings.Builder, c Cost) {
 			*c.ControllerWrites, methodLine(c.ControllerRequests), *c.ControllerCPUSec, *c.ControllerRSSPeakMB, *c.ControllerRSSEndMB, *c.ControllerForbidden)
 	}
 	fmt.Fprintln(b, ".")
+	if len(c.ProcessCPUSec) > 0 {
+		fmt.Fprintf(b, "\nCPU of the machine's processes: %s.\n", byShare(c.ProcessCPUSec, "%.2f s"))
+	}
 	if len(c.APIWrites) == 0 {
 		return
 	}
@@ -507,4 +511,39 @@ func warmEnvSection(b *strings.Builder, runs []*SteadyResult) {
 	for _, s := range runs {
 		violations(b, s.Violations)
 	}
+}
+
+// underLoad gives, per steady run, the rtt timed under the run's own load
+// and what a claim cost every process on the machine: on two shared cores
+// the API server's and etcd's CPU sets the latency of each write as much
+// as the controller's own.
+func underLoad(b *strings.Builder, runs []*SteadyResult) {
+	for _, s := range runs {
+		if l := s.LoadedRTT; l != nil {
+			fmt.Fprintf(b, "\n%g/s: rtt under the run's load p50 %.2f ms, p99 %.2f ms (%d round trips while the claims were sent): warm p50 = **%.1f ×** it.\n",
+				s.Rate, l.P50Ms, l.P99Ms, l.N, ratio(s.WarmLatency.P50Ms, l.P50Ms))
+		}
+		if len(s.ProcessCPUMsPerClaim) > 0 {
+			fmt.Fprintf(b, "\n%g/s: CPU per claim incl. the refill, every process on the machine: **%.1f ms** (%s).\n",
+				s.Rate, Total(s.ProcessCPUMsPerClaim), byShare(s.ProcessCPUMsPerClaim, "%.1f ms"))
+		}
+	}
+}
+
+// byShare lists m's entries, largest first, each value in format.
+func byShare(m map[string]float64, format string) string {
+	keys := slices.SortedFunc(maps.Keys(m), func(a, z string) int {
+		if m[a] != m[z] {
+			if m[a] > m[z] {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a, z)
+	})
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, k+" "+fmt.Sprintf(format, m[k]))
+	}
+	return strings.Join(parts, ", ")
 }

@@ -46,38 +46,11 @@ func (e *Env) RTT(ctx context.Context, n int) (*RTTResult, error) {
 		return nil, err
 	}
 	defer e.deleteNamespace(context.WithoutCancel(ctx), ns)
-
-	var mu sync.Mutex
-	seen := map[string]chan time.Time{}
-	waiter := func(name string) chan time.Time {
-		mu.Lock()
-		defer mu.Unlock()
-		ch, ok := seen[name]
-		if !ok {
-			ch = make(chan time.Time, 1)
-			seen[name] = ch
-		}
-		return ch
-	}
-	f := kubeinformers.NewSharedInformerFactoryWithOptions(e.Kube, 0, kubeinformers.WithNamespace(ns))
-	inf := f.Core().V1().ConfigMaps().Informer()
-	reg, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: func(obj any) {
-		now := time.Now()
-		if cm, ok := obj.(*corev1.ConfigMap); ok {
-			select {
-			case waiter(cm.Name) <- now:
-			default:
-			}
-		}
-	}})
+	probe, err := e.startRTTProbe(ctx, ns)
 	if err != nil {
 		return nil, err
 	}
-	stop, err := startWatches(ctx, f, "configmap watch of "+ns, reg.HasSynced)
-	if err != nil {
-		return nil, err
-	}
-	defer stop()
+	defer probe.stop()
 
 	var writes writeCounter
 	win, err := e.openWindow(ctx, &writes)
@@ -86,23 +59,11 @@ func (e *Env) RTT(ctx context.Context, n int) (*RTTResult, error) {
 	}
 	lat := make([]time.Duration, 0, n)
 	for i := range n {
-		name := fmt.Sprintf("rtt-%05d", i)
-		ch := waiter(name)
-		start := time.Now()
-		writes.inc()
-		if _, err := e.Kube.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{
-			ObjectMeta: metav1.ObjectMeta{Name: name}, Data: map[string]string{"i": fmt.Sprint(i)},
-		}, metav1.CreateOptions{}); err != nil {
-			return nil, fmt.Errorf("creating configmap %s: %w", name, err)
+		d, err := probe.roundTrip(ctx, fmt.Sprintf("rtt-%05d", i), &writes)
+		if err != nil {
+			return nil, err
 		}
-		select {
-		case at := <-ch:
-			lat = append(lat, at.Sub(start))
-		case <-time.After(30 * time.Second):
-			return nil, fmt.Errorf("configmap %s never appeared on the watch", name)
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+		lat = append(lat, d)
 		if (i+1)%50 == 0 || i+1 == n {
 			e.Progress.Status("round trips: %d/%d", i+1, n)
 		}
@@ -115,4 +76,122 @@ func (e *Env) RTT(ctx context.Context, n int) (*RTTResult, error) {
 	r := &RTTResult{N: n, Latency: Summarize(lat), Cost: cost}
 	e.Progress.Logf("rtt p50 %.2fms p99 %.2fms over %d writes", r.Latency.P50Ms, r.Latency.P99Ms, n)
 	return r, nil
+}
+
+// rttProbe times ConfigMap creates in one namespace to their ADDED event
+// on its own watch.
+type rttProbe struct {
+	env  *Env
+	ns   string
+	mu   sync.Mutex
+	seen map[string]chan time.Time
+	stop func()
+}
+
+// startRTTProbe starts the probe's watch of ns and waits for it to sync.
+func (e *Env) startRTTProbe(ctx context.Context, ns string) (*rttProbe, error) {
+	p := &rttProbe{env: e, ns: ns, seen: map[string]chan time.Time{}}
+	f := kubeinformers.NewSharedInformerFactoryWithOptions(e.Kube, 0, kubeinformers.WithNamespace(ns))
+	inf := f.Core().V1().ConfigMaps().Informer()
+	reg, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: func(obj any) {
+		now := time.Now()
+		if cm, ok := obj.(*corev1.ConfigMap); ok {
+			select {
+			case p.waiter(cm.Name) <- now:
+			default:
+			}
+		}
+	}})
+	if err != nil {
+		return nil, err
+	}
+	if p.stop, err = startWatches(ctx, f, "configmap watch of "+ns, reg.HasSynced); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *rttProbe) waiter(name string) chan time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ch, ok := p.seen[name]
+	if !ok {
+		ch = make(chan time.Time, 1)
+		p.seen[name] = ch
+	}
+	return ch
+}
+
+// roundTrip creates the ConfigMap name and returns the time from the start
+// of the create to its ADDED event; writes counts the create as the
+// bench's own.
+func (p *rttProbe) roundTrip(ctx context.Context, name string, writes *writeCounter) (time.Duration, error) {
+	ch := p.waiter(name)
+	defer func() {
+		p.mu.Lock()
+		delete(p.seen, name)
+		p.mu.Unlock()
+	}()
+	start := time.Now()
+	writes.inc()
+	if _, err := p.env.Kube.CoreV1().ConfigMaps(p.ns).Create(ctx, &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: name}, Data: map[string]string{"probe": name},
+	}, metav1.CreateOptions{}); err != nil {
+		return 0, fmt.Errorf("creating configmap %s: %w", name, err)
+	}
+	select {
+	case at := <-ch:
+		return at.Sub(start), nil
+	case <-time.After(30 * time.Second):
+		return 0, fmt.Errorf("configmap %s never appeared on the watch", name)
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// loadedRTTInterval spaces the round trips a steady run times while its
+// claims are sent: 2 writes a second beside the ~100 of 10 claims/s.
+const loadedRTTInterval = 500 * time.Millisecond
+
+// probeUnderLoad times a round trip every loadedRTTInterval in ns until
+// the returned function is called, which returns their summary: the rtt
+// under the load of the run, beside the idle one of the rtt scenario.
+func (e *Env) probeUnderLoad(ctx context.Context, ns, prefix string, writes *writeCounter) (func() *Summary, error) {
+	probe, err := e.startRTTProbe(ctx, ns)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var lat []time.Duration
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(loadedRTTInterval)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-tick.C:
+			case <-ctx.Done():
+				return
+			}
+			d, err := probe.roundTrip(ctx, fmt.Sprintf("rtt-%s%05d", prefix, i), writes)
+			if err != nil {
+				if ctx.Err() == nil {
+					e.Progress.Logf("rtt under load: %v", err)
+				}
+				continue
+			}
+			lat = append(lat, d)
+		}
+	}()
+	return func() *Summary {
+		cancel()
+		<-done
+		probe.stop()
+		if len(lat) == 0 {
+			return nil
+		}
+		s := Summarize(lat)
+		return &s
+	}, nil
 }

@@ -40,6 +40,10 @@ type SteadyResult struct {
 	// Buckets are the latencies by the second their create started.
 	Buckets []Bucket `json:"buckets"`
 	CDF     []Point  `json:"cdf"`
+	// LoadedRTT is the rtt (a ConfigMap create to its ADDED event) timed
+	// every loadedRTTInterval while the claims were sent: the yardstick
+	// under the run's own load, where the rtt scenario's is idle.
+	LoadedRTT *Summary `json:"loadedRtt,omitempty"`
 	// TeardownSeconds runs from deleting the claims until none of their
 	// Sandboxes is left.
 	TeardownSeconds float64 `json:"teardownSeconds"`
@@ -93,6 +97,10 @@ func (e *Env) steadyRun(ctx context.Context, ns string, w *agentWatch, fill *Fil
 		return nil, err
 	}
 	l := &claimLauncher{env: e, ns: ns, writes: &writes}
+	stopProbe, err := e.probeUnderLoad(ctx, ns, prefix, &writes)
+	if err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
 	for i := 0; i < total; i++ {
@@ -101,6 +109,7 @@ func (e *Env) steadyRun(ctx context.Context, ns string, w *agentWatch, fill *Fil
 			case <-tick.C:
 			case <-ctx.Done():
 				tick.Stop()
+				stopProbe()
 				return nil, ctx.Err()
 			}
 		}
@@ -111,12 +120,13 @@ func (e *Env) steadyRun(ctx context.Context, ns string, w *agentWatch, fill *Fil
 	}
 	tick.Stop()
 	sent := time.Since(start)
+	loadedRTT := stopProbe()
 	e.Progress.Done()
 	st, err := e.finishClaims(ctx, ns, w, l, win, fill, start)
 	if err != nil {
 		return nil, err
 	}
-	r := &SteadyResult{Rate: rate, DurationSeconds: d.Seconds(), PoolFill: fill, ClaimStats: *st}
+	r := &SteadyResult{Rate: rate, DurationSeconds: d.Seconds(), PoolFill: fill, ClaimStats: *st, LoadedRTT: loadedRTT}
 	if sent > 0 && total > 1 {
 		// total creates span total-1 ticks.
 		r.AchievedRate = round3(float64(total-1) / sent.Seconds())

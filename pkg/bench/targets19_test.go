@@ -111,6 +111,27 @@ func TestTargets19(t *testing.T) {
 	}
 }
 
+// The rtt under the run's own load is a note on the warm p50 row; the
+// verdict stays the issue's, against the idle rtt.
+func TestTargets19WarmP50UnderLoad(t *testing.T) {
+	r := report19()
+	r.Steady[0].WarmLatency.P50Ms = 30 // 15 × the idle rtt of 2 ms
+	r.Steady[0].LoadedRTT = &Summary{N: 60, P50Ms: 10}
+	r.Evaluate()
+	for _, tg := range r.Targets {
+		if strings.Contains(tg.Goal, "warm p50") && strings.HasSuffix(tg.Goal, "(issue 19)") {
+			if tg.Pass == nil || *tg.Pass {
+				t.Errorf("warm p50 at 15 × the idle rtt passed: %+v", tg)
+			}
+			if want := "under the run's load the rtt p50 was 10.00 ms: warm p50 = 3.0 × that"; tg.Note != want {
+				t.Errorf("note %q, want %q", tg.Note, want)
+			}
+			return
+		}
+	}
+	t.Fatal("no warm p50 row")
+}
+
 func TestTargets19Figures(t *testing.T) {
 	r := report19()
 	r.Evaluate()

@@ -51,6 +51,10 @@ type Cost struct {
 	ControllerCPUSec    *float64 `json:"controllerCpuSeconds,omitempty"`
 	ControllerRSSPeakMB *float64 `json:"controllerRssPeakMiB,omitempty"`
 	ControllerRSSEndMB  *float64 `json:"controllerRssEndMiB,omitempty"`
+	// ProcessCPUSec is the CPU time of each process on the machine (the
+	// control plane's, the controller's and the bench's) over the window;
+	// nil without Env.Procs.
+	ProcessCPUSec map[string]float64 `json:"processCpuSeconds,omitempty"`
 }
 
 // window measures a stretch of a scenario between two readings.
@@ -59,6 +63,7 @@ type window struct {
 	start      time.Time
 	api        map[string]float64
 	apiTimes   APIServerWriteTimes
+	procs      map[string]float64
 	ctrl       *ControllerSnapshot
 	rss        *rssSampler
 	benchStart int64
@@ -106,6 +111,11 @@ func (e *Env) openWindow(ctx context.Context, counter *writeCounter) (*window, e
 		w.ctrl = &snap
 		w.rss = startRSSSampler(ctx, e.Ctrl)
 	}
+	if e.Procs != nil {
+		if w.procs, err = e.Procs.CPUSeconds(); err != nil {
+			return nil, err
+		}
+	}
 	w.benchStart = counter.Load()
 	w.start = time.Now()
 	return w, nil
@@ -121,6 +131,18 @@ func (w *window) read(ctx context.Context) (Cost, error) {
 	}
 	c.APIWrites = DiffCounters(w.api, after)
 	c.APIWriteServerMs = times.MeanMsSince(w.apiTimes)
+	if w.procs != nil {
+		procs, err := w.env.Procs.CPUSeconds()
+		if err != nil {
+			return c, err
+		}
+		c.ProcessCPUSec = map[string]float64{}
+		for name, sec := range procs {
+			if before, ok := w.procs[name]; ok && sec >= before {
+				c.ProcessCPUSec[name] = round3(sec - before)
+			}
+		}
+	}
 	c.APIWritesTotal = Total(c.APIWrites)
 	c.BenchWrites = float64(w.counter.Load() - w.benchStart)
 	if w.ctrl != nil {
