@@ -27,6 +27,7 @@ import (
 
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 
@@ -87,8 +88,12 @@ func startWebhook(ctx context.Context, o options, cfg *rest.Config) error {
 		if err != nil {
 			return err
 		}
+		crdMeta, err := metadata.NewForConfig(webhookCfg)
+		if err != nil {
+			return err
+		}
 		rotator := &conversion.CertRotator{
-			Kube: kube, CRDs: ext, Namespace: w.namespace, Secret: certSecretName,
+			Kube: kube, CRDs: ext, CRDMetadata: crdMeta, Namespace: w.namespace, Secret: certSecretName,
 			DNSNames: dnsNames, IPs: ips, Endpoint: endpoint,
 		}
 		if err := rotator.Start(ctx); err != nil {

@@ -23,6 +23,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
 )
@@ -47,48 +48,109 @@ type Endpoint struct {
 // uses webhook conversion at endpoint, trusting caBundle. It writes only
 // CRDs that differ.
 func InjectCABundle(ctx context.Context, client apiextensionsclient.Interface, caBundle []byte, endpoint Endpoint) error {
+	return (&caInjector{crds: client}).inject(ctx, caBundle, endpoint)
+}
+
+// crdsResource is the resource of CustomResourceDefinitions, for reading
+// their metadata alone.
+var crdsResource = apiextensionsv1.SchemeGroupVersion.WithResource("customresourcedefinitions")
+
+// caInjector is InjectCABundle with a memory of each CRD's resourceVersion
+// when it was last read or written trusting a bundle at an endpoint. The
+// CRDs of Sandboxes and templates carry the whole Pod schema (~400 KB
+// each): the periodic check reads only their metadata and reads a whole
+// CRD again only when it changed since (an upgrade, or someone editing its
+// conversion) or the bundle or endpoint did.
+type caInjector struct {
+	crds apiextensionsclient.Interface
+	// meta reads CRD metadata; nil: every check reads the whole CRDs.
+	meta metadata.Interface
+	// checked is by CRD name; only the rotator's loop goroutine uses it.
+	checked map[string]checkedCRD
+}
+
+// checkedCRD is a CRD seen trusting bundle at endpoint at resourceVersion.
+type checkedCRD struct {
+	resourceVersion string
+	bundle          string
+	endpoint        Endpoint
+}
+
+func (in *caInjector) inject(ctx context.Context, caBundle []byte, endpoint Endpoint) error {
 	for _, name := range CRDNames {
-		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			crd, err := client.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, name, metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			conv := crd.Spec.Conversion
-			if conv == nil || conv.Strategy != apiextensionsv1.WebhookConverter {
-				return nil
-			}
-			if conv.Webhook == nil {
-				conv.Webhook = &apiextensionsv1.WebhookConversion{}
-			}
-			if len(conv.Webhook.ConversionReviewVersions) == 0 {
-				conv.Webhook.ConversionReviewVersions = []string{"v1", "v1beta1"}
-			}
-			path := "/convert"
-			want := &apiextensionsv1.WebhookClientConfig{CABundle: caBundle}
-			if endpoint.URL != "" {
-				u := endpoint.URL
-				want.URL = &u
-			} else {
-				want.Service = &apiextensionsv1.ServiceReference{Name: endpoint.ServiceName, Namespace: endpoint.ServiceNamespace, Path: &path}
-				if old := conv.Webhook.ClientConfig; old != nil && old.Service != nil && old.Service.Port != nil {
-					want.Service.Port = old.Service.Port
-				}
-			}
-			if cc := conv.Webhook.ClientConfig; cc != nil && SameCA(cc.CABundle, caBundle) && sameEndpoint(cc, want) {
-				return nil
-			}
-			conv.Webhook.ClientConfig = want
-			_, err = client.ApiextensionsV1().CustomResourceDefinitions().Update(ctx, crd, metav1.UpdateOptions{})
-			if err == nil {
-				klog.FromContext(ctx).Info("Injected the conversion webhook CA", "crd", name)
-			}
-			return err
-		})
+		if in.unchanged(ctx, name, caBundle, endpoint) {
+			continue
+		}
+		rv, err := injectOne(ctx, in.crds, name, caBundle, endpoint)
 		if err != nil {
+			delete(in.checked, name)
 			return fmt.Errorf("injecting caBundle into CRD %s: %w", name, err)
+		}
+		if in.meta != nil {
+			if in.checked == nil {
+				in.checked = map[string]checkedCRD{}
+			}
+			in.checked[name] = checkedCRD{resourceVersion: rv, bundle: string(caBundle), endpoint: endpoint}
 		}
 	}
 	return nil
+}
+
+// unchanged reports whether CRD name is still at the resourceVersion at
+// which it was seen trusting caBundle at endpoint. Any error answers no:
+// the whole read that follows reports it.
+func (in *caInjector) unchanged(ctx context.Context, name string, caBundle []byte, endpoint Endpoint) bool {
+	c, ok := in.checked[name]
+	if !ok || in.meta == nil || c.bundle != string(caBundle) || c.endpoint != endpoint {
+		return false
+	}
+	m, err := in.meta.Resource(crdsResource).Get(ctx, name, metav1.GetOptions{})
+	return err == nil && m.ResourceVersion == c.resourceVersion
+}
+
+// injectOne makes CRD name trust caBundle at endpoint, if it uses webhook
+// conversion, and returns the resourceVersion at which it does.
+func injectOne(ctx context.Context, client apiextensionsclient.Interface, name string, caBundle []byte, endpoint Endpoint) (string, error) {
+	var rv string
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		crd, err := client.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		rv = crd.ResourceVersion
+		conv := crd.Spec.Conversion
+		if conv == nil || conv.Strategy != apiextensionsv1.WebhookConverter {
+			return nil
+		}
+		if conv.Webhook == nil {
+			conv.Webhook = &apiextensionsv1.WebhookConversion{}
+		}
+		if len(conv.Webhook.ConversionReviewVersions) == 0 {
+			conv.Webhook.ConversionReviewVersions = []string{"v1", "v1beta1"}
+		}
+		path := "/convert"
+		want := &apiextensionsv1.WebhookClientConfig{CABundle: caBundle}
+		if endpoint.URL != "" {
+			u := endpoint.URL
+			want.URL = &u
+		} else {
+			want.Service = &apiextensionsv1.ServiceReference{Name: endpoint.ServiceName, Namespace: endpoint.ServiceNamespace, Path: &path}
+			if old := conv.Webhook.ClientConfig; old != nil && old.Service != nil && old.Service.Port != nil {
+				want.Service.Port = old.Service.Port
+			}
+		}
+		if cc := conv.Webhook.ClientConfig; cc != nil && SameCA(cc.CABundle, caBundle) && sameEndpoint(cc, want) {
+			return nil
+		}
+		conv.Webhook.ClientConfig = want
+		updated, err := client.ApiextensionsV1().CustomResourceDefinitions().Update(ctx, crd, metav1.UpdateOptions{})
+		if err == nil {
+			rv = updated.ResourceVersion
+			klog.FromContext(ctx).Info("Injected the conversion webhook CA", "crd", name)
+		}
+		return err
+	})
+	return rv, err
 }
 
 func sameEndpoint(a, b *apiextensionsv1.WebhookClientConfig) bool {

@@ -36,6 +36,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 )
@@ -85,13 +86,17 @@ const (
 // resourceVersion read, so replicas racing to renew or promote agree on
 // one outcome: the loser's write conflicts and it adopts the winner's.
 type CertRotator struct {
-	Kube      kubernetes.Interface
-	CRDs      apiextensionsclient.Interface
-	Namespace string
-	Secret    string
-	DNSNames  []string
-	IPs       []net.IP
-	Endpoint  Endpoint
+	Kube kubernetes.Interface
+	CRDs apiextensionsclient.Interface
+	// CRDMetadata, if set, lets the periodic check read the CRDs' metadata
+	// alone while they have not changed since they were last seen
+	// trusting the bundle (caInjector); nil reads them whole every time.
+	CRDMetadata metadata.Interface
+	Namespace   string
+	Secret      string
+	DNSNames    []string
+	IPs         []net.IP
+	Endpoint    Endpoint
 
 	// RenewBefore: a pair this close to expiry gets a successor.
 	RenewBefore time.Duration
@@ -102,8 +107,9 @@ type CertRotator struct {
 	// besides Secret changes.
 	CheckInterval time.Duration
 
-	serving atomic.Pointer[tls.Certificate]
-	kick    chan struct{}
+	serving  atomic.Pointer[tls.Certificate]
+	kick     chan struct{}
+	injector *caInjector
 }
 
 // Default rotation timing.
@@ -302,7 +308,10 @@ func (r *CertRotator) sync(ctx context.Context) error {
 	if err := r.serve(st.cur); err != nil {
 		return err
 	}
-	return InjectCABundle(ctx, r.CRDs, encodeCerts(st.bundle), r.Endpoint)
+	if r.injector == nil {
+		r.injector = &caInjector{crds: r.CRDs, meta: r.CRDMetadata}
+	}
+	return r.injector.inject(ctx, encodeCerts(st.bundle), r.Endpoint)
 }
 
 func (r *CertRotator) expiring(c *Certs, now time.Time) bool {
