@@ -66,7 +66,11 @@ log() { printf '=== [bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 hack/local-cluster/build.sh
 eval "$(hack/local-cluster/env.sh)"
 log "building the controller, the router, sandbox-bench and local-cluster"
-go build -o bin/ ./cmd/agent-sandbox-controller ./cmd/sandbox-bench ./cmd/sandbox-router ./hack/local-cluster
+go build -o bin/ ./cmd/sandbox-bench ./hack/local-cluster
+# The controller and the router are built as their images build them
+# (static, no cgo, stripped): the RSS and CPU measured are those of what
+# ships.
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o bin/ ./cmd/agent-sandbox-controller ./cmd/sandbox-router
 
 # A previous run that was killed may have left processes: stop them by the
 # PIDs it recorded before starting afresh.
@@ -127,7 +131,7 @@ mkdir -p "${OUT}"
 bin/sandbox-bench all --kubeconfig "${KUBECONFIG_FILE}" \
   --controller-metrics-url "http://127.0.0.1:${METRICS_PORT}/metrics" --controller-gogc-env "${GOGC:-unset}" \
   --controller-pid "$(head -n 1 "${STATE}/pids/agent-sandbox-controller.pid")" --process-pid-dir "${STATE}/pids" \
-  --note "Setup: make bench (BENCH_SCALE=${BENCH_SCALE:-full}), ${NODES} kwok nodes, $(nproc) CPUs shared with the control plane and the bench. kube-controller-manager and kube-scheduler run with client QPS 200 / burst 400 (test/localcluster), the ReplicaSet controller with its defaults (burst 500 creates per sync, 5 workers). The controller of commit $(git rev-parse --short HEAD)$(git diff --quiet -- cmd pkg || echo ' plus uncommitted changes') runs locally with the admin kubeconfig: --extensions --enable-pprof-debug --leader-election-namespace=default, default workers and no client-side rate limit; the bench reads its /metrics at the edges of each window and samples its RSS from /proc every 100 ms.${experiments:+ Experiment:${experiments}}" \
+  --note "Setup: make bench (BENCH_SCALE=${BENCH_SCALE:-full}), ${NODES} kwok nodes, $(nproc) CPUs shared with the control plane and the bench. kube-controller-manager and kube-scheduler run with client QPS 200 / burst 400 (test/localcluster), the ReplicaSet controller with its defaults (burst 500 creates per sync, 5 workers). The controller of commit $(git rev-parse --short HEAD)$(git diff --quiet -- cmd pkg || echo ' plus uncommitted changes'), built as its image builds it (CGO_ENABLED=0, -trimpath, -s -w), runs locally with the admin kubeconfig: --extensions --enable-pprof-debug --leader-election-namespace=default, default workers and no client-side rate limit; the bench reads its /metrics at the edges of each window and samples its RSS from /proc every 100 ms.${experiments:+ Experiment:${experiments}}" \
   --out "${OUT}" "${SIZES[@]}" ${BENCH_ARGS:-} 2> >(tee "${OUT}/progress.log" >&2)
 log "report: ${OUT}/report.md"
 echo "${OUT}/report.md"
