@@ -106,16 +106,20 @@ func about(requests []string, suffix string) []string {
 // that holds the name lets the claim bind.
 func TestNameClashDoesNotHotLoop(t *testing.T) {
 	env := framework.Setup(t)
-	requests := &framework.RequestLog{}
-	ctrls := framework.StartControllersWithOptions(t, env, framework.ControllerOptions{WrapTransport: requests.Wrap}, append(backend, claims...)...)
-	setupPool(t, env, 1)
 	ctx := framework.Context(t, timeout)
-
+	// The holder exists before the controllers start, so their first list
+	// has it: created just before the claim, it could still be missing
+	// from the claim controller's cache when the claim was first synced,
+	// and the claim then took the pool's warm member, which needs no name.
 	holder := &agentsv1beta1.Sandbox{ObjectMeta: metav1.ObjectMeta{Name: "clash"}}
 	holder.Spec.PodTemplate.Spec.Containers = []corev1.Container{{Name: "c", Image: "busybox"}}
 	if _, err := env.Agents.AgentsV1beta1().Sandboxes(env.Namespace).Create(ctx, holder, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	requests := &framework.RequestLog{}
+	ctrls := framework.StartControllersWithOptions(t, env, framework.ControllerOptions{WrapTransport: requests.Wrap}, append(backend, claims...)...)
+	setupPool(t, env, 1)
+
 	if _, err := env.Agents.ExtensionsV1beta1().SandboxClaims(env.Namespace).Create(ctx, newClaim("clash"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
