@@ -86,12 +86,10 @@ func (in *caInjector) inject(ctx context.Context, caBundle []byte, endpoint Endp
 			delete(in.checked, name)
 			return fmt.Errorf("injecting caBundle into CRD %s: %w", name, err)
 		}
-		if in.meta != nil {
-			if in.checked == nil {
-				in.checked = map[string]checkedCRD{}
-			}
-			in.checked[name] = checkedCRD{resourceVersion: rv, bundle: string(caBundle), endpoint: endpoint}
+		if in.checked == nil {
+			in.checked = map[string]checkedCRD{}
 		}
+		in.checked[name] = checkedCRD{resourceVersion: rv, bundle: string(caBundle), endpoint: endpoint}
 	}
 	return nil
 }
@@ -100,8 +98,11 @@ func (in *caInjector) inject(ctx context.Context, caBundle []byte, endpoint Endp
 // which it was seen trusting caBundle at endpoint. Any error answers no:
 // the whole read that follows reports it.
 func (in *caInjector) unchanged(ctx context.Context, name string, caBundle []byte, endpoint Endpoint) bool {
+	if in.meta == nil {
+		return false
+	}
 	c, ok := in.checked[name]
-	if !ok || in.meta == nil || c.bundle != string(caBundle) || c.endpoint != endpoint {
+	if !ok || c.bundle != string(caBundle) || c.endpoint != endpoint {
 		return false
 	}
 	m, err := in.meta.Resource(crdsResource).Get(ctx, name, metav1.GetOptions{})
