@@ -33,6 +33,7 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
+	"github.com/agentsandbox/agent-sandbox/pkg/controller/eventsink"
 	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
 )
 
@@ -49,20 +50,23 @@ func NewQueue(name string, clk clock.WithTicker) Queue {
 	)
 }
 
-// NewEventRecorder returns an events.k8s.io broadcaster and a recorder
-// reporting as reporter. The scheme (eventScheme) holds the built-in kinds
-// the controllers' Events name as related objects and those addToScheme
+// NewEventRecorder returns an events.k8s.io sink and a recorder
+// reporting as reporter (see eventsink for why not client-go's
+// broadcaster). The scheme (eventScheme) holds the built-in kinds the
+// controllers' Events name as related objects and those addToScheme
 // registers (the API groups whose objects the controller's Events
 // regard). The caller names the groups: the generated clientset's scheme
 // registers every group, and the core Sandbox controller must not import
 // the extensions API.
-func NewEventRecorder(kube kubernetes.Interface, reporter string, addToScheme ...func(*runtime.Scheme) error) (events.EventBroadcaster, events.EventRecorder, error) {
+func NewEventRecorder(ctx context.Context, kube kubernetes.Interface, reporter string, m *metrics.EventMetrics,
+	addToScheme ...func(*runtime.Scheme) error) (*eventsink.Sink, events.EventRecorder, error) {
 	scheme, err := eventScheme(addToScheme...)
 	if err != nil {
 		return nil, nil, err
 	}
-	broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: kube.EventsV1()})
-	return broadcaster, broadcaster.NewRecorder(scheme, reporter), nil
+	sink := eventsink.New(kube.EventsV1(), eventsink.Options{Controller: reporter, Metrics: m})
+	recorder := sink.Recorder(scheme, reporter, klog.FromContext(ctx))
+	return sink, recorder, nil
 }
 
 // eventScheme is what a recorder needs to name an Event's objects: the
@@ -91,16 +95,16 @@ type Workers struct {
 	// Name names the controller in logs and metrics.
 	Name string
 	// KeyName is the log key of the object synced ("sandbox", ...).
-	KeyName     string
-	Queue       Queue
-	Broadcaster events.EventBroadcaster
-	Synced      []cache.InformerSynced
-	Metrics     *metrics.ReconcileMetrics
-	Clock       clock.PassiveClock
-	Sync        SyncFunc
+	KeyName string
+	Queue   Queue
+	Events  *eventsink.Sink
+	Synced  []cache.InformerSynced
+	Metrics *metrics.ReconcileMetrics
+	Clock   clock.PassiveClock
+	Sync    SyncFunc
 }
 
-// Run starts event recording, waits for the caches, and runs workers
+// Run starts writing Events, waits for the caches, and runs workers
 // goroutines that sync keys until ctx is done. Then it shuts the queue
 // down (releasing idle workers), waits for the syncs in flight, and
 // returns.
@@ -109,10 +113,11 @@ func (w *Workers) Run(ctx context.Context, workers int) {
 	defer w.Queue.ShutDown()
 
 	logger := klog.FromContext(ctx)
-	if err := w.Broadcaster.StartRecordingToSinkWithContext(ctx); err != nil {
-		logger.Error(err, "Starting event recording", "controller", w.Name)
-	}
-	defer w.Broadcaster.Shutdown()
+	var recording sync.WaitGroup
+	defer recording.Wait()
+	eventsCtx, stopEvents := context.WithCancel(ctx)
+	defer stopEvents()
+	recording.Go(func() { w.Events.Run(eventsCtx) })
 	logger.Info("Starting controller", "controller", w.Name, "workers", workers)
 	defer logger.Info("Shutting down controller", "controller", w.Name)
 

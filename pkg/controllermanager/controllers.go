@@ -161,7 +161,7 @@ func newSandboxController(ctx context.Context, b *Build) (Runner, error) {
 	opts.Tracer = b.tracer(sandbox.Name)
 	// The owner rules apply with or without the extensions' controllers:
 	// Sandboxes a pool or a claim controls may outlive a run with them.
-	opts.Metrics, opts.Owners = b.ReconcileMetrics, sandboxpolicy.SandboxOwners()
+	opts.Metrics, opts.EventMetrics, opts.Owners = b.ReconcileMetrics, b.EventMetrics, sandboxpolicy.SandboxOwners()
 	sandboxes := b.Informers.Agents.Agents().V1beta1().Sandboxes()
 	agents := b.Agents.AgentsV1beta1()
 	c, err := sandbox.NewController(ctx, b.Kube,
@@ -177,7 +177,7 @@ func newSandboxController(ctx context.Context, b *Build) (Runner, error) {
 func newTemplateController(ctx context.Context, b *Build) (Runner, error) {
 	opts := b.Config.Template
 	opts.Tracer = b.tracer(sandboxtemplate.Name)
-	opts.Metrics = b.ReconcileMetrics
+	opts.Metrics, opts.EventMetrics = b.ReconcileMetrics, b.EventMetrics
 	return sandboxtemplate.NewController(ctx, b.Kube, b.Agents, b.Informers.Agents.Extensions().V1beta1().SandboxTemplates(),
 		b.Informers.Kube.Networking().V1().NetworkPolicies(), opts)
 }
@@ -185,7 +185,7 @@ func newTemplateController(ctx context.Context, b *Build) (Runner, error) {
 func newPoolController(ctx context.Context, b *Build) (Runner, error) {
 	opts := b.Config.Pool
 	opts.Tracer = b.tracer(sandboxwarmpool.Name)
-	opts.Metrics, opts.Provenance = b.ReconcileMetrics, b.Provenance
+	opts.Metrics, opts.EventMetrics, opts.Provenance = b.ReconcileMetrics, b.EventMetrics, b.Provenance
 	ext := b.Informers.Agents.Extensions().V1beta1()
 	pods := b.Informers.Children.Core().V1().Pods()
 	return sandboxwarmpool.NewController(ctx, b.Kube, b.Agents, ext.SandboxWarmPools(), ext.SandboxTemplates(),
@@ -199,7 +199,7 @@ func newClaimController(ctx context.Context, b *Build) (Runner, error) {
 	}
 	opts := b.Config.Claim
 	opts.Tracer = b.tracer(sandboxclaim.Name)
-	opts.Metrics, opts.ClaimMetrics, opts.Provenance = b.ReconcileMetrics, claimMetrics, b.Provenance
+	opts.Metrics, opts.EventMetrics, opts.ClaimMetrics, opts.Provenance = b.ReconcileMetrics, b.EventMetrics, claimMetrics, b.Provenance
 	ext := b.Informers.Agents.Extensions().V1beta1()
 	return sandboxclaim.NewController(ctx, b.Kube, b.Agents, ext.SandboxClaims(), ext.SandboxWarmPools(),
 		ext.SandboxTemplates(), b.Informers.Agents.Agents().V1beta1().Sandboxes(), opts)

@@ -123,9 +123,10 @@ type Build struct {
 	Kube      kubernetes.Interface
 	Agents    clientset.Interface
 	Informers Informers
-	// ReconcileMetrics and Provenance are shared by every controller of
-	// the Manager.
+	// ReconcileMetrics, EventMetrics and Provenance are shared by every
+	// controller of the Manager.
 	ReconcileMetrics *metrics.ReconcileMetrics
+	EventMetrics     *metrics.EventMetrics
 	Provenance       *sandboxpolicy.MemberProvenance
 }
 
@@ -197,6 +198,7 @@ func build(ctx context.Context, cfg Config, clients clientsFunc) (*Manager, erro
 	}
 	m := &Manager{informers: newInformers(watchKube, watchAgents, cfg.Namespace, cfg.CacheLabelSelectors)}
 	reconcileMetrics := metrics.NewReconcileMetrics(cfg.Metrics)
+	eventMetrics := metrics.NewEventMetrics(cfg.Metrics)
 	for _, d := range controllers {
 		if !slices.Contains(cfg.Controllers, d.Name) {
 			continue
@@ -206,7 +208,7 @@ func build(ctx context.Context, cfg Config, clients clientsFunc) (*Manager, erro
 			return nil, err
 		}
 		r, err := d.New(ctx, &Build{Config: &cfg, Kube: kube, Agents: agents, Informers: m.informers,
-			ReconcileMetrics: reconcileMetrics, Provenance: cfg.Provenance})
+			ReconcileMetrics: reconcileMetrics, EventMetrics: eventMetrics, Provenance: cfg.Provenance})
 		if err != nil {
 			return nil, fmt.Errorf("building %s controller: %w", d.Name, err)
 		}

@@ -41,6 +41,7 @@ import (
 	listers "github.com/agentsandbox/agent-sandbox/generated/listers/agents/v1beta1"
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
+	"github.com/agentsandbox/agent-sandbox/pkg/controller/eventsink"
 	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
 )
 
@@ -66,6 +67,8 @@ type Options struct {
 	Clock clock.WithTicker
 	// Metrics records syncs; nil records nothing.
 	Metrics *metrics.ReconcileMetrics
+	// EventMetrics counts the controller's Event writes; nil counts nothing.
+	EventMetrics *metrics.EventMetrics
 	// FirstStatusDelay holds back a new Sandbox's first status while all it
 	// would say is "not ready yet" (its Pod starting, no error), for at most
 	// this long after its creation: a Pod that is Ready within it costs one
@@ -120,7 +123,7 @@ type Controller struct {
 	synced        []cache.InformerSynced
 
 	queue        controller.Queue
-	broadcaster  events.EventBroadcaster
+	events       *eventsink.Sink
 	recorder     events.EventRecorder
 	expectations *controller.Expectations
 	opts         Options
@@ -149,7 +152,7 @@ func NewController(ctx context.Context, kube kubernetes.Interface, sandboxes San
 		opts.ClusterDomain = "cluster.local"
 	}
 
-	broadcaster, recorder, err := controller.NewEventRecorder(kube, FieldManager, agentsv1beta1.Install)
+	sink, recorder, err := controller.NewEventRecorder(ctx, kube, FieldManager, opts.EventMetrics, agentsv1beta1.Install)
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +166,7 @@ func NewController(ctx context.Context, kube kubernetes.Interface, sandboxes San
 		serviceLister: serviceInformer.Lister(),
 		pvcLister:     pvcInformer.Lister(),
 		queue:         controller.NewQueue(Name, opts.Clock),
-		broadcaster:   broadcaster,
+		events:        sink,
 		recorder:      recorder,
 		expectations:  controller.NewExpectations(opts.Clock),
 		opts:          opts,
@@ -226,7 +229,7 @@ func NewController(ctx context.Context, kube kubernetes.Interface, sandboxes San
 // Run starts workers and blocks until ctx is done, then waits for the
 // syncs in flight.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	w := controller.Workers{Name: Name, KeyName: "sandbox", Queue: c.queue, Broadcaster: c.broadcaster,
+	w := controller.Workers{Name: Name, KeyName: "sandbox", Queue: c.queue, Events: c.events,
 		Synced: c.synced, Metrics: c.opts.Metrics, Clock: c.opts.Clock, Sync: c.syncHandler}
 	w.Run(ctx, workers)
 }

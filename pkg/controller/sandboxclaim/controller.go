@@ -45,6 +45,7 @@ import (
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
+	"github.com/agentsandbox/agent-sandbox/pkg/controller/eventsink"
 	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
 	"github.com/agentsandbox/agent-sandbox/pkg/sandboxpolicy"
 )
@@ -72,6 +73,8 @@ type Options struct {
 	AllowedLabelDomains []string
 	Clock               clock.WithTicker
 	Metrics             *metrics.ReconcileMetrics
+	// EventMetrics counts the controller's Event writes; nil counts nothing.
+	EventMetrics *metrics.EventMetrics
 	// ClaimMetrics records bindings and startup latencies; nil records
 	// nothing.
 	ClaimMetrics *Metrics
@@ -110,10 +113,10 @@ type Controller struct {
 	sandboxIndexer cache.Indexer
 	synced         []cache.InformerSynced
 
-	queue       controller.Queue
-	broadcaster events.EventBroadcaster
-	recorder    events.EventRecorder
-	opts        Options
+	queue    controller.Queue
+	events   *eventsink.Sink
+	recorder events.EventRecorder
+	opts     Options
 
 	// state is all the controller remembers in memory (see claimState
 	// for what bounds each part).
@@ -138,7 +141,7 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 	if len(opts.AllowedLabelDomains) == 0 {
 		opts.AllowedLabelDomains = []string{"sandbox.users.io"}
 	}
-	broadcaster, recorder, err := controller.NewEventRecorder(kube, FieldManager, agentsscheme.AddToScheme)
+	sink, recorder, err := controller.NewEventRecorder(ctx, kube, FieldManager, opts.EventMetrics, agentsscheme.AddToScheme)
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +155,7 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 		sandboxLister:  sandboxInformer.Lister(),
 		sandboxIndexer: sandboxInformer.Informer().GetIndexer(),
 		queue:          controller.NewQueue(Name, opts.Clock),
-		broadcaster:    broadcaster,
+		events:         sink,
 		recorder:       recorder,
 		opts:           opts,
 		state:          newClaimState(opts.Clock),
@@ -226,7 +229,7 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 
 // Run syncs claims with workers goroutines until ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	w := controller.Workers{Name: Name, KeyName: "sandboxClaim", Queue: c.queue, Broadcaster: c.broadcaster,
+	w := controller.Workers{Name: Name, KeyName: "sandboxClaim", Queue: c.queue, Events: c.events,
 		Synced: c.synced, Metrics: c.opts.Metrics, Clock: c.opts.Clock, Sync: c.sync}
 	w.Run(ctx, workers)
 }

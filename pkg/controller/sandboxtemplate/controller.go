@@ -51,6 +51,7 @@ import (
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
+	"github.com/agentsandbox/agent-sandbox/pkg/controller/eventsink"
 	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
 	"github.com/agentsandbox/agent-sandbox/pkg/tracing"
 )
@@ -82,6 +83,8 @@ const (
 type Options struct {
 	Clock   clock.WithTicker
 	Metrics *metrics.ReconcileMetrics
+	// EventMetrics counts the controller's Event writes; nil counts nothing.
+	EventMetrics *metrics.EventMetrics
 	// Tracer, when not nil, traces each reconcile (--enable-tracing).
 	Tracer trace.Tracer
 }
@@ -95,12 +98,12 @@ type Controller struct {
 	policyLister   networkinglisters.NetworkPolicyLister
 	synced         []cache.InformerSynced
 
-	queue       controller.Queue
-	broadcaster events.EventBroadcaster
-	recorder    events.EventRecorder
-	clock       clock.WithTicker
-	metrics     *metrics.ReconcileMetrics
-	tracer      trace.Tracer
+	queue    controller.Queue
+	events   *eventsink.Sink
+	recorder events.EventRecorder
+	clock    clock.WithTicker
+	metrics  *metrics.ReconcileMetrics
+	tracer   trace.Tracer
 
 	// conflicts holds the policy conflicts already reported; its only
 	// state besides the workqueue.
@@ -115,7 +118,7 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}
-	broadcaster, recorder, err := controller.NewEventRecorder(kube, FieldManager, agentsscheme.AddToScheme)
+	sink, recorder, err := controller.NewEventRecorder(ctx, kube, FieldManager, opts.EventMetrics, agentsscheme.AddToScheme)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +128,7 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 		templateLister: templateInformer.Lister(),
 		policyLister:   policyInformer.Lister(),
 		queue:          controller.NewQueue(Name, opts.Clock),
-		broadcaster:    broadcaster,
+		events:         sink,
 		recorder:       recorder,
 		clock:          opts.Clock,
 		metrics:        opts.Metrics,
@@ -156,7 +159,7 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 
 // Run syncs templates with workers goroutines until ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	w := controller.Workers{Name: Name, KeyName: "sandboxTemplate", Queue: c.queue, Broadcaster: c.broadcaster,
+	w := controller.Workers{Name: Name, KeyName: "sandboxTemplate", Queue: c.queue, Events: c.events,
 		Synced: c.synced, Metrics: c.metrics, Clock: c.clock, Sync: c.sync}
 	w.Run(ctx, workers)
 }

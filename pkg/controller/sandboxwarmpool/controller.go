@@ -44,6 +44,7 @@ import (
 	listers "github.com/agentsandbox/agent-sandbox/generated/listers/extensions/v1beta1"
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
+	"github.com/agentsandbox/agent-sandbox/pkg/controller/eventsink"
 	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
 	"github.com/agentsandbox/agent-sandbox/pkg/sandboxpolicy"
 )
@@ -93,6 +94,8 @@ type Options struct {
 	SecureDefaults sandboxpolicy.SecureDefaults
 	Clock          clock.WithTicker
 	Metrics        *metrics.ReconcileMetrics
+	// EventMetrics counts the controller's Event writes; nil counts nothing.
+	EventMetrics *metrics.EventMetrics
 }
 
 // Controller reconciles SandboxWarmPools.
@@ -109,7 +112,7 @@ type Controller struct {
 	synced         []cache.InformerSynced
 
 	queue        controller.Queue
-	broadcaster  events.EventBroadcaster
+	events       *eventsink.Sink
 	recorder     events.EventRecorder
 	expectations *controller.Expectations
 	opts         Options
@@ -157,7 +160,7 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 	if opts.Provenance == nil {
 		opts.Provenance = sandboxpolicy.NewMemberProvenance()
 	}
-	broadcaster, recorder, err := controller.NewEventRecorder(kube, FieldManager, agentsscheme.AddToScheme)
+	sink, recorder, err := controller.NewEventRecorder(ctx, kube, FieldManager, opts.EventMetrics, agentsscheme.AddToScheme)
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +174,7 @@ func NewController(ctx context.Context, kube kubernetes.Interface, client client
 		memberIndexer:  sandboxInformer.Informer().GetIndexer(),
 		podLister:      podLister,
 		queue:          controller.NewQueue(Name, opts.Clock),
-		broadcaster:    broadcaster,
+		events:         sink,
 		recorder:       recorder,
 		expectations:   controller.NewExpectations(opts.Clock),
 		opts:           opts,
@@ -258,7 +261,7 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() { c.sweepEvery(ctx, memberSweepInterval) })
-	w := controller.Workers{Name: Name, KeyName: "sandboxWarmPool", Queue: c.queue, Broadcaster: c.broadcaster,
+	w := controller.Workers{Name: Name, KeyName: "sandboxWarmPool", Queue: c.queue, Events: c.events,
 		Synced: c.synced, Metrics: c.opts.Metrics, Clock: c.opts.Clock, Sync: c.sync}
 	w.Run(ctx, workers)
 }
