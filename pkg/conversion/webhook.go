@@ -17,6 +17,7 @@ limitations under the License.
 package conversion
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -71,8 +72,8 @@ const (
 // Convert converts one object (JSON) to desiredAPIVersion, refusing kinds
 // and versions it does not know by name.
 func Convert(raw []byte, desiredAPIVersion string) ([]byte, error) {
-	var tm metav1.TypeMeta
-	if err := json.Unmarshal(raw, &tm); err != nil {
+	tm, err := typeMetaOf(raw)
+	if err != nil {
 		return nil, fmt.Errorf("decoding object: %w", err)
 	}
 	from, err := schema.ParseGroupVersion(tm.APIVersion)
@@ -147,9 +148,72 @@ func HandleReview(body []byte) (resp []byte, status int, msg string) {
 		out.Response.ConvertedObjects = converted
 		out.Response.Result = metav1.Status{Status: metav1.StatusSuccess}
 	}
-	b, err := json.Marshal(out)
+	b, err := marshalReview(out)
 	if err != nil {
 		return nil, http.StatusInternalServerError, err.Error()
 	}
 	return b, http.StatusOK, ""
+}
+
+// typeMetaOf reads an object's apiVersion and kind, stopping as soon as
+// it has both: the API server writes them first (its JSON has sorted
+// keys), so the metadata, spec and status are not scanned a second time
+// only to be skipped. The decode into the typed object that follows
+// reads (and checks) the whole object.
+func typeMetaOf(raw []byte) (metav1.TypeMeta, error) {
+	var tm metav1.TypeMeta
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return tm, fmt.Errorf("not a JSON object")
+	}
+	var haveVersion, haveKind bool
+	for dec.More() && !(haveVersion && haveKind) {
+		tok, err := dec.Token()
+		if err != nil {
+			return tm, err
+		}
+		switch tok {
+		case "apiVersion":
+			err, haveVersion = dec.Decode(&tm.APIVersion), true
+		case "kind":
+			err, haveKind = dec.Decode(&tm.Kind), true
+		default:
+			var skip json.RawMessage
+			err = dec.Decode(&skip)
+		}
+		if err != nil {
+			return tm, err
+		}
+	}
+	return tm, nil
+}
+
+// marshalReview writes the review with its converted objects spliced in
+// as they are: they are JSON this package marshalled (or the request's
+// own, already parsed), and json.Marshal would scan each again to
+// compact it.
+func marshalReview(r review) ([]byte, error) {
+	head := *r.Response
+	objects := head.ConvertedObjects
+	head.ConvertedObjects = nil
+	r.Response = &head
+	b, err := json.Marshal(r)
+	if err != nil || len(objects) == 0 {
+		return b, err
+	}
+	// b ends with the response's and the review's closing braces.
+	size := len(b) + len(`,"convertedObjects":[]`)
+	for _, o := range objects {
+		size += len(o.Raw) + 1
+	}
+	out := make([]byte, 0, size)
+	out = append(out, b[:len(b)-2]...)
+	out = append(out, `,"convertedObjects":[`...)
+	for i, o := range objects {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, o.Raw...)
+	}
+	return append(out, "]}}"...), nil
 }

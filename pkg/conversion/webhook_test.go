@@ -22,6 +22,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -144,4 +145,61 @@ func FuzzHandleReview(f *testing.F) {
 			}
 		}
 	})
+}
+
+// typeMetaOf stops reading once it has apiVersion and kind, wherever in
+// the object they are, and refuses what is not a JSON object.
+func TestTypeMetaOf(t *testing.T) {
+	want := metav1.TypeMeta{APIVersion: "agents.x-k8s.io/v1beta1", Kind: "Sandbox"}
+	for _, raw := range []string{
+		`{"apiVersion":"agents.x-k8s.io/v1beta1","kind":"Sandbox","metadata":{"name":"s"}}`,
+		`{"metadata":{"name":"s","kind":"Pod"},"spec":[1,{"apiVersion":"v1"}],"kind":"Sandbox","status":{},"apiVersion":"agents.x-k8s.io/v1beta1"}`,
+		` { "kind" : "Sandbox" , "apiVersion" : "agents.x-k8s.io/v1beta1" , "spec": {` + "\n" + `} } `,
+		// Stops before the tail, which encoding/json would refuse.
+		`{"apiVersion":"agents.x-k8s.io/v1beta1","kind":"Sandbox","spec":`,
+	} {
+		got, err := typeMetaOf([]byte(raw))
+		if err != nil || got != want {
+			t.Errorf("typeMetaOf(%s) = %+v, %v; want %+v", raw, got, err, want)
+		}
+	}
+	for _, raw := range []string{``, `null`, `"Sandbox"`, `[{"kind":"Sandbox"}]`, `{"kind":`, `{"apiVersion":1}`} {
+		if got, err := typeMetaOf([]byte(raw)); err == nil && got.Kind != "" && got.APIVersion != "" {
+			t.Errorf("typeMetaOf(%s) = %+v, want an error or no type", raw, got)
+		}
+	}
+}
+
+// marshalReview writes what json.Marshal writes, the converted objects
+// spliced in without a second pass.
+func TestMarshalReviewIsJSONMarshal(t *testing.T) {
+	objects := []runtime.RawExtension{{Raw: []byte(`{"apiVersion":"a/v1","kind":"K"}`)}, {Raw: []byte(`{"b":[1,2]}`)}}
+	for _, r := range []review{
+		{TypeMeta: metav1.TypeMeta{APIVersion: "apiextensions.k8s.io/v1", Kind: "ConversionReview"},
+			Response: &apiextensionsv1.ConversionResponse{UID: "u-\"1\"", ConvertedObjects: objects, Result: metav1.Status{Status: metav1.StatusSuccess}}},
+		{TypeMeta: metav1.TypeMeta{APIVersion: "apiextensions.k8s.io/v1beta1", Kind: "ConversionReview"},
+			Response: &apiextensionsv1.ConversionResponse{UID: "u2", Result: metav1.Status{Status: metav1.StatusFailure, Message: "object 0: <bad>"}}},
+	} {
+		want, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := marshalReview(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var g, w any
+		if err := json.Unmarshal(got, &g); err != nil {
+			t.Fatalf("marshalReview wrote invalid JSON %s: %v", got, err)
+		}
+		if err := json.Unmarshal(want, &w); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(w, g); diff != "" {
+			t.Errorf("marshalReview differs from json.Marshal (-want +got):\n%s", diff)
+		}
+		if r.Response.Result.Status == metav1.StatusSuccess && len(r.Response.ConvertedObjects) != len(objects) {
+			t.Errorf("marshalReview changed the review it was given")
+		}
+	}
 }
