@@ -167,7 +167,7 @@ func typeMetaOf(raw []byte) (metav1.TypeMeta, error) {
 		return tm, fmt.Errorf("not a JSON object")
 	}
 	var haveVersion, haveKind bool
-	for dec.More() && !(haveVersion && haveKind) {
+	for dec.More() && (!haveVersion || !haveKind) {
 		tok, err := dec.Token()
 		if err != nil {
 			return tm, err
