@@ -17,12 +17,18 @@ limitations under the License.
 package controllermanager
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"net/http"
+	"runtime/pprof"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
@@ -31,6 +37,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/klog/v2/ktesting"
 
+	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/eventsink"
 	"github.com/agentsandbox/agent-sandbox/test/integration/framework"
 )
@@ -121,4 +128,129 @@ func waitForEvent(ctx context.Context, t *testing.T, env *framework.Env, reason 
 		t.Fatalf("waiting for the Event %s: %v (last seen: %s)", reason, err, last)
 	}
 	return found
+}
+
+// TestEventWritesStallWithoutPilingUp: while the API server does not
+// answer Event writes, a controller that keeps acting holds a bounded
+// number of goroutines and Events, and writes every Event once the API
+// server answers again. client-go's broadcaster held a goroutine (and a
+// copy of the Event) per Event until the write succeeded or two minutes
+// of retries passed.
+func TestEventWritesStallWithoutPilingUp(t *testing.T) {
+	env := framework.Setup(t)
+	ctx := framework.Context(t, 3*time.Minute)
+	release := make(chan struct{})
+	var released sync.Once
+	unblock := func() { released.Do(func() { close(release) }) }
+	defer unblock()
+	var stalled atomic.Int64
+	ctrls := framework.StartControllersWithOptions(t, env, framework.ControllerOptions{
+		WrapTransport: func(rt http.RoundTripper) http.RoundTripper {
+			return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+				if strings.HasPrefix(req.URL.Path, "/apis/events.k8s.io/") && req.Method != http.MethodGet {
+					stalled.Add(1)
+					select {
+					case <-release:
+					case <-req.Context().Done():
+						return nil, req.Context().Err()
+					}
+				}
+				return rt.RoundTrip(req)
+			})
+		},
+	}, framework.ControllerSandbox)
+
+	const n = 120
+	for i := range n {
+		sb := &agentsv1beta1.Sandbox{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("sb-%03d", i)},
+			Spec: agentsv1beta1.SandboxSpec{SandboxBlueprint: agentsv1beta1.SandboxBlueprint{PodTemplate: agentsv1beta1.PodTemplate{
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}},
+			}}},
+		}
+		if _, err := env.Agents.AgentsV1beta1().Sandboxes(env.Namespace).Create(ctx, sb, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every Sandbox's Pod is created, each with its Event, none written.
+	err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		pods, err := env.Kube.CoreV1().Pods(env.Namespace).List(ctx, metav1.ListOptions{})
+		return err == nil && len(pods.Items) == n, nil
+	})
+	if err != nil {
+		t.Fatalf("the controller did not create %d Pods: %v", n, err)
+	}
+	if got := stalled.Load(); got == 0 {
+		t.Fatal("no Event write reached the API server's stalled transport")
+	}
+	held := goroutinesWriting(t)
+	t.Logf("%d goroutines in Event code while %d Event writes stall", held, stalled.Load())
+	if held > 8 {
+		t.Errorf("%d goroutines hold Events while the API server stalls, want at most 8 (the sink runs 4: its Run, two writers, the series flush; a sync may be recording)", held)
+	}
+
+	unblock()
+	err = wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		list, err := env.Kube.EventsV1().Events(env.Namespace).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, nil
+		}
+		created := 0
+		for _, ev := range list.Items {
+			if ev.Reason == "SuccessfulCreate" && ev.Regarding.Kind == "Sandbox" && strings.HasPrefix(ev.Note, "Created Pod") {
+				created++
+			}
+		}
+		return created == n, nil
+	})
+	if err != nil {
+		t.Fatalf("the %d Pod-created Events were not all written after the API server answered: %v", n, err)
+	}
+	if got := counterValue(t, ctrls.Registry, "agent_sandbox_event_writes_total", "result", "dropped"); got != 0 {
+		t.Errorf("%v Events dropped; the queue holds 1,000", got)
+	}
+}
+
+// goroutinesWriting counts the goroutines of this process inside Event
+// recording code: the sink's, or client-go's broadcaster's.
+func goroutinesWriting(t *testing.T) int {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := pprof.Lookup("goroutine").WriteTo(&buf, 2); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for g := range strings.SplitSeq(buf.String(), "\n\n") {
+		if strings.Contains(g, "/pkg/controller/eventsink.") || strings.Contains(g, "k8s.io/client-go/tools/events.") {
+			n++
+		}
+	}
+	return n
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// counterValue sums the samples of a counter whose label has value.
+func counterValue(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					sum += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return sum
 }
