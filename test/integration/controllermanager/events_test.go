@@ -28,8 +28,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -146,7 +144,7 @@ func TestEventWritesStallWithoutPilingUp(t *testing.T) {
 	var stalled atomic.Int64
 	ctrls := framework.StartControllersWithOptions(t, env, framework.ControllerOptions{
 		WrapTransport: func(rt http.RoundTripper) http.RoundTripper {
-			return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+			return framework.RoundTripperFunc(func(req *http.Request) (*http.Response, error) {
 				if strings.HasPrefix(req.URL.Path, "/apis/events.k8s.io/") && req.Method != http.MethodGet {
 					stalled.Add(1)
 					select {
@@ -206,7 +204,7 @@ func TestEventWritesStallWithoutPilingUp(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the %d Pod-created Events were not all written after the API server answered: %v", n, err)
 	}
-	if got := counterValue(t, ctrls.Registry, "agent_sandbox_event_writes_total", "result", "dropped"); got != 0 {
+	if got := ctrls.Counter(t, "agent_sandbox_event_writes_total", "result", "dropped"); got != 0 {
 		t.Errorf("%v Events dropped; the queue holds 1,000", got)
 	}
 }
@@ -226,31 +224,4 @@ func goroutinesWriting(t *testing.T) int {
 		}
 	}
 	return n
-}
-
-type roundTripperFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
-
-// counterValue sums the samples of a counter whose label has value.
-func counterValue(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
-	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := 0.0
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == label && l.GetValue() == value {
-					sum += m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return sum
 }

@@ -32,7 +32,7 @@ type RequestLog struct {
 
 // Wrap is a ControllerOptions.WrapTransport.
 func (l *RequestLog) Wrap(next http.RoundTripper) http.RoundTripper {
-	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+	return RoundTripperFunc(func(req *http.Request) (*http.Response, error) {
 		if req.URL.Query().Get("watch") != "true" {
 			l.mu.Lock()
 			l.seen = append(l.seen, req.Method+" "+req.URL.Path)
@@ -57,9 +57,12 @@ func (l *RequestLog) Since(mark int) []string {
 	return append([]string(nil), l.seen[mark:]...)
 }
 
-type roundTripperFunc func(*http.Request) (*http.Response, error)
+// RoundTripperFunc is a function as an http.RoundTripper (for
+// ControllerOptions.WrapTransport).
+type RoundTripperFunc func(*http.Request) (*http.Response, error)
 
-func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+// RoundTrip calls f.
+func (f RoundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
 
 // Syncs counts one controller's passes so far, from its reconcile metrics.
 type Syncs struct{ Total, Errors float64 }
@@ -67,28 +70,31 @@ type Syncs struct{ Total, Errors float64 }
 // Syncs reads the reconcile counters of the controller named name.
 func (c *Controllers) Syncs(t testing.TB, name string) Syncs {
 	t.Helper()
+	return Syncs{
+		Total:  c.Counter(t, "controller_runtime_reconcile_total", "controller", name),
+		Errors: c.Counter(t, "controller_runtime_reconcile_errors_total", "controller", name),
+	}
+}
+
+// Counter sums the samples of the counter metric whose label has value.
+func (c *Controllers) Counter(t testing.TB, metric, label, value string) float64 {
+	t.Helper()
 	families, err := c.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out Syncs
+	sum := 0.0
 	for _, f := range families {
-		var into *float64
-		switch f.GetName() {
-		case "controller_runtime_reconcile_total":
-			into = &out.Total
-		case "controller_runtime_reconcile_errors_total":
-			into = &out.Errors
-		default:
+		if f.GetName() != metric {
 			continue
 		}
 		for _, m := range f.GetMetric() {
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "controller" && l.GetValue() == name {
-					*into += m.GetCounter().GetValue()
+				if l.GetName() == label && l.GetValue() == value {
+					sum += m.GetCounter().GetValue()
 				}
 			}
 		}
 	}
-	return out
+	return sum
 }
