@@ -38,6 +38,7 @@ import (
 	"container/list"
 	"context"
 	"encoding/json"
+	"errors"
 	"hash/maphash"
 	"math/rand/v2"
 	"sync"
@@ -368,16 +369,14 @@ func (s *Sink) writeOnce(ctx context.Context, ev *eventsv1.Event) error {
 	return err
 }
 
-var errRetrySeries = &retrySeriesError{}
-
-type retrySeriesError struct{}
-
-func (*retrySeriesError) Error() string { return "the Event of the series was created meanwhile" }
+// errRetrySeries: the Event of a series was created meanwhile; its
+// patch is worth another try.
+var errRetrySeries = errors.New("the Event of the series was created meanwhile")
 
 // retriable says whether a write that failed with err may succeed later:
 // not when the API server answered that it refuses the Event.
 func retriable(err error) bool {
-	if err == errRetrySeries {
+	if errors.Is(err, errRetrySeries) {
 		return true
 	}
 	if apierrors.IsTooManyRequests(err) || apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) ||
