@@ -28,6 +28,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -40,8 +41,8 @@ import (
 const DefaultInterval = 10 * time.Second
 
 // Reloader serves the newest good key pair. It polls the files'
-// modification times and sizes: os.Stat follows symlinks, so the atomic
-// symlink swap of a mounted Secret is seen like any rewrite. A bad new pair
+// resolved paths, modification times and sizes, so the atomic symlink swap
+// of a mounted Secret is seen like any rewrite. A bad new pair
 // (half written, or a key that does not match) is reported and the
 // previous one stays in use.
 type Reloader struct {
@@ -72,7 +73,15 @@ func (r *Reloader) fileStamp() (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("reading TLS file: %w", err)
 		}
-		s += fmt.Sprintf("%s:%d:%d;", f, fi.ModTime().UnixNano(), fi.Size())
+		// The file the links resolve to: a Secret volume's swap points
+		// ..data at a new directory, which the stamp must see even when
+		// the new files have the old size and were written within the
+		// file system's timestamp granularity (a few ms on tmpfs).
+		target, err := filepath.EvalSymlinks(f)
+		if err != nil {
+			return "", fmt.Errorf("reading TLS file: %w", err)
+		}
+		s += fmt.Sprintf("%s>%s:%d:%d;", f, target, fi.ModTime().UnixNano(), fi.Size())
 	}
 	return s, nil
 }
