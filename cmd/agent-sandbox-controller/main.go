@@ -39,21 +39,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/trace"
 	"k8s.io/apimachinery/pkg/util/uuid"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/client-go/tools/leaderelection"
-	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/pkg/clientconn"
+	"github.com/agentsandbox/agent-sandbox/pkg/clients/kubeclient"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandbox"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandboxclaim"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandboxwarmpool"
 	"github.com/agentsandbox/agent-sandbox/pkg/controllermanager"
 	"github.com/agentsandbox/agent-sandbox/pkg/conversion"
+	"github.com/agentsandbox/agent-sandbox/pkg/leaderelection"
 	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
 	"github.com/agentsandbox/agent-sandbox/pkg/sandboxpolicy"
 	"github.com/agentsandbox/agent-sandbox/pkg/signals"
@@ -294,7 +293,7 @@ func run(ctx context.Context, o options) error {
 
 	leaderCfg := rest.CopyConfig(cfg)
 	leaderCfg.UserAgent = controllermanager.UserAgent(controllermanager.LeaderElectionUserAgent)
-	kube, err := kubernetes.NewForConfig(clientconn.ProtobufConfig(leaderCfg))
+	kube, err := kubeclient.NewForConfig(leaderCfg)
 	if err != nil {
 		return err
 	}
@@ -377,7 +376,7 @@ func runControllers(ctx context.Context, o options, apiCfg, watchCfg *rest.Confi
 	return nil
 }
 
-func runWithLeaderElection(ctx context.Context, o options, kube kubernetes.Interface, run func(context.Context) error) error {
+func runWithLeaderElection(ctx context.Context, o options, kube kubeclient.Interface, run func(context.Context) error) error {
 	logger := klog.FromContext(ctx)
 	ns := o.leaderElectionNamespace
 	if ns == "" {
@@ -391,37 +390,29 @@ func runWithLeaderElection(ctx context.Context, o options, kube kubernetes.Inter
 	if err != nil {
 		return err
 	}
-	lock, err := resourcelock.New(resourcelock.LeasesResourceLock, ns, leaseName, kube.CoreV1(), kube.CoordinationV1(),
-		resourcelock.ResourceLockConfig{Identity: host + "_" + string(uuid.NewUUID())})
-	if err != nil {
-		return err
-	}
-	var runErr error
-	leaderelection.RunOrDie(ctx, leaderelection.LeaderElectionConfig{
-		Lock:            lock,
+	leading, err := leaderelection.Run(ctx, leaderelection.Config{
+		Leases:          kube.CoordinationV1(),
+		Namespace:       ns,
+		Name:            leaseName,
+		Identity:        host + "_" + string(uuid.NewUUID()),
 		LeaseDuration:   15 * time.Second,
 		RenewDeadline:   10 * time.Second,
 		RetryPeriod:     2 * time.Second,
 		ReleaseOnCancel: true,
-		Name:            binaryName,
-		Callbacks: leaderelection.LeaderCallbacks{
-			OnStartedLeading: func(ctx context.Context) {
-				logger.Info("Became leader; starting controllers", "lease", klog.KRef(ns, leaseName))
-				runErr = run(ctx)
-			},
-			OnStoppedLeading: func() {
-				if ctx.Err() != nil {
-					logger.Info("Released leadership on shutdown")
-					return
-				}
-				// Caches and expectations are not to be trusted once
-				// another instance may be acting.
-				logger.Info("Lost leadership; exiting")
-				klog.FlushAndExit(klog.ExitFlushTimeout, 1)
-			},
-		},
+	}, func(ctx context.Context) error {
+		logger.Info("Became leader; starting controllers", "lease", klog.KRef(ns, leaseName))
+		return run(ctx)
 	})
-	return runErr
+	if errors.Is(err, leaderelection.ErrLost) {
+		// Caches and expectations are not to be trusted once another
+		// instance may be acting.
+		logger.Info("Lost leadership; exiting", "err", err)
+		klog.FlushAndExit(klog.ExitFlushTimeout, 1)
+	}
+	if leading && ctx.Err() != nil {
+		logger.Info("Released leadership on shutdown")
+	}
+	return err
 }
 
 // startServers serves /metrics (and pprof, when enabled) and the probes.

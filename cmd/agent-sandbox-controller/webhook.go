@@ -25,14 +25,12 @@ import (
 	"path/filepath"
 	"strconv"
 
-	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 
 	"github.com/agentsandbox/agent-sandbox/pkg/certreload"
-	"github.com/agentsandbox/agent-sandbox/pkg/clientconn"
+	"github.com/agentsandbox/agent-sandbox/pkg/clients/kubeclient"
 	"github.com/agentsandbox/agent-sandbox/pkg/controllermanager"
 	"github.com/agentsandbox/agent-sandbox/pkg/conversion"
 )
@@ -62,7 +60,7 @@ func startWebhook(ctx context.Context, o options, cfg *rest.Config) error {
 		// their own, apart from the controllers'.
 		webhookCfg := rest.CopyConfig(cfg)
 		webhookCfg.UserAgent = controllermanager.UserAgent("webhook")
-		kube, err := kubernetes.NewForConfig(clientconn.ProtobufConfig(webhookCfg))
+		kube, err := kubeclient.NewForConfig(webhookCfg)
 		if err != nil {
 			return err
 		}
@@ -84,16 +82,12 @@ func startWebhook(ctx context.Context, o options, cfg *rest.Config) error {
 			}
 			endpoint = conversion.Endpoint{URL: w.url}
 		}
-		ext, err := apiextensionsclient.NewForConfig(webhookCfg)
-		if err != nil {
-			return err
-		}
 		crdMeta, err := metadata.NewForConfig(webhookCfg)
 		if err != nil {
 			return err
 		}
 		rotator := &conversion.CertRotator{
-			Kube: kube, CRDs: ext, CRDMetadata: crdMeta, Namespace: w.namespace, Secret: certSecretName,
+			Kube: kube, CRDs: kube.ApiextensionsV1(), CRDMetadata: crdMeta, Namespace: w.namespace, Secret: certSecretName,
 			DNSNames: dnsNames, IPs: ips, Endpoint: endpoint,
 		}
 		if err := rotator.Start(ctx); err != nil {

@@ -24,7 +24,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/tools/events"
+
+	"github.com/agentsandbox/agent-sandbox/pkg/controller/eventsink"
 )
 
 // Event reasons for the children controllers delete.
@@ -44,7 +45,7 @@ type Child interface {
 // replacement of the same name is never deleted; NotFound counts as done.
 // The outcome is an Event on owner naming the child (kind and why are
 // for the message).
-func DeleteChild(ctx context.Context, recorder events.EventRecorder, owner runtime.Object, child Child, kind, why string,
+func DeleteChild(ctx context.Context, recorder eventsink.EventRecorder, owner runtime.Object, child Child, kind, why string,
 	del func(ctx context.Context, name string, opts metav1.DeleteOptions) error) error {
 	uid := child.GetUID()
 	err := del(ctx, child.GetName(), metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})

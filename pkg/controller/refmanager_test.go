@@ -29,11 +29,11 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
-	k8sfake "k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/klog/v2/ktesting"
 
 	"github.com/agentsandbox/agent-sandbox/generated/clientset/versioned/fake"
+	k8sfake "github.com/agentsandbox/agent-sandbox/generated/kube/clientset/kubernetes/fake"
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/controllertest"
@@ -299,7 +299,7 @@ type refFixture struct {
 // kube fake.
 func newRefFixture(t *testing.T, live *agentsv1beta1.Sandbox, kubeObjs ...runtime.Object) *refFixture {
 	t.Helper()
-	f := &refFixture{kube: k8sfake.NewClientset(kubeObjs...), agents: fake.NewSimpleClientset()}
+	f := &refFixture{kube: k8sfake.NewSimpleClientset(kubeObjs...), agents: fake.NewSimpleClientset()}
 	if live != nil {
 		// The fake tracker would guess "sandboxs" from the kind.
 		if err := f.agents.Tracker().Create(agentsv1beta1.SandboxesResource, live, live.Namespace); err != nil {

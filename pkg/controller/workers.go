@@ -26,13 +26,12 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
+	"github.com/agentsandbox/agent-sandbox/pkg/clients/kubeclient"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/eventsink"
 	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
 )
@@ -58,8 +57,8 @@ func NewQueue(name string, clk clock.WithTicker) Queue {
 // regard). The caller names the groups: the generated clientset's scheme
 // registers every group, and the core Sandbox controller must not import
 // the extensions API.
-func NewEventRecorder(ctx context.Context, kube kubernetes.Interface, reporter string, m *metrics.EventMetrics,
-	addToScheme ...func(*runtime.Scheme) error) (*eventsink.Sink, events.EventRecorder, error) {
+func NewEventRecorder(ctx context.Context, kube kubeclient.Interface, reporter string, m *metrics.EventMetrics,
+	addToScheme ...func(*runtime.Scheme) error) (*eventsink.Sink, eventsink.EventRecorder, error) {
 	scheme, err := eventScheme(addToScheme...)
 	if err != nil {
 		return nil, nil, err

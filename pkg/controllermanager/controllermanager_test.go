@@ -25,12 +25,12 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"k8s.io/client-go/kubernetes"
-	k8sfake "k8s.io/client-go/kubernetes/fake"
 	"k8s.io/klog/v2/ktesting"
 
-	clientset "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned"
 	"github.com/agentsandbox/agent-sandbox/generated/clientset/versioned/fake"
+	k8sfake "github.com/agentsandbox/agent-sandbox/generated/kube/clientset/kubernetes/fake"
+	"github.com/agentsandbox/agent-sandbox/pkg/clients/agentsclient"
+	"github.com/agentsandbox/agent-sandbox/pkg/clients/kubeclient"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandbox"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandboxclaim"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandboxtemplate"
@@ -44,14 +44,14 @@ type fakeClients struct {
 	userAgents []string
 }
 
-func (f *fakeClients) clients(component string, watch bool) (kubernetes.Interface, clientset.Interface, error) {
+func (f *fakeClients) clients(component string, watch bool) (kubeclient.Interface, agentsclient.Interface, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if watch {
 		component = "watch:" + component
 	}
 	f.userAgents = append(f.userAgents, component)
-	return k8sfake.NewClientset(), fake.NewSimpleClientset(), nil
+	return k8sfake.NewSimpleClientset(), fake.NewSimpleClientset(), nil
 }
 
 func TestTable(t *testing.T) {
@@ -110,7 +110,7 @@ func TestDeclaredInformers(t *testing.T) {
 			}
 			requested := startedInformers(ctx, m.informers)
 
-			declared := newInformers(k8sfake.NewClientset(), fake.NewSimpleClientset(), "", false)
+			declared := newInformers(k8sfake.NewSimpleClientset(), fake.NewSimpleClientset(), "", false)
 			for _, gvr := range d.Informers {
 				if _, err := declared.Kube.ForResource(gvr); err == nil {
 					continue

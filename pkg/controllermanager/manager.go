@@ -25,14 +25,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	kubeinformers "k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	clientset "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned"
 	informers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions"
+	kubeinformers "github.com/agentsandbox/agent-sandbox/generated/kube/informers/externalversions"
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/pkg/clientconn"
+	"github.com/agentsandbox/agent-sandbox/pkg/clients/agentsclient"
+	"github.com/agentsandbox/agent-sandbox/pkg/clients/kubeclient"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandbox"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/sandboxclaim"
@@ -120,8 +120,8 @@ type Build struct {
 	Config *Config
 	// Kube and Agents are the controller's own clients, sending its user
 	// agent.
-	Kube      kubernetes.Interface
-	Agents    clientset.Interface
+	Kube      kubeclient.Interface
+	Agents    agentsclient.Interface
 	Informers Informers
 	// ReconcileMetrics, EventMetrics and Provenance are shared by every
 	// controller of the Manager.
@@ -145,7 +145,7 @@ type builtController struct {
 
 // clientsFunc returns the clients that send component's user agent,
 // through the watch connection when watch is set.
-type clientsFunc func(component string, watch bool) (kubernetes.Interface, clientset.Interface, error)
+type clientsFunc func(component string, watch bool) (kubeclient.Interface, agentsclient.Interface, error)
 
 // New builds the controllers cfg names, each with clients of its own user
 // agent, on shared informers listed and watched by a client of their own
@@ -158,7 +158,7 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	if watchCfg == nil {
 		watchCfg = cfg.API
 	}
-	return build(ctx, cfg, func(component string, watch bool) (kubernetes.Interface, clientset.Interface, error) {
+	return build(ctx, cfg, func(component string, watch bool) (kubeclient.Interface, agentsclient.Interface, error) {
 		c := cfg.API
 		if watch {
 			c = watchCfg
@@ -167,12 +167,12 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		// client still shares the same connections.
 		c = rest.CopyConfig(c)
 		c.UserAgent = UserAgent(component)
-		kube, err := kubernetes.NewForConfig(clientconn.ProtobufConfig(c))
+		kube, err := kubeclient.NewForConfig(clientconn.ProtobufConfig(c))
 		if err != nil {
 			return nil, nil, err
 		}
 		// Custom resources have no protobuf encoding: JSON.
-		agents, err := clientset.NewForConfig(c)
+		agents, err := agentsclient.NewForConfig(c)
 		return kube, agents, err
 	})
 }
@@ -221,7 +221,7 @@ func build(ctx context.Context, cfg Config, clients clientsFunc) (*Manager, erro
 	return m, nil
 }
 
-func newInformers(kube kubernetes.Interface, agents clientset.Interface, namespace string, cacheLabelSelectors bool) Informers {
+func newInformers(kube kubeclient.Interface, agents agentsclient.Interface, namespace string, cacheLabelSelectors bool) Informers {
 	// Informers keep only what the controllers read (StripForCache), and
 	// what many cached objects carry unchanged is shared between them
 	// (pool members' pod templates, labels, owners, condition strings).

@@ -21,11 +21,12 @@ import (
 	"fmt"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
+
+	apiextensionsv1client "github.com/agentsandbox/agent-sandbox/generated/kube/clientset/kubernetes/typed/apiextensions/v1"
 )
 
 // CRDNames are the CRDs whose conversion this webhook serves.
@@ -47,7 +48,7 @@ type Endpoint struct {
 // InjectCABundle points the conversion webhook of every CRD of ours that
 // uses webhook conversion at endpoint, trusting caBundle. It writes only
 // CRDs that differ.
-func InjectCABundle(ctx context.Context, client apiextensionsclient.Interface, caBundle []byte, endpoint Endpoint) error {
+func InjectCABundle(ctx context.Context, client apiextensionsv1client.CustomResourceDefinitionsGetter, caBundle []byte, endpoint Endpoint) error {
 	return (&caInjector{crds: client}).inject(ctx, caBundle, endpoint)
 }
 
@@ -62,7 +63,7 @@ var crdsResource = apiextensionsv1.SchemeGroupVersion.WithResource("customresour
 // CRD again only when it changed since (an upgrade, or someone editing its
 // conversion) or the bundle or endpoint did.
 type caInjector struct {
-	crds apiextensionsclient.Interface
+	crds apiextensionsv1client.CustomResourceDefinitionsGetter
 	// meta reads CRD metadata; nil: every check reads the whole CRDs.
 	meta metadata.Interface
 	// checked is by CRD name; only the rotator's loop goroutine uses it.
@@ -111,10 +112,10 @@ func (in *caInjector) unchanged(ctx context.Context, name string, caBundle []byt
 
 // injectOne makes CRD name trust caBundle at endpoint, if it uses webhook
 // conversion, and returns the resourceVersion at which it does.
-func injectOne(ctx context.Context, client apiextensionsclient.Interface, name string, caBundle []byte, endpoint Endpoint) (string, error) {
+func injectOne(ctx context.Context, client apiextensionsv1client.CustomResourceDefinitionsGetter, name string, caBundle []byte, endpoint Endpoint) (string, error) {
 	var rv string
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		crd, err := client.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, name, metav1.GetOptions{})
+		crd, err := client.CustomResourceDefinitions().Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
@@ -144,7 +145,7 @@ func injectOne(ctx context.Context, client apiextensionsclient.Interface, name s
 			return nil
 		}
 		conv.Webhook.ClientConfig = want
-		updated, err := client.ApiextensionsV1().CustomResourceDefinitions().Update(ctx, crd, metav1.UpdateOptions{})
+		updated, err := client.CustomResourceDefinitions().Update(ctx, crd, metav1.UpdateOptions{})
 		if err == nil {
 			rv = updated.ResourceVersion
 			klog.FromContext(ctx).Info("Injected the conversion webhook CA", "crd", name)

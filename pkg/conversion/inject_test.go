@@ -21,9 +21,10 @@ import (
 	"testing"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	extfake "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset/fake"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	metadatafake "k8s.io/client-go/metadata/fake"
+
+	extfake "github.com/agentsandbox/agent-sandbox/generated/kube/clientset/kubernetes/fake"
 )
 
 // The periodic check reads a whole CRD only when its resourceVersion, the
@@ -52,7 +53,7 @@ func TestCAInjectorReadsWholeCRDsOnlyOnChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	meta := metadatafake.NewSimpleMetadataClient(scheme, metas[0], metas[1], metas[2], metas[3])
-	in := &caInjector{crds: ext, meta: meta}
+	in := &caInjector{crds: ext.ApiextensionsV1(), meta: meta}
 	endpoint := Endpoint{URL: "https://127.0.0.1:9443/convert"}
 
 	wholeReads := func(in *caInjector, step string, bundle string, ep Endpoint, want int) {
@@ -83,7 +84,7 @@ func TestCAInjectorReadsWholeCRDsOnlyOnChange(t *testing.T) {
 	wholeReads(in, "a new endpoint", "ca-2", Endpoint{URL: "https://127.0.0.1:9444/convert"}, 4)
 
 	// Without a metadata client every check reads every CRD.
-	plain := &caInjector{crds: ext}
+	plain := &caInjector{crds: ext.ApiextensionsV1()}
 	wholeReads(plain, "without metadata, first check", "ca-2", endpoint, 4)
 	wholeReads(plain, "without metadata, nothing changed", "ca-2", endpoint, 4)
 }

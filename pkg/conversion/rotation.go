@@ -29,16 +29,17 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
+
+	apiextensionsv1client "github.com/agentsandbox/agent-sandbox/generated/kube/clientset/kubernetes/typed/apiextensions/v1"
+	kubeinformers "github.com/agentsandbox/agent-sandbox/generated/kube/informers/externalversions"
+	"github.com/agentsandbox/agent-sandbox/pkg/clients/kubeclient"
 )
 
 // Keys of the certificate Secret. tls.crt, tls.key and ca.crt are the
@@ -86,8 +87,8 @@ const (
 // resourceVersion read, so replicas racing to renew or promote agree on
 // one outcome: the loser's write conflicts and it adopts the winner's.
 type CertRotator struct {
-	Kube kubernetes.Interface
-	CRDs apiextensionsclient.Interface
+	Kube kubeclient.Interface
+	CRDs apiextensionsv1client.CustomResourceDefinitionsGetter
 	// CRDMetadata, if set, lets the periodic check read the CRDs' metadata
 	// alone while they have not changed since they were last seen
 	// trusting the bundle (caInjector); nil reads them whole every time.
@@ -152,9 +153,9 @@ func (r *CertRotator) Start(ctx context.Context) error {
 
 	// A watch on the one Secret: a rotation another replica wrote is
 	// served here within the watch's latency, not at the next check.
-	factory := informers.NewSharedInformerFactoryWithOptions(r.Kube, 0,
-		informers.WithNamespace(r.Namespace),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+	factory := kubeinformers.NewSharedInformerFactoryWithOptions(r.Kube, 0,
+		kubeinformers.WithNamespace(r.Namespace),
+		kubeinformers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", r.Secret).String()
 		}))
 	informer := factory.Core().V1().Secrets().Informer()
@@ -387,7 +388,7 @@ func (r *CertRotator) serve(c *Certs) error {
 // trusted reports whether every CRD converted by webhook trusts ca.
 func (r *CertRotator) trusted(ctx context.Context, ca []byte) (bool, error) {
 	for _, name := range CRDNames {
-		crd, err := r.CRDs.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, name, metav1.GetOptions{})
+		crd, err := r.CRDs.CustomResourceDefinitions().Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, err
 		}

@@ -25,19 +25,19 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	extfake "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset/fake"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/agentsandbox/agent-sandbox/generated/kube/clientset/kubernetes/fake"
 )
 
 type rotationFixture struct {
 	kube *fake.Clientset
-	ext  *extfake.Clientset
+	ext  *fake.Clientset
 	ips  []net.IP
 }
 
 func newRotationFixture() *rotationFixture {
-	f := &rotationFixture{kube: fake.NewSimpleClientset(), ext: extfake.NewSimpleClientset(), ips: []net.IP{net.ParseIP("127.0.0.1")}}
+	f := &rotationFixture{kube: fake.NewSimpleClientset(), ext: fake.NewSimpleClientset(), ips: []net.IP{net.ParseIP("127.0.0.1")}}
 	for _, name := range CRDNames {
 		_, _ = f.ext.ApiextensionsV1().CustomResourceDefinitions().Create(context.Background(), &apiextensionsv1.CustomResourceDefinition{
 			ObjectMeta: metav1.ObjectMeta{Name: name},
@@ -51,7 +51,7 @@ func newRotationFixture() *rotationFixture {
 
 func (f *rotationFixture) replica() *CertRotator {
 	return &CertRotator{
-		Kube: f.kube, CRDs: f.ext, Namespace: "ns", Secret: "certs", IPs: f.ips,
+		Kube: f.kube, CRDs: f.ext.ApiextensionsV1(), Namespace: "ns", Secret: "certs", IPs: f.ips,
 		Endpoint:    Endpoint{URL: "https://127.0.0.1:9443/convert"},
 		RenewBefore: DefaultRenewBefore, PromoteAfter: time.Hour, CheckInterval: time.Hour,
 	}

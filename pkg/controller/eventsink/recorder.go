@@ -27,7 +27,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
-	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/tools/reference"
 	"k8s.io/klog/v2"
 )
@@ -40,9 +39,17 @@ const (
 	instanceLimit = 128
 )
 
+// EventRecorder is client-go's events.EventRecorder, declared here so the
+// controller does not import k8s.io/client-go/tools/events (which links
+// client-go's scheme of every API group, see package clients). client-go's
+// recorders, events.FakeRecorder among them, satisfy it.
+type EventRecorder interface {
+	Eventf(regarding runtime.Object, related runtime.Object, eventtype, reason, action, note string, args ...interface{})
+}
+
 // Recorder builds Events for one reporting controller and hands them to
-// its Sink. It is an events.EventRecorder, so controllers and their
-// tests (events.FakeRecorder) do not know about the sink.
+// its Sink. It is an EventRecorder, so controllers and their tests
+// (events.FakeRecorder) do not know about the sink.
 type Recorder struct {
 	sink       *Sink
 	scheme     *runtime.Scheme
@@ -51,7 +58,7 @@ type Recorder struct {
 	logger     klog.Logger
 }
 
-var _ events.EventRecorder = (*Recorder)(nil)
+var _ EventRecorder = (*Recorder)(nil)
 
 // Recorder returns a recorder reporting as controller from this host.
 // scheme names the kinds of the objects Events regard and relate;

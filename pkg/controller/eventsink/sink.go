@@ -48,10 +48,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	eventsclient "k8s.io/client-go/kubernetes/typed/events/v1"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
+	eventsclient "github.com/agentsandbox/agent-sandbox/generated/kube/clientset/kubernetes/typed/events/v1"
 	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
 )
 

@@ -31,13 +31,21 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	"k8s.io/klog/v2/ktesting"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/agentsandbox/agent-sandbox/generated/kube/clientset/kubernetes/fake"
 	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
+)
+
+// The Recorder stands in for client-go's recorders, and client-go's
+// FakeRecorder (the controllers' unit tests use it) for EventRecorder.
+var (
+	_ events.EventRecorder = (*Recorder)(nil)
+	_ EventRecorder        = (*events.FakeRecorder)(nil)
 )
 
 // fixture is a Sink on a fake clientset and a fake clock, with no Run:
@@ -55,7 +63,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, opts Options) *fixture {
 	f := &fixture{t: t, clock: clocktesting.NewFakeClock(time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)),
-		kube: fake.NewClientset(), reg: prometheus.NewRegistry()}
+		kube: fake.NewSimpleClientset(), reg: prometheus.NewRegistry()}
 	opts.Clock, opts.Controller, opts.Metrics = f.clock, "test-controller", metrics.NewEventMetrics(f.reg)
 	if opts.Workers == 0 {
 		// One queue: drain sees the writes in the order they were queued.

@@ -28,18 +28,17 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	coreinformers "k8s.io/client-go/informers/core/v1"
-	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
 	"go.opentelemetry.io/otel/trace"
 
+	coreinformers "github.com/agentsandbox/agent-sandbox/generated/kube/informers/externalversions/core/v1"
 	listers "github.com/agentsandbox/agent-sandbox/generated/listers/agents/v1beta1"
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
+	"github.com/agentsandbox/agent-sandbox/pkg/clients/kubeclient"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/eventsink"
 	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
@@ -112,7 +111,7 @@ type SandboxesGetter func(namespace string) SandboxClient
 
 // Controller reconciles Sandboxes.
 type Controller struct {
-	kube      kubernetes.Interface
+	kube      kubeclient.Interface
 	sandboxes SandboxesGetter
 
 	sandboxLister listers.SandboxLister
@@ -124,7 +123,7 @@ type Controller struct {
 
 	queue        controller.Queue
 	events       *eventsink.Sink
-	recorder     events.EventRecorder
+	recorder     eventsink.EventRecorder
 	expectations *controller.Expectations
 	opts         Options
 	writeBehind  *writeBehind
@@ -140,7 +139,7 @@ type Controller struct {
 // Pod informer). sandboxInformer is the generated Sandbox informer's
 // Informer() (agents v1beta1), taken untyped for the reason given at
 // SandboxClient.
-func NewController(ctx context.Context, kube kubernetes.Interface, sandboxes SandboxesGetter,
+func NewController(ctx context.Context, kube kubeclient.Interface, sandboxes SandboxesGetter,
 	sandboxInformer cache.SharedIndexInformer, podInformer coreinformers.PodInformer,
 	serviceInformer coreinformers.ServiceInformer, pvcInformer coreinformers.PersistentVolumeClaimInformer,
 	opts Options) (*Controller, error) {

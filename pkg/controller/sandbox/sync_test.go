@@ -29,8 +29,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	kubeinformers "k8s.io/client-go/informers"
-	k8sfake "k8s.io/client-go/kubernetes/fake"
 	core "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
@@ -40,6 +38,8 @@ import (
 
 	"github.com/agentsandbox/agent-sandbox/generated/clientset/versioned/fake"
 	informers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions"
+	k8sfake "github.com/agentsandbox/agent-sandbox/generated/kube/clientset/kubernetes/fake"
+	kubeinformers "github.com/agentsandbox/agent-sandbox/generated/kube/informers/externalversions"
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/pkg/sandboxpolicy"
@@ -63,7 +63,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, sandboxes []*agentsv1beta1.Sandbox, objs ...runtime.Object) *fixture {
 	t.Helper()
-	f := &fixture{t: t, kube: k8sfake.NewClientset(objs...), agents: fake.NewSimpleClientset()}
+	f := &fixture{t: t, kube: k8sfake.NewSimpleClientset(objs...), agents: fake.NewSimpleClientset()}
 	for _, sb := range sandboxes {
 		// The fake tracker would guess "sandboxs" from the kind.
 		if err := f.agents.Tracker().Create(agentsv1beta1.SandboxesResource, sb, sb.Namespace); err != nil {

@@ -28,15 +28,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
 	"go.opentelemetry.io/otel/trace"
 
-	clientset "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned"
 	agentsscheme "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned/scheme"
 	agentsinformers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions/agents/v1beta1"
 	extinformers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions/extensions/v1beta1"
@@ -44,6 +41,8 @@ import (
 	listers "github.com/agentsandbox/agent-sandbox/generated/listers/extensions/v1beta1"
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
+	"github.com/agentsandbox/agent-sandbox/pkg/clients/agentsclient"
+	"github.com/agentsandbox/agent-sandbox/pkg/clients/kubeclient"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/eventsink"
 	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
@@ -102,8 +101,8 @@ type Options struct {
 
 // Controller reconciles SandboxClaims.
 type Controller struct {
-	kube   kubernetes.Interface
-	client clientset.Interface
+	kube   kubeclient.Interface
+	client agentsclient.Interface
 
 	claimLister    listers.SandboxClaimLister
 	claimIndexer   cache.Indexer
@@ -115,7 +114,7 @@ type Controller struct {
 
 	queue    controller.Queue
 	events   *eventsink.Sink
-	recorder events.EventRecorder
+	recorder eventsink.EventRecorder
 	opts     Options
 
 	// state is all the controller remembers in memory (see claimState
@@ -130,7 +129,7 @@ type Controller struct {
 
 // NewController builds the controller and registers its handlers. The
 // informers must not have been started (indexes are added).
-func NewController(ctx context.Context, kube kubernetes.Interface, client clientset.Interface,
+func NewController(ctx context.Context, kube kubeclient.Interface, client agentsclient.Interface,
 	claimInformer extinformers.SandboxClaimInformer, poolInformer extinformers.SandboxWarmPoolInformer,
 	templateInformer extinformers.SandboxTemplateInformer, sandboxInformer agentsinformers.SandboxInformer,
 	opts Options) (*Controller, error) {

@@ -26,7 +26,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	k8sfake "k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
@@ -36,6 +35,7 @@ import (
 
 	"github.com/agentsandbox/agent-sandbox/generated/clientset/versioned/fake"
 	informers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions"
+	k8sfake "github.com/agentsandbox/agent-sandbox/generated/kube/clientset/kubernetes/fake"
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/pkg/sandboxpolicy"
@@ -70,7 +70,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, objs ...runtime.Object) *fixture {
 	t.Helper()
-	f := &fixture{t: t, kube: k8sfake.NewClientset(), agents: fake.NewSimpleClientset(), clock: clocktesting.NewFakeClock(now)}
+	f := &fixture{t: t, kube: k8sfake.NewSimpleClientset(), agents: fake.NewSimpleClientset(), clock: clocktesting.NewFakeClock(now)}
 	f.inf = informers.NewSharedInformerFactory(f.agents, 0)
 	_, ctx := ktesting.NewTestContext(t)
 	c, err := NewController(ctx, f.kube, f.agents, f.inf.Extensions().V1beta1().SandboxClaims(),

@@ -34,22 +34,21 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	networkinginformers "k8s.io/client-go/informers/networking/v1"
-	"k8s.io/client-go/kubernetes"
 	networkinglisters "k8s.io/client-go/listers/networking/v1"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
 	"go.opentelemetry.io/otel/trace"
 
-	clientset "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned"
 	agentsscheme "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned/scheme"
 	extinformers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions/extensions/v1beta1"
+	networkinginformers "github.com/agentsandbox/agent-sandbox/generated/kube/informers/externalversions/networking/v1"
 	listers "github.com/agentsandbox/agent-sandbox/generated/listers/extensions/v1beta1"
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
+	"github.com/agentsandbox/agent-sandbox/pkg/clients/agentsclient"
+	"github.com/agentsandbox/agent-sandbox/pkg/clients/kubeclient"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/eventsink"
 	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
@@ -91,8 +90,8 @@ type Options struct {
 
 // Controller reconciles SandboxTemplates.
 type Controller struct {
-	kube   kubernetes.Interface
-	client clientset.Interface
+	kube   kubeclient.Interface
+	client agentsclient.Interface
 
 	templateLister listers.SandboxTemplateLister
 	policyLister   networkinglisters.NetworkPolicyLister
@@ -100,7 +99,7 @@ type Controller struct {
 
 	queue    controller.Queue
 	events   *eventsink.Sink
-	recorder events.EventRecorder
+	recorder eventsink.EventRecorder
 	clock    clock.WithTicker
 	metrics  *metrics.ReconcileMetrics
 	tracer   trace.Tracer
@@ -111,7 +110,7 @@ type Controller struct {
 }
 
 // NewController builds the controller and registers its event handlers.
-func NewController(ctx context.Context, kube kubernetes.Interface, client clientset.Interface,
+func NewController(ctx context.Context, kube kubeclient.Interface, client agentsclient.Interface,
 	templateInformer extinformers.SandboxTemplateInformer, policyInformer networkinginformers.NetworkPolicyInformer,
 	opts Options) (*Controller, error) {
 	logger := klog.FromContext(ctx)

@@ -24,8 +24,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	kubeinformers "k8s.io/client-go/informers"
-	k8sfake "k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2/ktesting"
@@ -33,6 +31,8 @@ import (
 
 	"github.com/agentsandbox/agent-sandbox/generated/clientset/versioned/fake"
 	informers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions"
+	k8sfake "github.com/agentsandbox/agent-sandbox/generated/kube/clientset/kubernetes/fake"
+	kubeinformers "github.com/agentsandbox/agent-sandbox/generated/kube/informers/externalversions"
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/controllertest"
@@ -55,7 +55,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{t: t, kube: k8sfake.NewClientset(), client: fake.NewSimpleClientset()}
+	f := &fixture{t: t, kube: k8sfake.NewSimpleClientset(), client: fake.NewSimpleClientset()}
 	f.kubeInf = kubeinformers.NewSharedInformerFactory(f.kube, 0)
 	f.inf = informers.NewSharedInformerFactory(f.client, 0)
 	_, ctx := ktesting.NewTestContext(t)

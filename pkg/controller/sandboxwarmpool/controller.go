@@ -27,22 +27,21 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
 	"go.opentelemetry.io/otel/trace"
 
-	clientset "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned"
 	agentsscheme "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned/scheme"
 	agentsinformers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions/agents/v1beta1"
 	extinformers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions/extensions/v1beta1"
 	agentslisters "github.com/agentsandbox/agent-sandbox/generated/listers/agents/v1beta1"
 	listers "github.com/agentsandbox/agent-sandbox/generated/listers/extensions/v1beta1"
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
+	"github.com/agentsandbox/agent-sandbox/pkg/clients/agentsclient"
+	"github.com/agentsandbox/agent-sandbox/pkg/clients/kubeclient"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller"
 	"github.com/agentsandbox/agent-sandbox/pkg/controller/eventsink"
 	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
@@ -100,8 +99,8 @@ type Options struct {
 
 // Controller reconciles SandboxWarmPools.
 type Controller struct {
-	kube   kubernetes.Interface
-	client clientset.Interface
+	kube   kubeclient.Interface
+	client agentsclient.Interface
 
 	poolLister     listers.SandboxWarmPoolLister
 	poolIndexer    cache.Indexer
@@ -113,7 +112,7 @@ type Controller struct {
 
 	queue        controller.Queue
 	events       *eventsink.Sink
-	recorder     events.EventRecorder
+	recorder     eventsink.EventRecorder
 	expectations *controller.Expectations
 	opts         Options
 	refill       *refillShaper
@@ -140,7 +139,7 @@ type Controller struct {
 
 // NewController builds the controller and registers its handlers. The
 // informers must not have been started (indexes are added).
-func NewController(ctx context.Context, kube kubernetes.Interface, client clientset.Interface,
+func NewController(ctx context.Context, kube kubeclient.Interface, client agentsclient.Interface,
 	poolInformer extinformers.SandboxWarmPoolInformer, templateInformer extinformers.SandboxTemplateInformer,
 	sandboxInformer agentsinformers.SandboxInformer, podLister corelisters.PodLister, podsSynced cache.InformerSynced,
 	opts Options) (*Controller, error) {

@@ -49,7 +49,7 @@ func TestEventSinkOnTheAPIServer(t *testing.T) {
 	env := framework.Setup(t)
 	_, ctx := ktesting.NewTestContext(t)
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	sink := eventsink.New(env.Kube.EventsV1(), eventsink.Options{Controller: "integration", SeriesFlush: 200 * time.Millisecond})
+	sink := eventsink.New(env.ControllerKube.EventsV1(), eventsink.Options{Controller: "integration", SeriesFlush: 200 * time.Millisecond})
 	var running sync.WaitGroup
 	running.Go(func() { sink.Run(ctx) })
 	defer running.Wait()

@@ -79,7 +79,7 @@ func staticWebhook(t *testing.T, env *framework.Env, limits conversion.Limits) (
 		t.Fatal(err)
 	}
 	addr := serveWebhook(t, getCert, limits)
-	if err := conversion.InjectCABundle(framework.Context(t, time.Minute), env.APIExtension, certs.CA,
+	if err := conversion.InjectCABundle(framework.Context(t, time.Minute), env.ControllerKube.ApiextensionsV1(), certs.CA,
 		conversion.Endpoint{URL: "https://" + addr + "/convert"}); err != nil {
 		t.Fatal(err)
 	}

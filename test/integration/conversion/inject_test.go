@@ -24,13 +24,13 @@ import (
 	"testing"
 	"time"
 
-	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2/ktesting"
 
+	"github.com/agentsandbox/agent-sandbox/pkg/clients/kubeclient"
 	"github.com/agentsandbox/agent-sandbox/pkg/conversion"
 	"github.com/agentsandbox/agent-sandbox/test/integration/framework"
 )
@@ -50,7 +50,7 @@ func TestCertRotatorChecksCRDsByMetadata(t *testing.T) {
 	var whole, meta framework.RequestLog
 	extCfg := rest.CopyConfig(env.Config)
 	extCfg.WrapTransport = whole.Wrap
-	ext, err := apiextensionsclient.NewForConfig(extCfg)
+	ext, err := kubeclient.NewForConfig(extCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestCertRotatorChecksCRDsByMetadata(t *testing.T) {
 	rctx, cancel := context.WithCancel(rctx)
 	const secretName = "webhook-certs"
 	rot := &conversion.CertRotator{
-		Kube: env.Kube, CRDs: ext, CRDMetadata: crdMeta, Namespace: env.Namespace, Secret: secretName,
+		Kube: env.ControllerKube, CRDs: ext.ApiextensionsV1(), CRDMetadata: crdMeta, Namespace: env.Namespace, Secret: secretName,
 		IPs: []net.IP{net.ParseIP("127.0.0.1")}, Endpoint: conversion.Endpoint{URL: "https://" + l.Addr().String() + "/convert"},
 		CheckInterval: 200 * time.Millisecond,
 	}

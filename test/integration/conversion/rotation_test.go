@@ -195,7 +195,7 @@ func TestAttackCertRotationTwoReplicas(t *testing.T) {
 		_, rctx := ktesting.NewTestContext(t)
 		rctx, cancel := context.WithCancel(rctx)
 		rot := &conversion.CertRotator{
-			Kube: env.Kube, CRDs: env.APIExtension, Namespace: env.Namespace, Secret: secretName,
+			Kube: env.ControllerKube, CRDs: env.ControllerKube.ApiextensionsV1(), Namespace: env.Namespace, Secret: secretName,
 			IPs: ips, Endpoint: endpoint,
 			PromoteAfter: 3 * time.Second, CheckInterval: time.Second,
 		}

@@ -50,6 +50,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	clientset "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned"
+	"github.com/agentsandbox/agent-sandbox/pkg/clients/kubeclient"
 	"github.com/agentsandbox/agent-sandbox/test/localcluster"
 )
 
@@ -186,6 +187,9 @@ type Env struct {
 	Agents       clientset.Interface
 	Dynamic      dynamic.Interface
 	APIExtension apiextensionsclient.Interface
+	// ControllerKube is the narrow client of the built-in groups the
+	// controllers and the conversion webhook take (pkg/clients/kubeclient).
+	ControllerKube kubeclient.Interface
 	// Kubeconfig is the path of an admin kubeconfig, for kubectl.
 	Kubeconfig string
 	// Binaries of the control plane, e.g. Binaries.Kubectl.
@@ -216,6 +220,9 @@ func Setup(t testing.TB) *Env {
 		t.Fatal(err)
 	}
 	if e.APIExtension, err = apiextensionsclient.NewForConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if e.ControllerKube, err = kubeclient.NewForConfig(cfg); err != nil {
 		t.Fatal(err)
 	}
 

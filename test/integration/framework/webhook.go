@@ -59,7 +59,7 @@ func StartConversionWebhook(t *testing.T, env *Env) {
 		}
 	})
 	url := fmt.Sprintf("https://%s/convert", l.Addr())
-	if err := conversion.InjectCABundle(ctx, env.APIExtension, certs.CA, conversion.Endpoint{URL: url}); err != nil {
+	if err := conversion.InjectCABundle(ctx, env.ControllerKube.ApiextensionsV1(), certs.CA, conversion.Endpoint{URL: url}); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range conversion.CRDNames {

@@ -22,10 +22,10 @@ import (
 	context "context"
 	time "time"
 
-	versioned "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned"
 	internalinterfaces "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions/internalinterfaces"
 	agentsv1alpha1 "github.com/agentsandbox/agent-sandbox/generated/listers/agents/v1alpha1"
 	apisagentsv1alpha1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1alpha1"
+	agentsclient "github.com/agentsandbox/agent-sandbox/pkg/clients/agentsclient"
 	v1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtime "k8s.io/apimachinery/pkg/runtime"
 	schema "k8s.io/apimachinery/pkg/runtime/schema"
@@ -78,14 +78,14 @@ type sandboxInformer struct {
 // Always prefer using an informer factory to get a shared informer instead of getting an independent
 // one. This reduces memory footprint and number of connections to the server.
 // If you really need an independent one, prefer using the type-safe variant (see [NewTypedSandboxInformer]).
-func NewSandboxInformer(client versioned.Interface, namespace string, resyncPeriod time.Duration, indexers cache.Indexers) cache.SharedIndexInformer {
+func NewSandboxInformer(client agentsclient.Interface, namespace string, resyncPeriod time.Duration, indexers cache.Indexers) cache.SharedIndexInformer {
 	return NewSandboxInformerWithOptions(client, namespace, internalinterfaces.InformerOptions{ResyncPeriod: resyncPeriod, Indexers: indexers})
 }
 
 // NewTypedSandboxInformer constructs a new informer for Sandbox type.
 // Always prefer using an informer factory to get a shared informer instead of getting an independent
 // one. This reduces memory footprint and number of connections to the server.
-func NewTypedSandboxInformer(client versioned.Interface, namespace string, resyncPeriod time.Duration, indexers SandboxIndexers) SandboxIndexInformer {
+func NewTypedSandboxInformer(client agentsclient.Interface, namespace string, resyncPeriod time.Duration, indexers SandboxIndexers) SandboxIndexInformer {
 	return NewTypedSandboxInformerWithOptions(client, namespace, internalinterfaces.InformerOptions{ResyncPeriod: resyncPeriod, Indexers: cache.TypedIndexersToIndexers(indexers)})
 }
 
@@ -93,14 +93,14 @@ func NewTypedSandboxInformer(client versioned.Interface, namespace string, resyn
 // Always prefer using an informer factory to get a shared informer instead of getting an independent
 // one. This reduces memory footprint and number of connections to the server.
 // If you really need an independent one, prefer using the type-safe variant (see [NewTypedFilteredSandboxInformer]).
-func NewFilteredSandboxInformer(client versioned.Interface, namespace string, resyncPeriod time.Duration, indexers cache.Indexers, tweakListOptions internalinterfaces.TweakListOptionsFunc) cache.SharedIndexInformer {
+func NewFilteredSandboxInformer(client agentsclient.Interface, namespace string, resyncPeriod time.Duration, indexers cache.Indexers, tweakListOptions internalinterfaces.TweakListOptionsFunc) cache.SharedIndexInformer {
 	return NewTypedSandboxInformerWithOptions(client, namespace, internalinterfaces.InformerOptions{ResyncPeriod: resyncPeriod, Indexers: indexers, TweakListOptions: tweakListOptions})
 }
 
 // NewTypedFilteredSandboxInformer constructs a new informer for Sandbox type.
 // Always prefer using an informer factory to get a shared informer instead of getting an independent
 // one. This reduces memory footprint and number of connections to the server.
-func NewTypedFilteredSandboxInformer(client versioned.Interface, namespace string, resyncPeriod time.Duration, indexers SandboxIndexers, tweakListOptions internalinterfaces.TweakListOptionsFunc) SandboxIndexInformer {
+func NewTypedFilteredSandboxInformer(client agentsclient.Interface, namespace string, resyncPeriod time.Duration, indexers SandboxIndexers, tweakListOptions internalinterfaces.TweakListOptionsFunc) SandboxIndexInformer {
 	return NewTypedSandboxInformerWithOptions(client, namespace, internalinterfaces.InformerOptions{ResyncPeriod: resyncPeriod, Indexers: cache.TypedIndexersToIndexers(indexers), TweakListOptions: tweakListOptions})
 }
 
@@ -108,14 +108,14 @@ func NewTypedFilteredSandboxInformer(client versioned.Interface, namespace strin
 // Always prefer using an informer factory to get a shared informer instead of getting an independent
 // one. This reduces memory footprint and number of connections to the server.
 // If you really need an independent one, prefer using the type-safe variant (see [NewTypedSandboxInformerWithOptions]).
-func NewSandboxInformerWithOptions(client versioned.Interface, namespace string, options internalinterfaces.InformerOptions) cache.SharedIndexInformer {
+func NewSandboxInformerWithOptions(client agentsclient.Interface, namespace string, options internalinterfaces.InformerOptions) cache.SharedIndexInformer {
 	return NewTypedSandboxInformerWithOptions(client, namespace, options)
 }
 
 // NewTypedSandboxInformerWithOptions constructs a new informer for Sandbox type with additional options.
 // Always prefer using an informer factory to get a shared informer instead of getting an independent
 // one. This reduces memory footprint and number of connections to the server.
-func NewTypedSandboxInformerWithOptions(client versioned.Interface, namespace string, options internalinterfaces.InformerOptions) SandboxIndexInformer {
+func NewTypedSandboxInformerWithOptions(client agentsclient.Interface, namespace string, options internalinterfaces.InformerOptions) SandboxIndexInformer {
 	gvr := schema.GroupVersionResource{Group: "agents.x-k8s.io", Version: "v1alpha1", Resource: "sandboxs"}
 	identifier := options.InformerName.WithResource(gvr)
 	tweakListOptions := options.TweakListOptions
@@ -155,7 +155,7 @@ func NewTypedSandboxInformerWithOptions(client versioned.Interface, namespace st
 	))
 }
 
-func (f *sandboxInformer) defaultInformer(client versioned.Interface, resyncPeriod time.Duration) cache.SharedIndexInformer {
+func (f *sandboxInformer) defaultInformer(client agentsclient.Interface, resyncPeriod time.Duration) cache.SharedIndexInformer {
 	return NewTypedSandboxInformerWithOptions(client, f.namespace, internalinterfaces.InformerOptions{ResyncPeriod: resyncPeriod, Indexers: cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}, InformerName: f.factory.InformerName(), TweakListOptions: f.tweakListOptions})
 }
 

@@ -22,10 +22,10 @@ import (
 	context "context"
 	time "time"
 
-	versioned "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned"
 	internalinterfaces "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions/internalinterfaces"
 	extensionsv1alpha1 "github.com/agentsandbox/agent-sandbox/generated/listers/extensions/v1alpha1"
 	apisextensionsv1alpha1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1alpha1"
+	agentsclient "github.com/agentsandbox/agent-sandbox/pkg/clients/agentsclient"
 	v1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtime "k8s.io/apimachinery/pkg/runtime"
 	schema "k8s.io/apimachinery/pkg/runtime/schema"
@@ -78,14 +78,14 @@ type sandboxTemplateInformer struct {
 // Always prefer using an informer factory to get a shared informer instead of getting an independent
 // one. This reduces memory footprint and number of connections to the server.
 // If you really need an independent one, prefer using the type-safe variant (see [NewTypedSandboxTemplateInformer]).
-func NewSandboxTemplateInformer(client versioned.Interface, namespace string, resyncPeriod time.Duration, indexers cache.Indexers) cache.SharedIndexInformer {
+func NewSandboxTemplateInformer(client agentsclient.Interface, namespace string, resyncPeriod time.Duration, indexers cache.Indexers) cache.SharedIndexInformer {
 	return NewSandboxTemplateInformerWithOptions(client, namespace, internalinterfaces.InformerOptions{ResyncPeriod: resyncPeriod, Indexers: indexers})
 }
 
 // NewTypedSandboxTemplateInformer constructs a new informer for SandboxTemplate type.
 // Always prefer using an informer factory to get a shared informer instead of getting an independent
 // one. This reduces memory footprint and number of connections to the server.
-func NewTypedSandboxTemplateInformer(client versioned.Interface, namespace string, resyncPeriod time.Duration, indexers SandboxTemplateIndexers) SandboxTemplateIndexInformer {
+func NewTypedSandboxTemplateInformer(client agentsclient.Interface, namespace string, resyncPeriod time.Duration, indexers SandboxTemplateIndexers) SandboxTemplateIndexInformer {
 	return NewTypedSandboxTemplateInformerWithOptions(client, namespace, internalinterfaces.InformerOptions{ResyncPeriod: resyncPeriod, Indexers: cache.TypedIndexersToIndexers(indexers)})
 }
 
@@ -93,14 +93,14 @@ func NewTypedSandboxTemplateInformer(client versioned.Interface, namespace strin
 // Always prefer using an informer factory to get a shared informer instead of getting an independent
 // one. This reduces memory footprint and number of connections to the server.
 // If you really need an independent one, prefer using the type-safe variant (see [NewTypedFilteredSandboxTemplateInformer]).
-func NewFilteredSandboxTemplateInformer(client versioned.Interface, namespace string, resyncPeriod time.Duration, indexers cache.Indexers, tweakListOptions internalinterfaces.TweakListOptionsFunc) cache.SharedIndexInformer {
+func NewFilteredSandboxTemplateInformer(client agentsclient.Interface, namespace string, resyncPeriod time.Duration, indexers cache.Indexers, tweakListOptions internalinterfaces.TweakListOptionsFunc) cache.SharedIndexInformer {
 	return NewTypedSandboxTemplateInformerWithOptions(client, namespace, internalinterfaces.InformerOptions{ResyncPeriod: resyncPeriod, Indexers: indexers, TweakListOptions: tweakListOptions})
 }
 
 // NewTypedFilteredSandboxTemplateInformer constructs a new informer for SandboxTemplate type.
 // Always prefer using an informer factory to get a shared informer instead of getting an independent
 // one. This reduces memory footprint and number of connections to the server.
-func NewTypedFilteredSandboxTemplateInformer(client versioned.Interface, namespace string, resyncPeriod time.Duration, indexers SandboxTemplateIndexers, tweakListOptions internalinterfaces.TweakListOptionsFunc) SandboxTemplateIndexInformer {
+func NewTypedFilteredSandboxTemplateInformer(client agentsclient.Interface, namespace string, resyncPeriod time.Duration, indexers SandboxTemplateIndexers, tweakListOptions internalinterfaces.TweakListOptionsFunc) SandboxTemplateIndexInformer {
 	return NewTypedSandboxTemplateInformerWithOptions(client, namespace, internalinterfaces.InformerOptions{ResyncPeriod: resyncPeriod, Indexers: cache.TypedIndexersToIndexers(indexers), TweakListOptions: tweakListOptions})
 }
 
@@ -108,14 +108,14 @@ func NewTypedFilteredSandboxTemplateInformer(client versioned.Interface, namespa
 // Always prefer using an informer factory to get a shared informer instead of getting an independent
 // one. This reduces memory footprint and number of connections to the server.
 // If you really need an independent one, prefer using the type-safe variant (see [NewTypedSandboxTemplateInformerWithOptions]).
-func NewSandboxTemplateInformerWithOptions(client versioned.Interface, namespace string, options internalinterfaces.InformerOptions) cache.SharedIndexInformer {
+func NewSandboxTemplateInformerWithOptions(client agentsclient.Interface, namespace string, options internalinterfaces.InformerOptions) cache.SharedIndexInformer {
 	return NewTypedSandboxTemplateInformerWithOptions(client, namespace, options)
 }
 
 // NewTypedSandboxTemplateInformerWithOptions constructs a new informer for SandboxTemplate type with additional options.
 // Always prefer using an informer factory to get a shared informer instead of getting an independent
 // one. This reduces memory footprint and number of connections to the server.
-func NewTypedSandboxTemplateInformerWithOptions(client versioned.Interface, namespace string, options internalinterfaces.InformerOptions) SandboxTemplateIndexInformer {
+func NewTypedSandboxTemplateInformerWithOptions(client agentsclient.Interface, namespace string, options internalinterfaces.InformerOptions) SandboxTemplateIndexInformer {
 	gvr := schema.GroupVersionResource{Group: "extensions.agents.x-k8s.io", Version: "v1alpha1", Resource: "sandboxtemplates"}
 	identifier := options.InformerName.WithResource(gvr)
 	tweakListOptions := options.TweakListOptions
@@ -155,7 +155,7 @@ func NewTypedSandboxTemplateInformerWithOptions(client versioned.Interface, name
 	))
 }
 
-func (f *sandboxTemplateInformer) defaultInformer(client versioned.Interface, resyncPeriod time.Duration) cache.SharedIndexInformer {
+func (f *sandboxTemplateInformer) defaultInformer(client agentsclient.Interface, resyncPeriod time.Duration) cache.SharedIndexInformer {
 	return NewTypedSandboxTemplateInformerWithOptions(client, f.namespace, internalinterfaces.InformerOptions{ResyncPeriod: resyncPeriod, Indexers: cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}, InformerName: f.factory.InformerName(), TweakListOptions: f.tweakListOptions})
 }
 

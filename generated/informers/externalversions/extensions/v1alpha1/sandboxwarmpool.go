@@ -22,10 +22,10 @@ import (
 	context "context"
 	time "time"
 
-	versioned "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned"
 	internalinterfaces "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions/internalinterfaces"
 	extensionsv1alpha1 "github.com/agentsandbox/agent-sandbox/generated/listers/extensions/v1alpha1"
 	apisextensionsv1alpha1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1alpha1"
+	agentsclient "github.com/agentsandbox/agent-sandbox/pkg/clients/agentsclient"
 	v1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtime "k8s.io/apimachinery/pkg/runtime"
 	schema "k8s.io/apimachinery/pkg/runtime/schema"
@@ -78,14 +78,14 @@ type sandboxWarmPoolInformer struct {
 // Always prefer using an informer factory to get a shared informer instead of getting an independent
 // one. This reduces memory footprint and number of connections to the server.
 // If you really need an independent one, prefer using the type-safe variant (see [NewTypedSandboxWarmPoolInformer]).
-func NewSandboxWarmPoolInformer(client versioned.Interface, namespace string, resyncPeriod time.Duration, indexers cache.Indexers) cache.SharedIndexInformer {
+func NewSandboxWarmPoolInformer(client agentsclient.Interface, namespace string, resyncPeriod time.Duration, indexers cache.Indexers) cache.SharedIndexInformer {
 	return NewSandboxWarmPoolInformerWithOptions(client, namespace, internalinterfaces.InformerOptions{ResyncPeriod: resyncPeriod, Indexers: indexers})
 }
 
 // NewTypedSandboxWarmPoolInformer constructs a new informer for SandboxWarmPool type.
 // Always prefer using an informer factory to get a shared informer instead of getting an independent
 // one. This reduces memory footprint and number of connections to the server.
-func NewTypedSandboxWarmPoolInformer(client versioned.Interface, namespace string, resyncPeriod time.Duration, indexers SandboxWarmPoolIndexers) SandboxWarmPoolIndexInformer {
+func NewTypedSandboxWarmPoolInformer(client agentsclient.Interface, namespace string, resyncPeriod time.Duration, indexers SandboxWarmPoolIndexers) SandboxWarmPoolIndexInformer {
 	return NewTypedSandboxWarmPoolInformerWithOptions(client, namespace, internalinterfaces.InformerOptions{ResyncPeriod: resyncPeriod, Indexers: cache.TypedIndexersToIndexers(indexers)})
 }
 
@@ -93,14 +93,14 @@ func NewTypedSandboxWarmPoolInformer(client versioned.Interface, namespace strin
 // Always prefer using an informer factory to get a shared informer instead of getting an independent
 // one. This reduces memory footprint and number of connections to the server.
 // If you really need an independent one, prefer using the type-safe variant (see [NewTypedFilteredSandboxWarmPoolInformer]).
-func NewFilteredSandboxWarmPoolInformer(client versioned.Interface, namespace string, resyncPeriod time.Duration, indexers cache.Indexers, tweakListOptions internalinterfaces.TweakListOptionsFunc) cache.SharedIndexInformer {
+func NewFilteredSandboxWarmPoolInformer(client agentsclient.Interface, namespace string, resyncPeriod time.Duration, indexers cache.Indexers, tweakListOptions internalinterfaces.TweakListOptionsFunc) cache.SharedIndexInformer {
 	return NewTypedSandboxWarmPoolInformerWithOptions(client, namespace, internalinterfaces.InformerOptions{ResyncPeriod: resyncPeriod, Indexers: indexers, TweakListOptions: tweakListOptions})
 }
 
 // NewTypedFilteredSandboxWarmPoolInformer constructs a new informer for SandboxWarmPool type.
 // Always prefer using an informer factory to get a shared informer instead of getting an independent
 // one. This reduces memory footprint and number of connections to the server.
-func NewTypedFilteredSandboxWarmPoolInformer(client versioned.Interface, namespace string, resyncPeriod time.Duration, indexers SandboxWarmPoolIndexers, tweakListOptions internalinterfaces.TweakListOptionsFunc) SandboxWarmPoolIndexInformer {
+func NewTypedFilteredSandboxWarmPoolInformer(client agentsclient.Interface, namespace string, resyncPeriod time.Duration, indexers SandboxWarmPoolIndexers, tweakListOptions internalinterfaces.TweakListOptionsFunc) SandboxWarmPoolIndexInformer {
 	return NewTypedSandboxWarmPoolInformerWithOptions(client, namespace, internalinterfaces.InformerOptions{ResyncPeriod: resyncPeriod, Indexers: cache.TypedIndexersToIndexers(indexers), TweakListOptions: tweakListOptions})
 }
 
@@ -108,14 +108,14 @@ func NewTypedFilteredSandboxWarmPoolInformer(client versioned.Interface, namespa
 // Always prefer using an informer factory to get a shared informer instead of getting an independent
 // one. This reduces memory footprint and number of connections to the server.
 // If you really need an independent one, prefer using the type-safe variant (see [NewTypedSandboxWarmPoolInformerWithOptions]).
-func NewSandboxWarmPoolInformerWithOptions(client versioned.Interface, namespace string, options internalinterfaces.InformerOptions) cache.SharedIndexInformer {
+func NewSandboxWarmPoolInformerWithOptions(client agentsclient.Interface, namespace string, options internalinterfaces.InformerOptions) cache.SharedIndexInformer {
 	return NewTypedSandboxWarmPoolInformerWithOptions(client, namespace, options)
 }
 
 // NewTypedSandboxWarmPoolInformerWithOptions constructs a new informer for SandboxWarmPool type with additional options.
 // Always prefer using an informer factory to get a shared informer instead of getting an independent
 // one. This reduces memory footprint and number of connections to the server.
-func NewTypedSandboxWarmPoolInformerWithOptions(client versioned.Interface, namespace string, options internalinterfaces.InformerOptions) SandboxWarmPoolIndexInformer {
+func NewTypedSandboxWarmPoolInformerWithOptions(client agentsclient.Interface, namespace string, options internalinterfaces.InformerOptions) SandboxWarmPoolIndexInformer {
 	gvr := schema.GroupVersionResource{Group: "extensions.agents.x-k8s.io", Version: "v1alpha1", Resource: "sandboxwarmpools"}
 	identifier := options.InformerName.WithResource(gvr)
 	tweakListOptions := options.TweakListOptions
@@ -155,7 +155,7 @@ func NewTypedSandboxWarmPoolInformerWithOptions(client versioned.Interface, name
 	))
 }
 
-func (f *sandboxWarmPoolInformer) defaultInformer(client versioned.Interface, resyncPeriod time.Duration) cache.SharedIndexInformer {
+func (f *sandboxWarmPoolInformer) defaultInformer(client agentsclient.Interface, resyncPeriod time.Duration) cache.SharedIndexInformer {
 	return NewTypedSandboxWarmPoolInformerWithOptions(client, f.namespace, internalinterfaces.InformerOptions{ResyncPeriod: resyncPeriod, Indexers: cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}, InformerName: f.factory.InformerName(), TweakListOptions: f.tweakListOptions})
 }
 

@@ -22,10 +22,10 @@ import (
 	context "context"
 	time "time"
 
-	versioned "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned"
 	internalinterfaces "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions/internalinterfaces"
 	extensionsv1beta1 "github.com/agentsandbox/agent-sandbox/generated/listers/extensions/v1beta1"
 	apisextensionsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
+	agentsclient "github.com/agentsandbox/agent-sandbox/pkg/clients/agentsclient"
 	v1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtime "k8s.io/apimachinery/pkg/runtime"
 	schema "k8s.io/apimachinery/pkg/runtime/schema"
@@ -78,14 +78,14 @@ type sandboxClaimInformer struct {
 // Always prefer using an informer factory to get a shared informer instead of getting an independent
 // one. This reduces memory footprint and number of connections to the server.
 // If you really need an independent one, prefer using the type-safe variant (see [NewTypedSandboxClaimInformer]).
-func NewSandboxClaimInformer(client versioned.Interface, namespace string, resyncPeriod time.Duration, indexers cache.Indexers) cache.SharedIndexInformer {
+func NewSandboxClaimInformer(client agentsclient.Interface, namespace string, resyncPeriod time.Duration, indexers cache.Indexers) cache.SharedIndexInformer {
 	return NewSandboxClaimInformerWithOptions(client, namespace, internalinterfaces.InformerOptions{ResyncPeriod: resyncPeriod, Indexers: indexers})
 }
 
 // NewTypedSandboxClaimInformer constructs a new informer for SandboxClaim type.
 // Always prefer using an informer factory to get a shared informer instead of getting an independent
 // one. This reduces memory footprint and number of connections to the server.
-func NewTypedSandboxClaimInformer(client versioned.Interface, namespace string, resyncPeriod time.Duration, indexers SandboxClaimIndexers) SandboxClaimIndexInformer {
+func NewTypedSandboxClaimInformer(client agentsclient.Interface, namespace string, resyncPeriod time.Duration, indexers SandboxClaimIndexers) SandboxClaimIndexInformer {
 	return NewTypedSandboxClaimInformerWithOptions(client, namespace, internalinterfaces.InformerOptions{ResyncPeriod: resyncPeriod, Indexers: cache.TypedIndexersToIndexers(indexers)})
 }
 
@@ -93,14 +93,14 @@ func NewTypedSandboxClaimInformer(client versioned.Interface, namespace string, 
 // Always prefer using an informer factory to get a shared informer instead of getting an independent
 // one. This reduces memory footprint and number of connections to the server.
 // If you really need an independent one, prefer using the type-safe variant (see [NewTypedFilteredSandboxClaimInformer]).
-func NewFilteredSandboxClaimInformer(client versioned.Interface, namespace string, resyncPeriod time.Duration, indexers cache.Indexers, tweakListOptions internalinterfaces.TweakListOptionsFunc) cache.SharedIndexInformer {
+func NewFilteredSandboxClaimInformer(client agentsclient.Interface, namespace string, resyncPeriod time.Duration, indexers cache.Indexers, tweakListOptions internalinterfaces.TweakListOptionsFunc) cache.SharedIndexInformer {
 	return NewTypedSandboxClaimInformerWithOptions(client, namespace, internalinterfaces.InformerOptions{ResyncPeriod: resyncPeriod, Indexers: indexers, TweakListOptions: tweakListOptions})
 }
 
 // NewTypedFilteredSandboxClaimInformer constructs a new informer for SandboxClaim type.
 // Always prefer using an informer factory to get a shared informer instead of getting an independent
 // one. This reduces memory footprint and number of connections to the server.
-func NewTypedFilteredSandboxClaimInformer(client versioned.Interface, namespace string, resyncPeriod time.Duration, indexers SandboxClaimIndexers, tweakListOptions internalinterfaces.TweakListOptionsFunc) SandboxClaimIndexInformer {
+func NewTypedFilteredSandboxClaimInformer(client agentsclient.Interface, namespace string, resyncPeriod time.Duration, indexers SandboxClaimIndexers, tweakListOptions internalinterfaces.TweakListOptionsFunc) SandboxClaimIndexInformer {
 	return NewTypedSandboxClaimInformerWithOptions(client, namespace, internalinterfaces.InformerOptions{ResyncPeriod: resyncPeriod, Indexers: cache.TypedIndexersToIndexers(indexers), TweakListOptions: tweakListOptions})
 }
 
@@ -108,14 +108,14 @@ func NewTypedFilteredSandboxClaimInformer(client versioned.Interface, namespace 
 // Always prefer using an informer factory to get a shared informer instead of getting an independent
 // one. This reduces memory footprint and number of connections to the server.
 // If you really need an independent one, prefer using the type-safe variant (see [NewTypedSandboxClaimInformerWithOptions]).
-func NewSandboxClaimInformerWithOptions(client versioned.Interface, namespace string, options internalinterfaces.InformerOptions) cache.SharedIndexInformer {
+func NewSandboxClaimInformerWithOptions(client agentsclient.Interface, namespace string, options internalinterfaces.InformerOptions) cache.SharedIndexInformer {
 	return NewTypedSandboxClaimInformerWithOptions(client, namespace, options)
 }
 
 // NewTypedSandboxClaimInformerWithOptions constructs a new informer for SandboxClaim type with additional options.
 // Always prefer using an informer factory to get a shared informer instead of getting an independent
 // one. This reduces memory footprint and number of connections to the server.
-func NewTypedSandboxClaimInformerWithOptions(client versioned.Interface, namespace string, options internalinterfaces.InformerOptions) SandboxClaimIndexInformer {
+func NewTypedSandboxClaimInformerWithOptions(client agentsclient.Interface, namespace string, options internalinterfaces.InformerOptions) SandboxClaimIndexInformer {
 	gvr := schema.GroupVersionResource{Group: "extensions.agents.x-k8s.io", Version: "v1beta1", Resource: "sandboxclaims"}
 	identifier := options.InformerName.WithResource(gvr)
 	tweakListOptions := options.TweakListOptions
@@ -155,7 +155,7 @@ func NewTypedSandboxClaimInformerWithOptions(client versioned.Interface, namespa
 	))
 }
 
-func (f *sandboxClaimInformer) defaultInformer(client versioned.Interface, resyncPeriod time.Duration) cache.SharedIndexInformer {
+func (f *sandboxClaimInformer) defaultInformer(client agentsclient.Interface, resyncPeriod time.Duration) cache.SharedIndexInformer {
 	return NewTypedSandboxClaimInformerWithOptions(client, f.namespace, internalinterfaces.InformerOptions{ResyncPeriod: resyncPeriod, Indexers: cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}, InformerName: f.factory.InformerName(), TweakListOptions: f.tweakListOptions})
 }
 

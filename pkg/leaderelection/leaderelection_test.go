@@ -1,0 +1,136 @@
+/*
+Copyright The Agent Sandbox Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package leaderelection
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
+	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
+
+	"github.com/agentsandbox/agent-sandbox/generated/kube/clientset/kubernetes/fake"
+)
+
+func newElector(kube *fake.Clientset, clk *clocktesting.FakeClock, identity string) *elector {
+	return &elector{logger: klog.Background(), cfg: Config{
+		Leases: kube.CoordinationV1(), Namespace: "ns", Name: "lease", Identity: identity,
+		LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second, Clock: clk,
+	}}
+}
+
+func getLease(t *testing.T, kube *fake.Clientset) *coordinationv1.Lease {
+	t.Helper()
+	l, err := kube.CoordinationV1().Leases("ns").Get(context.Background(), "lease", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// Another replica's record counts as held for LeaseDuration from when this
+// process first saw it, by this process's clock: a holder whose clock is
+// an hour behind (its renewTime long past) is not taken over early, and a
+// holder that stopped renewing is taken over once that time has passed.
+func TestExpiryByObservationNotRenewTime(t *testing.T) {
+	ctx := context.Background()
+	clk := clocktesting.NewFakeClock(time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC))
+	skewed := metav1.NewMicroTime(clk.Now().Add(-time.Hour))
+	kube := fake.NewSimpleClientset(&coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Name: "lease", Namespace: "ns"},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("other"), LeaseDurationSeconds: ptr.To[int32](15),
+			AcquireTime: &skewed, RenewTime: &skewed, LeaseTransitions: ptr.To[int32](3)},
+	})
+	e := newElector(kube, clk, "me")
+	if e.tryAcquireOrRenew(ctx) {
+		t.Fatal("took a lease whose holder's renewal was just seen")
+	}
+	clk.Step(14 * time.Second)
+	if e.tryAcquireOrRenew(ctx) {
+		t.Fatal("took the lease 14 s after seeing its record (lease duration 15 s)")
+	}
+	clk.Step(2 * time.Second)
+	if !e.tryAcquireOrRenew(ctx) {
+		t.Fatal("did not take a lease unrenewed for 16 s")
+	}
+	l := getLease(t, kube)
+	if got := ptr.Deref(l.Spec.HolderIdentity, ""); got != "me" {
+		t.Errorf("holder %q, want me", got)
+	}
+	if got := ptr.Deref(l.Spec.LeaseTransitions, 0); got != 4 {
+		t.Errorf("transitions %d, want 4 (one more on a new holder)", got)
+	}
+	if !l.Spec.AcquireTime.Time.Equal(clk.Now().Truncate(time.Microsecond)) {
+		t.Errorf("acquireTime %v, want now %v", l.Spec.AcquireTime, clk.Now())
+	}
+}
+
+// A holder that keeps renewing is never taken over, however long the
+// other candidate waits; the holder's renewals keep its acquireTime and
+// transitions.
+func TestRenewalsKeepTheLease(t *testing.T) {
+	ctx := context.Background()
+	clk := clocktesting.NewFakeClock(time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC))
+	kube := fake.NewSimpleClientset()
+	holder, other := newElector(kube, clk, "holder"), newElector(kube, clk, "other")
+	if !holder.tryAcquireOrRenew(ctx) {
+		t.Fatal("no lease acquired when none exists")
+	}
+	acquired := getLease(t, kube).Spec.AcquireTime
+	for range 20 {
+		clk.Step(2 * time.Second)
+		if !holder.tryAcquireOrRenew(ctx) {
+			t.Fatal("holder could not renew")
+		}
+		if other.tryAcquireOrRenew(ctx) {
+			t.Fatal("other took a lease renewed 2 s before")
+		}
+	}
+	l := getLease(t, kube)
+	if !l.Spec.AcquireTime.Equal(acquired) || ptr.Deref(l.Spec.LeaseTransitions, -1) != 0 {
+		t.Errorf("after renewals: acquireTime %v (want %v), transitions %d (want 0)",
+			l.Spec.AcquireTime, acquired, ptr.Deref(l.Spec.LeaseTransitions, -1))
+	}
+	if !l.Spec.RenewTime.Time.Equal(clk.Now().Truncate(time.Microsecond)) {
+		t.Errorf("renewTime %v, want the last renewal %v", l.Spec.RenewTime, clk.Now())
+	}
+}
+
+func TestValidateRefusesUnsafeTimings(t *testing.T) {
+	kube := fake.NewSimpleClientset()
+	base := Config{Leases: kube.CoordinationV1(), Namespace: "ns", Name: "l", Identity: "me",
+		LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second}
+	if err := base.Validate(); err != nil {
+		t.Fatalf("default timings refused: %v", err)
+	}
+	for name, mutate := range map[string]func(*Config){
+		"renew deadline not below lease duration": func(c *Config) { c.RenewDeadline = c.LeaseDuration },
+		"retry period not below renew deadline":   func(c *Config) { c.RetryPeriod = c.RenewDeadline },
+		"no retry period":                         func(c *Config) { c.RetryPeriod = 0 },
+		"no identity":                             func(c *Config) { c.Identity = "" },
+	} {
+		c := base
+		mutate(&c)
+		if err := c.Validate(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
