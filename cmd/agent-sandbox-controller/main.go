@@ -410,7 +410,7 @@ func runWithLeaderElection(ctx context.Context, o options, kube kubeclient.Inter
 		klog.FlushAndExit(klog.ExitFlushTimeout, 1)
 	}
 	if leading && ctx.Err() != nil {
-		logger.Info("Released leadership on shutdown")
+		logger.Info("Stopped leading on shutdown")
 	}
 	return err
 }

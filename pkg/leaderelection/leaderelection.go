@@ -155,8 +155,9 @@ func (e *elector) acquire(ctx context.Context) bool {
 }
 
 // renew keeps the Lease until ctx ends or lead has finished (false), or
-// until no renewal succeeds within RenewDeadline of the last (true:
-// lost). Each attempt's requests end at that deadline.
+// until no renewal succeeds within RenewDeadline of the last or the Lease
+// names another holder (true: lost). Each attempt's requests end at that
+// deadline.
 func (e *elector) renew(ctx context.Context, finished <-chan struct{}) bool {
 	ticker := e.cfg.Clock.NewTicker(e.cfg.RetryPeriod)
 	defer ticker.Stop()
@@ -178,6 +179,12 @@ func (e *elector) renew(ctx context.Context, finished <-chan struct{}) bool {
 		}
 		if ctx.Err() != nil {
 			return false
+		}
+		if holder := ptr.Deref(e.lease.Spec.HolderIdentity, ""); holder != "" && holder != e.cfg.Identity {
+			// Another holder is on record (an admin's edit, or a clock
+			// far slower than the others'): stop now, not at the deadline.
+			e.logger.Info("The lease has another holder; leadership lost", "holder", holder)
+			return true
 		}
 		if e.cfg.Clock.Since(lastRenew) >= e.cfg.RenewDeadline {
 			e.logger.Info("No lease renewal within the deadline; leadership lost", "renewDeadline", e.cfg.RenewDeadline)

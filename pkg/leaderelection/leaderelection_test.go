@@ -114,6 +114,38 @@ func TestRenewalsKeepTheLease(t *testing.T) {
 	}
 }
 
+// A holder that finds another holder on record stops at once (ErrLost on
+// its next attempt), not when the renew deadline has passed.
+func TestAnotherHolderOnRecordEndsLeadership(t *testing.T) {
+	ctx := context.Background()
+	clk := clocktesting.NewFakeClock(time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC))
+	kube := fake.NewSimpleClientset()
+	e := newElector(kube, clk, "me")
+	if !e.tryAcquireOrRenew(ctx) {
+		t.Fatal("no lease acquired when none exists")
+	}
+	lost := make(chan bool, 1)
+	go func() { lost <- e.renew(ctx, make(chan struct{})) }()
+
+	taken := getLease(t, kube)
+	taken.Spec.HolderIdentity = ptr.To("someone-else")
+	if _, err := kube.CoordinationV1().Leases("ns").Update(ctx, taken, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for !clk.HasWaiters() {
+		time.Sleep(time.Millisecond)
+	}
+	clk.Step(e.cfg.RetryPeriod)
+	select {
+	case l := <-lost:
+		if !l {
+			t.Fatal("renew ended without reporting the loss")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("renew went on after the lease named another holder")
+	}
+}
+
 func TestValidateRefusesUnsafeTimings(t *testing.T) {
 	kube := fake.NewSimpleClientset()
 	base := Config{Leases: kube.CoordinationV1(), Namespace: "ns", Name: "l", Identity: "me",
