@@ -399,16 +399,16 @@ func runWithLeaderElection(ctx context.Context, o options, kube kubeclient.Inter
 		RenewDeadline:   10 * time.Second,
 		RetryPeriod:     2 * time.Second,
 		ReleaseOnCancel: true,
+		// Caches and expectations are not to be trusted once another
+		// instance may be acting: exit at once, syncs in flight included.
+		OnLost: func() {
+			logger.Info("Lost leadership; exiting")
+			klog.FlushAndExit(klog.ExitFlushTimeout, 1)
+		},
 	}, func(ctx context.Context) error {
 		logger.Info("Became leader; starting controllers", "lease", klog.KRef(ns, leaseName))
 		return run(ctx)
 	})
-	if errors.Is(err, leaderelection.ErrLost) {
-		// Caches and expectations are not to be trusted once another
-		// instance may be acting.
-		logger.Info("Lost leadership; exiting", "err", err)
-		klog.FlushAndExit(klog.ExitFlushTimeout, 1)
-	}
 	if leading && ctx.Err() != nil {
 		logger.Info("Stopped leading on shutdown")
 	}

@@ -68,6 +68,12 @@ type Config struct {
 	// safe when the lead function has returned by then: Run waits for it.
 	ReleaseOnCancel bool
 
+	// OnLost, when set, is called the moment leadership is lost, before
+	// lead's context is cancelled and waited for: a process that must not
+	// act once another replica may lead exits here, without waiting for
+	// work in flight (client-go's OnStoppedLeading does the same).
+	OnLost func()
+
 	// Clock is the time source; nil means the real clock.
 	Clock clock.WithTicker
 }
@@ -113,6 +119,9 @@ func Run(ctx context.Context, cfg Config, lead func(context.Context) error) (lea
 	}()
 
 	lost := e.renew(leadCtx, finished)
+	if lost && cfg.OnLost != nil {
+		cfg.OnLost()
+	}
 	stop()
 	<-finished
 	if lost {

@@ -98,12 +98,16 @@ func (l *leaders) waitLeader(t *testing.T, not string) string {
 // candidate runs pkg/leaderelection on a client whose connection to the
 // API server can be cut.
 type candidate struct {
-	id      string
-	cut     atomic.Bool
-	cancel  context.CancelFunc
-	done    chan struct{}
-	leading bool
-	err     error
+	id  string
+	cut atomic.Bool
+	// lostWhileLeading records, when OnLost ran, whether this candidate's
+	// lead function was still running: OnLost must come first.
+	lostWhileLeading atomic.Bool
+	lostCalled       atomic.Bool
+	cancel           context.CancelFunc
+	done             chan struct{}
+	leading          bool
+	err              error
 }
 
 func startCandidate(t *testing.T, env *framework.Env, l *leaders, id string) *candidate {
@@ -130,6 +134,11 @@ func startCandidate(t *testing.T, env *framework.Env, l *leaders, id string) *ca
 			Leases: kube.CoordinationV1(), Namespace: env.Namespace, Name: leaseName, Identity: id,
 			LeaseDuration: leaseDuration, RenewDeadline: renewDeadline, RetryPeriod: retryPeriod,
 			ReleaseOnCancel: true,
+			OnLost: func() {
+				c.lostCalled.Store(true)
+				current, _, _ := l.snapshot()
+				c.lostWhileLeading.Store(slices.Contains(current, id))
+			},
 		}, func(ctx context.Context) error {
 			l.lead(ctx, id)
 			return nil
@@ -204,6 +213,15 @@ func TestOneLeaderAtATime(t *testing.T) {
 	}
 	if c := candidates[second]; !c.leading || !errors.Is(c.err, leaderelection.ErrLost) {
 		t.Fatalf("cut-off leader returned leading=%t, %v; want true, ErrLost", c.leading, c.err)
+	}
+	if c := candidates[second]; !c.lostCalled.Load() || !c.lostWhileLeading.Load() {
+		t.Fatalf("OnLost called %t, before lead returned %t; want both (a process exits there, work in flight included)",
+			c.lostCalled.Load(), c.lostWhileLeading.Load())
+	}
+	for id, c := range candidates {
+		if id != second && c.lostCalled.Load() {
+			t.Errorf("OnLost called for %q, which released or still leads", id)
+		}
 	}
 	third := l.waitLeader(t, second)
 	if third == first {
