@@ -104,11 +104,16 @@ KUBECONFIG_FILE="${STATE}/kubeconfig"
 # lives in 'default', where the release RBAC of its ServiceAccount grants
 # nothing. The Lease renewals are part of its measured writes, as in a
 # real deployment.
+# --enable-pprof-debug serves the heap and goroutine profiles; block and
+# mutex sampling stay off (a traceback per sampled event: 2 % of the
+# controller's CPU samples at 10/s), which a deployed controller, pprof off
+# by default, does not pay either. BENCH_CONTROLLER_ARGS can turn them on.
 log "starting the controller (metrics on 127.0.0.1:${METRICS_PORT})"
 # shellcheck disable=SC2086 # BENCH_CONTROLLER_ENV is a list of K=V on purpose
 bin/local-cluster run -dir "${STATE}" -name agent-sandbox-controller -- \
   env ${BENCH_CONTROLLER_ENV:-} "${ROOT}/bin/agent-sandbox-controller" --kubeconfig "${KUBECONFIG_FILE}" \
-  --extensions --enable-pprof-debug --leader-election-namespace=default \
+  --extensions --enable-pprof-debug --pprof-block-profile-rate=0 --pprof-mutex-profile-fraction=0 \
+  --leader-election-namespace=default \
   --metrics-bind-address "127.0.0.1:${METRICS_PORT}" --health-probe-bind-address "127.0.0.1:${PROBE_PORT}" \
   --webhook-port "${WEBHOOK_PORT}" --webhook-url "https://127.0.0.1:${WEBHOOK_PORT}/convert" \
   ${BENCH_CONTROLLER_ARGS:-}
@@ -131,7 +136,7 @@ mkdir -p "${OUT}"
 bin/sandbox-bench all --kubeconfig "${KUBECONFIG_FILE}" \
   --controller-metrics-url "http://127.0.0.1:${METRICS_PORT}/metrics" --controller-gogc-env "${GOGC:-unset}" \
   --controller-pid "$(head -n 1 "${STATE}/pids/agent-sandbox-controller.pid")" --process-pid-dir "${STATE}/pids" \
-  --note "Setup: make bench (BENCH_SCALE=${BENCH_SCALE:-full}), ${NODES} kwok nodes, $(nproc) CPUs shared with the control plane and the bench. kube-controller-manager and kube-scheduler run with client QPS 200 / burst 400 (test/localcluster), the ReplicaSet controller with its defaults (burst 500 creates per sync, 5 workers). The controller of commit $(git rev-parse --short HEAD)$(git diff --quiet -- cmd pkg || echo ' plus uncommitted changes'), built as its image builds it (CGO_ENABLED=0, -trimpath, -s -w), runs locally with the admin kubeconfig: --extensions --enable-pprof-debug --leader-election-namespace=default, default workers and no client-side rate limit; the bench reads its /metrics at the edges of each window and samples its RSS from /proc every 100 ms.${experiments:+ Experiment:${experiments}}" \
+  --note "Setup: make bench (BENCH_SCALE=${BENCH_SCALE:-full}), ${NODES} kwok nodes, $(nproc) CPUs shared with the control plane and the bench. kube-controller-manager and kube-scheduler run with client QPS 200 / burst 400 (test/localcluster), the ReplicaSet controller with its defaults (burst 500 creates per sync, 5 workers). The controller of commit $(git rev-parse --short HEAD)$(git diff --quiet -- cmd pkg || echo ' plus uncommitted changes'), built as its image builds it (CGO_ENABLED=0, -trimpath, -s -w), runs locally with the admin kubeconfig: --extensions --enable-pprof-debug (block and mutex sampling off) --leader-election-namespace=default, default workers and no client-side rate limit; the bench reads its /metrics at the edges of each window and samples its RSS from /proc every 100 ms.${experiments:+ Experiment:${experiments}}" \
   --out "${OUT}" "${SIZES[@]}" ${BENCH_ARGS:-} 2> >(tee "${OUT}/progress.log" >&2)
 log "report: ${OUT}/report.md"
 echo "${OUT}/report.md"
