@@ -109,9 +109,14 @@ KUBECONFIG_FILE="${STATE}/kubeconfig"
 # controller's CPU samples at 10/s), which a deployed controller, pprof off
 # by default, does not pay either. BENCH_CONTROLLER_ARGS can turn them on.
 log "starting the controller (metrics on 127.0.0.1:${METRICS_PORT})"
+# The environment goes to local-cluster, whose child inherits it: the
+# recorded binary must be the controller itself, because the stop signals
+# a PID only while /proc/PID/exe is the recorded binary (an 'env' wrapper
+# execs away from it, and the controller was never stopped: it exited on
+# its own once the API server was gone and its lease ran out).
 # shellcheck disable=SC2086 # BENCH_CONTROLLER_ENV is a list of K=V on purpose
-bin/local-cluster run -dir "${STATE}" -name agent-sandbox-controller -- \
-  env ${BENCH_CONTROLLER_ENV:-} "${ROOT}/bin/agent-sandbox-controller" --kubeconfig "${KUBECONFIG_FILE}" \
+env ${BENCH_CONTROLLER_ENV:-} bin/local-cluster run -dir "${STATE}" -name agent-sandbox-controller -- \
+  "${ROOT}/bin/agent-sandbox-controller" --kubeconfig "${KUBECONFIG_FILE}" \
   --extensions --enable-pprof-debug --pprof-block-profile-rate=0 --pprof-mutex-profile-fraction=0 \
   --leader-election-namespace=default \
   --metrics-bind-address "127.0.0.1:${METRICS_PORT}" --health-probe-bind-address "127.0.0.1:${PROBE_PORT}" \
