@@ -204,10 +204,26 @@ func (e *elector) renew(ctx context.Context, finished <-chan struct{}) bool {
 
 // tryAcquireOrRenew reads the Lease and writes this process as its holder
 // when it is free, expired or already ours, with the resourceVersion read
-// as a precondition, so of two candidates at most one succeeds.
+// as a precondition, so of two candidates at most one succeeds. A holder
+// renews from the Lease it last wrote, without reading it first (one
+// request per renewal, as client-go's elector does); when that write is
+// refused, someone else wrote the Lease since, and the read below decides.
 func (e *elector) tryAcquireOrRenew(ctx context.Context) bool {
 	leases := e.cfg.Leases.Leases(e.cfg.Namespace)
 	now := e.cfg.Clock.Now()
+	if e.lease != nil && ptr.Deref(e.lease.Spec.HolderIdentity, "") == e.cfg.Identity {
+		update := e.lease.DeepCopy()
+		update.Spec = e.spec(e.lease, now)
+		updated, err := leases.Update(ctx, update, metav1.UpdateOptions{})
+		if err == nil {
+			e.observe(updated, now)
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		e.logger.V(2).Info("Renewing the lease from the last write failed; reading it", "err", err)
+	}
 	current, err := leases.Get(ctx, e.cfg.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		created, err := leases.Create(ctx, &coordinationv1.Lease{

@@ -18,17 +18,76 @@ package leaderelection
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/klog/v2"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 
 	"github.com/agentsandbox/agent-sandbox/generated/kube/clientset/kubernetes/fake"
 )
+
+// newLeases is a fake clientset holding leases that, like the API server
+// and unlike the generated fake, gives every write a new resourceVersion
+// and refuses an update whose resourceVersion is not the current one: the
+// elector's safety rests on that precondition.
+func newLeases(leases ...*coordinationv1.Lease) *fake.Clientset {
+	kube := fake.NewSimpleClientset()
+	tracker := kube.Tracker()
+	gvr := coordinationv1.SchemeGroupVersion.WithResource("leases")
+	var mu sync.Mutex
+	revision := 0
+	stamp := func(l *coordinationv1.Lease) *coordinationv1.Lease {
+		revision++
+		l = l.DeepCopy()
+		l.ResourceVersion = strconv.Itoa(revision)
+		return l
+	}
+	for _, l := range leases {
+		if err := tracker.Add(stamp(l)); err != nil {
+			panic(err)
+		}
+	}
+	kube.PrependReactor("create", "leases", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		l := stamp(a.(k8stesting.CreateAction).GetObject().(*coordinationv1.Lease))
+		if err := tracker.Create(gvr, l, l.Namespace); err != nil {
+			return true, nil, err
+		}
+		return true, l, nil
+	})
+	kube.PrependReactor("update", "leases", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		l := a.(k8stesting.UpdateAction).GetObject().(*coordinationv1.Lease)
+		current, err := tracker.Get(gvr, l.Namespace, l.Name)
+		if err != nil {
+			return true, nil, err
+		}
+		if rv := current.(*coordinationv1.Lease).ResourceVersion; l.ResourceVersion != rv {
+			return true, nil, apierrors.NewConflict(schema.GroupResource{Group: "coordination.k8s.io", Resource: "leases"}, l.Name,
+				fmt.Errorf("resourceVersion %q is not the current %q", l.ResourceVersion, rv))
+		}
+		l = stamp(l)
+		if err := tracker.Update(gvr, l, l.Namespace); err != nil {
+			return true, nil, err
+		}
+		return true, l, nil
+	})
+	return kube
+}
 
 func newElector(kube *fake.Clientset, clk *clocktesting.FakeClock, identity string) *elector {
 	return &elector{logger: klog.Background(), cfg: Config{
@@ -54,7 +113,7 @@ func TestExpiryByObservationNotRenewTime(t *testing.T) {
 	ctx := context.Background()
 	clk := clocktesting.NewFakeClock(time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC))
 	skewed := metav1.NewMicroTime(clk.Now().Add(-time.Hour))
-	kube := fake.NewSimpleClientset(&coordinationv1.Lease{
+	kube := newLeases(&coordinationv1.Lease{
 		ObjectMeta: metav1.ObjectMeta{Name: "lease", Namespace: "ns"},
 		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("other"), LeaseDurationSeconds: ptr.To[int32](15),
 			AcquireTime: &skewed, RenewTime: &skewed, LeaseTransitions: ptr.To[int32](3)},
@@ -89,7 +148,7 @@ func TestExpiryByObservationNotRenewTime(t *testing.T) {
 func TestRenewalsKeepTheLease(t *testing.T) {
 	ctx := context.Background()
 	clk := clocktesting.NewFakeClock(time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC))
-	kube := fake.NewSimpleClientset()
+	kube := newLeases()
 	holder, other := newElector(kube, clk, "holder"), newElector(kube, clk, "other")
 	if !holder.tryAcquireOrRenew(ctx) {
 		t.Fatal("no lease acquired when none exists")
@@ -119,7 +178,7 @@ func TestRenewalsKeepTheLease(t *testing.T) {
 func TestAnotherHolderOnRecordEndsLeadership(t *testing.T) {
 	ctx := context.Background()
 	clk := clocktesting.NewFakeClock(time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC))
-	kube := fake.NewSimpleClientset()
+	kube := newLeases()
 	e := newElector(kube, clk, "me")
 	if !e.tryAcquireOrRenew(ctx) {
 		t.Fatal("no lease acquired when none exists")
@@ -143,6 +202,64 @@ func TestAnotherHolderOnRecordEndsLeadership(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("renew went on after the lease named another holder")
+	}
+	if got := ptr.Deref(getLease(t, kube).Spec.HolderIdentity, ""); got != "someone-else" {
+		t.Errorf("holder %q after the loss: the renewal overwrote another holder's record", got)
+	}
+}
+
+// A holder renews with one write from the Lease it last wrote, no read:
+// at a renewal every 2 s a read each time would double the elector's
+// requests.
+func TestRenewalIsOneWrite(t *testing.T) {
+	ctx := context.Background()
+	clk := clocktesting.NewFakeClock(time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC))
+	kube := newLeases()
+	e := newElector(kube, clk, "me")
+	if !e.tryAcquireOrRenew(ctx) {
+		t.Fatal("no lease acquired when none exists")
+	}
+	kube.ClearActions()
+	for range 5 {
+		clk.Step(2 * time.Second)
+		if !e.tryAcquireOrRenew(ctx) {
+			t.Fatal("holder could not renew")
+		}
+	}
+	var verbs []string
+	for _, a := range kube.Actions() {
+		verbs = append(verbs, a.GetVerb())
+	}
+	if want := []string{"update", "update", "update", "update", "update"}; !slices.Equal(verbs, want) {
+		t.Errorf("five renewals made requests %v, want %v", verbs, want)
+	}
+	if !getLease(t, kube).Spec.RenewTime.Time.Equal(clk.Now().Truncate(time.Microsecond)) {
+		t.Error("the last renewal was not written")
+	}
+}
+
+// When the write from the last Lease is refused although this process is
+// still the holder on record (its previous renewal landed but the answer
+// was lost), the renewal reads the Lease and succeeds in the same attempt.
+func TestRenewalAfterAnUnansweredWrite(t *testing.T) {
+	ctx := context.Background()
+	clk := clocktesting.NewFakeClock(time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC))
+	kube := newLeases()
+	e := newElector(kube, clk, "me")
+	if !e.tryAcquireOrRenew(ctx) {
+		t.Fatal("no lease acquired when none exists")
+	}
+	landed := getLease(t, kube)
+	landed.Spec.RenewTime = ptr.To(metav1.NewMicroTime(clk.Now().Add(time.Second)))
+	if _, err := kube.CoordinationV1().Leases("ns").Update(ctx, landed, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Step(2 * time.Second)
+	if !e.tryAcquireOrRenew(ctx) {
+		t.Fatal("a holder still on record could not renew after a refused write")
+	}
+	if !getLease(t, kube).Spec.RenewTime.Time.Equal(clk.Now().Truncate(time.Microsecond)) {
+		t.Error("the renewal was not written")
 	}
 }
 

@@ -308,3 +308,41 @@ func TestTakesTurnsWithClientGo(t *testing.T) {
 		t.Errorf("leaseTransitions %d after three holders; want at least 2", got)
 	}
 }
+
+// A leader that finds another holder on record (an operator's edit) stops
+// leading and never writes over that record: its renewal from the Lease
+// it last wrote is refused by the resourceVersion precondition, and the
+// read that follows names the other holder.
+func TestAnotherHolderOnRecordStopsTheLeader(t *testing.T) {
+	env := framework.Setup(t)
+	ctx := framework.Context(t, time.Minute)
+	l := &leaders{}
+	c := startCandidate(t, env, l, "a")
+	if got := l.waitLeader(t, ""); got != "a" {
+		t.Fatalf("leader %q, want a", got)
+	}
+	leases := env.Kube.CoordinationV1().Leases(env.Namespace)
+	lease, err := leases.Get(ctx, leaseName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease.Spec.HolderIdentity = ptr.To("operator")
+	if _, err := leases.Update(ctx, lease, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		t.Fatal("the leader went on leading after the lease named another holder")
+	}
+	if !c.leading || !errors.Is(c.err, leaderelection.ErrLost) || !c.lostCalled.Load() {
+		t.Fatalf("leader returned leading=%t, %v, OnLost called %t; want true, ErrLost, true", c.leading, c.err, c.lostCalled.Load())
+	}
+	lease, err = leases.Get(ctx, leaseName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ptr.Deref(lease.Spec.HolderIdentity, ""); got != "operator" {
+		t.Fatalf("holder %q after the leader stopped; want the operator's record kept", got)
+	}
+}

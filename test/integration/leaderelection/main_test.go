@@ -16,6 +16,7 @@ limitations under the License.
 
 // Package leaderelection proves pkg/leaderelection on a real API server:
 // one leader at a time among candidates, a hand-over at once on release,
+// a leader that finds another holder on record stops without writing over it,
 // a holder cut off from the API server stops leading before another
 // starts, and replicas running client-go's leaderelection (older
 // releases, during a rolling upgrade) and this one take turns on the same
