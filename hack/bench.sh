@@ -114,8 +114,11 @@ log "starting the controller (metrics on 127.0.0.1:${METRICS_PORT})"
 # a PID only while /proc/PID/exe is the recorded binary (an 'env' wrapper
 # execs away from it, and the controller was never stopped: it exited on
 # its own once the API server was gone and its lease ran out).
+# GOMAXPROCS as the Deployment sets it (its CPU request, 100m, rounded up:
+# manifests/controller/deployment.yaml); BENCH_CONTROLLER_ENV comes after
+# it and wins.
 # shellcheck disable=SC2086 # BENCH_CONTROLLER_ENV is a list of K=V on purpose
-env ${BENCH_CONTROLLER_ENV:-} bin/local-cluster run -dir "${STATE}" -name agent-sandbox-controller -- \
+env GOMAXPROCS=1 ${BENCH_CONTROLLER_ENV:-} bin/local-cluster run -dir "${STATE}" -name agent-sandbox-controller -- \
   "${ROOT}/bin/agent-sandbox-controller" --kubeconfig "${KUBECONFIG_FILE}" \
   --extensions --enable-pprof-debug --pprof-block-profile-rate=0 --pprof-mutex-profile-fraction=0 \
   --leader-election-namespace=default \
@@ -135,11 +138,12 @@ if [[ -z ${ready} ]]; then
   exit 1
 fi
 
-# GOGC as the controller process has it (from the caller's environment or
-# BENCH_CONTROLLER_ENV), read from the process itself so the report's header
-# cannot disagree with what ran.
+# GOGC and GOMAXPROCS as the controller process has them (from the caller's
+# environment or BENCH_CONTROLLER_ENV), read from the process itself so the
+# report's header cannot disagree with what ran.
 CONTROLLER_PID=$(head -n 1 "${STATE}/pids/agent-sandbox-controller.pid")
 controller_gogc=$(tr '\0' '\n' <"/proc/${CONTROLLER_PID}/environ" | sed -n 's/^GOGC=//p' | tail -n 1)
+controller_gomaxprocs=$(tr '\0' '\n' <"/proc/${CONTROLLER_PID}/environ" | sed -n 's/^GOMAXPROCS=//p' | tail -n 1)
 
 log "running sandbox-bench all (${BENCH_SCALE:-full}); report in ${OUT}"
 mkdir -p "${OUT}"
@@ -147,7 +151,7 @@ mkdir -p "${OUT}"
 bin/sandbox-bench all --kubeconfig "${KUBECONFIG_FILE}" \
   --controller-metrics-url "http://127.0.0.1:${METRICS_PORT}/metrics" --controller-gogc-env "${controller_gogc:-unset}" \
   --controller-pid "${CONTROLLER_PID}" --process-pid-dir "${STATE}/pids" \
-  --note "Setup: make bench (BENCH_SCALE=${BENCH_SCALE:-full}), ${NODES} kwok nodes, $(nproc) CPUs shared with the control plane and the bench. kube-controller-manager and kube-scheduler run with client QPS 200 / burst 400 (test/localcluster), the ReplicaSet controller with its defaults (burst 500 creates per sync, 5 workers). The controller of commit $(git rev-parse --short HEAD)$(git diff --quiet -- cmd pkg || echo ' plus uncommitted changes'), built as its image builds it (CGO_ENABLED=0, -trimpath, -s -w), runs locally with the admin kubeconfig: --extensions --enable-pprof-debug (block and mutex sampling off) --leader-election-namespace=default, default workers and no client-side rate limit; the bench reads its /metrics at the edges of each window and samples its RSS from /proc every 100 ms.${experiments:+ Experiment:${experiments}}" \
+  --note "Setup: make bench (BENCH_SCALE=${BENCH_SCALE:-full}), ${NODES} kwok nodes, $(nproc) CPUs shared with the control plane and the bench. kube-controller-manager and kube-scheduler run with client QPS 200 / burst 400 (test/localcluster), the ReplicaSet controller with its defaults (burst 500 creates per sync, 5 workers). The controller of commit $(git rev-parse --short HEAD)$(git diff --quiet -- cmd pkg || echo ' plus uncommitted changes'), built as its image builds it (CGO_ENABLED=0, -trimpath, -s -w), runs locally with GOMAXPROCS ${controller_gomaxprocs:-unset (one per CPU)} and the admin kubeconfig: --extensions --enable-pprof-debug (block and mutex sampling off) --leader-election-namespace=default, default workers and no client-side rate limit; the bench reads its /metrics at the edges of each window and samples its RSS from /proc every 100 ms.${experiments:+ Experiment:${experiments}}" \
   --out "${OUT}" "${SIZES[@]}" ${BENCH_ARGS:-} 2> >(tee "${OUT}/progress.log" >&2)
 log "report: ${OUT}/report.md"
 echo "${OUT}/report.md"
