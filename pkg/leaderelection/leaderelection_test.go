@@ -96,6 +96,18 @@ func newElector(kube *fake.Clientset, clk *clocktesting.FakeClock, identity stri
 	}}
 }
 
+// holding is a fresh Lease that identity has just acquired.
+func holding(t *testing.T, identity string) (*fake.Clientset, *clocktesting.FakeClock, *elector) {
+	t.Helper()
+	clk := clocktesting.NewFakeClock(time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC))
+	kube := newLeases()
+	e := newElector(kube, clk, identity)
+	if !e.tryAcquireOrRenew(context.Background()) {
+		t.Fatal("no lease acquired when none exists")
+	}
+	return kube, clk, e
+}
+
 func getLease(t *testing.T, kube *fake.Clientset) *coordinationv1.Lease {
 	t.Helper()
 	l, err := kube.CoordinationV1().Leases("ns").Get(context.Background(), "lease", metav1.GetOptions{})
@@ -177,12 +189,7 @@ func TestRenewalsKeepTheLease(t *testing.T) {
 // its next attempt), not when the renew deadline has passed.
 func TestAnotherHolderOnRecordEndsLeadership(t *testing.T) {
 	ctx := context.Background()
-	clk := clocktesting.NewFakeClock(time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC))
-	kube := newLeases()
-	e := newElector(kube, clk, "me")
-	if !e.tryAcquireOrRenew(ctx) {
-		t.Fatal("no lease acquired when none exists")
-	}
+	kube, clk, e := holding(t, "me")
 	lost := make(chan bool, 1)
 	go func() { lost <- e.renew(ctx, make(chan struct{})) }()
 
@@ -213,12 +220,7 @@ func TestAnotherHolderOnRecordEndsLeadership(t *testing.T) {
 // requests.
 func TestRenewalIsOneWrite(t *testing.T) {
 	ctx := context.Background()
-	clk := clocktesting.NewFakeClock(time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC))
-	kube := newLeases()
-	e := newElector(kube, clk, "me")
-	if !e.tryAcquireOrRenew(ctx) {
-		t.Fatal("no lease acquired when none exists")
-	}
+	kube, clk, e := holding(t, "me")
 	kube.ClearActions()
 	for range 5 {
 		clk.Step(2 * time.Second)
@@ -243,12 +245,7 @@ func TestRenewalIsOneWrite(t *testing.T) {
 // was lost), the renewal reads the Lease and succeeds in the same attempt.
 func TestRenewalAfterAnUnansweredWrite(t *testing.T) {
 	ctx := context.Background()
-	clk := clocktesting.NewFakeClock(time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC))
-	kube := newLeases()
-	e := newElector(kube, clk, "me")
-	if !e.tryAcquireOrRenew(ctx) {
-		t.Fatal("no lease acquired when none exists")
-	}
+	kube, clk, e := holding(t, "me")
 	landed := getLease(t, kube)
 	landed.Spec.RenewTime = ptr.To(metav1.NewMicroTime(clk.Now().Add(time.Second)))
 	if _, err := kube.CoordinationV1().Leases("ns").Update(ctx, landed, metav1.UpdateOptions{}); err != nil {
