@@ -167,8 +167,12 @@ type MatchCache struct {
 
 type matchEntry struct {
 	generation int64
-	template   string
-	matches    bool
+	// The template's UID and resourceVersion the verdict was reached
+	// against, kept apart so a hit allocates nothing (a pool's sync asks
+	// once per member).
+	templateUID types.UID
+	templateRV  string
+	matches     bool
 }
 
 // NewMatchCache returns an empty MatchCache.
@@ -176,16 +180,15 @@ func NewMatchCache() *MatchCache { return &MatchCache{m: map[types.UID]matchEntr
 
 // Matches is s.Matches(sb), from the cache when neither side changed.
 func (c *MatchCache) Matches(s *StalenessChecker, sb *agentsv1beta1.Sandbox) bool {
-	tmplKey := string(s.tmpl.UID) + "/" + s.tmpl.ResourceVersion
 	c.mu.Lock()
 	e, ok := c.m[sb.UID]
 	c.mu.Unlock()
-	if ok && e.generation == sb.Generation && e.template == tmplKey {
+	if ok && e.generation == sb.Generation && e.templateUID == s.tmpl.UID && e.templateRV == s.tmpl.ResourceVersion {
 		return e.matches
 	}
 	v := s.Matches(sb)
 	c.mu.Lock()
-	c.m[sb.UID] = matchEntry{generation: sb.Generation, template: tmplKey, matches: v}
+	c.m[sb.UID] = matchEntry{generation: sb.Generation, templateUID: s.tmpl.UID, templateRV: s.tmpl.ResourceVersion, matches: v}
 	c.mu.Unlock()
 	return v
 }

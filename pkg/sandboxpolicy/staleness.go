@@ -50,9 +50,14 @@ func HashTemplate(tmpl *extv1beta1.SandboxTemplate) (TemplateHashes, error) {
 // StalenessChecker decides whether members still match the template. Label
 // edits never make a member stale; what runs does.
 type StalenessChecker struct {
-	tmpl   *extv1beta1.SandboxTemplate
+	tmpl *extv1beta1.SandboxTemplate
+	// refHash is NameHash(tmpl.Name), the template-ref label members carry.
+	refHash string
+	// hashes are the template's, computed at the first Stale that needs
+	// them: claims build a checker per sync and only call Matches.
 	hashes TemplateHashes
 	hashOK bool
+	hashed bool
 	// byHash caches verdicts per member hash label within one pass.
 	byHash map[string]bool
 	// defaults are those the Sandboxes were built with: what they inject
@@ -65,8 +70,17 @@ type StalenessChecker struct {
 // NewStalenessChecker judges Sandboxes against tmpl as pools and claims
 // build them with defaults.
 func NewStalenessChecker(tmpl *extv1beta1.SandboxTemplate, defaults SecureDefaults) *StalenessChecker {
-	h, err := HashTemplate(tmpl)
-	return &StalenessChecker{tmpl: tmpl, hashes: h, hashOK: err == nil, byHash: map[string]bool{}, defaults: defaults}
+	return &StalenessChecker{tmpl: tmpl, refHash: agentsv1beta1.NameHash(tmpl.Name), defaults: defaults}
+}
+
+// blueprintHash is the template's blueprint hash, and whether it could be
+// computed.
+func (s *StalenessChecker) blueprintHash() (string, bool) {
+	if !s.hashed {
+		h, err := HashTemplate(s.tmpl)
+		s.hashes, s.hashOK, s.hashed = h, err == nil, true
+	}
+	return s.hashes.Blueprint, s.hashOK
 }
 
 // Stale reports whether member sb must be replaced: it is of another
@@ -75,14 +89,14 @@ func NewStalenessChecker(tmpl *extv1beta1.SandboxTemplate, defaults SecureDefaul
 // label within the pass); an orphan, whose labels anyone may have written,
 // by its spec alone.
 func (s *StalenessChecker) Stale(sb *agentsv1beta1.Sandbox, orphan bool) bool {
-	if sb.Labels[agentsv1beta1.SandboxTemplateRefHashLabel] != agentsv1beta1.NameHash(s.tmpl.Name) {
+	if sb.Labels[agentsv1beta1.SandboxTemplateRefHashLabel] != s.refHash {
 		return true
 	}
 	if orphan {
 		return !s.sameBlueprint(sb)
 	}
 	label := sb.Labels[agentsv1beta1.SandboxTemplateHashLabel]
-	if !s.hashOK || label == s.hashes.Blueprint {
+	if blueprint, ok := s.blueprintHash(); !ok || label == blueprint {
 		// Never mass-delete because a hash could not be computed.
 		return false
 	}
@@ -90,6 +104,9 @@ func (s *StalenessChecker) Stale(sb *agentsv1beta1.Sandbox, orphan bool) bool {
 		return v
 	}
 	v := !s.sameBlueprint(sb)
+	if s.byHash == nil {
+		s.byHash = map[string]bool{}
+	}
 	s.byHash[label] = v
 	return v
 }

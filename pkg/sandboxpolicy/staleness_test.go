@@ -67,4 +67,18 @@ func TestStaleness(t *testing.T) {
 			}
 		})
 	}
+
+	// Claims build a checker per sync and only ask Matches: the template's
+	// hashes (a JSON encoding of its blueprint) are computed only by Stale.
+	c := NewStalenessChecker(original, SecureDefaults{})
+	if !c.Matches(member(original, "python")) {
+		t.Error("a member built from the template does not match it")
+	}
+	if c.hashed {
+		t.Error("Matches computed the template's hashes")
+	}
+	c.Stale(member(original, "python"), false)
+	if !c.hashed {
+		t.Error("Stale of an owned member did not use the template's hashes")
+	}
 }

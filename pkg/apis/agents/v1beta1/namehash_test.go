@@ -16,7 +16,12 @@ limitations under the License.
 
 package v1beta1
 
-import "testing"
+import (
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"testing"
+)
 
 func TestNameHash(t *testing.T) {
 	// Test vectors from the compatibility spec: every label value derived
@@ -32,6 +37,30 @@ func TestNameHash(t *testing.T) {
 		if got := NameHash(in); got != want {
 			t.Errorf("NameHash(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// The written-out hash agrees with hash/fnv printed as %08x on any bytes,
+// not only on the vectors above.
+func TestNameHashIsFNV32a(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 10000 {
+		b := make([]byte, r.IntN(300))
+		for i := range b {
+			b[i] = byte(r.IntN(256))
+		}
+		h := fnv.New32a()
+		_, _ = h.Write(b)
+		if got, want := NameHash(string(b)), fmt.Sprintf("%08x", h.Sum32()); got != want {
+			t.Fatalf("NameHash(%q) = %q, hash/fnv gives %q", b, got, want)
+		}
+	}
+}
+
+func BenchmarkNameHash(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = NameHash("python-sandbox-template")
 	}
 }
 
