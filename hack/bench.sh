@@ -142,8 +142,9 @@ fi
 # environment or BENCH_CONTROLLER_ENV), read from the process itself so the
 # report's header cannot disagree with what ran.
 CONTROLLER_PID=$(head -n 1 "${STATE}/pids/agent-sandbox-controller.pid")
-controller_gogc=$(tr '\0' '\n' <"/proc/${CONTROLLER_PID}/environ" | sed -n 's/^GOGC=//p' | tail -n 1)
-controller_gomaxprocs=$(tr '\0' '\n' <"/proc/${CONTROLLER_PID}/environ" | sed -n 's/^GOMAXPROCS=//p' | tail -n 1)
+controller_env() { tr '\0' '\n' <"/proc/${CONTROLLER_PID}/environ" | sed -n "s/^$1=//p" | tail -n 1; }
+controller_gogc=$(controller_env GOGC)
+controller_gomaxprocs=$(controller_env GOMAXPROCS)
 
 log "running sandbox-bench all (${BENCH_SCALE:-full}); report in ${OUT}"
 mkdir -p "${OUT}"

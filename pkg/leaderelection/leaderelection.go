@@ -212,11 +212,8 @@ func (e *elector) tryAcquireOrRenew(ctx context.Context) bool {
 	leases := e.cfg.Leases.Leases(e.cfg.Namespace)
 	now := e.cfg.Clock.Now()
 	if e.lease != nil && ptr.Deref(e.lease.Spec.HolderIdentity, "") == e.cfg.Identity {
-		update := e.lease.DeepCopy()
-		update.Spec = e.spec(e.lease, now)
-		updated, err := leases.Update(ctx, update, metav1.UpdateOptions{})
+		err := e.writeHolder(ctx, e.lease, now)
 		if err == nil {
-			e.observe(updated, now)
 			return true
 		}
 		if ctx.Err() != nil {
@@ -247,15 +244,24 @@ func (e *elector) tryAcquireOrRenew(ctx context.Context) bool {
 		e.logger.V(4).Info("Lease held by another", "holder", holder)
 		return false
 	}
-	update := current.DeepCopy()
-	update.Spec = e.spec(current, now)
-	updated, err := leases.Update(ctx, update, metav1.UpdateOptions{})
-	if err != nil {
+	if err := e.writeHolder(ctx, current, now); err != nil {
 		e.logger.V(2).Info("Writing the lease failed", "err", err)
 		return false
 	}
-	e.observe(updated, now)
 	return true
+}
+
+// writeHolder updates base (its resourceVersion is the precondition) to
+// name this process as the holder, and remembers what was written.
+func (e *elector) writeHolder(ctx context.Context, base *coordinationv1.Lease, now time.Time) error {
+	update := base.DeepCopy()
+	update.Spec = e.spec(base, now)
+	updated, err := e.cfg.Leases.Leases(e.cfg.Namespace).Update(ctx, update, metav1.UpdateOptions{})
+	if err != nil {
+		return err
+	}
+	e.observe(updated, now)
+	return nil
 }
 
 // leaseDuration is the holder's own promise, as client-go reads it; ours
