@@ -57,6 +57,18 @@ const (
 
 	// poolsByTemplateIndex indexes pools by the template they name.
 	poolsByTemplateIndex = extv1beta1.TemplateRefField
+
+	// passInterval is the least time between two passes over one pool
+	// that its members' events or its own timers start. A pass judges
+	// every member, and each claim changes members three to four times
+	// (taken, replacement created, its Pod named, Ready): unspaced, a pool
+	// of N under R claims a second costs ~3.5·R·N member checks a second
+	// (measured: 3.3 passes per claim at 10/s); spaced, at most
+	// N/passInterval. A new generation of the pool (a scale), its create
+	// and delete, and its template's events are not held, so they are
+	// answered at once; a refill starts at most this late, small next to a
+	// member's start-up.
+	passInterval = 100 * time.Millisecond
 )
 
 var poolGroupKind = extv1beta1.SandboxWarmPoolGroupVersionKind.GroupKind()
@@ -120,7 +132,9 @@ type Controller struct {
 	// seam for the informer delivering events in that gap.
 	afterClassify func()
 	statusPacer   *statusPacer
-	status        *controller.StatusWriter[extv1beta1.SandboxWarmPoolStatus]
+	// passes spaces out the passes over each pool (passInterval).
+	passes spacing
+	status *controller.StatusWriter[extv1beta1.SandboxWarmPoolStatus]
 	// unknownCreates holds pools whose last create may or may not have
 	// landed, until the informer shows what a live list found.
 	unknownCreates *unknownCreates
@@ -179,6 +193,7 @@ func NewController(ctx context.Context, kube kubeclient.Interface, client agents
 		opts:           opts,
 		refill:         newRefillShaper(opts.ReplenishDelay, opts.MaxRefillRate),
 		statusPacer:    newStatusPacer(statusWriteInterval),
+		passes:         newSpacing(passInterval),
 		notProgressing: map[string]bool{},
 		refused:        map[types.UID]struct{}{},
 		unknownCreates: newUnknownCreates(),
@@ -198,6 +213,7 @@ func NewController(ctx context.Context, kube kubeclient.Interface, client agents
 
 	handlerOpts := cache.HandlerOptions{Logger: &logger}
 	poolHandler := controller.EnqueueSelf(c.queue)
+	poolHandler.UpdateFunc = c.onPoolUpdated
 	poolHandler.DeleteFunc = c.onPoolDeleted
 	reg, err := poolInformer.Informer().AddEventHandlerWithOptions(poolHandler, handlerOpts)
 	if err != nil {
@@ -210,7 +226,7 @@ func NewController(ctx context.Context, kube kubeclient.Interface, client agents
 				// Lower the expectation before the pool is synced again, so
 				// the sync this event triggers counts the new member.
 				c.expectations.CreationObserved(key.String())
-				c.queue.Add(key)
+				c.enqueueSpaced(key)
 			}
 		},
 		UpdateFunc: func(oldObj, newObj any) {
@@ -219,7 +235,7 @@ func NewController(ctx context.Context, kube kubeclient.Interface, client agents
 			}
 			for _, obj := range []any{oldObj, newObj} {
 				if key, ok := poolKey(obj); ok {
-					c.queue.Add(key)
+					c.enqueueSpaced(key)
 				}
 			}
 			if _, ok := poolKey(newObj); !ok {
@@ -234,7 +250,7 @@ func NewController(ctx context.Context, kube kubeclient.Interface, client agents
 			}
 			if key, ok := poolKey(obj); ok {
 				c.expectations.DeletionObserved(key.String(), string(obj.(metav1.Object).GetUID()))
-				c.queue.Add(key)
+				c.enqueueSpaced(key)
 			}
 		},
 	}, handlerOpts)
@@ -279,16 +295,40 @@ func (c *Controller) onPoolDeleted(obj any) {
 	c.queue.Add(key)
 }
 
+// onPoolUpdated queues a pool whose spec changed (a new generation) or
+// that is being deleted at once; a change of its status (this
+// controller's own write) or metadata owes nothing at once and is spaced.
+func (c *Controller) onPoolUpdated(oldObj, newObj any) {
+	o, n := oldObj.(*extv1beta1.SandboxWarmPool), newObj.(*extv1beta1.SandboxWarmPool)
+	if o.Generation == n.Generation && (o.DeletionTimestamp == nil) == (n.DeletionTimestamp == nil) {
+		c.enqueueSpaced(cache.MetaObjectToName(n))
+		return
+	}
+	c.enqueue(n)
+}
+
 // forgetPool drops everything kept per pool key.
 func (c *Controller) forgetPool(key string) {
 	c.expectations.Forget(key)
 	c.refill.forget(key)
 	c.statusPacer.forget(key)
+	c.passes.forget(key)
 	c.unknownCreates.forget(key)
 	c.setProgressing(key, nil, 0, 0)
 }
 
 func (c *Controller) enqueue(obj any) { controller.EnqueueKey(c.queue, obj) }
+
+// enqueueSpaced queues a pool for a member's event: at once when its last
+// pass started passInterval ago or more, else for then (the delaying
+// queue keeps one entry per key, so the events in between share a pass).
+func (c *Controller) enqueueSpaced(key cache.ObjectName) {
+	if wait := c.passes.remaining(key.String(), c.opts.Clock.Now()); wait > 0 {
+		c.queue.AddAfter(key, wait)
+		return
+	}
+	c.queue.Add(key)
+}
 
 // enqueuePoolsOf wakes every pool that uses a template.
 func (c *Controller) enqueuePoolsOf(obj any) {

@@ -36,5 +36,6 @@ func TestDocPage(t *testing.T) {
 		"expectationsRecheck": expectationsRecheck,
 		"statusWriteInterval": statusWriteInterval,
 		"memberSweepInterval": memberSweepInterval,
+		"passInterval":        passInterval,
 	})
 }

@@ -40,6 +40,11 @@ func (f *fixture) poolState() (n int) {
 		n++
 	}
 	f.c.statusPacer.mu.Unlock()
+	f.c.passes.mu.Lock()
+	if _, ok := f.c.passes.last[poolKeyString]; ok {
+		n++
+	}
+	f.c.passes.mu.Unlock()
 	f.c.mu.Lock()
 	if f.c.notProgressing[poolKeyString] {
 		n++
@@ -55,9 +60,10 @@ func (f *fixture) fillPoolState() {
 	f.c.expectations.ExpectDeletions(poolKeyString, "uid-x")
 	f.c.refill.hold(poolKeyString, 1, 3, now)
 	f.c.statusPacer.wrote(poolKeyString, now)
+	f.c.passes.mark(poolKeyString, now)
 	f.c.setProgressing(poolKeyString, newPool(3, ""), 1, 3)
-	if n := f.poolState(); n != 6 {
-		f.t.Fatalf("seeded %d entries of pool state, want 6", n)
+	if n := f.poolState(); n != 7 {
+		f.t.Fatalf("seeded %d entries of pool state, want 7", n)
 	}
 }
 

@@ -17,7 +17,6 @@ limitations under the License.
 package sandboxwarmpool
 
 import (
-	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -38,14 +37,11 @@ const statusWriteInterval = time.Second
 // the pass that is held requeues for the interval's end, so the last
 // counts always land.
 type statusPacer struct {
-	interval time.Duration
-
-	mu   sync.Mutex
-	last map[string]time.Time
+	spacing
 }
 
 func newStatusPacer(interval time.Duration) *statusPacer {
-	return &statusPacer{interval: interval, last: map[string]time.Time{}}
+	return &statusPacer{spacing: newSpacing(interval)}
 }
 
 // wait returns how long to hold the write of status, or zero to write now.
@@ -57,23 +53,7 @@ func (p *statusPacer) wait(key string, pool *extv1beta1.SandboxWarmPool, status 
 	if settled || status.ObservedGeneration != pool.Status.ObservedGeneration {
 		return 0
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	last, ok := p.last[key]
-	if !ok {
-		return 0
-	}
-	return max(0, last.Add(p.interval).Sub(now))
+	return p.remaining(key, now)
 }
 
-func (p *statusPacer) wrote(key string, now time.Time) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.last[key] = now
-}
-
-func (p *statusPacer) forget(key string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	delete(p.last, key)
-}
+func (p *statusPacer) wrote(key string, now time.Time) { p.mark(key, now) }

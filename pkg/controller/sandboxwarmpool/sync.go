@@ -78,6 +78,14 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue ti
 			requeue = d
 		}
 	}
+	// The pool's own timers are spaced like its members' events: none of
+	// them is owed to the second.
+	c.passes.mark(key.String(), c.opts.Clock.Now())
+	defer func() {
+		if requeue > 0 {
+			requeue = max(requeue, c.passes.remaining(key.String(), c.opts.Clock.Now()))
+		}
+	}()
 
 	pool, err := c.poolLister.SandboxWarmPools(key.Namespace).Get(key.Name)
 	if apierrors.IsNotFound(err) || (err == nil && pool.DeletionTimestamp != nil) {
