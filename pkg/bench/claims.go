@@ -80,6 +80,10 @@ type ClaimStats struct {
 	// the same window per created claim: what a claim costs the API
 	// server, etcd, the scheduler and kwok beside the controller.
 	ProcessCPUMsPerClaim map[string]float64 `json:"processCpuMsPerClaim,omitempty"`
+	// PassesPerClaim is each of the controller's reconcilers' passes over
+	// the same window per created claim: how often a claim and its refill
+	// wake each one.
+	PassesPerClaim map[string]float64 `json:"passesPerClaim,omitempty"`
 	// EnvSplit puts claims with env next to plain ones, when the run had
 	// both (SteadyWarmEnv).
 	EnvSplit   *EnvSplit   `json:"envSplit,omitempty"`
@@ -247,6 +251,12 @@ func (e *Env) finishClaims(ctx context.Context, ns string, w *agentWatch, l *cla
 		st.ProcessCPUMsPerClaim = map[string]float64{}
 		for name, sec := range p {
 			st.ProcessCPUMsPerClaim[name] = round3(sec * 1000 / float64(created))
+		}
+	}
+	if p := st.TotalCost.ControllerPasses; len(p) > 0 && created > 0 {
+		st.PassesPerClaim = map[string]float64{}
+		for name, n := range p {
+			st.PassesPerClaim[name] = round3(n / float64(created))
 		}
 	}
 	if !last.IsZero() {

@@ -49,7 +49,10 @@ func NewControllerMetrics(url string) *ControllerMetrics {
 
 // ControllerSnapshot is one reading of the controller's counters.
 type ControllerSnapshot struct {
-	Requests   map[string]float64 // by method
+	Requests map[string]float64 // by method
+	// Passes are its reconciles by controller
+	// (controller_runtime_reconcile_total, every result).
+	Passes     map[string]float64
 	Forbidden  float64
 	RSSBytes   float64
 	CPUSeconds float64
@@ -75,6 +78,11 @@ func ParseControllerSnapshot(text []byte) (ControllerSnapshot, error) {
 		return s, err
 	}
 	s.Requests = SumBy(reqs, "method")
+	passes, err := ParseMetric(text, "controller_runtime_reconcile_total")
+	if err != nil {
+		return s, err
+	}
+	s.Passes = SumBy(passes, "controller")
 	for name, dst := range map[string]*float64{
 		"agent_sandbox_api_forbidden_requests_total": &s.Forbidden,
 		"process_resident_memory_bytes":              &s.RSSBytes,

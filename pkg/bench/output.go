@@ -527,6 +527,10 @@ func underLoad(b *strings.Builder, runs []*SteadyResult) {
 			fmt.Fprintf(b, "\n%g/s: CPU per claim incl. the refill, every process on the machine: **%.1f ms** (%s).\n",
 				s.Rate, Total(s.ProcessCPUMsPerClaim), byShare(s.ProcessCPUMsPerClaim, "%.1f ms"))
 		}
+		if len(s.PassesPerClaim) > 0 {
+			fmt.Fprintf(b, "\n%g/s: the controller's passes per claim incl. the refill: %s.\n",
+				s.Rate, byShare(s.PassesPerClaim, "%.2f"))
+		}
 	}
 }
 

@@ -72,7 +72,8 @@ func TestProcessesCPUSeconds(t *testing.T) {
 
 // A steady run's report lines give the rtt under its load with the warm
 // p50 in multiples of it, and the machine's CPU per claim, largest process
-// first, with the total over all of them.
+// first, with the total over all of them, and how often a claim woke each
+// of the controller's reconcilers.
 func TestUnderLoadLines(t *testing.T) {
 	var b strings.Builder
 	underLoad(&b, []*SteadyResult{
@@ -80,12 +81,15 @@ func TestUnderLoadLines(t *testing.T) {
 			WarmLatency: Summary{N: 300, P50Ms: 30},
 			ProcessCPUMsPerClaim: map[string]float64{
 				"etcd": 4, "kube-apiserver": 30, "agent-sandbox-controller": 16, "kwok": 4,
-			}}},
+			},
+			PassesPerClaim: map[string]float64{"sandboxwarmpool": 1, "sandbox": 8.94, "sandboxclaim": 2.27},
+		}},
 		{Rate: 25}, // not measured: no line
 	})
 	want := "\n10/s: rtt under the run's load p50 8.00 ms, p99 20.00 ms (60 round trips while the claims were sent): warm p50 = **3.8 ×** it.\n" +
 		"\n10/s: CPU per claim incl. the refill, every process on the machine: **54.0 ms** " +
-		"(kube-apiserver 30.0 ms, agent-sandbox-controller 16.0 ms, etcd 4.0 ms, kwok 4.0 ms).\n"
+		"(kube-apiserver 30.0 ms, agent-sandbox-controller 16.0 ms, etcd 4.0 ms, kwok 4.0 ms).\n" +
+		"\n10/s: the controller's passes per claim incl. the refill: sandbox 8.94, sandboxclaim 2.27, sandboxwarmpool 1.00.\n"
 	if got := b.String(); got != want {
 		t.Errorf("underLoad wrote\n%q\nwant\n%q", got, want)
 	}

@@ -120,6 +120,9 @@ rest_client_requests_total{code="200",host="a\"b\\c,d}",method="PUT"} 1
 process_resident_memory_bytes 4.2e+07
 process_cpu_seconds_total 1.5
 go_gc_gogc_percent 50
+controller_runtime_reconcile_total{controller="sandbox",result="success"} 9
+controller_runtime_reconcile_total{controller="sandbox",result="requeue_after"} 4
+controller_runtime_reconcile_total{controller="sandboxwarmpool",result="success"} 2
 `
 	reqs, err := ParseMetric([]byte(text), "rest_client_requests_total")
 	if err != nil {
@@ -133,7 +136,8 @@ go_gc_gogc_percent 50
 		t.Fatal(err)
 	}
 	gogc := 50.0
-	want := ControllerSnapshot{Requests: map[string]float64{"GET": 12, "POST": 3, "PUT": 3}, RSSBytes: 4.2e7, CPUSeconds: 1.5, GOGCPercent: &gogc}
+	want := ControllerSnapshot{Requests: map[string]float64{"GET": 12, "POST": 3, "PUT": 3}, Passes: map[string]float64{"sandbox": 13, "sandboxwarmpool": 2},
+		RSSBytes: 4.2e7, CPUSeconds: 1.5, GOGCPercent: &gogc}
 	if diff := cmp.Diff(want, snap); diff != "" {
 		t.Errorf("(-want,+got):\n%s", diff)
 	}

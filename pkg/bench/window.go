@@ -44,6 +44,9 @@ type Cost struct {
 	// ControllerRequests are the controller's requests by HTTP method
 	// (rest_client_requests_total deltas); nil without its metrics.
 	ControllerRequests map[string]float64 `json:"controllerRequests,omitempty"`
+	// ControllerPasses are its reconciles by controller; nil without its
+	// metrics.
+	ControllerPasses map[string]float64 `json:"controllerPasses,omitempty"`
 	// ControllerWrites are its POST, PUT, PATCH and DELETE requests.
 	ControllerWrites *float64 `json:"controllerWrites,omitempty"`
 	// ControllerForbidden counts its requests refused with 403.
@@ -151,6 +154,7 @@ func (w *window) read(ctx context.Context) (Cost, error) {
 			return c, err
 		}
 		c.ControllerRequests = DiffCounters(w.ctrl.Requests, snap.Requests)
+		c.ControllerPasses = DiffCounters(w.ctrl.Passes, snap.Passes)
 		var writes float64
 		for m, v := range c.ControllerRequests {
 			if IsWriteVerb(m) {
