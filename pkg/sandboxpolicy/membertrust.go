@@ -180,17 +180,25 @@ func NewMatchCache() *MatchCache { return &MatchCache{m: map[types.UID]matchEntr
 
 // Matches is s.Matches(sb), from the cache when neither side changed.
 func (c *MatchCache) Matches(s *StalenessChecker, sb *agentsv1beta1.Sandbox) bool {
+	v, _ := c.Verdict(s, sb)
+	return v
+}
+
+// Verdict is Matches, and whether the verdict was computed and stored
+// now: a caller that must not keep an entry for a Sandbox deleted
+// meanwhile needs to check only then.
+func (c *MatchCache) Verdict(s *StalenessChecker, sb *agentsv1beta1.Sandbox) (matches, stored bool) {
 	c.mu.Lock()
 	e, ok := c.m[sb.UID]
 	c.mu.Unlock()
 	if ok && e.generation == sb.Generation && e.templateUID == s.tmpl.UID && e.templateRV == s.tmpl.ResourceVersion {
-		return e.matches
+		return e.matches, false
 	}
 	v := s.Matches(sb)
 	c.mu.Lock()
 	c.m[sb.UID] = matchEntry{generation: sb.Generation, templateUID: s.tmpl.UID, templateRV: s.tmpl.ResourceVersion, matches: v}
 	c.mu.Unlock()
-	return v
+	return v, true
 }
 
 // Forget drops a deleted Sandbox.

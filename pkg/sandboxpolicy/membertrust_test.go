@@ -147,6 +147,14 @@ func TestMatchCache(t *testing.T) {
 	if allocs := testing.AllocsPerRun(100, func() { c.Matches(checker, sb) }); allocs != 0 {
 		t.Errorf("a cached verdict allocated %v times", allocs)
 	}
+	// Verdict says when it stored an entry: only a miss does.
+	if _, stored := c.Verdict(checker, sb); stored {
+		t.Error("a cached verdict reported as stored")
+	}
+	sb.Generation = 4
+	if _, stored := c.Verdict(checker, sb); !stored {
+		t.Error("a verdict computed for a new generation reported as not stored")
+	}
 }
 
 // Both caches drop the entries of Sandboxes gone from the informer.

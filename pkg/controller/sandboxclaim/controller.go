@@ -280,8 +280,8 @@ func (c *Controller) cached(sb *agentsv1beta1.Sandbox) bool {
 
 // matches is the cached verdict of checker on sb.
 func (c *Controller) matches(checker *sandboxpolicy.StalenessChecker, sb *agentsv1beta1.Sandbox) bool {
-	v := c.state.matches.Matches(checker, sb)
-	if !c.cached(sb) {
+	v, stored := c.state.matches.Verdict(checker, sb)
+	if stored && !c.cached(sb) {
 		c.state.matches.Forget(sb.UID)
 	}
 	return v
