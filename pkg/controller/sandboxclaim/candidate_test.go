@@ -143,8 +143,7 @@ func nameOf(sb *agentsv1beta1.Sandbox) string {
 // BenchmarkCandidate: a claim's choice among a pool of 1000 Ready members
 // on 10 nodes (members' verdicts cached, as after the first claim).
 func BenchmarkCandidate(b *testing.B) {
-	t := &testing.T{}
-	f := newFixture(t, newTemplate(), newPool())
+	f := newFixture(b, newTemplate(), newPool())
 	for i := range 1000 {
 		sb := newMember(fmt.Sprintf("m-%04d", i), memberReady, time.Duration(i)*time.Second)
 		sb.Status.NodeName = fmt.Sprintf("node-%d", i%10)

@@ -59,7 +59,7 @@ const ns = "team"
 var now = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 
 type fixture struct {
-	t        *testing.T
+	t        testing.TB
 	kube     *k8sfake.Clientset
 	agents   *fake.Clientset
 	inf      informers.SharedInformerFactory
@@ -68,7 +68,7 @@ type fixture struct {
 	c        *Controller
 }
 
-func newFixture(t *testing.T, objs ...runtime.Object) *fixture {
+func newFixture(t testing.TB, objs ...runtime.Object) *fixture {
 	t.Helper()
 	f := &fixture{t: t, kube: k8sfake.NewSimpleClientset(), agents: fake.NewSimpleClientset(), clock: clocktesting.NewFakeClock(now)}
 	f.inf = informers.NewSharedInformerFactory(f.agents, 0)
@@ -216,7 +216,7 @@ func (f *fixture) expectEvents(want ...string) {
 	}
 }
 
-func decode(t *testing.T, b []byte) any {
+func decode(t testing.TB, b []byte) any {
 	t.Helper()
 	var v any
 	if err := json.Unmarshal(b, &v); err != nil {

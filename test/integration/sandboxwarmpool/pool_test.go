@@ -92,24 +92,33 @@ type ownershipWatch struct {
 
 func watchOwnership(t *testing.T, env *framework.Env, pool types.UID) *ownershipWatch {
 	t.Helper()
+	w := &ownershipWatch{pool: pool}
+	watchSandboxes(t, env, func(store cache.Store) cache.ResourceEventHandler {
+		w.store = store
+		record := func(any) {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			w.max = max(w.max, w.ownedLocked())
+		}
+		return cache.ResourceEventHandlerFuncs{AddFunc: record, UpdateFunc: func(_, o any) { record(o) }, DeleteFunc: record}
+	})
+	return w
+}
+
+// watchSandboxes runs an informer on the Sandboxes of env's namespace
+// until the test ends, and returns once it has synced. handler is given
+// the informer's store before it starts and returns the event handler.
+func watchSandboxes(t *testing.T, env *framework.Env, handler func(cache.Store) cache.ResourceEventHandler) {
+	t.Helper()
 	factory := informers.NewSharedInformerFactoryWithOptions(env.Agents, 0, informers.WithNamespace(env.Namespace))
 	inf := factory.Agents().V1beta1().Sandboxes().Informer()
-	w := &ownershipWatch{pool: pool, store: inf.GetStore()}
-	record := func(any) {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		w.max = max(w.max, w.ownedLocked())
-	}
-	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: record, UpdateFunc: func(_, o any) { record(o) }, DeleteFunc: record,
-	}); err != nil {
+	if _, err := inf.AddEventHandler(handler(inf.GetStore())); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	factory.Start(ctx.Done())
 	t.Cleanup(func() { cancel(); factory.Shutdown() })
 	cache.WaitForCacheSync(ctx.Done(), inf.HasSynced)
-	return w
 }
 
 func (w *ownershipWatch) ownedLocked() int {

@@ -26,7 +26,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/agentsandbox/agent-sandbox/generated/informers/externalversions"
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/test/integration/framework"
 )
@@ -40,19 +39,13 @@ type creationTimes struct {
 func watchCreations(t *testing.T, env *framework.Env) *creationTimes {
 	t.Helper()
 	c := &creationTimes{}
-	factory := externalversions.NewSharedInformerFactoryWithOptions(env.Agents, 0, externalversions.WithNamespace(env.Namespace))
-	inf := factory.Agents().V1beta1().Sandboxes().Informer()
-	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: func(any) {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		c.times = append(c.times, time.Now())
-	}}); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	factory.Start(ctx.Done())
-	t.Cleanup(func() { cancel(); factory.Shutdown() })
-	cache.WaitForCacheSync(ctx.Done(), inf.HasSynced)
+	watchSandboxes(t, env, func(cache.Store) cache.ResourceEventHandler {
+		return cache.ResourceEventHandlerFuncs{AddFunc: func(any) {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			c.times = append(c.times, time.Now())
+		}}
+	})
 	return c
 }
 

@@ -18,6 +18,7 @@ package sandboxwarmpool
 
 import (
 	"context"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -28,8 +29,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/cache"
 
-	informers "github.com/agentsandbox/agent-sandbox/generated/informers/externalversions"
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
+	"github.com/agentsandbox/agent-sandbox/pkg/controller"
 	"github.com/agentsandbox/agent-sandbox/test/integration/framework"
 )
 
@@ -84,25 +85,26 @@ func TestMemberChurnSharesPasses(t *testing.T) {
 	waitPool(t, env, 30)
 }
 
-// countMemberEvents counts the watch events of the pool's members.
+// countMemberEvents counts the watch events of the pool's members (a
+// Sandbox with the pool's label before or after the event).
 func countMemberEvents(t *testing.T, env *framework.Env) *atomic.Int64 {
 	t.Helper()
 	var n atomic.Int64
-	factory := informers.NewSharedInformerFactoryWithOptions(env.Agents, 0, informers.WithNamespace(env.Namespace),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.LabelSelector = agentsv1beta1.WarmPoolSandboxLabel + "=" + agentsv1beta1.NameHash("pool")
-		}))
-	inf := factory.Agents().V1beta1().Sandboxes().Informer()
-	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { n.Add(1) },
-		UpdateFunc: func(any, any) { n.Add(1) },
-		DeleteFunc: func(any) { n.Add(1) },
-	}); err != nil {
-		t.Fatal(err)
+	member := func(obj any) bool {
+		sb, ok := obj.(*agentsv1beta1.Sandbox)
+		return ok && sb.Labels[agentsv1beta1.WarmPoolSandboxLabel] == agentsv1beta1.NameHash("pool")
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	factory.Start(ctx.Done())
-	t.Cleanup(func() { cancel(); factory.Shutdown() })
-	cache.WaitForCacheSync(ctx.Done(), inf.HasSynced)
+	count := func(objs ...any) {
+		if slices.ContainsFunc(objs, member) {
+			n.Add(1)
+		}
+	}
+	watchSandboxes(t, env, func(cache.Store) cache.ResourceEventHandler {
+		return cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(obj any) { count(obj) },
+			UpdateFunc: func(oldObj, newObj any) { count(oldObj, newObj) },
+			DeleteFunc: func(obj any) { count(controller.DeletedObject(obj)) },
+		}
+	})
 	return &n
 }
