@@ -55,6 +55,12 @@ type ClaimStats struct {
 	// as refill and the claims created cold during the run.
 	RefillCreated int `json:"refillCreated"`
 	ColdCreated   int `json:"coldCreated"`
+	// PoolLowest is the fewest Ready members the pool had, and
+	// PoolEmptySeconds how long it had none, from the first create until
+	// it was whole again: how close the refill came to letting claims go
+	// cold, which a run's cold count shows only once it is too late.
+	PoolLowest       int     `json:"poolLowest"`
+	PoolEmptySeconds float64 `json:"poolEmptySeconds"`
 	// ClaimPathCost is the first create until all claims Ready (refill
 	// partly included: it starts with the first taken member);
 	// TotalCost runs until the pool is whole again.
@@ -193,6 +199,8 @@ func (e *Env) finishClaims(ctx context.Context, ns string, w *agentWatch, l *cla
 	} else {
 		st.RefillSeconds = round3(max(w.refilledAt(fill.Size).Sub(firstCreate), 0).Seconds())
 	}
+	lowest, empty := w.poolLow(firstCreate, time.Now())
+	st.PoolLowest, st.PoolEmptySeconds = lowest, round3(empty.Seconds())
 	time.Sleep(e.Settle)
 	if st.TotalCost, err = win.close(ctx); err != nil {
 		return nil, err

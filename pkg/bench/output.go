@@ -294,7 +294,7 @@ func (r *Report) costs() []namedCost {
 // steadyHeader and steadyRow are the table of steady runs, shared with the
 // ramp's steps (extra is the ramp's verdict column).
 func steadyHeader(b *strings.Builder, extra string) {
-	cols := "| rate | duration | pool | sent at | created | not Ready | warm/cold | p50 ms | p90 ms | p99 ms | max ms | warm p50 ms | critical path p50 (mean) | writes/claim incl. refill | claim path (est.) | CPU ms/claim | teardown s | violations |"
+	cols := "| rate | duration | pool | sent at | created | not Ready | warm/cold | p50 ms | p90 ms | p99 ms | max ms | warm p50 ms | critical path p50 (mean) | writes/claim incl. refill | claim path (est.) | CPU ms/claim | fewest Ready members (s with none) | teardown s | violations |"
 	if extra != "" {
 		cols += " " + extra + " |"
 	}
@@ -310,9 +310,13 @@ func steadyRow(b *strings.Builder, s *SteadyResult, extra string) {
 	if s.ControllerCPUMsPerClaim != nil {
 		cpu = fmt.Sprintf("%.2f", *s.ControllerCPUMsPerClaim)
 	}
-	row := fmt.Sprintf("| %g/s | %gs | %d | %.1f/s | %d | %d | %d/%d | %.1f | %.1f | %.1f | %.1f | %.1f | %s | %.2f | %.2f | %s | %.1f | %d |",
+	low := fmt.Sprintf("%d", s.PoolLowest)
+	if s.PoolEmptySeconds > 0 {
+		low += fmt.Sprintf(" (%.1f)", s.PoolEmptySeconds)
+	}
+	row := fmt.Sprintf("| %g/s | %gs | %d | %.1f/s | %d | %d | %d/%d | %.1f | %.1f | %.1f | %.1f | %.1f | %s | %.2f | %.2f | %s | %s | %.1f | %d |",
 		s.Rate, s.DurationSeconds, s.Pool, s.AchievedRate, s.Created, s.NotReady, s.WarmLatency.N, s.cold(),
-		s.Latency.P50Ms, s.Latency.P90Ms, s.Latency.P99Ms, s.Latency.MaxMs, s.WarmLatency.P50Ms, path, s.WritesPerClaim, s.WritesPerClaimPath, cpu, s.TeardownSeconds, len(s.Violations))
+		s.Latency.P50Ms, s.Latency.P90Ms, s.Latency.P99Ms, s.Latency.MaxMs, s.WarmLatency.P50Ms, path, s.WritesPerClaim, s.WritesPerClaimPath, cpu, low, s.TeardownSeconds, len(s.Violations))
 	if extra != "" {
 		row += " " + extra + " |"
 	}

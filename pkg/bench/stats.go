@@ -186,6 +186,30 @@ func (c *Curve) TimeTo(v int) (time.Duration, bool) {
 	return 0, false
 }
 
+// Low returns the lowest value the curve held between from and to, and
+// for how long within them it held zero (a pool with no Ready member).
+func (c *Curve) Low(from, to time.Time) (lowest int, zero time.Duration) {
+	lo, hi := from.Sub(c.start).Seconds(), to.Sub(c.start).Seconds()
+	// The value in effect at from is the last point at or before it.
+	v, at := c.points[0].Y, lo
+	i := 0
+	for ; i < len(c.points) && c.points[i].X <= lo; i++ {
+		v = c.points[i].Y
+	}
+	least, empty := v, 0.0
+	for ; i < len(c.points) && c.points[i].X <= hi; i++ {
+		if v == 0 {
+			empty += c.points[i].X - at
+		}
+		v, at = c.points[i].Y, c.points[i].X
+		least = min(least, v)
+	}
+	if v == 0 && hi > at {
+		empty += hi - at
+	}
+	return int(least), time.Duration(empty * float64(time.Second))
+}
+
 // LastReached returns when the curve last rose to at least v from below:
 // after a dip (claims taking pool members), the moment it was whole again.
 func (c *Curve) LastReached(v int) (time.Duration, bool) {

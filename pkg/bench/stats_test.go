@@ -130,3 +130,34 @@ func TestCurve(t *testing.T) {
 		t.Error("LastReached(10) after a dip at the end")
 	}
 }
+
+func TestCurveLow(t *testing.T) {
+	start := time.Now()
+	at := func(s float64) time.Time { return start.Add(time.Duration(s * float64(time.Second))) }
+	c := NewCurve(start)
+	c.Set(at(1), 10) // full
+	c.Set(at(3), 6)  // claims take members
+	c.Set(at(4), 0)  // drained
+	c.Set(at(5.5), 3)
+	c.Set(at(6), 0) // drained again
+	c.Set(at(6.5), 10)
+	for _, tc := range []struct {
+		name       string
+		from, to   float64
+		wantLowest int
+		wantZero   time.Duration
+	}{
+		{"whole run", 2, 8, 0, 2 * time.Second},
+		{"before the dip", 1.5, 2.9, 10, 0},
+		{"the value in effect at from counts", 3.5, 3.9, 6, 0},
+		{"window ends while empty", 2, 4.5, 0, 500 * time.Millisecond},
+		{"window starts while empty", 4.5, 5.5, 0, time.Second},
+		{"empty window", 5, 5, 0, 0},
+		{"empty window on a full pool", 7, 7, 10, 0},
+	} {
+		lowest, zero := c.Low(at(tc.from), at(tc.to))
+		if lowest != tc.wantLowest || zero != tc.wantZero {
+			t.Errorf("%s: Low(%g, %g) = %d, %v; want %d, %v", tc.name, tc.from, tc.to, lowest, zero, tc.wantLowest, tc.wantZero)
+		}
+	}
+}

@@ -322,6 +322,14 @@ func (w *agentWatch) curvePoints() []Point {
 	return w.curve.Points()
 }
 
+// poolLow is the fewest Ready members the watch saw between from and to,
+// and for how long there were none.
+func (w *agentWatch) poolLow(from, to time.Time) (int, time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.curve.Low(from, to)
+}
+
 // refilledAt is when the pool was last seen becoming full again.
 func (w *agentWatch) refilledAt(n int) time.Time {
 	w.mu.Lock()
