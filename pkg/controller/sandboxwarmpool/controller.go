@@ -134,7 +134,9 @@ type Controller struct {
 	statusPacer   *statusPacer
 	// passes spaces out the passes over each pool (passInterval).
 	passes spacing
-	status *controller.StatusWriter[extv1beta1.SandboxWarmPoolStatus]
+	// batches starts each pool's refill at the size of its last one.
+	batches batchStart
+	status  *controller.StatusWriter[extv1beta1.SandboxWarmPoolStatus]
 	// unknownCreates holds pools whose last create may or may not have
 	// landed, until the informer shows what a live list found.
 	unknownCreates *unknownCreates
@@ -194,6 +196,7 @@ func NewController(ctx context.Context, kube kubeclient.Interface, client agents
 		refill:         newRefillShaper(opts.ReplenishDelay, opts.MaxRefillRate),
 		statusPacer:    newStatusPacer(statusWriteInterval),
 		passes:         newSpacing(passInterval),
+		batches:        newBatchStart(),
 		notProgressing: map[string]bool{},
 		refused:        map[types.UID]struct{}{},
 		unknownCreates: newUnknownCreates(),
@@ -313,6 +316,7 @@ func (c *Controller) forgetPool(key string) {
 	c.refill.forget(key)
 	c.statusPacer.forget(key)
 	c.passes.forget(key)
+	c.batches.forget(key)
 	c.unknownCreates.forget(key)
 	c.setProgressing(key, nil, 0, 0)
 }
