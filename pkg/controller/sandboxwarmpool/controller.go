@@ -134,9 +134,7 @@ type Controller struct {
 	statusPacer   *statusPacer
 	// passes spaces out the passes over each pool (passInterval).
 	passes spacing
-	// batches starts each pool's refill at the size of its last one.
-	batches batchStart
-	status  *controller.StatusWriter[extv1beta1.SandboxWarmPoolStatus]
+	status *controller.StatusWriter[extv1beta1.SandboxWarmPoolStatus]
 	// unknownCreates holds pools whose last create may or may not have
 	// landed, until the informer shows what a live list found.
 	unknownCreates *unknownCreates
@@ -196,7 +194,6 @@ func NewController(ctx context.Context, kube kubeclient.Interface, client agents
 		refill:         newRefillShaper(opts.ReplenishDelay, opts.MaxRefillRate),
 		statusPacer:    newStatusPacer(statusWriteInterval),
 		passes:         newSpacing(passInterval),
-		batches:        newBatchStart(),
 		notProgressing: map[string]bool{},
 		refused:        map[types.UID]struct{}{},
 		unknownCreates: newUnknownCreates(),
@@ -316,7 +313,6 @@ func (c *Controller) forgetPool(key string) {
 	c.refill.forget(key)
 	c.statusPacer.forget(key)
 	c.passes.forget(key)
-	c.batches.forget(key)
 	c.unknownCreates.forget(key)
 	c.setProgressing(key, nil, 0, 0)
 }

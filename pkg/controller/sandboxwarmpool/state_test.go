@@ -45,11 +45,6 @@ func (f *fixture) poolState() (n int) {
 		n++
 	}
 	f.c.passes.mu.Unlock()
-	f.c.batches.mu.Lock()
-	if _, ok := f.c.batches.last[poolKeyString]; ok {
-		n++
-	}
-	f.c.batches.mu.Unlock()
 	f.c.mu.Lock()
 	if f.c.notProgressing[poolKeyString] {
 		n++
@@ -66,10 +61,9 @@ func (f *fixture) fillPoolState() {
 	f.c.refill.hold(poolKeyString, 1, 3, now)
 	f.c.statusPacer.wrote(poolKeyString, now)
 	f.c.passes.mark(poolKeyString, now)
-	f.c.batches.record(poolKeyString, 2, false)
 	f.c.setProgressing(poolKeyString, newPool(3, ""), 1, 3)
-	if n := f.poolState(); n != 8 {
-		f.t.Fatalf("seeded %d entries of pool state, want 8", n)
+	if n := f.poolState(); n != 7 {
+		f.t.Fatalf("seeded %d entries of pool state, want 7", n)
 	}
 }
 

@@ -418,10 +418,9 @@ func (c *Controller) refuse(ctx context.Context, pool *extv1beta1.SandboxWarmPoo
 		"Sandbox %s names this pool as its controller but is not counted as a member or handed to claims: %s", sb.Name, why)
 }
 
-// createMembers creates n members in slow-start batches, the first as
-// large as the pool's last refill that met no error (batchStart). The
-// expectation for all n was raised before the first create; every create
-// that fails, or is never attempted, lowers it at once.
+// createMembers creates n members in slow-start batches. The expectation
+// for all n was raised before the first create; every create that fails,
+// or is never attempted, lowers it at once.
 func (c *Controller) createMembers(ctx context.Context, pool *extv1beta1.SandboxWarmPool, tmpl *extv1beta1.SandboxTemplate, n int) (int, error) {
 	key := pool.Namespace + "/" + pool.Name
 	hashes, err := sandboxpolicy.HashTemplate(tmpl)
@@ -432,7 +431,7 @@ func (c *Controller) createMembers(ctx context.Context, pool *extv1beta1.Sandbox
 	prototype := newMember(pool, tmpl, hashes, c.opts.EvictableMembers, c.opts.SecureDefaults)
 	var firstName sync.Once
 	var unknown atomic.Int32
-	ok, err := controller.SlowStartBatch(ctx, n, c.batches.initial(key), func(ctx context.Context) error {
+	ok, err := controller.SlowStartBatch(ctx, n, controller.SlowStartInitialBatchSize, func(ctx context.Context) error {
 		created, err := c.client.AgentsV1beta1().Sandboxes(pool.Namespace).Create(ctx, prototype.DeepCopy(), metav1.CreateOptions{FieldManager: FieldManager})
 		if err != nil {
 			if apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
@@ -447,7 +446,6 @@ func (c *Controller) createMembers(ctx context.Context, pool *extv1beta1.Sandbox
 		firstName.Do(func() { klog.FromContext(ctx).V(2).Info("Creating members", "first", klog.KObj(created), "count", n) })
 		return nil
 	})
-	c.batches.record(key, ok, err != nil)
 	// Every create not known to have landed stops being expected; those
 	// that may have landed are found by a live list instead (outcomeKnown).
 	if missing := n - ok; missing > 0 {

@@ -18,8 +18,6 @@ package sandboxwarmpool
 
 import (
 	"context"
-	"net/http"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -117,68 +115,4 @@ func TestReplenishDelay(t *testing.T) {
 		t.Errorf("replacement created %s after the members left; the replenish delay is %s", waited.Round(time.Millisecond), delay)
 	}
 	waitPool(t, env, 3)
-}
-
-// sandboxCreates holds every Sandbox create the controllers send for hold
-// before passing it on, and records how many were in flight together.
-type sandboxCreates struct {
-	hold time.Duration
-
-	mu   sync.Mutex
-	now  int
-	most int
-}
-
-func (s *sandboxCreates) wrap(next http.RoundTripper) http.RoundTripper {
-	return framework.RoundTripperFunc(func(req *http.Request) (*http.Response, error) {
-		if req.Method != http.MethodPost || !strings.HasSuffix(req.URL.Path, "/sandboxes") {
-			return next.RoundTrip(req)
-		}
-		s.mu.Lock()
-		s.now++
-		s.most = max(s.most, s.now)
-		s.mu.Unlock()
-		defer func() {
-			s.mu.Lock()
-			s.now--
-			s.mu.Unlock()
-		}()
-		time.Sleep(s.hold)
-		return next.RoundTrip(req)
-	})
-}
-
-// mostInFlight returns the most creates seen in flight together since the
-// last call.
-func (s *sandboxCreates) mostInFlight() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	most := s.most
-	s.most = s.now
-	return most
-}
-
-// TestRefillStartsAtItsLastBatch: a pool's first fill climbs in slow-start
-// batches (1, 2, 4, 1 for 8); its next refill starts at the 8 the last one
-// created, so all 8 are in flight at once instead of climbing again. Each
-// create is held for 300 ms on its way out, so a batch's creates overlap
-// however the goroutines are scheduled.
-func TestRefillStartsAtItsLastBatch(t *testing.T) {
-	env := framework.Setup(t)
-	creates := &sandboxCreates{hold: 300 * time.Millisecond}
-	framework.StartControllersWithOptions(t, env, framework.ControllerOptions{WrapTransport: creates.wrap}, allControllers...)
-	w := watchOwnership(t, env, setup(t, env, 8, "").UID)
-	waitPool(t, env, 8)
-	if most := creates.mostInFlight(); most != 4 {
-		t.Errorf("the first fill of 8 had %d creates in flight at once; slow start from one has at most 4", most)
-	}
-
-	scale(t, env, 16)
-	waitPool(t, env, 16)
-	if most := creates.mostInFlight(); most != 8 {
-		t.Errorf("the refill of 8 after a fill of 8 had %d creates in flight at once, want 8 (one batch)", most)
-	}
-	if m := w.maxOwned(); m > 16 {
-		t.Errorf("the pool owned %d members at some point; replicas is 16", m)
-	}
 }
