@@ -98,6 +98,7 @@ experiments=""
 [[ ${BENCH_V1ALPHA1:-served} == served ]] || experiments+=" v1alpha1 ${BENCH_V1ALPHA1}."
 [[ -z ${BENCH_APISERVER_FEATURE_GATES:-} ]] || experiments+=" API server --feature-gates=${BENCH_APISERVER_FEATURE_GATES}."
 [[ -z ${BENCH_CONTROLLER_ENV:-} ]] || experiments+=" Controller environment: ${BENCH_CONTROLLER_ENV}."
+[[ -z ${BENCH_CONTROLLER_ARGS:-} ]] || experiments+=" Controller flags: ${BENCH_CONTROLLER_ARGS}."
 KUBECONFIG_FILE="${STATE}/kubeconfig"
 
 # The controller runs with the admin kubeconfig: its leader election Lease
