@@ -40,7 +40,8 @@ func Serve(ctx context.Context, l net.Listener, getCert func(*tls.ClientHelloInf
 		Handler:           mux,
 		ReadHeaderTimeout: min(10*time.Second, limits.ReadTimeout),
 		// The whole request, body included: a client trickling its body
-		// holds its admission for this long at most.
+		// holds its admission for this long at most (HTTP/1 and, per
+		// stream, HTTP/2).
 		ReadTimeout: limits.ReadTimeout,
 		// Reading, converting and answering; a client that stops reading
 		// the answer is cut off instead of pinning the converted objects.
@@ -49,7 +50,6 @@ func Serve(ctx context.Context, l net.Listener, getCert func(*tls.ClientHelloInf
 		MaxHeaderBytes: 64 << 10,
 		TLSConfig:      &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: getCert},
 		BaseContext:    func(net.Listener) context.Context { return ctx },
-		Protocols:      http1Only(),
 	}
 	go func() {
 		<-ctx.Done()
@@ -64,22 +64,6 @@ func Serve(ctx context.Context, l net.Listener, getCert func(*tls.ClientHelloInf
 		return err
 	}
 	return nil
-}
-
-// http1Only is the webhook's only protocol. The API server sends one small
-// review at a time per watch cache and keeps its connections alive, so
-// HTTP/2's multiplexing buys nothing here, while its stream machinery (a
-// goroutine hand-off and flow control per request) cost ~80 % more CPU per
-// review, client and server together (BenchmarkServeReview, GOMAXPROCS=1,
-// four alternating runs: 229–393 µs, median 340, against 177–271 µs,
-// median 185, over loopback TLS). It also keeps the
-// HTTP/2 server, and its history of resource-exhaustion attacks (rapid
-// reset, CONTINUATION floods), off a port that every Pod can reach
-// (docs/security.md).
-func http1Only() *http.Protocols {
-	var p http.Protocols
-	p.SetHTTP1(true)
-	return &p
 }
 
 // StaticCert serves one certificate pair.
