@@ -118,6 +118,7 @@ func (w *Workers) Run(ctx context.Context, workers int) {
 	defer stopEvents()
 	recording.Go(func() { w.Events.Run(eventsCtx) })
 	logger.Info("Starting controller", "controller", w.Name, "workers", workers)
+	w.Metrics.Init(w.Name)
 	defer logger.Info("Shutting down controller", "controller", w.Name)
 
 	if !cache.WaitForNamedCacheSyncWithContext(ctx, w.Synced...) {

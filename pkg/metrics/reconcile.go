@@ -57,6 +57,21 @@ func NewReconcileMetrics(reg prometheus.Registerer) *ReconcileMetrics {
 	return m
 }
 
+// Init exports controller's counters at zero before its first sync, as
+// controller-runtime does: a series that appears only with the first
+// error makes rate() blind to that error (there is no earlier sample to
+// compare with) and leaves the series absent on a healthy controller,
+// which alerts and dashboards cannot tell from a scrape that is missing.
+func (m *ReconcileMetrics) Init(controller string) {
+	if m == nil {
+		return
+	}
+	m.errors.WithLabelValues(controller).Add(0)
+	for _, result := range []string{ResultSuccess, ResultError, ResultRequeueAfter} {
+		m.total.WithLabelValues(controller, result).Add(0)
+	}
+}
+
 // Observe records one sync of controller that started at start.
 func (m *ReconcileMetrics) Observe(controller, result string, start time.Time) {
 	if m == nil {
