@@ -98,24 +98,11 @@ func TestForbiddenTransport(t *testing.T) {
 			t.Errorf("%s: caller got body %q, want the server's", path, got)
 		}
 	}
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	counts := map[string]float64{}
-	for _, fam := range families {
-		for _, m := range fam.GetMetric() {
-			key := ""
-			for _, l := range m.GetLabel() {
-				key += l.GetName() + "=" + l.GetValue() + ","
-			}
-			counts[key] = m.GetCounter().GetValue()
-		}
-	}
+	counts := counters(t, reg, "agent_sandbox_api_forbidden_requests_total")
 	want := map[string]float64{
-		"cause=authorization,resource=pods,verb=create,":         1,
-		"cause=namespace_terminating,resource=pods,verb=create,": 1,
-		"cause=admission,resource=pods,verb=create,":             1,
+		"agent_sandbox_api_forbidden_requests_total{cause=authorization,resource=pods,verb=create}":         1,
+		"agent_sandbox_api_forbidden_requests_total{cause=namespace_terminating,resource=pods,verb=create}": 1,
+		"agent_sandbox_api_forbidden_requests_total{cause=admission,resource=pods,verb=create}":             1,
 	}
 	if len(counts) != len(want) {
 		t.Errorf("series %v, want %v", counts, want)

@@ -24,37 +24,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// counters returns every sample of the named counters as "name{labels}" →
-// value.
-func counters(t *testing.T, reg prometheus.Gatherer, names ...string) map[string]float64 {
-	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]bool{}
-	for _, n := range names {
-		want[n] = true
-	}
-	out := map[string]float64{}
-	for _, f := range families {
-		if !want[f.GetName()] {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			key := f.GetName() + "{"
-			for i, l := range m.GetLabel() {
-				if i > 0 {
-					key += ","
-				}
-				key += l.GetName() + "=" + l.GetValue()
-			}
-			out[key+"}"] = m.GetCounter().GetValue()
-		}
-	}
-	return out
-}
-
 // A controller's counters are exported at zero from its start, before any
 // sync and whether or not one ever fails: the shipped PrometheusRule's
 // rate(controller_runtime_reconcile_errors_total[5m]) needs the series
