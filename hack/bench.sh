@@ -20,6 +20,9 @@
 #                                      (manifests/components/v1beta1-only)
 #   BENCH_APISERVER_FEATURE_GATES=...  the API server's --feature-gates, e.g.
 #                                      CBORServingAndStorage=true
+#   BENCH_APISERVER_PROFILING=true     the API server serves /debug/pprof (take a
+#                                      profile with kubectl --kubeconfig
+#                                      .cache/bench/kubeconfig get --raw ...)
 #   BENCH_CONTROLLER_ENV="K=V ..."     the controller's extra environment, e.g.
 #                                      KUBE_FEATURE_ClientsAllowCBOR=true
 #                                      KUBE_FEATURE_ClientsPreferCBOR=true
@@ -93,10 +96,12 @@ trap cleanup EXIT
 log "starting the local cluster with ${NODES} fake nodes and the dev overlay (CRDs, namespace, ServiceAccount, RBAC)"
 LOCAL_CLUSTER_V1ALPHA1=${BENCH_V1ALPHA1:-served} \
   LOCAL_CLUSTER_APISERVER_FEATURE_GATES=${BENCH_APISERVER_FEATURE_GATES:-} \
+  LOCAL_CLUSTER_APISERVER_PROFILING=${BENCH_APISERVER_PROFILING:-false} \
   up_with_dev_overlay "${STATE}" "${NODES}"
 experiments=""
 [[ ${BENCH_V1ALPHA1:-served} == served ]] || experiments+=" v1alpha1 ${BENCH_V1ALPHA1}."
 [[ -z ${BENCH_APISERVER_FEATURE_GATES:-} ]] || experiments+=" API server --feature-gates=${BENCH_APISERVER_FEATURE_GATES}."
+[[ ${BENCH_APISERVER_PROFILING:-false} == false ]] || experiments+=" API server /debug/pprof served."
 [[ -z ${BENCH_CONTROLLER_ENV:-} ]] || experiments+=" Controller environment: ${BENCH_CONTROLLER_ENV}."
 [[ -z ${BENCH_CONTROLLER_ARGS:-} ]] || experiments+=" Controller flags: ${BENCH_CONTROLLER_ARGS}."
 KUBECONFIG_FILE="${STATE}/kubeconfig"

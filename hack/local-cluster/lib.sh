@@ -42,8 +42,10 @@ up_with_dev_overlay() {
   "${KUBECTL_BIN}" kustomize "${overlay}" |
     awk -v dir="${crd_dir}" 'BEGIN { f = dir "/000.yaml" } /^---$/ { n++; f = sprintf("%s/%03d.yaml", dir, n); next } { print > f }'
   # LOCAL_CLUSTER_APISERVER_FEATURE_GATES: the API server's --feature-gates.
+  # LOCAL_CLUSTER_APISERVER_PROFILING=true: serve its /debug/pprof.
   "${LOCAL_CLUSTER_ROOT}/bin/local-cluster" up -dir "${state}" -nodes "${nodes}" -crds "${crd_dir}" \
-    -apiserver-feature-gates "${LOCAL_CLUSTER_APISERVER_FEATURE_GATES:-}" >/dev/null
+    -apiserver-feature-gates "${LOCAL_CLUSTER_APISERVER_FEATURE_GATES:-}" \
+    -apiserver-profiling="${LOCAL_CLUSTER_APISERVER_PROFILING:-false}" >/dev/null
   local kc=("${KUBECTL_BIN}" --kubeconfig "${state}/kubeconfig")
   "${KUBECTL_BIN}" kustomize "${overlay}" |
     "${kc[@]}" apply --server-side --force-conflicts -f - >/dev/null

@@ -47,6 +47,7 @@ func main() {
 	nodes := fs.Int("nodes", 3, "number of kwok fake nodes (0 runs etcd and kube-apiserver only)")
 	crds := fs.String("crds", "", "directory of CRD manifests to install once the API is up")
 	featureGates := fs.String("apiserver-feature-gates", "", "with up: the API server's --feature-gates, e.g. CBORServingAndStorage=true (experiments)")
+	profiling := fs.Bool("apiserver-profiling", false, "with up: serve the API server's /debug/pprof to the admin kubeconfig (experiments)")
 	name := fs.String("name", "", "with run: the name of the process (its log and pid file)")
 	as := fs.String("as", "", "with kubeconfig: the user the new kubeconfig impersonates, e.g. system:serviceaccount:NS:NAME")
 	out := fs.String("out", "", "with kubeconfig: where to write it")
@@ -64,7 +65,7 @@ func main() {
 		// Only up waits on anything a signal should cut short. cancel
 		// runs before os.Exit, which would skip a deferred call.
 		ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		err := up(ctx, localcluster.Options{Dir: *dir, FeatureGates: *featureGates, Logf: logf}, *nodes, *crds)
+		err := up(ctx, localcluster.Options{Dir: *dir, FeatureGates: *featureGates, Profiling: *profiling, Logf: logf}, *nodes, *crds)
 		cancel()
 		if err != nil {
 			logf("%v", err)

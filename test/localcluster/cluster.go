@@ -103,6 +103,10 @@ type Options struct {
 	// experiments with alpha features (e.g. CBORServingAndStorage=true in
 	// make bench); tests run with the defaults.
 	FeatureGates string
+	// Profiling serves the API server's /debug/pprof (admin only), for
+	// profiling it under a benchmark's load; off otherwise, as in a
+	// hardened cluster.
+	Profiling bool
 }
 
 // auditPolicy logs each request once, when its response is complete
@@ -223,7 +227,7 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 		// release RBAC must grant.
 		"--enable-admission-plugins=OwnerReferencesPermissionEnforcement",
 		"--allow-privileged=true",
-		"--profiling=false",
+		"--profiling=" + strconv.FormatBool(opts.Profiling),
 		"--audit-policy-file=" + auditPolicyFile,
 		"--audit-log-path=" + auditLog,
 		"--audit-log-format=json",
