@@ -26,6 +26,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
@@ -122,7 +123,21 @@ type review struct {
 
 // HandleReview answers one ConversionReview body; status is the HTTP
 // status (200 unless the review itself is unusable) and msg its reason.
+// The reviews the API server sends most (v1beta1 Sandboxes to v1alpha1)
+// take the fast path (fastpath.go); the rest, and every error, the typed
+// one.
 func HandleReview(body []byte) (resp []byte, status int, msg string) {
+	if json.Valid(body) {
+		if resp, ok := handleReviewFast(body); ok {
+			return resp, http.StatusOK, ""
+		}
+	}
+	return handleReviewTyped(body)
+}
+
+// handleReviewTyped answers any review by decoding it and each object
+// into their Go types (Convert).
+func handleReviewTyped(body []byte) (resp []byte, status int, msg string) {
 	var in review
 	if err := json.Unmarshal(body, &in); err != nil {
 		return nil, http.StatusBadRequest, "malformed ConversionReview: " + err.Error()
@@ -191,14 +206,20 @@ func typeMetaOf(raw []byte) (metav1.TypeMeta, error) {
 // marshalReview writes the review with its converted objects spliced in
 // as they are: they are JSON this package marshalled (or the request's
 // own, already parsed), and json.Marshal would scan each again to
-// compact it.
+// compact it. A review without converted objects (a failure) has no
+// convertedObjects key.
 func marshalReview(r review) ([]byte, error) {
-	head := *r.Response
-	objects := head.ConvertedObjects
-	head.ConvertedObjects = nil
-	r.Response = &head
-	b, err := json.Marshal(r)
-	if err != nil || len(objects) == 0 {
+	head := struct {
+		metav1.TypeMeta `json:",inline"`
+		Response        struct {
+			UID    types.UID     `json:"uid"`
+			Result metav1.Status `json:"result"`
+		} `json:"response"`
+	}{TypeMeta: r.TypeMeta}
+	head.Response.UID, head.Response.Result = r.Response.UID, r.Response.Result
+	b, err := json.Marshal(head)
+	objects := r.Response.ConvertedObjects
+	if err != nil || objects == nil {
 		return b, err
 	}
 	// b ends with the response's and the review's closing braces.

@@ -17,6 +17,7 @@ limitations under the License.
 package conversion
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -188,12 +189,22 @@ func TestMarshalReviewIsJSONMarshal(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var g, w any
+		var g, w map[string]any
 		if err := json.Unmarshal(got, &g); err != nil {
 			t.Fatalf("marshalReview wrote invalid JSON %s: %v", got, err)
 		}
 		if err := json.Unmarshal(want, &w); err != nil {
 			t.Fatal(err)
+		}
+		// A repeated key would decode as its last value here; strict
+		// decoders refuse it.
+		if n := bytes.Count(got, []byte(`"convertedObjects"`)); n > 1 {
+			t.Errorf("marshalReview wrote convertedObjects %d times: %s", n, got)
+		}
+		// json.Marshal writes a failure's missing objects as null;
+		// marshalReview leaves the key out.
+		if resp := w["response"].(map[string]any); resp["convertedObjects"] == nil {
+			delete(resp, "convertedObjects")
 		}
 		if diff := cmp.Diff(w, g); diff != "" {
 			t.Errorf("marshalReview differs from json.Marshal (-want +got):\n%s", diff)

@@ -1,0 +1,249 @@
+/*
+Copyright The Agent Sandbox Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package conversion
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"net/http"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	agentsv1alpha1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1alpha1"
+	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
+)
+
+// storedSandbox is g's hub Sandbox as the API server sends it to the
+// webhook: with its apiVersion, kind and managedFields, and the fields
+// g.sandbox leaves at their zero values set at random.
+func (g gen) storedSandbox() *agentsv1beta1.Sandbox {
+	sb := g.sandbox()
+	sb.APIVersion, sb.Kind = agentsv1beta1.GroupName+"/"+hubVersion, agentsv1beta1.SandboxKind
+	if g.chance() {
+		sb.Status.NodeName = "node-" + g.word()
+	}
+	if g.chance() {
+		sb.Spec.OperatingMode = ""
+	}
+	if g.chance() {
+		sb.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "m", Operation: metav1.ManagedFieldsOperationUpdate,
+			APIVersion: sb.APIVersion, FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(`{"f:spec":{"f:podTemplate":{}}}`)}}
+	}
+	return sb
+}
+
+// typedFromHub is the definition the fast path must match: the typed
+// conversion, as Convert marshals it.
+func typedFromHub(t *testing.T, raw []byte) []byte {
+	t.Helper()
+	var in agentsv1beta1.Sandbox
+	if err := json.Unmarshal(raw, &in); err != nil {
+		t.Fatal(err)
+	}
+	out, err := SandboxFromHub(&in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// quantityByValue compares quantities as numbers: "0.5" and "500m" are
+// the same CPU.
+var quantityByValue = cmp.Comparer(func(a, b resource.Quantity) bool { return a.Cmp(b) == 0 })
+
+// fieldsV1ByValue compares managed fields as the JSON they are: the typed
+// path re-encodes them (escaping "&" as \u0026), the fast path copies.
+var fieldsV1ByValue = cmp.Comparer(func(a, b metav1.FieldsV1) bool {
+	var x, y any
+	return json.Unmarshal(a.GetRawBytes(), &x) == nil && json.Unmarshal(b.GetRawBytes(), &y) == nil && cmp.Equal(x, y)
+})
+
+// sameJSON compares two documents as generic JSON: the same keys and
+// values, in any order.
+func sameJSON(t *testing.T, want, got []byte) string {
+	t.Helper()
+	var w, g any
+	if err := json.Unmarshal(want, &w); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(got, &g); err != nil {
+		t.Fatalf("fast path wrote invalid JSON %s: %v", got, err)
+	}
+	return cmp.Diff(w, g)
+}
+
+func TestSandboxFromHubFastMatchesTyped(t *testing.T) {
+	for seed := range uint64(seeds) {
+		g := gen{rand.New(rand.NewPCG(seed, 7))}
+		raw, err := json.Marshal(g.storedSandbox())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := sandboxFromHubFast(raw)
+		if !ok {
+			t.Fatalf("seed %d: fast path refused %s", seed, raw)
+		}
+		if diff := sameJSON(t, typedFromHub(t, raw), got); diff != "" {
+			t.Fatalf("seed %d: fast path differs from SandboxFromHub (-typed,+fast):\n%s", seed, diff)
+		}
+	}
+}
+
+// The API server's JSON is not always what json.Marshal of the Go type
+// writes: nulls, fields this version does not know. The fast path must
+// still read it as the typed decode does.
+func TestSandboxFromHubFastOddJSON(t *testing.T) {
+	for name, raw := range map[string]string{
+		"no status":          `{"apiVersion":"agents.x-k8s.io/v1beta1","kind":"Sandbox","metadata":{"name":"a"},"spec":{"podTemplate":{"spec":{"containers":[{"name":"c","image":"i"}]}}}}`,
+		"suspended":          `{"apiVersion":"agents.x-k8s.io/v1beta1","kind":"Sandbox","metadata":{"name":"a"},"spec":{"operatingMode":"Suspended","podTemplate":{"spec":{"containers":[]}}},"status":{"nodeName":"n"}}`,
+		"nulls":              `{"apiVersion":"agents.x-k8s.io/v1beta1","kind":"Sandbox","metadata":{"name":"a","annotations":null},"spec":{"operatingMode":null,"service":null,"podTemplate":{"spec":{"containers":null}}},"status":{"conditions":null,"podIPs":null}}`,
+		"unknown fields":     `{"apiVersion":"agents.x-k8s.io/v1beta1","kind":"Sandbox","extra":1,"metadata":{"name":"a"},"spec":{"future":{"x":1},"podTemplate":{"spec":{"containers":[]}}},"status":{"future":"y","selector":"s"}}`,
+		"no metadata":        `{"apiVersion":"agents.x-k8s.io/v1beta1","kind":"Sandbox","spec":{"podTemplate":{"spec":{"containers":[]}}}}`,
+		"quantity as stored": `{"apiVersion":"agents.x-k8s.io/v1beta1","kind":"Sandbox","metadata":{"name":"a"},"spec":{"podTemplate":{"spec":{"containers":[{"name":"c","image":"i","resources":{"limits":{"cpu":"0.5"}}}]}}}}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			got, ok := sandboxFromHubFast([]byte(raw))
+			if !ok {
+				t.Fatalf("fast path refused %s", raw)
+			}
+			// Compared as the typed v1alpha1 object both decode to: the
+			// typed path drops nulls and unknown fields and rewrites a
+			// quantity in canonical form; the fast path may keep them,
+			// and the API server prunes and reads them the same way.
+			var want, have agentsv1alpha1.Sandbox
+			if err := json.Unmarshal(typedFromHub(t, []byte(raw)), &want); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(got, &have); err != nil {
+				t.Fatalf("fast path wrote invalid JSON %s: %v", got, err)
+			}
+			if diff := cmp.Diff(want, have, quantityByValue); diff != "" {
+				t.Fatalf("fast path differs from SandboxFromHub (-typed,+fast):\n%s\nfast: %s", diff, got)
+			}
+			var doc struct {
+				Spec, Status map[string]json.RawMessage
+			}
+			if err := json.Unmarshal(got, &doc); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := doc.Spec["operatingMode"]; ok {
+				t.Fatalf("fast path kept spec.operatingMode: %s", got)
+			}
+			if _, ok := doc.Status["nodeName"]; ok {
+				t.Fatalf("fast path kept status.nodeName: %s", got)
+			}
+		})
+	}
+}
+
+// A Sandbox written through v1alpha1 carries its saved v1alpha1 form,
+// which only the typed path restores.
+func TestSandboxFromHubFastLeavesSavedStateToTypedPath(t *testing.T) {
+	g := gen{rand.New(rand.NewPCG(1, 7))}
+	for range 20 {
+		hub, err := SandboxToHub(g.spokeSandbox())
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := json.Marshal(hub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := sandboxFromHubFast(raw); ok {
+			t.Fatalf("fast path took an object with saved v1alpha1 state: %s", raw)
+		}
+		// Convert still restores it through the typed path.
+		got, err := Convert(raw, agentsv1beta1.GroupName+"/"+spokeVersion)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := sameJSON(t, typedFromHub(t, raw), got); diff != "" {
+			t.Fatalf("Convert differs from SandboxFromHub (-typed,+got):\n%s", diff)
+		}
+	}
+}
+
+// FuzzHandleReviewFastMatchesTyped: whatever the fast path answers, the
+// typed path answers the same: the same review, UID and result, and
+// converted objects that decode to the same v1alpha1 Sandboxes.
+func FuzzHandleReviewFastMatchesTyped(f *testing.F) {
+	f.Add(reviewOf(f, "apiextensions.k8s.io/v1", "agents.x-k8s.io/v1alpha1", poolMemberJSON))
+	f.Add(reviewOf(f, "apiextensions.k8s.io/v1beta1", "agents.x-k8s.io/v1alpha1", poolMemberJSON, poolMemberJSON))
+	f.Add(reviewOf(f, "apiextensions.k8s.io/v1", "agents.x-k8s.io/v1alpha1"))
+	f.Add([]byte(`{"kind":"ConversionReview","apiVersion":"apiextensions.k8s.io/v1","request":{"uid":"u","desiredAPIVersion":"agents.x-k8s.io/v1alpha1","objects":[{"kind":"Sandbox","apiVersion":"agents.x-k8s.io/v1beta1","spec":{"operatingMode":"Suspended","Service":true},"status":{"nodeName":"n","podIPs":null}}]}}`))
+	f.Add([]byte(`{"kind":"ConversionReview","apiVersion":"apiextensions.k8s.io/v1","request":{"uid":"u","desiredAPIVersion":"agents.x-k8s.io/v1alpha1","objects":[{"kind":"Sandbox","apiVersion":"agents.x-k8s.io/v1beta1","metadata":{"annotations":{"api.agents.x-k8s.io/v1alpha1-sandbox-state":"{}"}}}]}}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if !json.Valid(body) {
+			return
+		}
+		fast, ok := handleReviewFast(body)
+		if !ok {
+			return
+		}
+		var f, w review
+		if err := json.Unmarshal(fast, &f); err != nil || f.Response == nil {
+			t.Fatalf("fast path wrote %q: %v", fast, err)
+		}
+		for i, o := range f.Response.ConvertedObjects {
+			var tm metav1.TypeMeta
+			if err := json.Unmarshal(o.Raw, &tm); err != nil || tm.APIVersion != "agents.x-k8s.io/v1alpha1" || tm.Kind != "Sandbox" {
+				t.Fatalf("fast path wrote object %d as %q (%v)", i, o.Raw, err)
+			}
+		}
+		// The fast path copies metadata and the shared spec and status
+		// fields without decoding them, so it does not refuse what the
+		// typed decode would (a string where an object belongs); the API
+		// server only sends objects it stored, which decode. Where the
+		// typed path converts, the two must agree.
+		typed, status, _ := handleReviewTyped(body)
+		if status != http.StatusOK {
+			return
+		}
+		if err := json.Unmarshal(typed, &w); err != nil {
+			t.Fatal(err)
+		}
+		if w.Response.Result.Status != metav1.StatusSuccess {
+			return
+		}
+		if f.TypeMeta != w.TypeMeta || f.Response.UID != w.Response.UID || f.Response.Result.Status != w.Response.Result.Status {
+			t.Fatalf("fast %s, typed %s, for %q", fast, typed, body)
+		}
+		if len(f.Response.ConvertedObjects) != len(w.Response.ConvertedObjects) {
+			t.Fatalf("fast path converted %d objects, typed %d, for %q", len(f.Response.ConvertedObjects), len(w.Response.ConvertedObjects), body)
+		}
+		for i := range f.Response.ConvertedObjects {
+			var got, want agentsv1alpha1.Sandbox
+			if err := json.Unmarshal(f.Response.ConvertedObjects[i].Raw, &got); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(w.Response.ConvertedObjects[i].Raw, &want); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, got, quantityByValue, fieldsV1ByValue, cmpopts.EquateEmpty()); diff != "" {
+				t.Fatalf("object %d (-typed,+fast):\n%s\nbody %q", i, diff, body)
+			}
+		}
+	})
+}
