@@ -17,6 +17,8 @@ limitations under the License.
 package conversion
 
 import (
+	"strings"
+
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -24,26 +26,42 @@ import (
 
 	agentsv1alpha1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1alpha1"
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
+	extv1alpha1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1alpha1"
+	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
 )
 
-// The review the API server sends most: while v1alpha1 is served, its
+// The reviews the API server sends most: while v1alpha1 is served, its
 // v1alpha1 watch cache converts every stored (v1beta1) change of every
-// object, one review per write. For a Sandbox, almost all of the object is
-// the same JSON in both versions (metadata with its managedFields, the pod
-// and volume claim templates), and decoding it into Go types and encoding
-// it again (PodSpec, ObjectMeta, every timestamp), on top of
+// object, one review per write, and a claim costs about three Sandbox
+// writes and two claim writes. Most of a Sandbox or claim is the same JSON
+// in both versions (metadata with its managedFields, the pod and volume
+// claim templates, lifecycle, env), and decoding it into Go types and
+// encoding it again (PodSpec, ObjectMeta, every timestamp), on top of
 // encoding/json scanning the review several times, was most of the
 // webhook's CPU. The fast path copies those parts as bytes and writes only
 // what differs. It takes the common case and hands everything else to the
-// typed path, which stays the definition: a Sandbox with saved v1alpha1
+// typed path, which stays the definition: an object with saved v1alpha1
 // state (written through v1alpha1), keys or values with escapes, repeated
-// keys, any other kind or direction. Tests hold its output to the typed
-// path's.
+// keys, keys equal to a field name only up to case, templates and pools,
+// conversions to v1beta1. Tests hold its output to the typed path's.
 
-var (
-	sandboxHubAPIVersion   = agentsv1beta1.GroupName + "/" + hubVersion
-	sandboxSpokeAPIVersion = agentsv1alpha1.GroupName + "/" + spokeVersion
-)
+// fastFromHub converts one kind from its v1beta1 JSON to v1alpha1.
+type fastFromHub struct {
+	hubAPIVersion, spokeAPIVersion, kind string
+	// stateAnnotation holds a v1alpha1 object's saved form: an object
+	// carrying it goes to the typed path, which restores from it.
+	stateAnnotation string
+	// specAndStatus appends the spoke's spec and status members (spec
+	// and status are the hub's, empty when absent or null).
+	specAndStatus func(out, spec, status []byte) ([]byte, bool)
+}
+
+var fastFromHubKinds = []fastFromHub{
+	{agentsv1beta1.GroupName + "/" + hubVersion, agentsv1alpha1.GroupName + "/" + spokeVersion, agentsv1beta1.SandboxKind,
+		agentsv1beta1.SandboxStateAnnotation, sandboxFromHubFast},
+	{extv1beta1.GroupName + "/" + hubVersion, extv1alpha1.GroupName + "/" + spokeVersion, extv1beta1.SandboxClaimKind,
+		extv1beta1.SandboxClaimStateAnnotation, claimFromHubFast},
+}
 
 // handleReviewFast answers a valid (json.Valid) review whose every object
 // the fast path converts; ok is false otherwise, and HandleReview then
@@ -64,12 +82,12 @@ func handleReviewFast(body []byte) (resp []byte, ok bool) {
 	}
 	uid, okUID := plainString(req[0])
 	desired, _ := plainString(req[1])
-	if (req[0] != nil && !okUID) || desired != sandboxSpokeAPIVersion {
+	if req[0] != nil && !okUID {
 		return nil, false
 	}
 	objects := []runtime.RawExtension{}
 	if len(req[2]) > 0 && !elements(req[2], 0, func(obj []byte) bool {
-		out, ok := sandboxFromHubFast(obj)
+		out, ok := objectFromHubFast(obj, desired)
 		objects = append(objects, runtime.RawExtension{Raw: out})
 		return ok
 	}) {
@@ -83,20 +101,45 @@ func handleReviewFast(body []byte) (resp []byte, ok bool) {
 	return b, err == nil
 }
 
-// sandboxFromHubFast converts one v1beta1 Sandbox (valid JSON) to
-// v1alpha1 as SandboxFromHub does; ok is false for anything it leaves to
+// objectFromHubFast converts one object (valid JSON) from v1beta1 to
+// desired as the typed path does; ok is false for anything it leaves to
 // the typed path.
-func sandboxFromHubFast(obj []byte) (out []byte, ok bool) {
+func objectFromHubFast(obj []byte, desired string) (out []byte, ok bool) {
 	var parts [5][]byte // apiVersion, kind, metadata, spec, status
 	if !readFields(obj, []string{"apiVersion", "kind", "metadata", "spec", "status"}, parts[:]) {
 		return nil, false
 	}
 	apiVersion, _ := plainString(parts[0])
 	kind, _ := plainString(parts[1])
-	metadata, specObj, statusObj := parts[2], parts[3], parts[4]
-	if apiVersion != sandboxHubAPIVersion || kind != agentsv1beta1.SandboxKind || savedState(metadata) {
+	metadata := parts[2]
+	var c *fastFromHub
+	for i := range fastFromHubKinds {
+		if k := &fastFromHubKinds[i]; k.hubAPIVersion == apiVersion && k.kind == kind && k.spokeAPIVersion == desired {
+			c = k
+		}
+	}
+	if c == nil || savedState(metadata, c.stateAnnotation) {
 		return nil, false
 	}
+	out = make([]byte, 0, len(obj)+64)
+	out = append(out, `{"apiVersion":"`...)
+	out = append(out, c.spokeAPIVersion...)
+	out = append(out, `","kind":"`...)
+	out = append(out, c.kind...)
+	out = append(out, '"')
+	if len(metadata) > 0 {
+		out = append(append(out, `,"metadata":`...), metadata...)
+	}
+	if out, ok = c.specAndStatus(out, parts[3], parts[4]); !ok {
+		return nil, false
+	}
+	return append(out, '}'), true
+}
+
+// sandboxFromHubFast writes a Sandbox's spec and status as SandboxFromHub
+// does: operatingMode becomes replicas (in spec and status), nodeName is
+// dropped, the rest is copied.
+func sandboxFromHubFast(out, specObj, statusObj []byte) ([]byte, bool) {
 	spec := make([][]byte, len(sandboxSpecKeys))
 	status := make([][]byte, len(sandboxStatusKeys))
 	if (len(specObj) > 0 && !readFields(specObj, sandboxSpecKeys, spec)) ||
@@ -115,28 +158,15 @@ func sandboxFromHubFast(obj []byte) (out []byte, ok bool) {
 	if suspended {
 		replicas = []byte("0")
 	}
-
-	out = make([]byte, 0, len(obj)+32)
-	out = append(out, `{"apiVersion":"`+sandboxSpokeAPIVersion+`","kind":"`+agentsv1beta1.SandboxKind+`"`...)
-	if len(metadata) > 0 {
-		out = append(append(out, `,"metadata":`...), metadata...)
-	}
 	out = append(out, `,"spec":{`...)
 	out = appendMembers(out, sandboxSpecKeys[1:], spec[1:])
 	out = appendMember(out, "replicas", replicas)
 	out = append(out, '}')
-	statusAt := len(out)
-	out = append(out, `,"status":{`...)
-	out = appendMembers(out, sandboxStatusKeys[:5], status[:5]) // not nodeName
-	if !suspended {                                             // omitempty, as the typed status writes it
-		out = appendMember(out, "replicas", replicas)
+	var extra []byte
+	if !suspended { // omitempty, as the typed status writes it
+		extra = replicas
 	}
-	if out[len(out)-1] == '{' {
-		out = out[:statusAt] // an empty status is left out, as omitzero does
-	} else {
-		out = append(out, '}')
-	}
-	return append(out, '}'), true
+	return appendStatus(out, sandboxStatusKeys[:5], status[:5], "replicas", extra), true // not nodeName
 }
 
 // sandboxSpecKeys: operatingMode (v1beta1 only, read for replicas), then
@@ -148,11 +178,80 @@ var sandboxSpecKeys = []string{"operatingMode", "podTemplate", "volumeClaimTempl
 // typed path too).
 var sandboxStatusKeys = []string{"serviceFQDN", "service", "conditions", "selector", "podIPs", "nodeName"}
 
+// claimFromHubFast writes a claim's spec and status as SandboxClaimFromHub
+// does for a claim without saved state: the pool names the template (a
+// shadow pool the template it shadows, with the default policy; any other
+// pool the template of its name and itself as the policy);
+// volumeClaimTemplates has no v1alpha1 form; the rest is copied.
+func claimFromHubFast(out, specObj, statusObj []byte) ([]byte, bool) {
+	spec := make([][]byte, len(claimSpecKeys))
+	status := make([][]byte, len(claimStatusKeys))
+	if (len(specObj) > 0 && !readFields(specObj, claimSpecKeys, spec)) ||
+		(len(statusObj) > 0 && !readFields(statusObj, claimStatusKeys, status)) {
+		return nil, false
+	}
+	var pool string
+	if ref := spec[0]; len(ref) > 0 { // warmPoolRef
+		var name [1][]byte
+		if !readFields(ref, []string{"name"}, name[:]) {
+			return nil, false
+		}
+		if len(name[0]) > 0 {
+			var ok bool
+			if pool, ok = plainString(name[0]); !ok {
+				return nil, false
+			}
+		}
+	}
+	template, policy := pool, pool
+	if t, shadow := strings.CutPrefix(pool, extv1beta1.ShadowPoolPrefix); shadow {
+		template, policy = t, string(extv1alpha1.WarmPoolPolicyDefault)
+	}
+	// The typed encoder writes these two structs even when empty.
+	out = append(out, `,"spec":{"sandboxTemplateRef":{`...)
+	if template != "" {
+		out = append(out, `"name":"`...)
+		out = append(out, template...) // a JSON string's contents without escapes
+		out = append(out, '"')
+	}
+	out = append(out, `},"warmpool":"`...)
+	out = append(out, policy...)
+	out = append(out, '"')
+	if len(spec[2]) == 0 {
+		spec[2] = []byte("{}") // additionalPodMetadata
+	}
+	out = appendMembers(out, claimSpecKeys[1:4], spec[1:4]) // not volumeClaimTemplates
+	out = append(out, '}')
+	return appendStatus(out, claimStatusKeys, status, "", nil), true
+}
+
+// claimSpecKeys: warmPoolRef (read for the template and policy), the
+// fields both versions share, then volumeClaimTemplates (v1beta1 only).
+var claimSpecKeys = []string{"warmPoolRef", "lifecycle", "additionalPodMetadata", "env", "volumeClaimTemplates"}
+
+// claimStatusKeys: the status fields both versions share.
+var claimStatusKeys = []string{"conditions", "sandbox"}
+
+// appendStatus appends a status of the set values and, when extra is
+// not nil, extraKey; none at all is left out, as omitzero does.
+func appendStatus(out []byte, names []string, values [][]byte, extraKey string, extra []byte) []byte {
+	at := len(out)
+	out = append(out, `,"status":{`...)
+	out = appendMembers(out, names, values)
+	if extra != nil {
+		out = appendMember(out, extraKey, extra)
+	}
+	if out[len(out)-1] == '{' {
+		return out[:at]
+	}
+	return append(out, '}')
+}
+
 // savedState reports whether metadata (valid JSON; empty for none) carries
-// the Sandbox's saved v1alpha1 state, or might: an annotation key with
-// escapes counts, and so does metadata or annotations that are not
+// the saved v1alpha1 state in annotation key, or might: an annotation key
+// with escapes counts, and so does metadata or annotations that are not
 // objects.
-func savedState(metadata []byte) bool {
+func savedState(metadata []byte, key string) bool {
 	if len(metadata) == 0 {
 		return false
 	}
@@ -164,8 +263,8 @@ func savedState(metadata []byte) bool {
 		return false
 	}
 	found := false
-	ok := members(annotations[0], 0, func(key, _ []byte) bool {
-		found = !plainKey(key) || string(key) == agentsv1beta1.SandboxStateAnnotation
+	ok := members(annotations[0], 0, func(k, _ []byte) bool {
+		found = !plainKey(k) || string(k) == key
 		return !found
 	})
 	return found || !ok

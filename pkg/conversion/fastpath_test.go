@@ -29,6 +29,8 @@ import (
 
 	agentsv1alpha1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1alpha1"
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
+	extv1alpha1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1alpha1"
+	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
 )
 
 // storedSandbox is g's hub Sandbox as the API server sends it to the
@@ -49,6 +51,8 @@ func (g gen) storedSandbox() *agentsv1beta1.Sandbox {
 	}
 	return sb
 }
+
+const sandboxSpoke = "agents.x-k8s.io/v1alpha1"
 
 // typedFromHub is the definition the fast path must match: the typed
 // conversion, as Convert marshals it.
@@ -101,12 +105,62 @@ func TestSandboxFromHubFastMatchesTyped(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, ok := sandboxFromHubFast(raw)
+		got, ok := objectFromHubFast(raw, sandboxSpoke)
 		if !ok {
 			t.Fatalf("seed %d: fast path refused %s", seed, raw)
 		}
 		if diff := sameJSON(t, typedFromHub(t, raw), got); diff != "" {
 			t.Fatalf("seed %d: fast path differs from SandboxFromHub (-typed,+fast):\n%s", seed, diff)
+		}
+	}
+}
+
+// storedClaim is g's hub claim as the API server sends it.
+func (g gen) storedClaim() *extv1beta1.SandboxClaim {
+	c := g.claim()
+	c.APIVersion, c.Kind = extHub, extv1beta1.SandboxClaimKind
+	switch g.pick(4) {
+	case 0:
+		c.Spec.WarmPoolRef.Name = ""
+	case 1:
+		c.Spec.VolumeClaimTemplates = g.vcts()
+	}
+	return c
+}
+
+func TestClaimFromHubFastMatchesTyped(t *testing.T) {
+	for seed := range uint64(seeds) {
+		g := gen{rand.New(rand.NewPCG(seed, 8))}
+		raw, err := json.Marshal(g.storedClaim())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := objectFromHubFast(raw, extSpoke)
+		if !ok {
+			t.Fatalf("seed %d: fast path refused %s", seed, raw)
+		}
+		typed, err := Convert(raw, extSpoke)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := sameJSON(t, typed, got); diff != "" {
+			t.Fatalf("seed %d: fast path differs from SandboxClaimFromHub (-typed,+fast):\n%s", seed, diff)
+		}
+	}
+	// A claim written through v1alpha1 keeps its saved form for the
+	// typed path to restore.
+	g := gen{rand.New(rand.NewPCG(2, 8))}
+	for range 20 {
+		hub, err := SandboxClaimToHub(g.spokeClaim())
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := json.Marshal(hub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := objectFromHubFast(raw, extSpoke); ok {
+			t.Fatalf("fast path took a claim with saved v1alpha1 state: %s", raw)
 		}
 	}
 }
@@ -124,7 +178,7 @@ func TestSandboxFromHubFastOddJSON(t *testing.T) {
 		"quantity as stored": `{"apiVersion":"agents.x-k8s.io/v1beta1","kind":"Sandbox","metadata":{"name":"a"},"spec":{"podTemplate":{"spec":{"containers":[{"name":"c","image":"i","resources":{"limits":{"cpu":"0.5"}}}]}}}}`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			got, ok := sandboxFromHubFast([]byte(raw))
+			got, ok := objectFromHubFast([]byte(raw), sandboxSpoke)
 			if !ok {
 				t.Fatalf("fast path refused %s", raw)
 			}
@@ -171,7 +225,7 @@ func TestSandboxFromHubFastLeavesSavedStateToTypedPath(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, ok := sandboxFromHubFast(raw); ok {
+		if _, ok := objectFromHubFast(raw, sandboxSpoke); ok {
 			t.Fatalf("fast path took an object with saved v1alpha1 state: %s", raw)
 		}
 		// Convert still restores it through the typed path.
@@ -185,6 +239,18 @@ func TestSandboxFromHubFastLeavesSavedStateToTypedPath(t *testing.T) {
 	}
 }
 
+// spokeOf is a new v1alpha1 object of the kind the fast path converts to,
+// nil for any other.
+func spokeOf(tm metav1.TypeMeta) any {
+	switch {
+	case tm.APIVersion == sandboxSpoke && tm.Kind == "Sandbox":
+		return new(agentsv1alpha1.Sandbox)
+	case tm.APIVersion == extSpoke && tm.Kind == "SandboxClaim":
+		return new(extv1alpha1.SandboxClaim)
+	}
+	return nil
+}
+
 // FuzzHandleReviewFastMatchesTyped: whatever the fast path answers, the
 // typed path answers the same: the same review, UID and result, and
 // converted objects that decode to the same v1alpha1 Sandboxes.
@@ -192,6 +258,9 @@ func FuzzHandleReviewFastMatchesTyped(f *testing.F) {
 	f.Add(reviewOf(f, "apiextensions.k8s.io/v1", "agents.x-k8s.io/v1alpha1", poolMemberJSON))
 	f.Add(reviewOf(f, "apiextensions.k8s.io/v1beta1", "agents.x-k8s.io/v1alpha1", poolMemberJSON, poolMemberJSON))
 	f.Add(reviewOf(f, "apiextensions.k8s.io/v1", "agents.x-k8s.io/v1alpha1"))
+	f.Add(reviewOf(f, "apiextensions.k8s.io/v1", "extensions.agents.x-k8s.io/v1alpha1",
+		`{"apiVersion":"extensions.agents.x-k8s.io/v1beta1","kind":"SandboxClaim","metadata":{"name":"c"},"spec":{"warmPoolRef":{"name":"shadow-pool-t"},"volumeClaimTemplates":[{"metadata":{"name":"w"}}]},"status":{"sandbox":{"name":"c"}}}`,
+		`{"apiVersion":"extensions.agents.x-k8s.io/v1beta1","kind":"SandboxClaim","spec":{"warmPoolRef":{"name":"p"},"env":[{"name":"A","value":"b"}]}}`))
 	f.Add([]byte(`{"kind":"ConversionReview","apiVersion":"apiextensions.k8s.io/v1","request":{"uid":"u","desiredAPIVersion":"agents.x-k8s.io/v1alpha1","objects":[{"kind":"Sandbox","apiVersion":"agents.x-k8s.io/v1beta1","spec":{"operatingMode":"Suspended","Service":true},"status":{"nodeName":"n","podIPs":null}}]}}`))
 	f.Add([]byte(`{"kind":"ConversionReview","apiVersion":"apiextensions.k8s.io/v1","request":{"uid":"u","desiredAPIVersion":"agents.x-k8s.io/v1alpha1","objects":[{"kind":"Sandbox","apiVersion":"agents.x-k8s.io/v1beta1","metadata":{"annotations":{"api.agents.x-k8s.io/v1alpha1-sandbox-state":"{}"}}}]}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -208,7 +277,7 @@ func FuzzHandleReviewFastMatchesTyped(f *testing.F) {
 		}
 		for i, o := range f.Response.ConvertedObjects {
 			var tm metav1.TypeMeta
-			if err := json.Unmarshal(o.Raw, &tm); err != nil || tm.APIVersion != "agents.x-k8s.io/v1alpha1" || tm.Kind != "Sandbox" {
+			if err := json.Unmarshal(o.Raw, &tm); err != nil || spokeOf(tm) == nil {
 				t.Fatalf("fast path wrote object %d as %q (%v)", i, o.Raw, err)
 			}
 		}
@@ -234,11 +303,15 @@ func FuzzHandleReviewFastMatchesTyped(f *testing.F) {
 			t.Fatalf("fast path converted %d objects, typed %d, for %q", len(f.Response.ConvertedObjects), len(w.Response.ConvertedObjects), body)
 		}
 		for i := range f.Response.ConvertedObjects {
-			var got, want agentsv1alpha1.Sandbox
-			if err := json.Unmarshal(f.Response.ConvertedObjects[i].Raw, &got); err != nil {
+			var tm metav1.TypeMeta
+			if err := json.Unmarshal(w.Response.ConvertedObjects[i].Raw, &tm); err != nil {
 				t.Fatal(err)
 			}
-			if err := json.Unmarshal(w.Response.ConvertedObjects[i].Raw, &want); err != nil {
+			got, want := spokeOf(tm), spokeOf(tm)
+			if err := json.Unmarshal(f.Response.ConvertedObjects[i].Raw, got); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(w.Response.ConvertedObjects[i].Raw, want); err != nil {
 				t.Fatal(err)
 			}
 			if diff := cmp.Diff(want, got, quantityByValue, fieldsV1ByValue, cmpopts.EquateEmpty()); diff != "" {
