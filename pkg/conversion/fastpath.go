@@ -19,11 +19,6 @@ package conversion
 import (
 	"strings"
 
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
-
 	agentsv1alpha1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1alpha1"
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	extv1alpha1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1alpha1"
@@ -85,20 +80,33 @@ func handleReviewFast(body []byte) (resp []byte, ok bool) {
 	if req[0] != nil && !okUID {
 		return nil, false
 	}
-	objects := []runtime.RawExtension{}
+	var objects [][]byte
 	if len(req[2]) > 0 && !elements(req[2], 0, func(obj []byte) bool {
 		out, ok := objectFromHubFast(obj, desired)
-		objects = append(objects, runtime.RawExtension{Raw: out})
+		objects = append(objects, out)
 		return ok
 	}) {
 		return nil, false
 	}
-	b, err := marshalReview(review{
-		TypeMeta: metav1.TypeMeta{APIVersion: apiVersion, Kind: "ConversionReview"},
-		Response: &apiextensionsv1.ConversionResponse{UID: types.UID(uid), ConvertedObjects: objects,
-			Result: metav1.Status{Status: metav1.StatusSuccess}},
-	})
-	return b, err == nil
+	// What marshalReview writes for a success, without json.Marshal:
+	// apiVersion and uid are JSON strings' contents without escapes.
+	size := len(apiVersion) + len(uid) + 128
+	for _, o := range objects {
+		size += len(o) + 1
+	}
+	resp = make([]byte, 0, size)
+	resp = append(resp, `{"kind":"ConversionReview","apiVersion":"`...)
+	resp = append(resp, apiVersion...)
+	resp = append(resp, `","response":{"uid":"`...)
+	resp = append(resp, uid...)
+	resp = append(resp, `","result":{"metadata":{},"status":"Success"},"convertedObjects":[`...)
+	for i, o := range objects {
+		if i > 0 {
+			resp = append(resp, ',')
+		}
+		resp = append(resp, o...)
+	}
+	return append(resp, "]}}"...), true
 }
 
 // objectFromHubFast converts one object (valid JSON) from v1beta1 to

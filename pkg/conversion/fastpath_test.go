@@ -296,7 +296,7 @@ func FuzzHandleReviewFastMatchesTyped(f *testing.F) {
 		if w.Response.Result.Status != metav1.StatusSuccess {
 			return
 		}
-		if f.TypeMeta != w.TypeMeta || f.Response.UID != w.Response.UID || f.Response.Result.Status != w.Response.Result.Status {
+		if f.TypeMeta != w.TypeMeta || f.Response.UID != w.Response.UID || !cmp.Equal(f.Response.Result, w.Response.Result) {
 			t.Fatalf("fast %s, typed %s, for %q", fast, typed, body)
 		}
 		if len(f.Response.ConvertedObjects) != len(w.Response.ConvertedObjects) {
