@@ -111,6 +111,38 @@ func TestConversionThroughTheWebhook(t *testing.T) {
 		}
 	})
 
+	// A v1beta1 Sandbox read through v1alpha1: the API server's v1alpha1
+	// cache and reads convert it on the webhook's fast path, which copies
+	// the shared fields and writes replicas from operatingMode.
+	t.Run("v1beta1 Sandbox, v1alpha1 read", func(t *testing.T) {
+		for name, mode := range map[string]agentsv1beta1.SandboxOperatingMode{"running": "", "suspended": agentsv1beta1.SandboxOperatingModeSuspended} {
+			sb := &agentsv1beta1.Sandbox{
+				ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": name}},
+				Spec: agentsv1beta1.SandboxSpec{OperatingMode: mode, SandboxBlueprint: agentsv1beta1.SandboxBlueprint{
+					PodTemplate: agentsv1beta1.PodTemplate{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "img:" + name}}}},
+				}},
+			}
+			if _, err := env.Agents.AgentsV1beta1().Sandboxes(ns).Create(ctx, sb, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			got, err := alphaSandboxes.Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := int64(1)
+			if mode == agentsv1beta1.SandboxOperatingModeSuspended {
+				want = 0
+			}
+			replicas, _, _ := unstructured.NestedInt64(got.Object, "spec", "replicas")
+			_, hasMode, _ := unstructured.NestedFieldNoCopy(got.Object, "spec", "operatingMode")
+			containers, _, _ := unstructured.NestedSlice(got.Object, "spec", "podTemplate", "spec", "containers")
+			if got.GetAPIVersion() != "agents.x-k8s.io/v1alpha1" || replicas != want || hasMode || len(containers) != 1 ||
+				containers[0].(map[string]any)["image"] != "img:"+name || got.GetLabels()["app"] != name {
+				t.Errorf("v1alpha1 view of %s: %v; want replicas %d, no operatingMode, the pod template and labels", name, got.Object, want)
+			}
+		}
+	})
+
 	t.Run("list and watch in both versions", func(t *testing.T) {
 		w, err := alphaSandboxes.Watch(ctx, metav1.ListOptions{})
 		if err != nil {
