@@ -20,6 +20,9 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"net/http"
+	"reflect"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -319,4 +322,121 @@ func FuzzHandleReviewFastMatchesTyped(f *testing.F) {
 			}
 		}
 	})
+}
+
+// jsonFields are the JSON names of t's fields, inline structs flattened.
+func jsonFields(t reflect.Type) []string {
+	var out []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case name == "-":
+		case name == "" && (f.Anonymous || strings.Contains(opts, "inline")):
+			out = append(out, jsonFields(f.Type)...)
+		case name == "":
+			out = append(out, f.Name)
+		default:
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// jsonShape renders the JSON form of t: field names and their shapes,
+// recursively, so two versions' types compare by what they encode.
+func jsonShape(t reflect.Type, seen map[reflect.Type]bool) string {
+	switch t.Kind() {
+	case reflect.Pointer, reflect.Slice:
+		return "[" + jsonShape(t.Elem(), seen) + "]"
+	case reflect.Map:
+		return "map[" + jsonShape(t.Elem(), seen) + "]"
+	case reflect.Struct:
+		if _, ok := reflect.New(t).Interface().(json.Marshaler); ok || seen[t] {
+			return t.String() // its own encoding (Time, Quantity) or a cycle
+		}
+		seen[t] = true
+		defer delete(seen, t)
+		var fields []string
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "-" || !f.IsExported() {
+				continue
+			}
+			if name == "" && (f.Anonymous || strings.Contains(opts, "inline")) {
+				fields = append(fields, strings.Trim(jsonShape(f.Type, seen), "{}"))
+				continue
+			}
+			fields = append(fields, name+":"+jsonShape(f.Type, seen))
+		}
+		slices.Sort(fields)
+		return "{" + strings.Join(fields, ",") + "}"
+	default:
+		return t.Kind().String()
+	}
+}
+
+// fieldType is the type of the field with JSON name in struct t (inline
+// structs searched).
+func fieldType(t reflect.Type, name string) reflect.Type {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		n, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if n == name {
+			return f.Type
+		}
+		if n == "" && (f.Anonymous || strings.Contains(opts, "inline")) {
+			if ft := fieldType(f.Type, name); ft != nil {
+				return ft
+			}
+		}
+	}
+	return nil
+}
+
+func sorted(lists ...[]string) []string {
+	out := slices.Concat(lists...)
+	slices.Sort(out)
+	return out
+}
+
+// The fast path names every field of the hub's spec and status, and
+// writes every field of the spoke's: a field added to the API later and
+// left out here would be dropped silently (or, if case-folded, read as
+// another), so this fails until the fast path says what to do with it.
+func TestFastPathKnowsEveryField(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		hub, spoke reflect.Type
+		hubKeys    []string
+		spokeKeys  []string // the hub keys copied, plus those derived
+	}{
+		{"Sandbox spec", reflect.TypeFor[agentsv1beta1.SandboxSpec](), reflect.TypeFor[agentsv1alpha1.SandboxSpec](),
+			sandboxSpecKeys, sorted(sandboxSpecKeys[1:], []string{"replicas"})},
+		{"Sandbox status", reflect.TypeFor[agentsv1beta1.SandboxStatus](), reflect.TypeFor[agentsv1alpha1.SandboxStatus](),
+			sandboxStatusKeys, sorted(sandboxStatusKeys[:5], []string{"replicas"})},
+		{"claim spec", reflect.TypeFor[extv1beta1.SandboxClaimSpec](), reflect.TypeFor[extv1alpha1.SandboxClaimSpec](),
+			claimSpecKeys, sorted(claimSpecKeys[1:4], []string{"sandboxTemplateRef", "warmpool"})},
+		{"claim status", reflect.TypeFor[extv1beta1.SandboxClaimStatus](), reflect.TypeFor[extv1alpha1.SandboxClaimStatus](),
+			claimStatusKeys, sorted(claimStatusKeys)},
+	} {
+		if got, want := sorted(c.hubKeys), jsonFields(c.hub); !slices.Equal(got, want) {
+			t.Errorf("%s: the fast path reads %v, v1beta1 has %v", c.name, got, want)
+		}
+		if got, want := c.spokeKeys, jsonFields(c.spoke); !slices.Equal(got, want) {
+			t.Errorf("%s: the fast path writes %v, v1alpha1 has %v", c.name, got, want)
+		}
+		// What it copies must encode the same in both versions.
+		for _, k := range c.hubKeys {
+			hub, spoke := fieldType(c.hub, k), fieldType(c.spoke, k)
+			if spoke == nil {
+				continue // read or dropped, not copied
+			}
+			if h, s := jsonShape(hub, map[reflect.Type]bool{}), jsonShape(spoke, map[reflect.Type]bool{}); h != s {
+				t.Errorf("%s.%s is copied, but its JSON differs:\nv1beta1  %s\nv1alpha1 %s", c.name, k, h, s)
+			}
+		}
+	}
 }
