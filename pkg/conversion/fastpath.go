@@ -75,9 +75,12 @@ func handleReviewFast(body []byte) (resp []byte, ok bool) {
 	if len(top[2]) == 0 || !readFields(top[2], []string{"uid", "desiredAPIVersion", "objects"}, req[:]) {
 		return nil, false
 	}
+	// A uid or desiredAPIVersion that is not a plain string (a number,
+	// an array, escapes) is left to encoding/json, which refuses what
+	// is not a string.
 	uid, okUID := plainString(req[0])
-	desired, _ := plainString(req[1])
-	if req[0] != nil && !okUID {
+	desired, okDesired := plainString(req[1])
+	if (req[0] != nil && !okUID) || (len(req[1]) > 0 && !okDesired) {
 		return nil, false
 	}
 	var objects [][]byte

@@ -266,6 +266,8 @@ func FuzzHandleReviewFastMatchesTyped(f *testing.F) {
 		`{"apiVersion":"extensions.agents.x-k8s.io/v1beta1","kind":"SandboxClaim","spec":{"warmPoolRef":{"name":"p"},"env":[{"name":"A","value":"b"}]}}`))
 	f.Add([]byte(`{"kind":"ConversionReview","apiVersion":"apiextensions.k8s.io/v1","request":{"uid":"u","desiredAPIVersion":"agents.x-k8s.io/v1alpha1","objects":[{"kind":"Sandbox","apiVersion":"agents.x-k8s.io/v1beta1","spec":{"operatingMode":"Suspended","Service":true},"status":{"nodeName":"n","podIPs":null}}]}}`))
 	f.Add([]byte(`{"kind":"ConversionReview","apiVersion":"apiextensions.k8s.io/v1","request":{"uid":"u","desiredAPIVersion":"agents.x-k8s.io/v1alpha1","objects":[{"kind":"Sandbox","apiVersion":"agents.x-k8s.io/v1beta1","metadata":{"annotations":{"api.agents.x-k8s.io/v1alpha1-sandbox-state":"{}"}}}]}}`))
+	f.Add([]byte(`{"kind":"ConversionReview","apiVersion":"apiextensions.k8s.io/v1","request":{"desiredAPIVersion":[]}}`))
+	f.Add([]byte(`{"kind":"ConversionReview","apiVersion":"apiextensions.k8s.io/v1","request":{"uid":1,"desiredAPIVersion":"agents.x-k8s.io/v1alpha1","objects":null}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		if !json.Valid(body) {
 			return
@@ -289,9 +291,11 @@ func FuzzHandleReviewFastMatchesTyped(f *testing.F) {
 		// typed decode would (a string where an object belongs); the API
 		// server only sends objects it stored, which decode. Where the
 		// typed path converts, the two must agree.
-		typed, status, _ := handleReviewTyped(body)
+		// The review itself the fast path must read as the typed path
+		// does: never answer one the typed path refuses.
+		typed, status, msg := handleReviewTyped(body)
 		if status != http.StatusOK {
-			return
+			t.Fatalf("fast path answered a review the typed path refuses (%d %s): %q", status, msg, body)
 		}
 		if err := json.Unmarshal(typed, &w); err != nil {
 			t.Fatal(err)

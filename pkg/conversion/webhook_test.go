@@ -118,6 +118,7 @@ func FuzzHandleReview(f *testing.F) {
 		`{"apiVersion":"extensions.agents.x-k8s.io/v1alpha1","kind":"SandboxTemplate","metadata":{"annotations":{"api.agents.x-k8s.io/v1beta1-volume-claim-templates-policy":"x"}}}`))
 	f.Add([]byte(`{"apiVersion":"apiextensions.k8s.io/v1","kind":"ConversionReview","request":{"objects":[null,{}]}}`))
 	f.Add([]byte("\x00\xff{"))
+	f.Add([]byte(`{"kind":"ConversionReview","apiVersion":"apiextensions.k8s.io/v1","request":{"desiredAPIVersion":[]}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		resp, status, _ := HandleReview(body)
 		if status != http.StatusOK {
