@@ -62,8 +62,10 @@ var fastFromHubKinds = []fastFromHub{
 // the fast path converts; ok is false otherwise, and HandleReview then
 // answers it the typed way, errors and all.
 func handleReviewFast(body []byte) (resp []byte, ok bool) {
-	var top [3][]byte // apiVersion, kind, request
-	if !readFields(body[skipSpace(body, 0):], []string{"apiVersion", "kind", "request"}, top[:]) {
+	// A response in a request is ignored by the typed path unless it
+	// does not decode; left to it.
+	var top [4][]byte // apiVersion, kind, request, response
+	if !readFields(body[skipSpace(body, 0):], []string{"apiVersion", "kind", "request", "response"}, top[:]) || len(top[3]) > 0 {
 		return nil, false
 	}
 	apiVersion, _ := plainString(top[0])

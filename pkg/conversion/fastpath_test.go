@@ -267,6 +267,7 @@ func FuzzHandleReviewFastMatchesTyped(f *testing.F) {
 	f.Add([]byte(`{"kind":"ConversionReview","apiVersion":"apiextensions.k8s.io/v1","request":{"uid":"u","desiredAPIVersion":"agents.x-k8s.io/v1alpha1","objects":[{"kind":"Sandbox","apiVersion":"agents.x-k8s.io/v1beta1","spec":{"operatingMode":"Suspended","Service":true},"status":{"nodeName":"n","podIPs":null}}]}}`))
 	f.Add([]byte(`{"kind":"ConversionReview","apiVersion":"apiextensions.k8s.io/v1","request":{"uid":"u","desiredAPIVersion":"agents.x-k8s.io/v1alpha1","objects":[{"kind":"Sandbox","apiVersion":"agents.x-k8s.io/v1beta1","metadata":{"annotations":{"api.agents.x-k8s.io/v1alpha1-sandbox-state":"{}"}}}]}}`))
 	f.Add([]byte(`{"kind":"ConversionReview","apiVersion":"apiextensions.k8s.io/v1","request":{"desiredAPIVersion":[]}}`))
+	f.Add([]byte(`{"kind":"ConversionReview","apiVersion":"apiextensions.k8s.io/v1","request":{"desiredAPIVersion":"x/v1"},"response":5}`))
 	f.Add([]byte(`{"kind":"ConversionReview","apiVersion":"apiextensions.k8s.io/v1","request":{"uid":1,"desiredAPIVersion":"agents.x-k8s.io/v1alpha1","objects":null}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		if !json.Valid(body) {
