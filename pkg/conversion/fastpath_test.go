@@ -329,21 +329,38 @@ func FuzzHandleReviewFastMatchesTyped(f *testing.F) {
 	})
 }
 
-// jsonFields are the JSON names of t's fields, inline structs flattened.
-func jsonFields(t reflect.Type) []string {
-	var out []string
+// jsonField is one field as encoding/json writes it.
+type jsonField struct {
+	name string
+	typ  reflect.Type
+}
+
+// jsonFieldsOf are struct t's fields as encoding/json writes them: by
+// their JSON names, inline and embedded structs flattened, skipped ones
+// left out.
+func jsonFieldsOf(t reflect.Type) []jsonField {
+	var out []jsonField
 	for i := range t.NumField() {
 		f := t.Field(i)
 		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
 		switch {
-		case name == "-":
+		case name == "-" || !f.IsExported():
 		case name == "" && (f.Anonymous || strings.Contains(opts, "inline")):
-			out = append(out, jsonFields(f.Type)...)
+			out = append(out, jsonFieldsOf(f.Type)...)
 		case name == "":
-			out = append(out, f.Name)
+			out = append(out, jsonField{f.Name, f.Type})
 		default:
-			out = append(out, name)
+			out = append(out, jsonField{name, f.Type})
 		}
+	}
+	return out
+}
+
+// jsonFields are the JSON names of t's fields, sorted.
+func jsonFields(t reflect.Type) []string {
+	var out []string
+	for _, f := range jsonFieldsOf(t) {
+		out = append(out, f.name)
 	}
 	slices.Sort(out)
 	return out
@@ -364,17 +381,8 @@ func jsonShape(t reflect.Type, seen map[reflect.Type]bool) string {
 		seen[t] = true
 		defer delete(seen, t)
 		var fields []string
-		for i := range t.NumField() {
-			f := t.Field(i)
-			name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
-			if name == "-" || !f.IsExported() {
-				continue
-			}
-			if name == "" && (f.Anonymous || strings.Contains(opts, "inline")) {
-				fields = append(fields, strings.Trim(jsonShape(f.Type, seen), "{}"))
-				continue
-			}
-			fields = append(fields, name+":"+jsonShape(f.Type, seen))
+		for _, f := range jsonFieldsOf(t) {
+			fields = append(fields, f.name+":"+jsonShape(f.typ, seen))
 		}
 		slices.Sort(fields)
 		return "{" + strings.Join(fields, ",") + "}"
@@ -383,19 +391,12 @@ func jsonShape(t reflect.Type, seen map[reflect.Type]bool) string {
 	}
 }
 
-// fieldType is the type of the field with JSON name in struct t (inline
-// structs searched).
+// fieldType is the type of the field with JSON name in struct t, nil
+// when it has none.
 func fieldType(t reflect.Type, name string) reflect.Type {
-	for i := range t.NumField() {
-		f := t.Field(i)
-		n, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if n == name {
-			return f.Type
-		}
-		if n == "" && (f.Anonymous || strings.Contains(opts, "inline")) {
-			if ft := fieldType(f.Type, name); ft != nil {
-				return ft
-			}
+	for _, f := range jsonFieldsOf(t) {
+		if f.name == name {
+			return f.typ
 		}
 	}
 	return nil
