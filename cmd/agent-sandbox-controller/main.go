@@ -268,6 +268,9 @@ func run(ctx context.Context, o options) error {
 	workqueue.SetProvider(metrics.NewWorkqueueProvider(reg))
 	metrics.NewRESTClientMetrics(reg).Install()
 	cfg.Wrap(metrics.NewForbiddenRequests(reg).Wrap)
+	if err := conversion.Register(reg); err != nil {
+		return fmt.Errorf("registering the webhook's metrics: %w", err)
+	}
 
 	if o.enableTracing {
 		p, err := tracing.New(ctx, tracing.Config{ServiceName: binaryName,

@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/klog/v2/ktesting"
 
+	"github.com/agentsandbox/agent-sandbox/pkg/conversion"
 	"github.com/agentsandbox/agent-sandbox/pkg/metrics"
 	"github.com/agentsandbox/agent-sandbox/pkg/router"
 )
@@ -38,7 +39,7 @@ const metricsGuide = "../../docs/guides/metrics.md"
 // row names a registered metric. The collectors come from the same
 // constructors the binaries call; main's own registrations are repeated
 // here (cmd/agent-sandbox-controller: registry, workqueue provider, REST
-// client and forbidden-request metrics), the controllers' come from
+// client, forbidden-request and conversion webhook metrics), the controllers' come from
 // building every controller.
 func TestMetricsGuide(t *testing.T) {
 	_, ctx := ktesting.NewTestContext(t)
@@ -63,6 +64,9 @@ func TestMetricsGuide(t *testing.T) {
 	metrics.NewWorkqueueProvider(rec)
 	metrics.NewRESTClientMetrics(rec)
 	metrics.NewForbiddenRequests(rec)
+	if err := conversion.Register(rec); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := build(ctx, Config{Controllers: Enabled(true), Metrics: rec}, (&fakeClients{}).clients); err != nil {
 		t.Fatal(err)
 	}

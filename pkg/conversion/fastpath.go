@@ -17,7 +17,10 @@ limitations under the License.
 package conversion
 
 import (
+	"encoding/json"
 	"strings"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 
 	agentsv1alpha1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1alpha1"
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
@@ -62,10 +65,9 @@ var fastFromHubKinds = []fastFromHub{
 // the fast path converts; ok is false otherwise, and HandleReview then
 // answers it the typed way, errors and all.
 func handleReviewFast(body []byte) (resp []byte, ok bool) {
-	// A response in a request is ignored by the typed path unless it
-	// does not decode; left to it.
 	var top [4][]byte // apiVersion, kind, request, response
-	if !readFields(body[skipSpace(body, 0):], []string{"apiVersion", "kind", "request", "response"}, top[:]) || len(top[3]) > 0 {
+	if !readFields(body[skipSpace(body, 0):], []string{"apiVersion", "kind", "request", "response"}, top[:]) ||
+		!ignorableResponse(top[3]) {
 		return nil, false
 	}
 	apiVersion, _ := plainString(top[0])
@@ -112,6 +114,24 @@ func handleReviewFast(body []byte) (resp []byte, ok bool) {
 		resp = append(resp, o...)
 	}
 	return append(resp, "]}}"...), true
+}
+
+// ignorableResponse reports whether a request's response member (nil when
+// absent) is one the typed path ignores: any that decodes. The API server
+// sends one in every review, an empty response for the webhook to fill
+// ({"uid":"","convertedObjects":null,"result":{"metadata":{}}}), so
+// this decode of a few bytes is on the fast path; a response that does
+// not decode makes the typed path refuse the review, and the fast path
+// leaves it to it.
+// apiServersEmptyResponse is that response as kube-apiserver encodes it.
+const apiServersEmptyResponse = `{"uid":"","convertedObjects":null,"result":{"metadata":{}}}`
+
+func ignorableResponse(response []byte) bool {
+	if len(response) == 0 || string(response) == apiServersEmptyResponse {
+		return true
+	}
+	var r *apiextensionsv1.ConversionResponse
+	return json.Unmarshal(response, &r) == nil
 }
 
 // objectFromHubFast converts one object (valid JSON) from v1beta1 to

@@ -242,6 +242,40 @@ func TestSandboxFromHubFastLeavesSavedStateToTypedPath(t *testing.T) {
 	}
 }
 
+// TestFastPathTakesTheAPIServersReview: the reviews kube-apiserver sends
+// carry an empty response for the webhook to fill; the fast path must
+// answer them (it once sent every one to the typed path), and must still
+// leave a response that does not decode to the typed path, which refuses
+// the review.
+func TestFastPathTakesTheAPIServersReview(t *testing.T) {
+	// As kube-apiserver v1.36 sent it to the bench's webhook (trimmed).
+	const fromAPIServer = `{"kind":"ConversionReview","apiVersion":"apiextensions.k8s.io/v1","request":{"uid":"d7c82a71-d8c9-44a0-9cb0-84a95d852e34","desiredAPIVersion":"agents.x-k8s.io/v1alpha1","objects":[` +
+		poolMemberJSON + `]},"response":{"uid":"","convertedObjects":null,"result":{"metadata":{}}}}`
+	claim := `{"apiVersion":"extensions.agents.x-k8s.io/v1beta1","kind":"SandboxClaim","metadata":{"name":"c"},"spec":{"warmPoolRef":{"name":"p"}}}`
+	for name, body := range map[string][]byte{
+		"captured Sandbox review": []byte(fromAPIServer),
+		"Sandbox":                 reviewOf(t, "apiextensions.k8s.io/v1", sandboxSpoke, poolMemberJSON),
+		"claim":                   reviewOf(t, "apiextensions.k8s.io/v1", extSpoke, claim),
+		"v1beta1 review":          reviewOf(t, "apiextensions.k8s.io/v1beta1", sandboxSpoke, poolMemberJSON),
+	} {
+		if !strings.Contains(string(body), `"response":{`) {
+			t.Fatalf("%s: the review has no response: %s", name, body)
+		}
+		if _, ok := handleReviewFast(body); !ok {
+			t.Errorf("%s: the fast path left the API server's review to the typed path", name)
+		}
+	}
+	for _, response := range []string{`5`, `{"uid":5}`, `{"convertedObjects":{}}`, `{"result":[]}`} {
+		body := strings.Replace(fromAPIServer, `"response":{"uid":"","convertedObjects":null,"result":{"metadata":{}}}`, `"response":`+response, 1)
+		if _, ok := handleReviewFast([]byte(body)); ok {
+			t.Errorf("the fast path answered a review whose response %s does not decode", response)
+		}
+		if _, status, _ := handleReviewTyped([]byte(body)); status != http.StatusBadRequest {
+			t.Errorf("the typed path answered %d to a review whose response %s does not decode", status, response)
+		}
+	}
+}
+
 // spokeOf is a new v1alpha1 object of the kind the fast path converts to,
 // nil for any other.
 func spokeOf(tm metav1.TypeMeta) any {
@@ -268,6 +302,8 @@ func FuzzHandleReviewFastMatchesTyped(f *testing.F) {
 	f.Add([]byte(`{"kind":"ConversionReview","apiVersion":"apiextensions.k8s.io/v1","request":{"uid":"u","desiredAPIVersion":"agents.x-k8s.io/v1alpha1","objects":[{"kind":"Sandbox","apiVersion":"agents.x-k8s.io/v1beta1","metadata":{"annotations":{"api.agents.x-k8s.io/v1alpha1-sandbox-state":"{}"}}}]}}`))
 	f.Add([]byte(`{"kind":"ConversionReview","apiVersion":"apiextensions.k8s.io/v1","request":{"desiredAPIVersion":[]}}`))
 	f.Add([]byte(`{"kind":"ConversionReview","apiVersion":"apiextensions.k8s.io/v1","request":{"desiredAPIVersion":"x/v1"},"response":5}`))
+	f.Add([]byte(`{"kind":"ConversionReview","apiVersion":"apiextensions.k8s.io/v1","request":{"uid":"u","desiredAPIVersion":"agents.x-k8s.io/v1alpha1","objects":[]},"response":{"uid":"","convertedObjects":null,"result":{"metadata":{}}}}`))
+	f.Add([]byte(`{"kind":"ConversionReview","apiVersion":"apiextensions.k8s.io/v1","request":{"uid":"u","desiredAPIVersion":"agents.x-k8s.io/v1alpha1","objects":[]},"response":{"result":{"code":"x"}}}`))
 	f.Add([]byte(`{"kind":"ConversionReview","apiVersion":"apiextensions.k8s.io/v1","request":{"uid":1,"desiredAPIVersion":"agents.x-k8s.io/v1alpha1","objects":null}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		if !json.Valid(body) {

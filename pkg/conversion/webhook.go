@@ -129,9 +129,11 @@ type review struct {
 func HandleReview(body []byte) (resp []byte, status int, msg string) {
 	if json.Valid(body) {
 		if resp, ok := handleReviewFast(body); ok {
+			fastReviews.Inc()
 			return resp, http.StatusOK, ""
 		}
 	}
+	typedReviews.Inc()
 	return handleReviewTyped(body)
 }
 

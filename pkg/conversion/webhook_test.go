@@ -31,8 +31,12 @@ import (
 
 func reviewOf(t testing.TB, apiVersion, desired string, objs ...string) []byte {
 	t.Helper()
+	// The API server sends an empty response for the webhook to fill
+	// (k8s.io/apiextensions-apiserver's webhook converter), so every
+	// review here carries one too.
 	r := review{TypeMeta: metav1.TypeMeta{APIVersion: apiVersion, Kind: "ConversionReview"},
-		Request: &apiextensionsv1.ConversionRequest{UID: "req-1", DesiredAPIVersion: desired}}
+		Request:  &apiextensionsv1.ConversionRequest{UID: "req-1", DesiredAPIVersion: desired},
+		Response: &apiextensionsv1.ConversionResponse{}}
 	for _, o := range objs {
 		r.Request.Objects = append(r.Request.Objects, runtime.RawExtension{Raw: []byte(o)})
 	}

@@ -30,10 +30,13 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	agentsv1alpha1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1alpha1"
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 	extv1alpha1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1alpha1"
 	extv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
+	"github.com/agentsandbox/agent-sandbox/pkg/conversion"
 	"github.com/agentsandbox/agent-sandbox/test/integration/framework"
 )
 
@@ -115,6 +118,10 @@ func TestConversionThroughTheWebhook(t *testing.T) {
 	// cache and reads convert it on the webhook's fast path, which copies
 	// the shared fields and writes replicas from operatingMode.
 	t.Run("v1beta1 Sandbox, v1alpha1 read", func(t *testing.T) {
+		// The API server's reviews of these objects must take the fast
+		// path: the reviews it sends carry an empty response, which the
+		// fast path once refused, sending every review to the typed one.
+		fastBefore := reviewsBy(t, conversion.PathFast)
 		for name, mode := range map[string]agentsv1beta1.SandboxOperatingMode{"running": "", "suspended": agentsv1beta1.SandboxOperatingModeSuspended} {
 			sb := &agentsv1beta1.Sandbox{
 				ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": name}},
@@ -140,6 +147,10 @@ func TestConversionThroughTheWebhook(t *testing.T) {
 				containers[0].(map[string]any)["image"] != "img:"+name || got.GetLabels()["app"] != name {
 				t.Errorf("v1alpha1 view of %s: %v; want replicas %d, no operatingMode, the pod template and labels", name, got.Object, want)
 			}
+		}
+		// Two reads at least, plus the v1alpha1 watch cache's own.
+		if fast := reviewsBy(t, conversion.PathFast) - fastBefore; fast < 2 {
+			t.Errorf("%v reviews took the fast path during two v1alpha1 reads of v1beta1 Sandboxes, want at least 2", fast)
 		}
 	})
 
@@ -215,4 +226,29 @@ func TestConversionThroughTheWebhook(t *testing.T) {
 			t.Error("the policy annotation leaked into the stored v1beta1 object")
 		}
 	})
+}
+
+// reviewsBy reads agent_sandbox_conversion_reviews_total{path} of the
+// webhook this test process serves.
+func reviewsBy(t *testing.T, path string) float64 {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	if err := conversion.Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if f.GetName() == "agent_sandbox_conversion_reviews_total" && l.GetName() == "path" && l.GetValue() == path {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no agent_sandbox_conversion_reviews_total{path=%q}", path)
+	return 0
 }
