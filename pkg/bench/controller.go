@@ -52,8 +52,11 @@ type ControllerSnapshot struct {
 	Requests map[string]float64 // by method
 	// Passes are its reconciles by controller
 	// (controller_runtime_reconcile_total, every result).
-	Passes     map[string]float64
-	Forbidden  float64
+	Passes map[string]float64
+	// ConversionReviews are the webhook's answered reviews by path
+	// (agent_sandbox_conversion_reviews_total): fast or typed.
+	ConversionReviews map[string]float64
+	Forbidden         float64
 	RSSBytes   float64
 	CPUSeconds float64
 	// GOGCPercent is go_gc_gogc_percent (the Go collector's reading of
@@ -83,6 +86,11 @@ func ParseControllerSnapshot(text []byte) (ControllerSnapshot, error) {
 		return s, err
 	}
 	s.Passes = SumBy(passes, "controller")
+	reviews, err := ParseMetric(text, "agent_sandbox_conversion_reviews_total")
+	if err != nil {
+		return s, err
+	}
+	s.ConversionReviews = SumBy(reviews, "path")
 	for name, dst := range map[string]*float64{
 		"agent_sandbox_api_forbidden_requests_total": &s.Forbidden,
 		"process_resident_memory_bytes":              &s.RSSBytes,

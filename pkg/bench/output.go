@@ -409,6 +409,9 @@ func costTable(b *strings.Builder, c Cost) {
 	if c.ControllerWrites != nil {
 		fmt.Fprintf(b, "; controller: %.0f writes, requests by method %s, CPU %.2fs, RSS peak %.1f MiB (end %.1f MiB), 403s %.0f",
 			*c.ControllerWrites, methodLine(c.ControllerRequests), *c.ControllerCPUSec, *c.ControllerRSSPeakMB, *c.ControllerRSSEndMB, *c.ControllerForbidden)
+		if len(c.ControllerConversionReviews) > 0 {
+			fmt.Fprintf(b, ", conversion reviews by path %s", methodLine(c.ControllerConversionReviews))
+		}
 	}
 	fmt.Fprintln(b, ".")
 	if len(c.ProcessCPUSec) > 0 {

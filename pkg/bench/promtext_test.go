@@ -123,6 +123,8 @@ go_gc_gogc_percent 50
 controller_runtime_reconcile_total{controller="sandbox",result="success"} 9
 controller_runtime_reconcile_total{controller="sandbox",result="requeue_after"} 4
 controller_runtime_reconcile_total{controller="sandboxwarmpool",result="success"} 2
+agent_sandbox_conversion_reviews_total{path="fast"} 40
+agent_sandbox_conversion_reviews_total{path="typed"} 3
 `
 	reqs, err := ParseMetric([]byte(text), "rest_client_requests_total")
 	if err != nil {
@@ -137,7 +139,7 @@ controller_runtime_reconcile_total{controller="sandboxwarmpool",result="success"
 	}
 	gogc := 50.0
 	want := ControllerSnapshot{Requests: map[string]float64{"GET": 12, "POST": 3, "PUT": 3}, Passes: map[string]float64{"sandbox": 13, "sandboxwarmpool": 2},
-		RSSBytes: 4.2e7, CPUSeconds: 1.5, GOGCPercent: &gogc}
+		ConversionReviews: map[string]float64{"fast": 40, "typed": 3}, RSSBytes: 4.2e7, CPUSeconds: 1.5, GOGCPercent: &gogc}
 	if diff := cmp.Diff(want, snap); diff != "" {
 		t.Errorf("(-want,+got):\n%s", diff)
 	}

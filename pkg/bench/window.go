@@ -47,6 +47,10 @@ type Cost struct {
 	// ControllerPasses are its reconciles by controller; nil without its
 	// metrics.
 	ControllerPasses map[string]float64 `json:"controllerPasses,omitempty"`
+	// ControllerConversionReviews are the reviews its conversion webhook
+	// answered, by path (fast, typed): what serving v1alpha1 costs, and
+	// whether the API server's reviews take the fast path.
+	ControllerConversionReviews map[string]float64 `json:"controllerConversionReviews,omitempty"`
 	// ControllerWrites are its POST, PUT, PATCH and DELETE requests.
 	ControllerWrites *float64 `json:"controllerWrites,omitempty"`
 	// ControllerForbidden counts its requests refused with 403.
@@ -155,6 +159,7 @@ func (w *window) read(ctx context.Context) (Cost, error) {
 		}
 		c.ControllerRequests = DiffCounters(w.ctrl.Requests, snap.Requests)
 		c.ControllerPasses = DiffCounters(w.ctrl.Passes, snap.Passes)
+		c.ControllerConversionReviews = DiffCounters(w.ctrl.ConversionReviews, snap.ConversionReviews)
 		var writes float64
 		for m, v := range c.ControllerRequests {
 			if IsWriteVerb(m) {
