@@ -100,6 +100,7 @@ func TestConversionThroughTheWebhook(t *testing.T) {
 			ObjectMeta: metav1.ObjectMeta{Name: "legacy"},
 			Spec:       extv1beta1.SandboxClaimSpec{WarmPoolRef: extv1beta1.SandboxWarmPoolRef{Name: "shadow-pool-python"}},
 		}
+		fastBefore := reviewsBy(t, conversion.PathFast)
 		if _, err := env.Agents.ExtensionsV1beta1().SandboxClaims(ns).Create(ctx, claim, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
@@ -111,6 +112,9 @@ func TestConversionThroughTheWebhook(t *testing.T) {
 		policy, _, _ := unstructured.NestedString(got.Object, "spec", "warmpool")
 		if tmpl != "python" || policy != "default" {
 			t.Errorf("v1alpha1 view: template %q warmpool %q, want python and default", tmpl, policy)
+		}
+		if fast := reviewsBy(t, conversion.PathFast) - fastBefore; fast < 1 {
+			t.Errorf("no review took the fast path for a v1alpha1 read of a v1beta1 claim")
 		}
 	})
 
