@@ -57,8 +57,8 @@ type ControllerSnapshot struct {
 	// (agent_sandbox_conversion_reviews_total): fast or typed.
 	ConversionReviews map[string]float64
 	Forbidden         float64
-	RSSBytes   float64
-	CPUSeconds float64
+	RSSBytes          float64
+	CPUSeconds        float64
 	// GOGCPercent is go_gc_gogc_percent (the Go collector's reading of
 	// the GC target, SetGCPercent included); nil when not exposed.
 	GOGCPercent *float64
