@@ -28,6 +28,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	agentsv1alpha1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1alpha1"
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 )
 
@@ -60,20 +61,35 @@ func TestMetricsEndpoint(t *testing.T) {
 	})
 	have := map[string]bool{}
 	controllers := map[string]bool{}
+	var fast, typed float64
 	for _, s := range parseMetrics(text) {
 		have[s.name] = true
 		if s.name == "controller_runtime_reconcile_total" {
 			controllers[s.labels["controller"]] = true
+		}
+		if s.name == "agent_sandbox_conversion_reviews_total" {
+			switch s.labels["path"] {
+			case "fast":
+				fast = s.value
+			case "typed":
+				typed = s.value
+			}
 		}
 	}
 	for _, name := range []string{
 		"agent_sandbox_build_info", "controller_runtime_reconcile_total", "agent_sandbox_api_forbidden_requests_total",
 		"workqueue_depth", "rest_client_requests_total", "process_resident_memory_bytes",
 		"agent_sandbox_claim_creation_total", "agent_sandbox_claim_controller_startup_latency_ms_bucket",
+		"agent_sandbox_conversion_reviews_total",
 	} {
 		if !have[name] {
 			t.Errorf("metric %s missing", name)
 		}
+	}
+	// While v1alpha1 is served, the API server converts every write of
+	// the Sandbox above for its v1alpha1 cache, on the webhook's fast path.
+	if _, err := kube.Discovery().ServerResourcesForGroupVersion(agentsv1alpha1.SchemeGroupVersion.String()); err == nil && fast == 0 {
+		t.Errorf("v1alpha1 is served, yet no conversion review took the fast path (agent_sandbox_conversion_reviews_total by path: fast %v, typed %v)", fast, typed)
 	}
 	for _, c := range []string{"sandbox", "sandboxclaim", "sandboxwarmpool", "sandboxtemplate"} {
 		if !controllers[c] {
