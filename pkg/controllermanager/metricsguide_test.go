@@ -39,8 +39,8 @@ const metricsGuide = "../../docs/guides/metrics.md"
 // row names a registered metric. The collectors come from the same
 // constructors the binaries call; main's own registrations are repeated
 // here (cmd/agent-sandbox-controller: registry, workqueue provider, REST
-// client, forbidden-request and conversion webhook metrics), the controllers' come from
-// building every controller.
+// client, forbidden-request and conversion webhook metrics), the
+// controllers' come from building every controller.
 func TestMetricsGuide(t *testing.T) {
 	_, ctx := ktesting.NewTestContext(t)
 	rec := &describeRecorder{}

@@ -116,16 +116,15 @@ func handleReviewFast(body []byte) (resp []byte, ok bool) {
 	return append(resp, "]}}"...), true
 }
 
-// ignorableResponse reports whether a request's response member (nil when
-// absent) is one the typed path ignores: any that decodes. The API server
-// sends one in every review, an empty response for the webhook to fill
-// ({"uid":"","convertedObjects":null,"result":{"metadata":{}}}), so
-// this decode of a few bytes is on the fast path; a response that does
-// not decode makes the typed path refuse the review, and the fast path
-// leaves it to it.
-// apiServersEmptyResponse is that response as kube-apiserver encodes it.
+// apiServersEmptyResponse is the response kube-apiserver puts in every
+// review for the webhook to fill, as it encodes it.
 const apiServersEmptyResponse = `{"uid":"","convertedObjects":null,"result":{"metadata":{}}}`
 
+// ignorableResponse reports whether a request's response member (nil when
+// absent) is one the typed path ignores: any that decodes. The API server
+// sends one in every review (apiServersEmptyResponse, recognised by its
+// bytes; any other is decoded); a response that does not decode makes the
+// typed path refuse the review, and the fast path leaves it to it.
 func ignorableResponse(response []byte) bool {
 	if len(response) == 0 || string(response) == apiServersEmptyResponse {
 		return true
