@@ -27,6 +27,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -481,4 +483,34 @@ func TestFastPathKnowsEveryField(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestHandleReviewCountsPaths: agent_sandbox_conversion_reviews_total
+// counts each answered review once, under the path that answered it.
+func TestHandleReviewCountsPaths(t *testing.T) {
+	fast, typed := counterValue(t, fastReviews), counterValue(t, typedReviews)
+	if _, status, msg := HandleReview(reviewOf(t, "apiextensions.k8s.io/v1", sandboxSpoke, poolMemberJSON)); status != http.StatusOK {
+		t.Fatalf("%d %s", status, msg)
+	}
+	if _, status, _ := HandleReview([]byte(`{"kind":"ConversionReview"}`)); status != http.StatusBadRequest {
+		t.Fatalf("a review without apiVersion: %d, want 400", status)
+	}
+	if _, status, msg := HandleReview(reviewOf(t, "apiextensions.k8s.io/v1", "agents.x-k8s.io/v1beta1", alphaSandbox)); status != http.StatusOK {
+		t.Fatalf("%d %s", status, msg)
+	}
+	if got := counterValue(t, fastReviews) - fast; got != 1 {
+		t.Errorf("fast reviews counted %v, want 1", got)
+	}
+	if got := counterValue(t, typedReviews) - typed; got != 2 {
+		t.Errorf("typed reviews counted %v, want 2 (a refused one and a conversion to v1beta1)", got)
+	}
+}
+
+func counterValue(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
 }
