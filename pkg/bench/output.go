@@ -235,11 +235,12 @@ func (r *Report) Markdown(plots map[string]Chart) string {
 	p("## Cost per scenario")
 	p("")
 	p("API writes are the apiserver's apiserver_request_total deltas from every client; controller figures come from its own /metrics.")
-	for _, c := range r.costs() {
+	costs := r.costs()
+	for i := range costs {
 		p("")
-		p("### %s (%.1fs)", c.name, c.cost.Seconds)
+		p("### %s (%.1fs)", costs[i].name, costs[i].cost.Seconds)
 		p("")
-		costTable(&b, c.cost)
+		costTable(&b, costs[i].cost)
 	}
 	return b.String()
 }

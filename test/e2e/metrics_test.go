@@ -88,7 +88,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 	// While v1alpha1 is served, the API server converts every write of
 	// the Sandbox above for its v1alpha1 cache, on the webhook's fast path.
-	if _, err := kube.Discovery().ServerResourcesForGroupVersion(agentsv1alpha1.SchemeGroupVersion.String()); err == nil && fast == 0 {
+	if _, err := kube.Discovery().ServerResourcesForGroupVersion(agentsv1alpha1.GroupVersion.String()); err == nil && fast == 0 {
 		t.Errorf("v1alpha1 is served, yet no conversion review took the fast path (agent_sandbox_conversion_reviews_total by path: fast %v, typed %v)", fast, typed)
 	}
 	for _, c := range []string{"sandbox", "sandboxclaim", "sandboxwarmpool", "sandboxtemplate"} {

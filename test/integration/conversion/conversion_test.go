@@ -100,7 +100,7 @@ func TestConversionThroughTheWebhook(t *testing.T) {
 			ObjectMeta: metav1.ObjectMeta{Name: "legacy"},
 			Spec:       extv1beta1.SandboxClaimSpec{WarmPoolRef: extv1beta1.SandboxWarmPoolRef{Name: "shadow-pool-python"}},
 		}
-		fastBefore := reviewsBy(t, conversion.PathFast)
+		fastBefore := fastReviews(t)
 		if _, err := env.Agents.ExtensionsV1beta1().SandboxClaims(ns).Create(ctx, claim, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
@@ -113,7 +113,7 @@ func TestConversionThroughTheWebhook(t *testing.T) {
 		if tmpl != "python" || policy != "default" {
 			t.Errorf("v1alpha1 view: template %q warmpool %q, want python and default", tmpl, policy)
 		}
-		if fast := reviewsBy(t, conversion.PathFast) - fastBefore; fast < 1 {
+		if fast := fastReviews(t) - fastBefore; fast < 1 {
 			t.Errorf("no review took the fast path for a v1alpha1 read of a v1beta1 claim")
 		}
 	})
@@ -125,7 +125,7 @@ func TestConversionThroughTheWebhook(t *testing.T) {
 		// The API server's reviews of these objects must take the fast
 		// path: the reviews it sends carry an empty response, which the
 		// fast path once refused, sending every review to the typed one.
-		fastBefore := reviewsBy(t, conversion.PathFast)
+		fastBefore := fastReviews(t)
 		for name, mode := range map[string]agentsv1beta1.SandboxOperatingMode{"running": "", "suspended": agentsv1beta1.SandboxOperatingModeSuspended} {
 			sb := &agentsv1beta1.Sandbox{
 				ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": name}},
@@ -153,7 +153,7 @@ func TestConversionThroughTheWebhook(t *testing.T) {
 			}
 		}
 		// Two reads at least, plus the v1alpha1 watch cache's own.
-		if fast := reviewsBy(t, conversion.PathFast) - fastBefore; fast < 2 {
+		if fast := fastReviews(t) - fastBefore; fast < 2 {
 			t.Errorf("%v reviews took the fast path during two v1alpha1 reads of v1beta1 Sandboxes, want at least 2", fast)
 		}
 	})
@@ -232,9 +232,9 @@ func TestConversionThroughTheWebhook(t *testing.T) {
 	})
 }
 
-// reviewsBy reads agent_sandbox_conversion_reviews_total{path} of the
-// webhook this test process serves.
-func reviewsBy(t *testing.T, path string) float64 {
+// fastReviews reads agent_sandbox_conversion_reviews_total{path="fast"}
+// of the webhook this test process serves.
+func fastReviews(t *testing.T) float64 {
 	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
 	if err := conversion.Register(reg); err != nil {
@@ -247,12 +247,12 @@ func reviewsBy(t *testing.T, path string) float64 {
 	for _, f := range families {
 		for _, m := range f.GetMetric() {
 			for _, l := range m.GetLabel() {
-				if f.GetName() == "agent_sandbox_conversion_reviews_total" && l.GetName() == "path" && l.GetValue() == path {
+				if f.GetName() == "agent_sandbox_conversion_reviews_total" && l.GetName() == "path" && l.GetValue() == conversion.PathFast {
 					return m.GetCounter().GetValue()
 				}
 			}
 		}
 	}
-	t.Fatalf("no agent_sandbox_conversion_reviews_total{path=%q}", path)
+	t.Fatal("no agent_sandbox_conversion_reviews_total{path=\"fast\"}")
 	return 0
 }
