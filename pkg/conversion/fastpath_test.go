@@ -251,8 +251,9 @@ func TestSandboxFromHubFastLeavesSavedStateToTypedPath(t *testing.T) {
 // the review.
 func TestFastPathTakesTheAPIServersReview(t *testing.T) {
 	// As kube-apiserver v1.36 sent it to the bench's webhook (trimmed).
+	const capturedResponse = `"response":{"uid":"","convertedObjects":null,"result":{"metadata":{}}}`
 	const fromAPIServer = `{"kind":"ConversionReview","apiVersion":"apiextensions.k8s.io/v1","request":{"uid":"d7c82a71-d8c9-44a0-9cb0-84a95d852e34","desiredAPIVersion":"agents.x-k8s.io/v1alpha1","objects":[` +
-		poolMemberJSON + `]},"response":{"uid":"","convertedObjects":null,"result":{"metadata":{}}}}`
+		poolMemberJSON + `]},` + capturedResponse + `}`
 	claim := `{"apiVersion":"extensions.agents.x-k8s.io/v1beta1","kind":"SandboxClaim","metadata":{"name":"c"},"spec":{"warmPoolRef":{"name":"p"}}}`
 	for name, body := range map[string][]byte{
 		"captured Sandbox review": []byte(fromAPIServer),
@@ -268,7 +269,7 @@ func TestFastPathTakesTheAPIServersReview(t *testing.T) {
 		}
 	}
 	for _, response := range []string{`5`, `{"uid":5}`, `{"convertedObjects":{}}`, `{"result":[]}`} {
-		body := strings.Replace(fromAPIServer, `"response":{"uid":"","convertedObjects":null,"result":{"metadata":{}}}`, `"response":`+response, 1)
+		body := strings.Replace(fromAPIServer, capturedResponse, `"response":`+response, 1)
 		if _, ok := handleReviewFast([]byte(body)); ok {
 			t.Errorf("the fast path answered a review whose response %s does not decode", response)
 		}

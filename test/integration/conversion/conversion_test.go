@@ -240,19 +240,5 @@ func fastReviews(t *testing.T) float64 {
 	if err := conversion.Register(reg); err != nil {
 		t.Fatal(err)
 	}
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if f.GetName() == "agent_sandbox_conversion_reviews_total" && l.GetName() == "path" && l.GetValue() == conversion.PathFast {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	t.Fatal("no agent_sandbox_conversion_reviews_total{path=\"fast\"}")
-	return 0
+	return framework.GatheredCounter(t, reg, "agent_sandbox_conversion_reviews_total", "path", conversion.PathFast)
 }

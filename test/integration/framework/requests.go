@@ -20,6 +20,8 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // RequestLog records the requests the controllers send, except watches
@@ -79,7 +81,14 @@ func (c *Controllers) Syncs(t testing.TB, name string) Syncs {
 // Counter sums the samples of the counter metric whose label has value.
 func (c *Controllers) Counter(t testing.TB, metric, label, value string) float64 {
 	t.Helper()
-	families, err := c.Registry.Gather()
+	return GatheredCounter(t, c.Registry, metric, label, value)
+}
+
+// GatheredCounter sums the samples of the counter metric in g whose label
+// has value (0 when there are none).
+func GatheredCounter(t testing.TB, g prometheus.Gatherer, metric, label, value string) float64 {
+	t.Helper()
+	families, err := g.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
