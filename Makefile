@@ -10,7 +10,7 @@ all: build
 generate:
 	hack/update-codegen.sh
 
-## verify: fail on stale generated code, gofmt, go vet, golangci-lint, go mod tidy, headers; helm lint and the chart's template tests; fuzz the router header and runtime path parsers, the ConversionReview handler and the conversion round trips, 10s each (FUZZTIME)
+## verify: fail on stale generated code, gofmt, go vet, golangci-lint, go mod tidy, headers; helm lint and the chart's template tests; fuzz the router header and runtime path parsers, the ConversionReview handler, the conversion round trips and the client's positional JSON reads, 10s each (FUZZTIME)
 verify:
 	hack/verify.sh
 

@@ -33,9 +33,11 @@ fi
 # Bounded fuzzing of the parsers that take attacker input first: the
 # router's routing headers, the runtime's path resolver and the conversion
 # webhook's ConversionReview handler; then the conversions' round trips
-# (hub and spoke), whose heuristics branch on user-chosen names. -fuzz
-# takes one target of one package at a time. FUZZTIME=0 skips (the seed
-# corpus still runs in every go test). Five targets at 10s: ~50s.
+# (hub and spoke), whose heuristics branch on user-chosen names; and the
+# controller client's positional reads of the API server's JSON, held to
+# the stock decoders. -fuzz takes one target of one package at a time.
+# FUZZTIME=0 skips (the seed corpus still runs in every go test). Eight
+# targets at 10s: ~80s.
 #
 # Go 1.26's fuzzing coordinator can fail a target at the end of its
 # -fuzztime with a bare "context deadline exceeded" and no input: a race
@@ -62,7 +64,8 @@ fuzz_one() {
 if [[ ${fuzztime} != 0 ]]; then
   echo "=== fuzz (${fuzztime} each)"
   for target in "FuzzParseTarget ./pkg/router" "FuzzResolveInBase ./pkg/runtime" \
-    "FuzzHandleReview ./pkg/conversion" "FuzzHubRoundTrip ./pkg/conversion" "FuzzSpokeRoundTrip ./pkg/conversion"; do
+    "FuzzHandleReview ./pkg/conversion" "FuzzHubRoundTrip ./pkg/conversion" "FuzzSpokeRoundTrip ./pkg/conversion" \
+    "FuzzInterpret ./pkg/clients/serverjson" "FuzzWatchEventDecode ./pkg/clients/serverjson" "FuzzFramer ./pkg/clients/serverjson"; do
     read -r name pkg <<<"${target}"
     fuzz_one "${name}" "${pkg}" || fail=1
   done

@@ -21,13 +21,22 @@ limitations under the License.
 package agentsclient
 
 import (
+	"net/http"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
 
+	"github.com/agentsandbox/agent-sandbox/generated/clientset/versioned/scheme"
 	agentsv1alpha1 "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned/typed/agents/v1alpha1"
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned/typed/agents/v1beta1"
 	extensionsv1alpha1 "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned/typed/extensions/v1alpha1"
 	extensionsv1beta1 "github.com/agentsandbox/agent-sandbox/generated/clientset/versioned/typed/extensions/v1beta1"
+	agentsapiv1alpha1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1alpha1"
+	agentsapiv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
+	extensionsapiv1alpha1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1alpha1"
+	extensionsapiv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/extensions/v1beta1"
 	"github.com/agentsandbox/agent-sandbox/pkg/clients"
+	"github.com/agentsandbox/agent-sandbox/pkg/clients/serverjson"
 )
 
 // Interface is the generated clientset's Interface without Discovery.
@@ -48,26 +57,46 @@ type Clientset struct {
 
 var _ Interface = (*Clientset)(nil)
 
-// NewForConfig builds the clients on one shared HTTP client.
+// NewForConfig builds the clients on one shared HTTP client. They decode
+// JSON as the generated clients do, with fewer passes over the API
+// server's bytes (package serverjson): custom resources have no
+// protobuf, and decoding their watch events and write responses was the
+// largest part of the controller's CPU after its syncs.
 func NewForConfig(c *rest.Config) (*Clientset, error) {
 	cfg, httpClient, err := clients.Prepare(c)
 	if err != nil {
 		return nil, err
 	}
 	var cs Clientset
-	if cs.agentsV1alpha1, err = agentsv1alpha1.NewForConfigAndClient(cfg, httpClient); err != nil {
+	rc, err := restClient(cfg, httpClient, agentsapiv1alpha1.SandboxesResource.GroupVersion())
+	if err != nil {
 		return nil, err
 	}
-	if cs.agentsV1beta1, err = agentsv1beta1.NewForConfigAndClient(cfg, httpClient); err != nil {
+	cs.agentsV1alpha1 = agentsv1alpha1.New(rc)
+	if rc, err = restClient(cfg, httpClient, agentsapiv1beta1.SandboxesResource.GroupVersion()); err != nil {
 		return nil, err
 	}
-	if cs.extensionsV1alpha1, err = extensionsv1alpha1.NewForConfigAndClient(cfg, httpClient); err != nil {
+	cs.agentsV1beta1 = agentsv1beta1.New(rc)
+	if rc, err = restClient(cfg, httpClient, extensionsapiv1alpha1.SandboxClaimsResource.GroupVersion()); err != nil {
 		return nil, err
 	}
-	if cs.extensionsV1beta1, err = extensionsv1beta1.NewForConfigAndClient(cfg, httpClient); err != nil {
+	cs.extensionsV1alpha1 = extensionsv1alpha1.New(rc)
+	if rc, err = restClient(cfg, httpClient, extensionsapiv1beta1.SandboxClaimsResource.GroupVersion()); err != nil {
 		return nil, err
 	}
+	cs.extensionsV1beta1 = extensionsv1beta1.New(rc)
 	return &cs, nil
+}
+
+// restClient is the REST client a generated group client's
+// NewForConfigAndClient builds for gv, with serverjson's serializer.
+func restClient(c *rest.Config, h *http.Client, gv schema.GroupVersion) (*rest.RESTClient, error) {
+	cfg := *c
+	cfg.GroupVersion = &gv
+	cfg.APIPath = "/apis"
+	cfg.NegotiatedSerializer = serverjson.NegotiatedSerializer(
+		rest.CodecFactoryForGeneratedClient(scheme.Scheme, scheme.Codecs).WithoutConversion(), scheme.Scheme)
+	return rest.RESTClientForConfigAndClient(&cfg, h)
 }
 
 // AgentsV1alpha1 returns the agents.x-k8s.io/v1alpha1 client.
