@@ -41,9 +41,13 @@ func (objectFramer) NewFrameReader(r io.ReadCloser) io.ReadCloser {
 	return &objectFrameReader{r: r}
 }
 
-// readSize is how much more of the stream a frame reader asks for at a
-// time; a frame larger than that is read in several.
-const readSize = 32 << 10
+// A frame reader's buffer starts at readSize and doubles when less than
+// minRead of it is free behind what it holds (a frame larger than the
+// buffer is read in several).
+const (
+	readSize = 32 << 10
+	minRead  = 4 << 10
+)
 
 type objectFrameReader struct {
 	r io.ReadCloser
@@ -185,8 +189,8 @@ func (f *objectFrameReader) fill() {
 		n := copy(f.buf, f.buf[f.start:])
 		f.buf, f.start = f.buf[:n], 0
 	}
-	if cap(f.buf)-len(f.buf) < readSize {
-		grown := make([]byte, len(f.buf), 2*cap(f.buf)+readSize)
+	if cap(f.buf)-len(f.buf) < minRead {
+		grown := make([]byte, len(f.buf), max(2*cap(f.buf), readSize))
 		copy(grown, f.buf)
 		f.buf = grown
 	}

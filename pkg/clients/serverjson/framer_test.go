@@ -122,3 +122,25 @@ func BenchmarkFramer(b *testing.B) {
 		})
 	}
 }
+
+// TestFramerBufferStaysSmall: a long watch of small events keeps one
+// buffer of readSize, moving the unreturned tail to its front, rather
+// than growing with the stream.
+func TestFramerBufferStaysSmall(t *testing.T) {
+	stream := bytes.Repeat(watchFrame("MODIFIED", asServerWrites(t, pooledSandbox())), 1000)
+	r := Framer.NewFrameReader(io.NopCloser(bytes.NewReader(stream))).(*objectFrameReader)
+	buf := make([]byte, 64<<10)
+	n := 0
+	for {
+		if _, err := r.Read(buf); err != nil {
+			if err != io.EOF {
+				t.Fatal(err)
+			}
+			break
+		}
+		n++
+	}
+	if n != 1000 || cap(r.buf) != readSize {
+		t.Errorf("read %d frames with a buffer of %d bytes, want 1000 with %d", n, cap(r.buf), readSize)
+	}
+}
