@@ -96,7 +96,9 @@ func (c *Controller) reconcileChildren(ctx context.Context, sb *agentsv1beta1.Sa
 		// per episode, not once per attempt.
 		refused, _ := refusals(childErr)
 		for _, r := range refused {
-			c.failedCreateEvent(sb, r.child, r.kind, r.name, r.err)
+			if !r.terminating {
+				c.failedCreateEvent(sb, r.child, r.kind, r.name, r.err)
+			}
 		}
 	}
 	return childErr

@@ -49,6 +49,13 @@ type refusedError struct {
 	kind  string         // its Kind, e.g. "Pod"
 	name  string
 	err   error
+	// terminating: the namespace is being deleted, so the refusal is
+	// final and the Sandbox goes next. kube-controller-manager's
+	// ReplicaSet controller reports nothing then; here the Ready
+	// condition still says why the child is missing, but no Event is sent
+	// (the namespace refuses it too) and nothing is retried (the
+	// Sandbox's deletion is the next event).
+	terminating bool
 }
 
 func (e *refusedError) Error() string {
@@ -77,7 +84,8 @@ func refusedAsIs(err error) bool {
 // queue to retry.
 func (c *Controller) createFailed(sb *agentsv1beta1.Sandbox, child runtime.Object, kind, name string, err error) error {
 	if refusedAsIs(err) {
-		return &refusedError{child: child, kind: kind, name: name, err: err}
+		return &refusedError{child: child, kind: kind, name: name, err: err,
+			terminating: apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause)}
 	}
 	c.failedCreateEvent(sb, child, kind, name, err)
 	return fmt.Errorf("creating %s %s: %w", strings.ToLower(kind), name, err)
@@ -85,6 +93,17 @@ func (c *Controller) createFailed(sb *agentsv1beta1.Sandbox, child runtime.Objec
 
 func (c *Controller) failedCreateEvent(sb *agentsv1beta1.Sandbox, child runtime.Object, kind, name string, err error) {
 	c.recorder.Eventf(sb, child, corev1.EventTypeWarning, ReasonFailedCreate, "Create", "Failed to create %s %s: %v", kind, name, err)
+}
+
+// finalRefusals reports whether every refusal is final (refused in a
+// namespace being deleted): then nothing is tried again.
+func finalRefusals(refused []*refusedError) bool {
+	for _, r := range refused {
+		if !r.terminating {
+			return false
+		}
+	}
+	return len(refused) > 0
 }
 
 // refusals returns the refusedErrors err is made of, and whether it is

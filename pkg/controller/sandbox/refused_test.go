@@ -155,3 +155,50 @@ func TestSyncTransientCreateErrorIsRetried(t *testing.T) {
 		})
 	}
 }
+
+// A Pod refused because its namespace is being deleted (the namespace
+// controller deleted the Pod before the Sandbox) is refused for good and
+// the Sandbox goes next: Ready still says why, but no Event is sent (the
+// namespace refuses Events too) and nothing is tried again (deleting a
+// namespace of 3000 Sandboxes sent 3000 refused Events and queued 3000
+// passes a minute later). A refusal for any other reason beside it keeps
+// the retry.
+func TestSyncPodRefusedInTerminatingNamespaceIsFinal(t *testing.T) {
+	terminating := &apierrors.StatusError{ErrStatus: metav1.Status{
+		Status: metav1.StatusFailure, Code: 403, Reason: metav1.StatusReasonForbidden,
+		Message: `pods "s" is forbidden: unable to create new content in namespace ns because it is being terminated`,
+		Details: &metav1.StatusDetails{Name: "s", Kind: "pods", Causes: []metav1.StatusCause{{
+			Type: corev1.NamespaceTerminatingCause, Message: "namespace ns is being terminated", Field: "metadata.namespace"}}},
+	}}
+	f := newFixture(t, []*agentsv1beta1.Sandbox{sandbox("s")})
+	f.kube.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) { return true, nil, terminating })
+
+	requeue, err := f.syncResult("s")
+	if err != nil || requeue != 0 {
+		t.Fatalf("sync = %s, %v; want 0, nil: neither a retry nor a requeue", requeue, err)
+	}
+	if diff := cmp.Diff([]action{{"create", "pods", "", "s"}, {"patch", "sandboxes", "status", "s"}}, f.writes()); diff != "" {
+		t.Errorf("writes (-want,+got):\n%s", diff)
+	}
+	ready := meta.FindStatusCondition(f.patchedSandbox("s").Status.Conditions, "Ready")
+	if want := "Error seen: creating pod s: " + terminating.Error(); ready == nil || ready.Status != metav1.ConditionFalse || ready.Message != want {
+		t.Errorf("Ready = %+v, want False with %q", ready, want)
+	}
+	if events := f.events(); len(events) != 0 {
+		t.Errorf("events %q, want none: the namespace refuses them", events)
+	}
+
+	// The same refusal beside an ordinary one (a Service refused by
+	// admission) is tried again as that one is.
+	f = newFixture(t, []*agentsv1beta1.Sandbox{sandbox("s", func(sb *agentsv1beta1.Sandbox) { sb.Spec.Service = ptr.To(true) })})
+	f.kube.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) { return true, nil, terminating })
+	f.kube.PrependReactor("create", "services", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(corev1.Resource("services"), "s", errors.New("exceeded quota"))
+	})
+	if requeue, err := f.syncResult("s"); err != nil || requeue != refusedRequeue {
+		t.Fatalf("sync with a quota refusal beside = %s, %v; want %s, nil", requeue, err, refusedRequeue)
+	}
+	if diff := cmp.Diff([]string{"Warning FailedCreate Failed to create Service s: services \"s\" is forbidden: exceeded quota"}, f.events()); diff != "" {
+		t.Errorf("events (-want,+got):\n%s", diff)
+	}
+}

@@ -121,9 +121,12 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeueAft
 		syncErr = c.reconcileChildren(ctx, sb)
 		retryErr = syncErr
 		requeueAfter = c.writeBehind.remaining(key.String(), c.opts.Clock.Now())
-		if _, only := refusals(syncErr); only {
+		if refused, only := refusals(syncErr); only {
 			retryErr = nil
-			if requeueAfter == 0 || refusedRequeue < requeueAfter {
+			// A namespace being deleted takes the Sandbox next: a retry
+			// would only find it gone (deleting a namespace of 3000
+			// Sandboxes queued 3000 passes a minute later).
+			if !finalRefusals(refused) && (requeueAfter == 0 || refusedRequeue < requeueAfter) {
 				requeueAfter = refusedRequeue
 			}
 		}

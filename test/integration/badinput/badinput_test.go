@@ -16,11 +16,12 @@ limitations under the License.
 
 // Package badinput proves that objects the API server accepts but the
 // controllers cannot act on (a missing pool or template, an unknown
-// RuntimeClass, an environment too large to fit) end as a condition with
-// a reason, and that the controllers then leave them alone: their
-// requests about such an object stay under a small count for 30 s, where
-// retrying with the workqueue's exponential backoff would send one or more
-// requests per retry, 5 ms doubling.
+// RuntimeClass, an environment too large to fit, a Pod in a namespace
+// being deleted) end as a condition with a reason, and that the
+// controllers then leave them alone: their requests about such an object
+// stay under a small count for 30 s, where retrying with the workqueue's
+// exponential backoff would send one or more requests per retry, 5 ms
+// doubling.
 package badinput
 
 import (
@@ -193,6 +194,9 @@ func TestUnactionableObjectsEndAsAConditionWithoutRetries(t *testing.T) {
 		// condition of the one that cannot be acted on.
 		create     func(t *testing.T, ctx context.Context, env *framework.Env) conditions
 		wantReason string
+		// absent are requests (as counter names them) that must not be
+		// sent at all; present, requests the case must have caused.
+		absent, present []string
 	}{
 		"claim of a missing pool": {
 			controllers: []string{framework.ControllerSandboxClaim},
@@ -250,6 +254,50 @@ func TestUnactionableObjectsEndAsAConditionWithoutRetries(t *testing.T) {
 			},
 			wantReason: agentsv1beta1.SandboxReasonReconcilerError,
 		},
+		// The namespace is being deleted and its Pods went first, as the
+		// namespace controller may delete them: the Pod's re-create is
+		// refused for good and the Sandbox goes next. Ready says why; no
+		// Warning Event is attempted (the namespace refuses it too: one
+		// refused write per Sandbox of a deleted namespace) and nothing is
+		// retried. This package runs no kube-controller-manager, so the
+		// namespace stays Terminating until the case finalizes it.
+		"sandbox whose pod is refused in a namespace being deleted": {
+			controllers: []string{framework.ControllerSandbox},
+			create: func(t *testing.T, ctx context.Context, env *framework.Env) conditions {
+				sb := &agentsv1beta1.Sandbox{
+					ObjectMeta: metav1.ObjectMeta{Namespace: env.Namespace, Name: "s"},
+					Spec: agentsv1beta1.SandboxSpec{SandboxBlueprint: agentsv1beta1.SandboxBlueprint{
+						PodTemplate: agentsv1beta1.PodTemplate{Spec: corev1.PodSpec{Containers: []corev1.Container{container()}}},
+					}},
+				}
+				must[*agentsv1beta1.Sandbox](t)(env.Agents.AgentsV1beta1().Sandboxes(env.Namespace).Create(ctx, sb, metav1.CreateOptions{}))
+				pods := env.Kube.CoreV1().Pods(env.Namespace)
+				if err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, window, true, func(ctx context.Context) (bool, error) {
+					_, err := pods.Get(ctx, "s", metav1.GetOptions{})
+					return err == nil, nil
+				}); err != nil {
+					t.Fatalf("the Sandbox's Pod was not created: %v", err)
+				}
+				t.Cleanup(func() { finalizeNamespace(t, env) })
+				if err := env.Kube.CoreV1().Namespaces().Delete(ctx, env.Namespace, metav1.DeleteOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				// Unscheduled, so deleted at once.
+				if err := pods.Delete(ctx, "s", metav1.DeleteOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				return func(ctx context.Context) ([]metav1.Condition, error) {
+					sb, err := env.Agents.AgentsV1beta1().Sandboxes(env.Namespace).Get(ctx, "s", metav1.GetOptions{})
+					if err != nil {
+						return nil, err
+					}
+					return sb.Status.Conditions, nil
+				}
+			},
+			wantReason: agentsv1beta1.SandboxReasonReconcilerError,
+			absent:     []string{"POST events 403"},
+			present:    []string{"POST pods 403"},
+		},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -287,6 +335,16 @@ func TestUnactionableObjectsEndAsAConditionWithoutRetries(t *testing.T) {
 			if n > maxRequests {
 				t.Errorf("controllers sent %d requests in %v about an object they cannot act on, want at most %d: %v", n, window, maxRequests, byKey)
 			}
+			for _, key := range tc.absent {
+				if byKey[key] != 0 {
+					t.Errorf("%d requests %q, want none", byKey[key], key)
+				}
+			}
+			for _, key := range tc.present {
+				if byKey[key] == 0 {
+					t.Errorf("no request %q: the case did not happen", key)
+				}
+			}
 			conds, err := get(ctx)
 			if err != nil {
 				t.Fatal(err)
@@ -295,6 +353,30 @@ func TestUnactionableObjectsEndAsAConditionWithoutRetries(t *testing.T) {
 				t.Errorf("Ready after %v: %+v, want reason %s", window, c, tc.wantReason)
 			}
 		})
+	}
+}
+
+// finalizeNamespace ends the deletion of the test's namespace as the
+// namespace controller would, which this package does not run: its
+// content is deleted, then its finalizer removed.
+func finalizeNamespace(t *testing.T, env *framework.Env) {
+	ctx := context.Background()
+	sbs := env.Agents.AgentsV1beta1().Sandboxes(env.Namespace)
+	if err := sbs.DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
+		t.Errorf("deleting the Sandboxes: %v", err)
+	}
+	sas := env.Kube.CoreV1().ServiceAccounts(env.Namespace)
+	if err := sas.DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
+		t.Errorf("deleting the ServiceAccounts: %v", err)
+	}
+	ns, err := env.Kube.CoreV1().Namespaces().Get(ctx, env.Namespace, metav1.GetOptions{})
+	if err != nil {
+		t.Errorf("reading the namespace: %v", err)
+		return
+	}
+	ns.Spec.Finalizers = nil
+	if _, err := env.Kube.CoreV1().Namespaces().Finalize(ctx, ns, metav1.UpdateOptions{}); err != nil {
+		t.Errorf("finalizing the namespace: %v", err)
 	}
 }
 
