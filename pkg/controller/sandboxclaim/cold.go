@@ -24,6 +24,7 @@ import (
 	"sort"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -58,6 +59,9 @@ func (c *Controller) createCold(ctx context.Context, claim *extv1beta1.SandboxCl
 	}
 	if err != nil {
 		c.state.settled(claim.UID)
+		if apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
+			return nil, errNamespaceTerminating
+		}
 		if apierrors.IsInvalid(err) || apierrors.IsRequestEntityTooLargeError(err) || tooLargeToStore(err) {
 			// What the template and the claim make together is refused
 			// as it is: retrying cannot help until one of them changes.
@@ -75,6 +79,13 @@ func (c *Controller) createCold(ctx context.Context, claim *extv1beta1.SandboxCl
 	c.opts.ClaimMetrics.bound(claim, created, agentsv1beta1.LaunchTypeCold, tmpl.Name)
 	return created, nil
 }
+
+// errNamespaceTerminating is a cold create refused because the namespace
+// is being deleted (its Sandboxes may go before its claims): the claim
+// goes with it, so sync neither reports it (the namespace refuses Events
+// too) nor retries, as the pool controller and kube-controller-manager's
+// ReplicaSet controller do.
+var errNamespaceTerminating = errors.New("the namespace is being deleted")
 
 // tooLargeToStore tells etcd's refusal of an object for its size from a
 // transient server error. The API server passes etcd's refusal on as a

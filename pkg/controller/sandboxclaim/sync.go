@@ -105,6 +105,8 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue ti
 	// one (errors from a bound claim's metadata sync).
 	var ce *claimError
 	switch {
+	case errors.Is(err, errNamespaceTerminating):
+		return 0, nil
 	case errors.As(err, &ce):
 		// Only the claim's author (or the template's, the pool's, the
 		// conflicting Sandbox's) can fix it: a condition, an Event when it

@@ -268,3 +268,28 @@ func TestUserErrorsWokenByWhatTheyDependOn(t *testing.T) {
 	woken("the template changes", func() { f.c.templateChanged(newTemplate()) })
 	woken("the pool changes", func() { f.c.wakeWaitingClaims(newPool()) })
 }
+
+// A cold create refused because the namespace is being deleted (its
+// Sandboxes went before its claims) is the end: no status write, no Event
+// (the namespace refuses it too), no retry with backoff; the claim's
+// deletion follows.
+func TestSyncColdCreateInTerminatingNamespaceIsFinal(t *testing.T) {
+	terminating := &apierrors.StatusError{ErrStatus: metav1.Status{
+		Status: metav1.StatusFailure, Code: http.StatusForbidden, Reason: metav1.StatusReasonForbidden,
+		Message: `sandboxes.agents.x-k8s.io "c1" is forbidden: unable to create new content in namespace ns because it is being terminated`,
+		Details: &metav1.StatusDetails{Name: "c1", Kind: "sandboxes", Causes: []metav1.StatusCause{{
+			Type: corev1.NamespaceTerminatingCause, Message: "namespace ns is being terminated", Field: "metadata.namespace"}}},
+	}}
+	claim := newClaim("c1")
+	f := newFixture(t, newTemplate(), newPool(), claim)
+	f.agents.PrependReactor("create", "sandboxes", func(k8stesting.Action) (bool, runtime.Object, error) { return true, nil, terminating })
+	requeue, err := f.run("c1")
+	if err != nil || requeue != 0 {
+		t.Fatalf("sync = %s, %v; want 0, nil: neither a retry nor a requeue", requeue, err)
+	}
+	f.expectActions(createSandbox(coldSandbox(claim)))
+	f.expectEvents()
+	if pending, _ := f.c.state.pending(claim.UID); pending {
+		t.Error("the claim still waits for a Sandbox that was never created")
+	}
+}

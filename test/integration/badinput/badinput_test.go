@@ -38,6 +38,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 
@@ -298,6 +299,40 @@ func TestUnactionableObjectsEndAsAConditionWithoutRetries(t *testing.T) {
 			absent:     []string{"POST events 403"},
 			present:    []string{"POST pods 403"},
 		},
+		// The same for a claim whose cold Sandbox is refused in a
+		// namespace being deleted: the claim waits on a missing template,
+		// the namespace starts going, then its pool points at a template
+		// that exists (updates are still allowed) and the claim tries its
+		// cold create. Nothing is written or retried after the refusal.
+		"claim whose cold sandbox is refused in a namespace being deleted": {
+			controllers: []string{framework.ControllerSandboxClaim},
+			create: func(t *testing.T, ctx context.Context, env *framework.Env) conditions {
+				ext := env.Agents.ExtensionsV1beta1()
+				must[*extv1beta1.SandboxTemplate](t)(ext.SandboxTemplates(env.Namespace).Create(ctx, template(env.Namespace, "t"), metav1.CreateOptions{}))
+				must[*extv1beta1.SandboxWarmPool](t)(ext.SandboxWarmPools(env.Namespace).Create(ctx, pool(env.Namespace, "p", "gone"), metav1.CreateOptions{}))
+				must[*extv1beta1.SandboxClaim](t)(ext.SandboxClaims(env.Namespace).Create(ctx, claim(env.Namespace, "cold", "p"), metav1.CreateOptions{}))
+				get := claimConditions(env, "cold")
+				if err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, window, true, func(ctx context.Context) (bool, error) {
+					conds, err := get(ctx)
+					c := meta.FindStatusCondition(conds, "Ready")
+					return err == nil && c != nil && c.Reason == extv1beta1.ClaimReasonTemplateNotFound, nil
+				}); err != nil {
+					t.Fatalf("the claim did not report its missing template: %v", err)
+				}
+				t.Cleanup(func() { finalizeNamespace(t, env) })
+				if err := env.Kube.CoreV1().Namespaces().Delete(ctx, env.Namespace, metav1.DeleteOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := ext.SandboxWarmPools(env.Namespace).Patch(ctx, "p", types.MergePatchType,
+					[]byte(`{"spec":{"sandboxTemplateRef":{"name":"t"}}}`), metav1.PatchOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				return get
+			},
+			wantReason: extv1beta1.ClaimReasonTemplateNotFound,
+			absent:     []string{"POST events 403"},
+			present:    []string{"POST sandboxes 403"},
+		},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -364,6 +399,16 @@ func finalizeNamespace(t *testing.T, env *framework.Env) {
 	sbs := env.Agents.AgentsV1beta1().Sandboxes(env.Namespace)
 	if err := sbs.DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
 		t.Errorf("deleting the Sandboxes: %v", err)
+	}
+	ext := env.Agents.ExtensionsV1beta1()
+	if err := ext.SandboxClaims(env.Namespace).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
+		t.Errorf("deleting the claims: %v", err)
+	}
+	if err := ext.SandboxWarmPools(env.Namespace).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
+		t.Errorf("deleting the pools: %v", err)
+	}
+	if err := ext.SandboxTemplates(env.Namespace).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
+		t.Errorf("deleting the templates: %v", err)
 	}
 	sas := env.Kube.CoreV1().ServiceAccounts(env.Namespace)
 	if err := sas.DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
