@@ -164,7 +164,6 @@ func newSandboxController(ctx context.Context, b *Build) (Runner, error) {
 	opts.Metrics, opts.EventMetrics, opts.Owners = b.ReconcileMetrics, b.EventMetrics, sandboxpolicy.SandboxOwners()
 	sandboxes := b.Informers.Agents.Agents().V1beta1().Sandboxes()
 	agents := b.Agents.AgentsV1beta1()
-	opts.StatusClient = agents.RESTClient()
 	c, err := sandbox.NewController(ctx, b.Kube,
 		func(ns string) sandbox.SandboxClient { return agents.Sandboxes(ns) }, sandboxes.Informer(),
 		b.Informers.Children.Core().V1().Pods(), b.Informers.Children.Core().V1().Services(),

@@ -29,7 +29,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	corelisters "k8s.io/client-go/listers/core/v1"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
@@ -91,10 +90,6 @@ type Options struct {
 	// Tracer, when not nil, traces each reconcile (--enable-tracing); nil
 	// is off and costs nothing.
 	Tracer trace.Tracer
-	// StatusClient is the agents.x-k8s.io/v1beta1 REST client, through
-	// which status patches skip decoding the answer
-	// (controller.StatusPatcher); nil patches through SandboxClient.
-	StatusClient rest.Interface
 }
 
 // SandboxClient is what this controller calls on Sandboxes; the generated
@@ -176,11 +171,10 @@ func NewController(ctx context.Context, kube kubeclient.Interface, sandboxes San
 		opts:          opts,
 		writeBehind:   newWriteBehind(opts.WriteBehindWindow),
 	}
-	c.status = controller.NewStatusWriter[agentsv1beta1.SandboxStatus](controller.StatusPatcher(opts.StatusClient, "sandboxes", FieldManager,
-		func(ctx context.Context, namespace, name string, patch []byte) error {
-			_, err := sandboxes(namespace).Patch(ctx, name, mergePatch, patch, metav1.PatchOptions{FieldManager: FieldManager}, "status")
-			return err
-		}), nil, nil)
+	c.status = controller.NewStatusWriter[agentsv1beta1.SandboxStatus](func(ctx context.Context, namespace, name string, patch []byte) error {
+		_, err := sandboxes(namespace).Patch(ctx, name, mergePatch, patch, metav1.PatchOptions{FieldManager: FieldManager}, "status")
+		return err
+	}, nil, nil)
 	c.syncHandler = c.sync
 
 	if err := podInformer.Informer().AddIndexers(cache.Indexers{podNameHashIndex: indexByNameHash}); err != nil {

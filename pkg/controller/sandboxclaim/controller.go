@@ -160,12 +160,11 @@ func NewController(ctx context.Context, kube kubeclient.Interface, client agents
 		state:          newClaimState(opts.Clock),
 		traces:         newClaimTraces(opts.Tracer),
 	}
-	c.status = controller.NewStatusWriter[extv1beta1.SandboxClaimStatus](controller.StatusPatcher(client.ExtensionsV1beta1().RESTClient(), "sandboxclaims", FieldManager,
-		func(ctx context.Context, namespace, name string, patch []byte) error {
-			_, err := client.ExtensionsV1beta1().SandboxClaims(namespace).Patch(ctx, name, types.MergePatchType, patch,
-				metav1.PatchOptions{FieldManager: FieldManager}, "status")
-			return err
-		}), nil, c.state.written)
+	c.status = controller.NewStatusWriter[extv1beta1.SandboxClaimStatus](func(ctx context.Context, namespace, name string, patch []byte) error {
+		_, err := client.ExtensionsV1beta1().SandboxClaims(namespace).Patch(ctx, name, types.MergePatchType, patch,
+			metav1.PatchOptions{FieldManager: FieldManager}, "status")
+		return err
+	}, nil, c.state.written)
 	if err := controller.AddIndexers(sandboxInformer.Informer(), cache.Indexers{
 		controller.WarmPoolMemberIndex: controller.IndexByWarmPool,
 		controller.ControllerUIDIndex:  controller.IndexByControllerUID,

@@ -199,12 +199,11 @@ func NewController(ctx context.Context, kube kubeclient.Interface, client agents
 		unknownCreates: newUnknownCreates(),
 		matches:        sandboxpolicy.NewMatchCache(),
 	}
-	c.status = controller.NewStatusWriter(controller.StatusPatcher(client.ExtensionsV1beta1().RESTClient(), "sandboxwarmpools", FieldManager,
-		func(ctx context.Context, namespace, name string, patch []byte) error {
-			_, err := client.ExtensionsV1beta1().SandboxWarmPools(namespace).Patch(ctx, name, types.MergePatchType, patch,
-				metav1.PatchOptions{FieldManager: FieldManager}, "status")
-			return err
-		}), statusBody, nil)
+	c.status = controller.NewStatusWriter(func(ctx context.Context, namespace, name string, patch []byte) error {
+		_, err := client.ExtensionsV1beta1().SandboxWarmPools(namespace).Patch(ctx, name, types.MergePatchType, patch,
+			metav1.PatchOptions{FieldManager: FieldManager}, "status")
+		return err
+	}, statusBody, nil)
 	if err := controller.AddIndexers(sandboxInformer.Informer(), cache.Indexers{controller.WarmPoolMemberIndex: controller.IndexByWarmPool}); err != nil {
 		return nil, err
 	}
