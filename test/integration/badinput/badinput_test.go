@@ -169,6 +169,16 @@ func claimConditions(env *framework.Env, name string) conditions {
 	}
 }
 
+func sandboxConditions(env *framework.Env, name string) conditions {
+	return func(ctx context.Context) ([]metav1.Condition, error) {
+		sb, err := env.Agents.AgentsV1beta1().Sandboxes(env.Namespace).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return nil, err
+		}
+		return sb.Status.Conditions, nil
+	}
+}
+
 func must[T any](t *testing.T) func(T, error) T {
 	return func(v T, err error) T {
 		t.Helper()
@@ -245,13 +255,7 @@ func TestUnactionableObjectsEndAsAConditionWithoutRetries(t *testing.T) {
 					}},
 				}
 				must[*agentsv1beta1.Sandbox](t)(env.Agents.AgentsV1beta1().Sandboxes(env.Namespace).Create(ctx, sb, metav1.CreateOptions{}))
-				return func(ctx context.Context) ([]metav1.Condition, error) {
-					sb, err := env.Agents.AgentsV1beta1().Sandboxes(env.Namespace).Get(ctx, "s", metav1.GetOptions{})
-					if err != nil {
-						return nil, err
-					}
-					return sb.Status.Conditions, nil
-				}
+				return sandboxConditions(env, "s")
 			},
 			wantReason: agentsv1beta1.SandboxReasonReconcilerError,
 		},
@@ -287,13 +291,7 @@ func TestUnactionableObjectsEndAsAConditionWithoutRetries(t *testing.T) {
 				if err := pods.Delete(ctx, "s", metav1.DeleteOptions{}); err != nil {
 					t.Fatal(err)
 				}
-				return func(ctx context.Context) ([]metav1.Condition, error) {
-					sb, err := env.Agents.AgentsV1beta1().Sandboxes(env.Namespace).Get(ctx, "s", metav1.GetOptions{})
-					if err != nil {
-						return nil, err
-					}
-					return sb.Status.Conditions, nil
-				}
+				return sandboxConditions(env, "s")
 			},
 			wantReason: agentsv1beta1.SandboxReasonReconcilerError,
 			absent:     []string{"POST events 403"},
