@@ -36,6 +36,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -283,6 +284,7 @@ func TestUnactionableObjectsEndAsAConditionWithoutRetries(t *testing.T) {
 				}); err != nil {
 					t.Fatalf("the Sandbox's Pod was not created: %v", err)
 				}
+				waitEventWritten(t, ctx, env, "SuccessfulCreate")
 				t.Cleanup(func() { finalizeNamespace(t, env) })
 				if err := env.Kube.CoreV1().Namespaces().Delete(ctx, env.Namespace, metav1.DeleteOptions{}); err != nil {
 					t.Fatal(err)
@@ -317,6 +319,7 @@ func TestUnactionableObjectsEndAsAConditionWithoutRetries(t *testing.T) {
 				}); err != nil {
 					t.Fatalf("the claim did not report its missing template: %v", err)
 				}
+				waitEventWritten(t, ctx, env, extv1beta1.ClaimReasonTemplateNotFound)
 				t.Cleanup(func() { finalizeNamespace(t, env) })
 				if err := env.Kube.CoreV1().Namespaces().Delete(ctx, env.Namespace, metav1.DeleteOptions{}); err != nil {
 					t.Fatal(err)
@@ -386,6 +389,24 @@ func TestUnactionableObjectsEndAsAConditionWithoutRetries(t *testing.T) {
 				t.Errorf("Ready after %v: %+v, want reason %s", window, c, tc.wantReason)
 			}
 		})
+	}
+}
+
+// waitEventWritten waits until the Event of reason is stored: Events are
+// written after the status that goes with them, and one written once the
+// namespace is being deleted would be refused, which the cases about
+// such a namespace count as a failure.
+func waitEventWritten(t *testing.T, ctx context.Context, env *framework.Env, reason string) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, window, true, func(ctx context.Context) (bool, error) {
+		events, err := env.Kube.EventsV1().Events(env.Namespace).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, nil
+		}
+		return slices.ContainsFunc(events.Items, func(e eventsv1.Event) bool { return e.Reason == reason }), nil
+	})
+	if err != nil {
+		t.Fatalf("no %s Event was written: %v", reason, err)
 	}
 }
 
