@@ -107,13 +107,8 @@ func plainString(data []byte, i int) (value []byte, next int, ok bool) {
 }
 
 func skipSpace(data []byte, i int) int {
-	for i < len(data) {
-		switch data[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
+	for i < len(data) && isSpace(data[i]) {
+		i++
 	}
 	return i
 }
