@@ -119,7 +119,7 @@ func (r *Report) Markdown(plots map[string]Chart) string {
 		r.Cluster.Server, r.Cluster.ServerVersion, r.Cluster.Nodes, yesNo(r.Cluster.ControllerMetrics, "read", "not given (controller writes are estimated)"))
 	if r.Cluster.ControllerMetrics {
 		p("")
-		p("Controller: %s.", r.Cluster.gogc())
+		p("Controller: %s.", r.Cluster.gogc(nil))
 	}
 	for _, n := range r.Notes {
 		p("")

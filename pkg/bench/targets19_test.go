@@ -40,11 +40,11 @@ func report19() *Report {
 	}
 	ramp.Steps = append(ramp.Steps, RampStep{SteadyResult: goodStep(30), Why: "p99 1500 ms"})
 	return &Report{
-		Cluster: Cluster{ControllerMetrics: true, ControllerGOGC: ptr.To(50.0), ControllerGOGCEnv: "unset"},
+		Cluster: Cluster{ControllerMetrics: true, ControllerGOGC: ptr.To(800.0), ControllerGOGCEnv: "unset"},
 		RTT:     &RTTResult{Latency: Summary{P50Ms: 2}},
 		RS:      &FillResult{Size: 300, FillSeconds: 2},
 		Pool:    &FillResult{Size: 300, FillSeconds: 2.9},
-		RSSPool: &FillResult{Size: 3000, Cost: Cost{ControllerRSSPeakMB: ptr.To(65.0)}},
+		RSSPool: &FillResult{Size: 3000, Cost: Cost{ControllerRSSPeakMB: ptr.To(65.0), ControllerGOGCEnd: ptr.To(63.0)}},
 		Steady:  []*SteadyResult{steady10, steady25},
 		Ramp:    ramp,
 	}
@@ -140,7 +140,7 @@ func TestTargets19Figures(t *testing.T) {
 		"warm p50":                 "= 5.5 × rtt p50 2.00 ms",
 		"ramp:":                    "25/s (20 ✓, 25 ✓, 30 ✗ p99 1500 ms)",
 		"controller CPU per claim": "4.50 ms (1.35 s of CPU for 100 claims)",
-		"controller RSS":           "GOGC 50 (GOGC not set in the controller's environment: its own default)",
+		"controller RSS":           "GOGC 63 at the end (GOGC not set in the controller's environment: its own, set from its live heap)",
 	}
 	for prefix, part := range want {
 		found := false

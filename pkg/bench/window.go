@@ -58,6 +58,11 @@ type Cost struct {
 	ControllerCPUSec    *float64 `json:"controllerCpuSeconds,omitempty"`
 	ControllerRSSPeakMB *float64 `json:"controllerRssPeakMiB,omitempty"`
 	ControllerRSSEndMB  *float64 `json:"controllerRssEndMiB,omitempty"`
+	// ControllerGOGCEnd is its go_gc_gogc_percent when the window closed:
+	// unless GOGC is in its environment the controller sets it after each
+	// collection from its live heap, so the start's reading does not
+	// describe a large pool's window.
+	ControllerGOGCEnd *float64 `json:"controllerGogcEnd,omitempty"`
 	// ProcessCPUSec is the CPU time of each process on the machine (the
 	// control plane's, the controller's and the bench's) over the window;
 	// nil without Env.Procs.
@@ -175,6 +180,7 @@ func (w *window) read(ctx context.Context) (Cost, error) {
 		w.rss.mu.Unlock()
 		c.ControllerWrites, c.ControllerCPUSec, c.ControllerForbidden = &writes, &cpu, &forbidden
 		c.ControllerRSSPeakMB, c.ControllerRSSEndMB = &peak, &end
+		c.ControllerGOGCEnd = snap.GOGCPercent
 	}
 	return c, nil
 }
