@@ -160,7 +160,12 @@ func (r *Report) Markdown(plots map[string]Chart) string {
 		p("")
 		p("## rtt: one write observed through a watch")
 		p("")
-		latencyTable(&b, []string{fmt.Sprintf("ConfigMap create → ADDED (%d)", r.RTT.N)}, []Summary{r.RTT.Latency})
+		names, rows := []string{fmt.Sprintf("ConfigMap create → ADDED, back to back (%d)", r.RTT.N)}, []Summary{r.RTT.Latency}
+		if pc := r.RTT.Paced; pc != nil {
+			names = append(names, fmt.Sprintf("the same, one every %v (%d)", pacedRTTInterval, pc.N))
+			rows = append(rows, *pc)
+		}
+		latencyTable(&b, names, rows)
 	}
 	if r.RS != nil || r.Pool != nil || r.RSSPool != nil {
 		p("")

@@ -55,6 +55,14 @@ func ratio(a, b float64) float64 {
 	return math.Round(a/b*1000) / 1000
 }
 
+// pacedRTT is the rtt scenario's p50 at the claims' pace, 0 when not timed.
+func (r *Report) pacedRTT() float64 {
+	if r.RTT == nil || r.RTT.Paced == nil {
+		return 0
+	}
+	return r.RTT.Paced.P50Ms
+}
+
 // Evaluate computes the ratios and the issue #9 targets of r.
 func (r *Report) Evaluate() {
 	r.Ratios = map[string]float64{}
@@ -76,6 +84,9 @@ func (r *Report) Evaluate() {
 			r.Ratios[fmt.Sprintf("steady%g.p50/rtt.p50", s.Rate)] = ratio(s.Latency.P50Ms, rtt)
 			r.Ratios[fmt.Sprintf("steady%g.warmP50/rtt.p50", s.Rate)] = ratio(s.WarmLatency.P50Ms, rtt)
 			r.Ratios[fmt.Sprintf("steady%g.p99/rtt.p50", s.Rate)] = ratio(s.Latency.P99Ms, rtt)
+		}
+		if pc := r.pacedRTT(); pc > 0 {
+			r.Ratios[fmt.Sprintf("steady%g.warmP50/rtt.pacedP50", s.Rate)] = ratio(s.WarmLatency.P50Ms, pc)
 		}
 	}
 	if rt := r.Router; rt != nil {

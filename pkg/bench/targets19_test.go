@@ -85,19 +85,26 @@ func TestTargets19(t *testing.T) {
 		"critical path not measured (resourceVersions not ordered)": {func(r *Report) { r.Steady[0].CriticalPath = nil }, with(0, "not measured")},
 		"warm p50 over 6 × rtt":                                     {func(r *Report) { r.Steady[0].WarmLatency.P50Ms = 12.5 }, with(1, "FAIL")},
 		"no rtt":                                                    {func(r *Report) { r.RTT = nil }, with(1, "not measured")},
-		"25/s: cold claims":                                         {func(r *Report) { r.Steady[1].ColdCreated = 134 }, with(2, "FAIL")},
-		"25/s: p99 over 1 s":                                        {func(r *Report) { r.Steady[1].Latency.P99Ms = 4300 }, with(2, "FAIL")},
-		"25/s: another experiment":                                  {func(r *Report) { r.Steady[1].DurationSeconds = 20 }, with(2, "n/a")},
-		"25/s not run":                                              {func(r *Report) { r.Steady = r.Steady[:1] }, with(2, "not measured")},
-		"ramp tops out below 25/s":                                  {func(r *Report) { r.Ramp.Highest = 20 }, with(3, "FAIL")},
-		"ramp not run":                                              {func(r *Report) { r.Ramp = nil }, with(3, "not measured")},
-		"CPU over 5 ms per claim":                                   {func(r *Report) { r.Steady[0].ControllerCPUMsPerClaim = ptr.To(15.0) }, with(4, "FAIL")},
-		"CPU without the metrics URL":                               {func(r *Report) { r.Steady[0].ControllerCPUMsPerClaim = nil }, with(4, "not measured")},
-		"fill 2 × the ReplicaSet":                                   {func(r *Report) { r.Pool.FillSeconds = 4 }, with(5, "FAIL")},
-		"fill of different sizes":                                   {func(r *Report) { r.RS.Size = 50 }, with(5, "n/a")},
-		"RSS over 70 MiB":                                           {func(r *Report) { r.RSSPool.Cost.ControllerRSSPeakMB = ptr.To(87.0) }, with(6, "FAIL")},
-		"no pool of 3000":                                           {func(r *Report) { r.RSSPool = nil }, with(6, "not measured")},
-		"an empty run":                                              {func(r *Report) { *r = Report{} }, []string{"not measured", "not measured", "not measured", "not measured", "not measured", "not measured", "not measured"}},
+		// 12.5 × the back-to-back rtt, 5 × the paced one: the paced one is the yardstick.
+		"warm p50 within 6 × the paced rtt": {func(r *Report) {
+			r.Steady[0].WarmLatency.P50Ms, r.RTT.Paced = 25, &Summary{N: 50, P50Ms: 5}
+		}, pass7},
+		"warm p50 over 6 × the paced rtt": {func(r *Report) {
+			r.Steady[0].WarmLatency.P50Ms, r.RTT.Paced = 31, &Summary{N: 50, P50Ms: 5}
+		}, with(1, "FAIL")},
+		"25/s: cold claims":           {func(r *Report) { r.Steady[1].ColdCreated = 134 }, with(2, "FAIL")},
+		"25/s: p99 over 1 s":          {func(r *Report) { r.Steady[1].Latency.P99Ms = 4300 }, with(2, "FAIL")},
+		"25/s: another experiment":    {func(r *Report) { r.Steady[1].DurationSeconds = 20 }, with(2, "n/a")},
+		"25/s not run":                {func(r *Report) { r.Steady = r.Steady[:1] }, with(2, "not measured")},
+		"ramp tops out below 25/s":    {func(r *Report) { r.Ramp.Highest = 20 }, with(3, "FAIL")},
+		"ramp not run":                {func(r *Report) { r.Ramp = nil }, with(3, "not measured")},
+		"CPU over 5 ms per claim":     {func(r *Report) { r.Steady[0].ControllerCPUMsPerClaim = ptr.To(15.0) }, with(4, "FAIL")},
+		"CPU without the metrics URL": {func(r *Report) { r.Steady[0].ControllerCPUMsPerClaim = nil }, with(4, "not measured")},
+		"fill 2 × the ReplicaSet":     {func(r *Report) { r.Pool.FillSeconds = 4 }, with(5, "FAIL")},
+		"fill of different sizes":     {func(r *Report) { r.RS.Size = 50 }, with(5, "n/a")},
+		"RSS over 70 MiB":             {func(r *Report) { r.RSSPool.Cost.ControllerRSSPeakMB = ptr.To(87.0) }, with(6, "FAIL")},
+		"no pool of 3000":             {func(r *Report) { r.RSSPool = nil }, with(6, "not measured")},
+		"an empty run":                {func(r *Report) { *r = Report{} }, []string{"not measured", "not measured", "not measured", "not measured", "not measured", "not measured", "not measured"}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -158,5 +165,37 @@ func TestTargets19Figures(t *testing.T) {
 	}
 	if md := r.Markdown(nil); !strings.Contains(md, "**Highest passing rate: 25/s**") || !strings.Contains(md, "FAIL: p99 1500 ms") {
 		t.Errorf("the report has no ramp section:\n%s", md)
+	}
+}
+
+// With the rtt at the claims' pace timed, the warm p50 row is judged
+// against it and shows the back-to-back ratio beside it; the report's rtt
+// table has both rows.
+func TestTargets19WarmP50AgainstPacedRTT(t *testing.T) {
+	r := report19()
+	r.RTT.N, r.RTT.Paced = 200, &Summary{N: 50, P50Ms: 4}
+	r.Steady[0].WarmLatency.P50Ms = 20
+	r.Evaluate()
+	if got := r.Ratios["steady10.warmP50/rtt.pacedP50"]; got != 5 {
+		t.Errorf("ratio steady10.warmP50/rtt.pacedP50 = %g, want 5", got)
+	}
+	want := "warm p50 20.0 ms = 5.0 × rtt p50 4.00 ms at the claims' pace (one write every 100ms, idle cluster; back to back 2.00 ms: 10.0 ×) (limit 24.0 ms;"
+	found := false
+	for _, tg := range r.Targets {
+		if strings.Contains(tg.Goal, "warm p50") && strings.HasSuffix(tg.Goal, "(issue 19)") {
+			found = true
+			if !strings.HasPrefix(tg.Measured, want) || tg.Pass == nil || !*tg.Pass {
+				t.Errorf("warm p50 row: measured %q pass %v, want it to start with %q and pass", tg.Measured, tg.Pass, want)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no warm p50 row")
+	}
+	md := r.Markdown(nil)
+	for _, row := range []string{"| ConfigMap create → ADDED, back to back (200) |", "| the same, one every 100ms (50) |"} {
+		if !strings.Contains(md, row) {
+			t.Errorf("the report has no rtt row %q", row)
+		}
 	}
 }
