@@ -78,9 +78,14 @@ const (
 )
 
 // gcHeadroom is the collector's target when GOGC is not in the
-// environment: GOGC 50 once the live heap passes 32 MiB (~3000 Sandboxes
-// cached is ~25 MiB), higher below, where 50 cost CPU for a few MiB.
-var gcHeadroom = gcgoal.Headroom{Fraction: 0.5, Min: 16 << 20, MaxPercent: 800}
+// environment: GOGC 50 once what it scans passes 16 MiB (3000 Sandboxes
+// cached is ~18 MiB, so their RSS is as at a fixed GOGC 50), higher below
+// (~110 at 10 claims/s with a pool of 50: 8–16 % less CPU per claim for
+// 5 MiB more RSS; a 16 MiB floor saved no more and cost 16 MiB). At most
+// 200, since the runtime's least heap goal is 4 MiB × GOGC / 100: at 800
+// the starting process grew to 32 MiB before its first collection, and
+// an idle controller's RSS was 54 instead of 28 MiB.
+var gcHeadroom = gcgoal.Headroom{Fraction: 0.5, Min: 8 << 20, MaxPercent: 200}
 
 type options struct {
 	kubeconfig, master      string
@@ -184,7 +189,7 @@ func main() {
 		// made a small cluster's controller collect every few MiB of
 		// allocation (at 10 claims/s GOGC 150 used 9 % less CPU per claim).
 		// The heap may grow by half of what is live, but by at least
-		// 16 MiB. GOGC in the environment wins; GOMEMLIMIT applies on top
+		// 8 MiB. GOGC in the environment wins; GOMEMLIMIT applies on top
 		// (docs/performance.md).
 		gcgoal.Start(gcHeadroom)
 	}

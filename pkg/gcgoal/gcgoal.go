@@ -44,7 +44,9 @@ type Headroom struct {
 	Fraction float64
 	// Min is the least headroom in bytes, whatever the live heap.
 	Min uint64
-	// MaxPercent caps GOGC while the live heap is tiny (at start).
+	// MaxPercent caps GOGC while the live heap is tiny (at start). Keep
+	// it low: the runtime never collects below a heap of 4 MiB × GOGC /
+	// 100, so a high cap lets a starting process grow that far first.
 	MaxPercent int
 }
 
