@@ -92,26 +92,6 @@ func (e *Env) RTT(ctx context.Context, n int) (*RTTResult, error) {
 	return r, nil
 }
 
-// paced times n round trips, one every pacedRTTInterval.
-func (p *rttProbe) paced(ctx context.Context, n int, writes *writeCounter) (Summary, error) {
-	tick := time.NewTicker(pacedRTTInterval)
-	defer tick.Stop()
-	lat := make([]time.Duration, 0, n)
-	for i := range n {
-		select {
-		case <-tick.C:
-		case <-ctx.Done():
-			return Summary{}, ctx.Err()
-		}
-		d, err := p.roundTrip(ctx, fmt.Sprintf("rtt-paced-%05d", i), writes)
-		if err != nil {
-			return Summary{}, err
-		}
-		lat = append(lat, d)
-	}
-	return Summarize(lat), nil
-}
-
 // rttProbe times ConfigMap creates in one namespace to their ADDED event
 // on its own watch.
 type rttProbe struct {
@@ -181,6 +161,26 @@ func (p *rttProbe) roundTrip(ctx context.Context, name string, writes *writeCoun
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
+}
+
+// paced times n round trips, one every pacedRTTInterval.
+func (p *rttProbe) paced(ctx context.Context, n int, writes *writeCounter) (Summary, error) {
+	tick := time.NewTicker(pacedRTTInterval)
+	defer tick.Stop()
+	lat := make([]time.Duration, 0, n)
+	for i := range n {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return Summary{}, ctx.Err()
+		}
+		d, err := p.roundTrip(ctx, fmt.Sprintf("rtt-paced-%05d", i), writes)
+		if err != nil {
+			return Summary{}, err
+		}
+		lat = append(lat, d)
+	}
+	return Summarize(lat), nil
 }
 
 // loadedRTTInterval spaces the round trips a steady run times while its
