@@ -128,7 +128,10 @@ type Controller struct {
 	opts         Options
 	writeBehind  *writeBehind
 	idleWarnings idleWarnings
-	status       *controller.StatusWriter[agentsv1beta1.SandboxStatus]
+	// namespaceGoing: Sandboxes whose namespace refused their children
+	// as being deleted; their passes are skipped until they go.
+	namespaceGoing namespaceGoing
+	status         *controller.StatusWriter[agentsv1beta1.SandboxStatus]
 
 	// syncHandler is sync, replaceable in tests.
 	syncHandler controller.SyncFunc
@@ -309,6 +312,7 @@ func (c *Controller) forget(key string) {
 	c.expectations.Forget(key)
 	c.writeBehind.done(key)
 	c.idleWarnings.forget(key)
+	c.namespaceGoing.forget(key)
 }
 
 func (c *Controller) onPodAdded(obj any) {

@@ -19,11 +19,13 @@ package sandbox
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 
 	agentsv1beta1 "github.com/agentsandbox/agent-sandbox/pkg/apis/agents/v1beta1"
 )
@@ -127,4 +129,41 @@ func refusals(err error) (refused []*refusedError, only bool) {
 	default:
 		return nil, false
 	}
+}
+
+// namespaceGoing remembers the Sandboxes (key and UID) whose children
+// their namespace refused because it is being deleted, once that has been
+// written to their status. Every later pass would only be refused again:
+// the namespace controller deletes their Pods and Services before them,
+// and each deletion, like the status write itself, wakes the Sandbox (a
+// namespace of 300 Sandboxes cost 601 refused Pod creates). Deleting a
+// namespace cannot be undone and a namespace being deleted admits no new
+// Sandbox, so such a Sandbox has nothing left to do but go; its entry
+// goes with it (forget). A Sandbox of the same name in a namespace
+// recreated later has another UID.
+type namespaceGoing struct {
+	mu   sync.Mutex
+	uids map[string]types.UID
+}
+
+func (n *namespaceGoing) mark(key string, uid types.UID) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.uids == nil {
+		n.uids = map[string]types.UID{}
+	}
+	n.uids[key] = uid
+}
+
+func (n *namespaceGoing) has(key string, uid types.UID) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	u, ok := n.uids[key]
+	return ok && u == uid
+}
+
+func (n *namespaceGoing) forget(key string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	delete(n.uids, key)
 }

@@ -163,13 +163,19 @@ func TestSyncTransientCreateErrorIsRetried(t *testing.T) {
 // namespace of 3000 Sandboxes sent 3000 refused Events and queued 3000
 // passes a minute later). A refusal for any other reason beside it keeps
 // the retry.
-func TestSyncPodRefusedInTerminatingNamespaceIsFinal(t *testing.T) {
-	terminating := &apierrors.StatusError{ErrStatus: metav1.Status{
+// terminatingRefusal is the API server's answer to a Pod create in a
+// namespace being deleted.
+func terminatingRefusal() *apierrors.StatusError {
+	return &apierrors.StatusError{ErrStatus: metav1.Status{
 		Status: metav1.StatusFailure, Code: 403, Reason: metav1.StatusReasonForbidden,
 		Message: `pods "s" is forbidden: unable to create new content in namespace ns because it is being terminated`,
 		Details: &metav1.StatusDetails{Name: "s", Kind: "pods", Causes: []metav1.StatusCause{{
 			Type: corev1.NamespaceTerminatingCause, Message: "namespace ns is being terminated", Field: "metadata.namespace"}}},
 	}}
+}
+
+func TestSyncPodRefusedInTerminatingNamespaceIsFinal(t *testing.T) {
+	terminating := terminatingRefusal()
 	f := newFixture(t, []*agentsv1beta1.Sandbox{sandbox("s")})
 	f.kube.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) { return true, nil, terminating })
 
@@ -200,5 +206,57 @@ func TestSyncPodRefusedInTerminatingNamespaceIsFinal(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"Warning FailedCreate Failed to create Service s: services \"s\" is forbidden: exceeded quota"}, f.events()); diff != "" {
 		t.Errorf("events (-want,+got):\n%s", diff)
+	}
+}
+
+// Once its status says that the namespace refused its Pod as being
+// deleted, the Sandbox is left alone: the namespace controller's deletion
+// of its children and its own status write wake it, and every pass would
+// only be refused again. A Sandbox of the same name with another UID (in
+// a namespace created again later) is synced as any other, and so is one
+// with an ordinary refusal beside.
+func TestSyncLeavesSandboxWhoseNamespaceIsGoing(t *testing.T) {
+	refuse := func(f *fixture) {
+		f.kube.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) { return true, nil, terminatingRefusal() })
+	}
+	refusedAndReported := []action{{"create", "pods", "", "s"}, {"patch", "sandboxes", "status", "s"}}
+	f := newFixture(t, []*agentsv1beta1.Sandbox{sandbox("s")})
+	refuse(f)
+	if _, err := f.syncResult("s"); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(refusedAndReported, f.writes()); diff != "" {
+		t.Fatalf("first pass writes (-want,+got):\n%s", diff)
+	}
+	f.seed(f.patchedSandbox("s")) // the status write's own event
+	for range 2 {
+		if requeue, err := f.syncResult("s"); err != nil || requeue != 0 {
+			t.Fatalf("later pass = %s, %v; want 0, nil", requeue, err)
+		}
+		if w := f.writes(); len(w) != 0 {
+			t.Errorf("a later pass wrote %v, want nothing: the namespace refuses it again", w)
+		}
+	}
+
+	f.seed(sandbox("s", func(sb *agentsv1beta1.Sandbox) { sb.UID = "another" }))
+	if _, err := f.syncResult("s"); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(refusedAndReported, f.writes()); diff != "" {
+		t.Errorf("a Sandbox of the same name with another UID: writes (-want,+got):\n%s", diff)
+	}
+
+	f = newFixture(t, []*agentsv1beta1.Sandbox{sandbox("s", func(sb *agentsv1beta1.Sandbox) { sb.Spec.Service = ptr.To(true) })})
+	refuse(f)
+	f.kube.PrependReactor("create", "services", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(corev1.Resource("services"), "s", errors.New("exceeded quota"))
+	})
+	for i := range 2 {
+		if _, err := f.syncResult("s"); err != nil {
+			t.Fatal(err)
+		}
+		if w := f.writes(); len(w) < 2 || w[0] != (action{"create", "pods", "", "s"}) {
+			t.Errorf("pass %d with a quota refusal beside: writes %v, want the Pod tried again", i+1, w)
+		}
 	}
 }

@@ -83,6 +83,11 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeueAft
 		// No finalizers: the garbage collector removes the children.
 		return requeueAfter, nil
 	}
+	if c.namespaceGoing.has(key.String(), cached.UID) {
+		// Its namespace is being deleted and said so; Ready says why
+		// the children are missing, and nothing can be created.
+		return requeueAfter, nil
+	}
 	if !c.expectations.Satisfied(key.String()) {
 		adds, dels := c.expectations.Pending(key.String())
 		logger.V(4).Info("Waiting for the informer to show our writes", "creates", adds, "deletes", dels)
@@ -105,6 +110,9 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeueAft
 	// syncErr is reported in status; retryErr is what the queue retries
 	// with backoff, which a child the API server refuses as it is is not.
 	var syncErr, retryErr error
+	// final: every child error was a refusal by the namespace being
+	// deleted; once the status says so, later passes are skipped.
+	var final bool
 	switch {
 	case isExpired(sb, now) && readyReason(sb) != agentsv1beta1.SandboxReasonExpired:
 		// Pass one: persist the expiry before tearing anything down, so
@@ -126,7 +134,8 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeueAft
 			// A namespace being deleted takes the Sandbox next: a retry
 			// would only find it gone (deleting a namespace of 3000
 			// Sandboxes queued 3000 passes a minute later).
-			if !finalRefusals(refused) && (requeueAfter == 0 || refusedRequeue < requeueAfter) {
+			final = finalRefusals(refused)
+			if !final && (requeueAfter == 0 || refusedRequeue < requeueAfter) {
 				requeueAfter = refusedRequeue
 			}
 		}
@@ -151,6 +160,9 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeueAft
 	})
 	if err != nil {
 		return requeueAfter, errors.Join(syncErr, fmt.Errorf("writing sandbox status: %w", err))
+	}
+	if final {
+		c.namespaceGoing.mark(key.String(), cached.UID)
 	}
 	if res.RequeueAfter > 0 && (requeueAfter == 0 || res.RequeueAfter < requeueAfter) {
 		requeueAfter = res.RequeueAfter

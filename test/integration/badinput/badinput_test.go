@@ -207,8 +207,9 @@ func TestUnactionableObjectsEndAsAConditionWithoutRetries(t *testing.T) {
 		create     func(t *testing.T, ctx context.Context, env *framework.Env) conditions
 		wantReason string
 		// absent are requests (as counter names them) that must not be
-		// sent at all; present, requests the case must have caused.
-		absent, present []string
+		// sent at all; present, requests the case must have caused; once,
+		// requests it must have caused exactly once.
+		absent, present, once []string
 	}{
 		"claim of a missing pool": {
 			controllers: []string{framework.ControllerSandboxClaim},
@@ -297,7 +298,9 @@ func TestUnactionableObjectsEndAsAConditionWithoutRetries(t *testing.T) {
 			},
 			wantReason: agentsv1beta1.SandboxReasonReconcilerError,
 			absent:     []string{"POST events 403"},
-			present:    []string{"POST pods 403"},
+			// Its own status write wakes the Sandbox again; the
+			// refusal it reported is not tried again.
+			once: []string{"POST pods 403"},
 		},
 		// The same for a claim whose cold Sandbox is refused in a
 		// namespace being deleted: the claim waits on a missing template,
@@ -379,6 +382,11 @@ func TestUnactionableObjectsEndAsAConditionWithoutRetries(t *testing.T) {
 			for _, key := range tc.present {
 				if byKey[key] == 0 {
 					t.Errorf("no request %q: the case did not happen", key)
+				}
+			}
+			for _, key := range tc.once {
+				if byKey[key] != 1 {
+					t.Errorf("%d requests %q, want exactly one", byKey[key], key)
 				}
 			}
 			conds, err := get(ctx)
