@@ -47,7 +47,7 @@ case "${BENCH_SCALE:-full}" in
     # of issue #19: 25/s for 60 s against a pool of 100, a pool of 3000
     # for the RSS, and the ramp against one pool of 100; issue #17's idle
     # tracking at 1,000 active sandboxes over three windows.
-    SIZES=(--rtt-n 200 --rs-size 300 --pool-size 300 --claims-pool 150 --claims 200
+    SIZES=(--rtt-n 200 --rs-size 300 --pool-size 300 --fill-rounds 3 --claims-pool 150 --claims 200
       --steady-runs 10:30s:50,25:60s:100,45:20s:225 --rss-pool 3000
       --ramp-rates 10,15,20,25,30,40,50 --ramp-step 30s --ramp-pool 100 --router-rounds 5
       --idle-sandboxes 1000 --idle-windows 3)

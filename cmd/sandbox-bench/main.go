@@ -167,6 +167,7 @@ func main() {
 		fs.IntVar(&plan.RTT, "rtt-n", 200, "rtt round trips (0 skips)")
 		fs.IntVar(&plan.RS, "rs-size", 300, "ReplicaSet replicas (0 skips)")
 		fs.IntVar(&plan.Pool, "pool-size", 300, "pool replicas (0 skips)")
+		fs.IntVar(&plan.FillRounds, "fill-rounds", 1, "fill the ReplicaSet and the pool this many times, alternating; the fill rows take the median ratio")
 		fs.IntVar(&plan.ClaimsPool, "claims-pool", 150, "pool of the burst (0 skips)")
 		fs.IntVar(&plan.Claims, "claims", 200, "claims of the burst (0 skips)")
 		fs.StringVar(&steadyRuns, "steady-runs", "10:30s,45:20s", "steady runs RATE:DURATION[:POOL],... (empty skips)")

@@ -181,6 +181,16 @@ func (r *Report) Markdown(plots map[string]Chart) string {
 				p("| warm pool | %d | %.2f | %.2f%s | %d | %.0f | %.0f |", pl.Size, pl.FillSeconds, pl.ControllerWritesPerMember, yesNo(pl.WritesMeasured, "", " (estimate)"), pl.MaxMembers, pl.Cost.APIWritesTotal, pl.Cost.BenchWrites)
 			}
 		}
+		if len(r.FillRounds) > 1 {
+			p("")
+			p("Fill rounds, alternating (the table and the plot are the first):")
+			p("")
+			p("| round | ReplicaSet (s) | pool (s) | pool / ReplicaSet |")
+			p("|---|---|---|---|")
+			for i, fr := range r.FillRounds {
+				p("| %d | %.2f | %.2f | %.2f |", i+1, fr.RSSeconds, fr.PoolSeconds, ratio(fr.PoolSeconds, fr.RSSeconds))
+			}
+		}
 		if _, ok := plots[plotFill]; ok {
 			p("")
 			p("![fill curves](%s)", plotFill)

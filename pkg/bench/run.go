@@ -73,9 +73,13 @@ func DefaultSteadyPool(rate float64) int { return max(20, int(rate*5)) }
 
 // Plan says which scenarios an 'all' run does; zero sizes skip one.
 type Plan struct {
-	RTT        int
-	RS         int
-	Pool       int
+	RTT  int
+	RS   int
+	Pool int
+	// FillRounds is how many times the ReplicaSet and the pool are filled,
+	// alternating (RS, pool, RS, pool, …); the fill rows take the median
+	// of the rounds' ratios. Below 2 it is one round.
+	FillRounds int
 	ClaimsPool int
 	Claims     int
 	Steady     []SteadySpec
@@ -111,19 +115,22 @@ type Cluster struct {
 
 // Report is everything one run measured; report.json is its JSON form.
 type Report struct {
-	Started  time.Time       `json:"started"`
-	Finished time.Time       `json:"finished"`
-	Cluster  Cluster         `json:"cluster"`
-	RTT      *RTTResult      `json:"rtt,omitempty"`
-	RS       *FillResult     `json:"rs,omitempty"`
-	Pool     *FillResult     `json:"pool,omitempty"`
-	Claims   *ClaimsResult   `json:"claims,omitempty"`
-	Steady   []*SteadyResult `json:"steady,omitempty"`
-	WarmEnv  []*SteadyResult `json:"warmEnv,omitempty"`
-	RSSPool  *FillResult     `json:"rssPool,omitempty"`
-	Ramp     *RampResult     `json:"ramp,omitempty"`
-	Router   *RouterResult   `json:"router,omitempty"`
-	Idle     *IdleResult     `json:"idle,omitempty"`
+	Started  time.Time  `json:"started"`
+	Finished time.Time  `json:"finished"`
+	Cluster  Cluster    `json:"cluster"`
+	RTT      *RTTResult `json:"rtt,omitempty"`
+	// FillRounds are the fill times of every round of RS and pool when
+	// there was more than one; RS and Pool are the first round's.
+	FillRounds []FillRound     `json:"fillRounds,omitempty"`
+	RS         *FillResult     `json:"rs,omitempty"`
+	Pool       *FillResult     `json:"pool,omitempty"`
+	Claims     *ClaimsResult   `json:"claims,omitempty"`
+	Steady     []*SteadyResult `json:"steady,omitempty"`
+	WarmEnv    []*SteadyResult `json:"warmEnv,omitempty"`
+	RSSPool    *FillResult     `json:"rssPool,omitempty"`
+	Ramp       *RampResult     `json:"ramp,omitempty"`
+	Router     *RouterResult   `json:"router,omitempty"`
+	Idle       *IdleResult     `json:"idle,omitempty"`
 	// Ratios relate the scenarios of this run to each other; on a shared
 	// 2-core machine they are steadier than absolute figures.
 	Ratios  map[string]float64 `json:"ratios"`
@@ -184,6 +191,25 @@ func (e *Env) Run(ctx context.Context, r *Report, plan Plan) {
 	if plan.Pool > 0 && ctx.Err() == nil {
 		if r.Pool, err = e.Pool(ctx, plan.Pool); err != nil {
 			fail("pool", err)
+		}
+	}
+	if plan.FillRounds > 1 && r.RS != nil && r.Pool != nil {
+		r.FillRounds = []FillRound{{RSSeconds: r.RS.FillSeconds, PoolSeconds: r.Pool.FillSeconds}}
+		for range plan.FillRounds - 1 {
+			if ctx.Err() != nil {
+				break
+			}
+			rs, err := e.ReplicaSet(ctx, plan.RS)
+			if err != nil {
+				fail("rs (another round)", err)
+				break
+			}
+			pool, err := e.Pool(ctx, plan.Pool)
+			if err != nil {
+				fail("pool (another round)", err)
+				break
+			}
+			r.FillRounds = append(r.FillRounds, FillRound{RSSeconds: rs.FillSeconds, PoolSeconds: pool.FillSeconds})
 		}
 	}
 	if plan.RSSPool > 0 && ctx.Err() == nil {

@@ -71,7 +71,9 @@ func (r *Report) Evaluate() {
 		rtt = r.RTT.Latency.P50Ms
 	}
 	if r.Pool != nil && r.RS != nil {
-		r.Ratios["poolFill/rsFill"] = ratio(r.Pool.FillSeconds, r.RS.FillSeconds)
+		if v, _, ok := r.fillRatio(); ok {
+			r.Ratios["poolFill/rsFill"] = math.Round(v*1000) / 1000
+		}
 		r.Ratios["poolWritesPerMember/rsWritesPerMember"] = ratio(r.Pool.ControllerWritesPerMember, r.RS.ControllerWritesPerMember)
 	}
 	if r.Claims != nil && rtt > 0 {
@@ -110,9 +112,8 @@ func (r *Report) targets(rtt float64) []Target {
 	}
 
 	goal := fmt.Sprintf("pool fill ≤ %.1f × ReplicaSet fill", targetPoolVsRS)
-	if r.Pool != nil && r.RS != nil && r.RS.FillSeconds > 0 {
-		v := r.Pool.FillSeconds / r.RS.FillSeconds
-		t := Target{Goal: goal, Measured: fmt.Sprintf("%.2f× (pool %d: %.2fs, RS %d: %.2fs)", v, r.Pool.Size, r.Pool.FillSeconds, r.RS.Size, r.RS.FillSeconds), Pass: pass(v <= targetPoolVsRS)}
+	if v, what, ok := r.fillRatio(); ok {
+		t := Target{Goal: goal, Measured: fmt.Sprintf("%.2f× (%s)", v, what), Pass: pass(v <= targetPoolVsRS)}
 		if r.Pool.Size != r.RS.Size {
 			t.Note = "sizes differ"
 		}

@@ -124,9 +124,8 @@ func (r *Report) targets19(rtt float64) []Target {
 	}
 
 	goal = issue19("pool fill ≤ %.1f × ReplicaSet fill", target19PoolVsRS)
-	if r.Pool != nil && r.RS != nil && r.RS.FillSeconds > 0 {
-		v := r.Pool.FillSeconds / r.RS.FillSeconds
-		t := Target{Goal: goal, Measured: fmt.Sprintf("%.2f× (pool %d: %.2fs, RS %d: %.2fs)", v, r.Pool.Size, r.Pool.FillSeconds, r.RS.Size, r.RS.FillSeconds), Pass: pass(v <= target19PoolVsRS)}
+	if v, what, ok := r.fillRatio(); ok {
+		t := Target{Goal: goal, Measured: fmt.Sprintf("%.2f× (%s)", v, what), Pass: pass(v <= target19PoolVsRS)}
 		if r.Pool.Size != r.RS.Size {
 			t.Pass, t.Note = nil, "sizes differ"
 		}

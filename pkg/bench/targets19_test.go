@@ -101,10 +101,18 @@ func TestTargets19(t *testing.T) {
 		"CPU over 5 ms per claim":     {func(r *Report) { r.Steady[0].ControllerCPUMsPerClaim = ptr.To(15.0) }, with(4, "FAIL")},
 		"CPU without the metrics URL": {func(r *Report) { r.Steady[0].ControllerCPUMsPerClaim = nil }, with(4, "not measured")},
 		"fill 2 × the ReplicaSet":     {func(r *Report) { r.Pool.FillSeconds = 4 }, with(5, "FAIL")},
-		"fill of different sizes":     {func(r *Report) { r.RS.Size = 50 }, with(5, "n/a")},
-		"RSS over 70 MiB":             {func(r *Report) { r.RSSPool.Cost.ControllerRSSPeakMB = ptr.To(87.0) }, with(6, "FAIL")},
-		"no pool of 3000":             {func(r *Report) { r.RSSPool = nil }, with(6, "not measured")},
-		"an empty run":                {func(r *Report) { *r = Report{} }, []string{"not measured", "not measured", "not measured", "not measured", "not measured", "not measured", "not measured"}},
+		// The first round at 2 ×, the median of three at 1.45 ×.
+		"fill rounds: the median passes": {func(r *Report) {
+			r.Pool.FillSeconds = 4
+			r.FillRounds = []FillRound{{RSSeconds: 2, PoolSeconds: 4}, {RSSeconds: 2, PoolSeconds: 2.9}, {RSSeconds: 2, PoolSeconds: 2.6}}
+		}, pass7},
+		"fill rounds: the median fails": {func(r *Report) {
+			r.FillRounds = []FillRound{{RSSeconds: 2, PoolSeconds: 2.9}, {RSSeconds: 2, PoolSeconds: 3.2}, {RSSeconds: 2, PoolSeconds: 3.4}}
+		}, with(5, "FAIL")},
+		"fill of different sizes": {func(r *Report) { r.RS.Size = 50 }, with(5, "n/a")},
+		"RSS over 70 MiB":         {func(r *Report) { r.RSSPool.Cost.ControllerRSSPeakMB = ptr.To(87.0) }, with(6, "FAIL")},
+		"no pool of 3000":         {func(r *Report) { r.RSSPool = nil }, with(6, "not measured")},
+		"an empty run":            {func(r *Report) { *r = Report{} }, []string{"not measured", "not measured", "not measured", "not measured", "not measured", "not measured", "not measured"}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -197,5 +205,34 @@ func TestTargets19WarmP50AgainstPacedRTT(t *testing.T) {
 		if !strings.Contains(md, row) {
 			t.Errorf("the report has no rtt row %q", row)
 		}
+	}
+}
+
+// With several fill rounds the fill row names the median and every
+// round's ratio, the ratio line carries the median, and the report lists
+// the rounds.
+func TestFillRoundsMedian(t *testing.T) {
+	r := report19()
+	r.FillRounds = []FillRound{{RSSeconds: 2, PoolSeconds: 2.9}, {RSSeconds: 2.5, PoolSeconds: 5}, {RSSeconds: 2, PoolSeconds: 2.6}, {RSSeconds: 1, PoolSeconds: 1.5}}
+	r.Evaluate()
+	// 1.45, 2.00, 1.30, 1.50: the median of four is (1.45 + 1.50) / 2.
+	if got := r.Ratios["poolFill/rsFill"]; got != 1.475 {
+		t.Errorf("poolFill/rsFill = %g, want the median 1.475", got)
+	}
+	want := "1.48× (median of 4 alternating rounds: 1.45, 2.00, 1.30, 1.50; the first pool 300: 2.90s, RS 300: 2.00s)"
+	found := false
+	for _, tg := range r.Targets {
+		if strings.HasPrefix(tg.Goal, "pool fill ≤ 1.5") {
+			found = true
+			if tg.Measured != want || tg.Pass == nil || !*tg.Pass {
+				t.Errorf("fill row: measured %q pass %v, want %q and PASS", tg.Measured, tg.Pass, want)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no fill row")
+	}
+	if md := r.Markdown(nil); !strings.Contains(md, "| 2 | 2.50 | 5.00 | 2.00 |") {
+		t.Errorf("the report does not list the rounds:\n%s", md)
 	}
 }
