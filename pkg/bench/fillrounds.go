@@ -18,7 +18,6 @@ package bench
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 )
 
@@ -51,10 +50,5 @@ func (r *Report) fillRatio() (v float64, what string, ok bool) {
 	for i, x := range ratios {
 		parts[i] = fmt.Sprintf("%.2f", x)
 	}
-	slices.Sort(ratios)
-	m := ratios[len(ratios)/2]
-	if len(ratios)%2 == 0 {
-		m = (ratios[len(ratios)/2-1] + m) / 2
-	}
-	return m, fmt.Sprintf("median of %d alternating rounds: %s; the first %s", len(ratios), strings.Join(parts, ", "), one), true
+	return median(ratios), fmt.Sprintf("median of %d alternating rounds: %s; the first %s", len(ratios), strings.Join(parts, ", "), one), true
 }

@@ -72,7 +72,7 @@ func (r *Report) Evaluate() {
 	}
 	if r.Pool != nil && r.RS != nil {
 		if v, _, ok := r.fillRatio(); ok {
-			r.Ratios["poolFill/rsFill"] = math.Round(v*1000) / 1000
+			r.Ratios["poolFill/rsFill"] = round3(v)
 		}
 		r.Ratios["poolWritesPerMember/rsWritesPerMember"] = ratio(r.Pool.ControllerWritesPerMember, r.RS.ControllerWritesPerMember)
 	}

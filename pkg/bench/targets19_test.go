@@ -133,18 +133,25 @@ func TestTargets19WarmP50UnderLoad(t *testing.T) {
 	r.Steady[0].WarmLatency.P50Ms = 30 // 15 × the idle rtt of 2 ms
 	r.Steady[0].LoadedRTT = &Summary{N: 60, P50Ms: 10}
 	r.Evaluate()
+	tg := row19(t, r, "warm p50")
+	if tg.Pass == nil || *tg.Pass {
+		t.Errorf("warm p50 at 15 × the idle rtt passed: %+v", tg)
+	}
+	if want := "under the run's load the rtt p50 was 10.00 ms: warm p50 = 3.0 × that"; tg.Note != want {
+		t.Errorf("note %q, want %q", tg.Note, want)
+	}
+}
+
+// row19 is r's issue 19 row whose goal contains part; t fails without one.
+func row19(t *testing.T, r *Report, part string) Target {
+	t.Helper()
 	for _, tg := range r.Targets {
-		if strings.Contains(tg.Goal, "warm p50") && strings.HasSuffix(tg.Goal, "(issue 19)") {
-			if tg.Pass == nil || *tg.Pass {
-				t.Errorf("warm p50 at 15 × the idle rtt passed: %+v", tg)
-			}
-			if want := "under the run's load the rtt p50 was 10.00 ms: warm p50 = 3.0 × that"; tg.Note != want {
-				t.Errorf("note %q, want %q", tg.Note, want)
-			}
-			return
+		if strings.Contains(tg.Goal, part) && strings.HasSuffix(tg.Goal, "(issue 19)") {
+			return tg
 		}
 	}
-	t.Fatal("no warm p50 row")
+	t.Fatalf("no issue 19 row for %q", part)
+	return Target{}
 }
 
 func TestTargets19Figures(t *testing.T) {
@@ -158,17 +165,8 @@ func TestTargets19Figures(t *testing.T) {
 		"controller RSS":           "GOGC 63 at the end (GOGC not set in the controller's environment: its own, set from its live heap)",
 	}
 	for prefix, part := range want {
-		found := false
-		for _, tg := range r.Targets {
-			if strings.Contains(tg.Goal, prefix) && strings.HasSuffix(tg.Goal, "(issue 19)") {
-				found = true
-				if !strings.Contains(tg.Measured, part) {
-					t.Errorf("%s: measured %q, want it to contain %q", tg.Goal, tg.Measured, part)
-				}
-			}
-		}
-		if !found {
-			t.Errorf("no issue 19 row for %q", prefix)
+		if tg := row19(t, r, prefix); !strings.Contains(tg.Measured, part) {
+			t.Errorf("%s: measured %q, want it to contain %q", tg.Goal, tg.Measured, part)
 		}
 	}
 	if md := r.Markdown(nil); !strings.Contains(md, "**Highest passing rate: 25/s**") || !strings.Contains(md, "FAIL: p99 1500 ms") {
@@ -188,17 +186,8 @@ func TestTargets19WarmP50AgainstPacedRTT(t *testing.T) {
 		t.Errorf("ratio steady10.warmP50/rtt.pacedP50 = %g, want 5", got)
 	}
 	want := "warm p50 20.0 ms = 5.0 × rtt p50 4.00 ms at the claims' pace (one write every 100ms, idle cluster; back to back 2.00 ms: 10.0 ×) (limit 24.0 ms;"
-	found := false
-	for _, tg := range r.Targets {
-		if strings.Contains(tg.Goal, "warm p50") && strings.HasSuffix(tg.Goal, "(issue 19)") {
-			found = true
-			if !strings.HasPrefix(tg.Measured, want) || tg.Pass == nil || !*tg.Pass {
-				t.Errorf("warm p50 row: measured %q pass %v, want it to start with %q and pass", tg.Measured, tg.Pass, want)
-			}
-		}
-	}
-	if !found {
-		t.Fatal("no warm p50 row")
+	if tg := row19(t, r, "warm p50"); !strings.HasPrefix(tg.Measured, want) || tg.Pass == nil || !*tg.Pass {
+		t.Errorf("warm p50 row: measured %q pass %v, want it to start with %q and pass", tg.Measured, tg.Pass, want)
 	}
 	md := r.Markdown(nil)
 	for _, row := range []string{"| ConfigMap create → ADDED, back to back (200) |", "| the same, one every 100ms (50) |"} {
@@ -220,17 +209,8 @@ func TestFillRoundsMedian(t *testing.T) {
 		t.Errorf("poolFill/rsFill = %g, want the median 1.475", got)
 	}
 	want := "1.48× (median of 4 alternating rounds: 1.45, 2.00, 1.30, 1.50; the first pool 300: 2.90s, RS 300: 2.00s)"
-	found := false
-	for _, tg := range r.Targets {
-		if strings.HasPrefix(tg.Goal, "pool fill ≤ 1.5") {
-			found = true
-			if tg.Measured != want || tg.Pass == nil || !*tg.Pass {
-				t.Errorf("fill row: measured %q pass %v, want %q and PASS", tg.Measured, tg.Pass, want)
-			}
-		}
-	}
-	if !found {
-		t.Fatal("no fill row")
+	if tg := row19(t, r, "pool fill ≤ 1.5"); tg.Measured != want || tg.Pass == nil || !*tg.Pass {
+		t.Errorf("fill row: measured %q pass %v, want %q and PASS", tg.Measured, tg.Pass, want)
 	}
 	if md := r.Markdown(nil); !strings.Contains(md, "| 2 | 2.50 | 5.00 | 2.00 |") {
 		t.Errorf("the report does not list the rounds:\n%s", md)
